@@ -1,0 +1,53 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::output::bytes;
+use crate::settings::Settings;
+
+pub fn run(
+    s: &Settings,
+    path: Option<PathBuf>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let ws = s.workspace()?;
+    let entries = dvx_core::log(&ws, path.as_deref(), &s.cwd)?;
+    if as_json {
+        let v: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "path": e.path,
+                    "commit": e.commit.id,
+                    "date": dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
+                    "id": e.id.map(|i| i.to_hex()),
+                    "files": e.files,
+                    "bytes": e.bytes,
+                    "message": e.message,
+                    "meta": e.meta,
+                    "commit_message": e.commit.summary,
+                    "author": e.commit.author,
+                })
+            })
+            .collect();
+        crate::output::json(out, &json!({ "entries": v }))?;
+        return Ok(crate::EXIT_OK);
+    }
+    for e in &entries {
+        let id = e.id.map_or_else(|| "(deleted)".to_string(), |i| i.short());
+        writeln!(
+            out,
+            "{} {} {:<14} {} {} files {} {}",
+            &e.commit.id[..e.commit.id.len().min(10)],
+            dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
+            e.path,
+            id,
+            e.files,
+            bytes(e.bytes),
+            e.message.as_deref().unwrap_or(&e.commit.summary)
+        )?;
+    }
+    Ok(crate::EXIT_OK)
+}

@@ -1,0 +1,84 @@
+//! One module per subcommand. Each takes Settings and its arguments, writes to `out`, and
+//! returns an exit status.
+
+mod add;
+mod cat;
+mod checkout;
+mod diff;
+mod id;
+mod init;
+mod log;
+mod ls;
+mod status;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::args::Command;
+use crate::settings::{Settings, UsageError};
+
+/// Runs one subcommand.
+pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Init => init::run(s, out),
+        Command::Add {
+            paths,
+            message,
+            meta,
+            no_stage,
+        } => add::run(s, paths, message, meta, no_stage, out),
+        Command::Status { paths, json } => status::run(s, paths, json, out),
+        Command::Checkout { args, paths, force } => checkout::run(s, args, paths, force, out),
+        Command::Ls { args, paths, json } => ls::run(s, args, paths, json, out),
+        Command::Cat { spec } => cat::run(s, &spec, out),
+        Command::Id { args } => id::run(s, args, out),
+        Command::Log { path, json } => log::run(s, path, json, out),
+        Command::Diff { args, paths, json } => diff::run(s, args, paths, json, out),
+    }
+}
+
+/// Splits `[<rev>...] [<path>...]` like git: leading arguments that are not paths of a
+/// dataset (or of anything on disk) and resolve as revisions are revisions, at most `max_revs`.
+/// An argument that is neither is reported as an unknown revision if paths follow it.
+pub fn split_revs(
+    ws: &dvx_core::Workspace,
+    s: &Settings,
+    args: Vec<String>,
+    mut extra_paths: Vec<PathBuf>,
+    max_revs: usize,
+) -> anyhow::Result<(Vec<String>, Vec<PathBuf>)> {
+    let mut revs = Vec::new();
+    let mut paths = Vec::new();
+    let n = args.len();
+    for (i, a) in args.into_iter().enumerate() {
+        if !paths.is_empty() || revs.len() >= max_revs {
+            paths.push(PathBuf::from(a));
+            continue;
+        }
+        let as_path = s.cwd.join(&a);
+        let is_path = std::fs::symlink_metadata(&as_path).is_ok()
+            || ws
+                .dataset_path(&s.cwd, std::path::Path::new(&a))
+                .ok()
+                .is_some_and(|d| ws.abs(&dvx_manifest::pointer_path_for(&d)).is_file());
+        if is_path {
+            paths.push(PathBuf::from(a));
+            continue;
+        }
+        match ws.repo.resolve(&a) {
+            Ok(_) => revs.push(a),
+            Err(e) => {
+                let more = i + 1 < n || !extra_paths.is_empty();
+                if more {
+                    return Err(e.into());
+                }
+                return Err(UsageError(format!(
+                    "`{a}` is neither a dataset path nor a revision: {e}"
+                ))
+                .into());
+            }
+        }
+    }
+    paths.append(&mut extra_paths);
+    Ok((revs, paths))
+}

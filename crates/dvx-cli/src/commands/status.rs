@@ -1,0 +1,60 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::progress::Bars;
+use crate::settings::Settings;
+
+pub fn run(
+    s: &Settings,
+    paths: Vec<PathBuf>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let ws = s.workspace()?;
+    let report = dvx_core::status(&ws, &s.cwd, &paths, &Bars::new(s.progress))?;
+    if as_json {
+        let v: Vec<_> = report
+            .datasets
+            .iter()
+            .map(|d| {
+                json!({
+                    "path": d.path,
+                    "pointer": d.pointer,
+                    "id": d.id.to_hex(),
+                    "state": d.state.as_str(),
+                    "added": d.added,
+                    "modified": d.modified,
+                    "deleted": d.deleted,
+                })
+            })
+            .collect();
+        crate::output::json(out, &json!({ "datasets": v }))?;
+        return Ok(crate::EXIT_OK);
+    }
+    if report.datasets.is_empty() {
+        writeln!(out, "no datasets (add one with `dvx add <dir>`)")?;
+    }
+    for d in &report.datasets {
+        match d.state {
+            dvx_core::StatusState::NotInStore => writeln!(
+                out,
+                "{}: version {} is not in the local store (run `dvx pull`)",
+                d.path,
+                d.id.short()
+            )?,
+            state => writeln!(out, "{}: {}", d.path, state.as_str())?,
+        }
+        for (label, list) in [
+            ("added:   ", &d.added),
+            ("modified:", &d.modified),
+            ("deleted: ", &d.deleted),
+        ] {
+            for p in list {
+                writeln!(out, "  {label} {p}")?;
+            }
+        }
+    }
+    Ok(crate::EXIT_OK)
+}

@@ -1,0 +1,91 @@
+//! The `dvx` command line: clap arguments, resolved [`settings::Settings`], one module per
+//! subcommand in [`commands`], indicatif progress bars, output and exit codes.
+//!
+//! Every command writes to an `impl Write` and returns an exit status, so it can be tested
+//! without a terminal. Exit codes: 0 ok, 1 operation or data failure, 2 usage error.
+
+mod args;
+mod commands;
+mod output;
+mod progress;
+mod settings;
+
+use std::io::Write;
+
+use clap::Parser;
+
+pub use args::Cli;
+
+/// Exit status: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status: the operation failed (data, I/O, unsaved changes...).
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status: the command line was wrong.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Runs the binary: parses argv, runs the command, prints errors, returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let code = run(cli, &mut out);
+    let _ = out.flush();
+    code
+}
+
+/// Runs a parsed command line, writing results to `out` and errors to stderr.
+pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
+    let settings = match settings::Settings::resolve(&cli) {
+        Ok(s) => s,
+        Err(e) => return report_error(&e),
+    };
+    match commands::dispatch(&settings, cli.command, out) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    }
+}
+
+/// Prints an error chain once and maps it to an exit code.
+fn report_error(err: &anyhow::Error) -> i32 {
+    let mut msg = format!("error: {err}");
+    let mut seen = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !seen.contains(&c) {
+            msg.push_str(&format!("\n  caused by: {c}"));
+            seen.push_str(&c);
+        }
+    }
+    eprintln!("{msg}");
+    exit_code(err)
+}
+
+fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<dvx_core::Error>() {
+            return if e.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            };
+        }
+        if let Some(e) = cause.downcast_ref::<dvx_git::Error>() {
+            return if e.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILURE
+            };
+        }
+        if cause.downcast_ref::<settings::UsageError>().is_some() {
+            return EXIT_USAGE;
+        }
+    }
+    EXIT_FAILURE
+}

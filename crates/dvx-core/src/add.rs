@@ -1,0 +1,165 @@
+//! `dvx add`: store the data of one or more paths and write their pointers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use dvx_manifest::{DatasetKind, Meta, Pointer};
+use dvx_store::{TreeId, WriteStats};
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::scan::scan_dataset;
+use crate::statcache::StatCache;
+use crate::treeio::write_trees;
+use crate::workspace::{Dataset, Workspace};
+
+/// What to add.
+#[derive(Clone, Debug, Default)]
+pub struct AddOptions {
+    /// Paths as given by the user.
+    pub paths: Vec<PathBuf>,
+    /// The directory the paths are relative to.
+    pub cwd: PathBuf,
+    /// Version message.
+    pub message: Option<String>,
+    /// Free metadata.
+    pub meta: BTreeMap<String, String>,
+    /// Do not stage pointer and .gitignore in git.
+    pub no_stage: bool,
+}
+
+/// One dataset added.
+#[derive(Clone, Debug)]
+pub struct DatasetAdded {
+    /// Repo-relative dataset path.
+    pub path: String,
+    /// The new version id.
+    pub id: TreeId,
+    /// Previous version id, if the dataset was tracked before.
+    pub previous: Option<TreeId>,
+    /// Files (and links).
+    pub files: u64,
+    /// Total bytes.
+    pub bytes: u64,
+}
+
+/// What `add` did.
+#[derive(Clone, Debug)]
+pub struct AddReport {
+    /// Per dataset.
+    pub datasets: Vec<DatasetAdded>,
+    /// Store counters (new chunks, bytes stored...).
+    pub stats: WriteStats,
+}
+
+/// Stores the data of every path, then writes and stages the pointers.
+pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result<AddReport> {
+    ws.require_init()?;
+    if opts.paths.is_empty() {
+        return Err(Error::Usage(
+            "nothing to add: name a directory or file".into(),
+        ));
+    }
+    let mut datasets = Vec::new();
+    for p in &opts.paths {
+        let path = ws.dataset_path(&opts.cwd, p)?;
+        let abs = ws.abs(&path);
+        let meta = crate::fsx::lstat(&abs)?
+            .ok_or_else(|| Error::Usage(format!("{}: no such file or directory", p.display())))?;
+        let kind = if meta.is_dir() {
+            DatasetKind::Dir
+        } else if meta.is_file() {
+            DatasetKind::File
+        } else {
+            return Err(Error::Usage(format!(
+                "{}: a dataset must be a directory or a regular file (symlinks are not followed)",
+                p.display()
+            )));
+        };
+        // A path inside an existing dataset is a mistake: add the dataset itself.
+        let mut prefix = String::new();
+        for comp in path.split('/') {
+            if !prefix.is_empty() {
+                let candidate = ws.abs(&dvx_manifest::pointer_path_for(&prefix));
+                if candidate.is_file() {
+                    return Err(Error::Usage(format!(
+                        "{path} is inside the dataset {prefix}: run `dvx add {prefix}` instead"
+                    )));
+                }
+            }
+            prefix = crate::workspace::join_rel(&prefix, comp);
+        }
+        if !datasets.iter().any(|d: &Dataset| d.path == path) {
+            datasets.push(Dataset { path, kind });
+        }
+    }
+
+    let store = ws.store()?;
+    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let writer = store.writer();
+    let mut listings = Vec::new();
+    for ds in &datasets {
+        listings.push(scan_dataset(
+            ws,
+            ds,
+            store,
+            &cache,
+            Some(&writer),
+            progress,
+        )?);
+    }
+    // Chunks must be durable and indexed before any tree or pointer names them.
+    let stats = writer.finish()?;
+
+    let created = crate::fsx::now_rfc3339();
+    let mut added = Vec::new();
+    let mut to_stage = Vec::new();
+    for (ds, listing) in datasets.iter().zip(&listings) {
+        let (id, bytes, files) = write_trees(store, listing)?;
+        let old = ws.worktree_pointer(&ds.path).ok().flatten();
+        let previous = old.as_ref().map(|p| p.id);
+        let unchanged = old
+            .as_ref()
+            .is_some_and(|o| o.id == id && o.kind == ds.kind)
+            && opts.message.is_none()
+            && opts.meta.is_empty();
+        let pointer = Pointer {
+            path: ds.path.clone(),
+            kind: ds.kind,
+            id,
+            files,
+            bytes,
+            meta: Meta {
+                message: opts.message.clone(),
+                created: Some(created.clone()),
+                extra: opts.meta.clone(),
+            },
+        };
+        let file = pointer.file();
+        // Re-adding unchanged data keeps the pointer byte-identical (no spurious git diff).
+        if !unchanged {
+            crate::fsx::write_atomic(&ws.abs(&file), pointer.to_toml().as_bytes())?;
+        }
+        let gi = ws.ensure_ignored(&ds.path)?;
+        to_stage.push(file);
+        to_stage.push(gi);
+        added.push(DatasetAdded {
+            path: ds.path.clone(),
+            id,
+            previous,
+            files,
+            bytes,
+        });
+    }
+    cache.into_inner().expect("cache lock poisoned").save()?;
+    if !opts.no_stage {
+        to_stage.sort();
+        to_stage.dedup();
+        ws.stage(&to_stage)?;
+    }
+    Ok(AddReport {
+        datasets: added,
+        stats,
+    })
+}

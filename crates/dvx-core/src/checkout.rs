@@ -1,0 +1,447 @@
+//! `dvx checkout`: make the data on disk match a version, writing only what differs, never
+//! destroying content the store does not hold, never following a link out of the dataset.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dvx_manifest::Pointer;
+use dvx_store::{Store, TreeId};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Unit};
+use crate::scan::{hash_file, rel_str, remember, scan_dataset, FlatEntry, Listing};
+use crate::statcache::StatCache;
+use crate::status::select_pointers;
+use crate::treeio::load_listing;
+use crate::workspace::{Dataset, Workspace};
+
+/// What to check out.
+#[derive(Clone, Debug, Default)]
+pub struct CheckoutOptions {
+    /// Revision whose pointers to restore; `None` = the worktree's pointers.
+    pub rev: Option<String>,
+    /// Datasets (user paths); empty = all.
+    pub paths: Vec<PathBuf>,
+    /// Directory the paths are relative to.
+    pub cwd: PathBuf,
+    /// Overwrite unsaved changes.
+    pub force: bool,
+}
+
+/// One dataset checked out.
+#[derive(Clone, Debug)]
+pub struct DatasetCheckout {
+    /// Dataset path.
+    pub path: String,
+    /// Version now on disk.
+    pub id: TreeId,
+    /// Files and links written.
+    pub written: u64,
+    /// Bytes written.
+    pub bytes_written: u64,
+    /// Entries removed.
+    pub removed: u64,
+    /// Entries already right.
+    pub unchanged: u64,
+}
+
+/// What checkout did.
+#[derive(Clone, Debug, Default)]
+pub struct CheckoutReport {
+    /// Per dataset.
+    pub datasets: Vec<DatasetCheckout>,
+}
+
+struct Plan {
+    ds: Dataset,
+    pointer: Pointer,
+    raw_pointer: Option<Vec<u8>>,
+    target: Listing,
+    current: Listing,
+    unsaved: Vec<String>,
+}
+
+fn io_path(base: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(std::ffi::OsStr::from_bytes(rel))
+    }
+}
+
+/// Is the content of this on-disk entry recoverable from the store?
+fn saved(store: &Store, e: &FlatEntry) -> Result<bool> {
+    match e {
+        FlatEntry::File { chunks, size, .. } => {
+            if *size > 0 && chunks.is_empty() {
+                return Ok(false);
+            }
+            for c in chunks {
+                if !store.contains(&c.id)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        // A link is its target string and a directory its entries: nothing is lost with them.
+        FlatEntry::Symlink { .. } | FlatEntry::Dir => Ok(true),
+    }
+}
+
+/// Restores datasets to the pointers of `opts.rev` (or of the worktree).
+pub fn checkout(
+    ws: &Workspace,
+    opts: &CheckoutOptions,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    ws.require_init()?;
+    let targets: Vec<(Pointer, Option<Vec<u8>>)> = match &opts.rev {
+        Some(rev) => {
+            let commit = ws.repo.resolve(rev)?;
+            if opts.paths.is_empty() {
+                ws.pointers_at(&commit)?
+                    .into_iter()
+                    .map(|(p, raw)| (p, Some(raw)))
+                    .collect()
+            } else {
+                let mut v = Vec::new();
+                for p in &opts.paths {
+                    let path = ws.dataset_path(&opts.cwd, p)?;
+                    let (ptr, raw) =
+                        ws.pointer_at(&commit, &path)?
+                            .ok_or_else(|| Error::NotADataset {
+                                pointer: dvx_manifest::pointer_path_for(&path),
+                                path: path.clone(),
+                                place: format!("at revision {rev}"),
+                            })?;
+                    v.push((ptr, Some(raw)));
+                }
+                v
+            }
+        }
+        None => select_pointers(ws, &opts.cwd, &opts.paths)?
+            .into_iter()
+            .map(|p| (p, None))
+            .collect(),
+    };
+    let store = ws.store()?;
+    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+
+    // Phase 1: read every target version and scan the disk; nothing is changed yet.
+    let mut plans = Vec::new();
+    for (pointer, raw_pointer) in targets {
+        if !store.has_tree(&pointer.id) {
+            return Err(Error::MissingVersion {
+                path: pointer.path.clone(),
+                id: pointer.id,
+            });
+        }
+        let ds = Dataset {
+            path: pointer.path.clone(),
+            kind: pointer.kind,
+        };
+        let target = load_listing(store, &pointer.id)?;
+        if let Some(only) = ds.only() {
+            if target.len() != 1 || !target.contains_key(&only) {
+                return Err(Error::Store(dvx_store::Error::CorruptTree {
+                    id: pointer.id,
+                    detail: format!(
+                        "a single-file dataset must hold exactly the entry {:?}",
+                        rel_str(&only)
+                    ),
+                }));
+            }
+        }
+        let base = ws.abs(&ds.base());
+        let current = if opts.force {
+            // With --force nothing needs to be proven saved, but we still need to know what
+            // is there; hashing is what makes "only write what differs" possible.
+            scan_dataset(ws, &ds, store, &cache, None, progress).or_else(|e| match e {
+                Error::Usage(_) => Ok(Listing::new()),
+                e => Err(e),
+            })?
+        } else {
+            scan_dataset(ws, &ds, store, &cache, None, progress)?
+        };
+        let mut unsaved = Vec::new();
+        for (rel, cur) in &current {
+            let replaced = match target.get(rel) {
+                None => true,
+                Some(t) => {
+                    !t.same_content(cur)
+                        && !matches!((t, cur), (FlatEntry::File { digest: a, .. }, FlatEntry::File { digest: b, .. }) if a == b)
+                }
+            };
+            if replaced && !saved(store, cur)? {
+                unsaved.push(ds.display(&rel_str(rel)));
+            }
+        }
+        // Files hidden from the scan by .dvxignore but standing where the target writes.
+        for (rel, t) in &target {
+            if current.contains_key(rel) || matches!(t, FlatEntry::Dir) {
+                continue;
+            }
+            let path = io_path(&base, rel);
+            if let Some(m) = crate::fsx::lstat(&path)? {
+                if m.is_file() {
+                    let (digest, chunks, size) =
+                        hash_file(&path, store.config().chunker, None, &crate::NoProgress)?;
+                    let e = FlatEntry::File {
+                        size,
+                        digest,
+                        executable: false,
+                        chunks,
+                    };
+                    if !saved(store, &e)? {
+                        unsaved.push(ds.display(&rel_str(rel)));
+                    }
+                }
+            }
+        }
+        plans.push(Plan {
+            ds,
+            pointer,
+            raw_pointer,
+            target,
+            current,
+            unsaved,
+        });
+    }
+    if !opts.force {
+        let unsaved: Vec<String> = plans
+            .iter()
+            .flat_map(|p| p.unsaved.iter().cloned())
+            .collect();
+        if !unsaved.is_empty() {
+            return Err(Error::Unsaved { files: unsaved });
+        }
+    }
+
+    // Phase 2: apply.
+    let mut report = CheckoutReport::default();
+    let mut to_stage = Vec::new();
+    let mut failures = Vec::new();
+    for plan in &plans {
+        let (done, mut fails) = apply(ws, store, plan, &cache, opts.force, progress)?;
+        let ok = fails.is_empty();
+        failures.append(&mut fails);
+        report.datasets.push(done);
+        if ok {
+            if let Some(raw) = &plan.raw_pointer {
+                let file = plan.pointer.file();
+                let path = ws.abs(&file);
+                if crate::fsx::read(&path).ok().as_deref() != Some(raw.as_slice()) {
+                    crate::fsx::write_atomic(&path, raw)?;
+                    to_stage.push(file);
+                }
+                let gi = ws.ensure_ignored(&plan.ds.path)?;
+                to_stage.push(gi);
+            }
+        }
+    }
+    cache.into_inner().expect("cache lock poisoned").save()?;
+    if !to_stage.is_empty() {
+        ws.stage(&to_stage)?;
+    }
+    if !failures.is_empty() {
+        return Err(Error::RestoreFailed { failures });
+    }
+    Ok(report)
+}
+
+fn remove_entry(path: &Path, e: &FlatEntry) -> Result<()> {
+    match e {
+        FlatEntry::Dir => match std::fs::remove_dir(path) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            // Still holds files ignored by .dvxignore: those are the user's, keep them.
+            Err(err) if err.kind() == std::io::ErrorKind::DirectoryNotEmpty => Ok(()),
+            Err(err) => Err(Error::io("remove directory", path, err)),
+        },
+        _ => crate::fsx::remove_file(path),
+    }
+}
+
+/// Makes `path` a real directory, refusing to go through a symlink.
+fn ensure_dir(path: &Path, force: bool) -> Result<()> {
+    match crate::fsx::lstat(path)? {
+        Some(m) if m.is_dir() => Ok(()),
+        Some(_) if force => {
+            crate::fsx::remove_file(path)?;
+            std::fs::create_dir(path).map_err(|e| Error::io("create directory", path, e))
+        }
+        Some(_) => Err(Error::Usage(format!(
+            "{} is in the way: it is not a directory (a symlink or file ignored by .dvxignore?); move it away or use --force",
+            path.display()
+        ))),
+        None => std::fs::create_dir(path).map_err(|e| Error::io("create directory", path, e)),
+    }
+}
+
+fn apply(
+    ws: &Workspace,
+    store: &Store,
+    plan: &Plan,
+    cache: &Mutex<StatCache>,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<(DatasetCheckout, Vec<(String, String)>)> {
+    let ds = &plan.ds;
+    let base = ws.abs(&ds.base());
+    let mut done = DatasetCheckout {
+        path: ds.path.clone(),
+        id: plan.pointer.id,
+        written: 0,
+        bytes_written: 0,
+        removed: 0,
+        unchanged: 0,
+    };
+    // 1. Remove what the target does not have, or has as another kind (children first).
+    let mut removals: Vec<(&Vec<u8>, &FlatEntry)> = plan
+        .current
+        .iter()
+        .filter(|(rel, cur)| match plan.target.get(*rel) {
+            None => true,
+            Some(t) => std::mem::discriminant(t) != std::mem::discriminant(*cur),
+        })
+        .collect();
+    removals.sort_by(|a, b| b.0.cmp(a.0));
+    for (rel, cur) in removals {
+        remove_entry(&io_path(&base, rel), cur)?;
+        done.removed += 1;
+    }
+    // 2. Directories, parents first, never through a symlink.
+    if ds.only().is_none() {
+        if let Some(parent) = base.parent() {
+            crate::fsx::create_dir_all(parent)?;
+        }
+        ensure_dir(&base, force)?;
+    }
+    let dirs: BTreeSet<&Vec<u8>> = plan
+        .target
+        .iter()
+        .filter(|(_, e)| matches!(e, FlatEntry::Dir))
+        .map(|(r, _)| r)
+        .collect();
+    for rel in dirs {
+        ensure_dir(&io_path(&base, rel), force)?;
+    }
+    // 3. Files and links that differ, in parallel; each lands whole or not at all.
+    let work: Vec<(&Vec<u8>, &FlatEntry)> = plan
+        .target
+        .iter()
+        .filter(|(rel, t)| {
+            !matches!(t, FlatEntry::Dir)
+                && !plan.current.get(*rel).is_some_and(|c| c.same_content(t))
+        })
+        .collect();
+    done.unchanged = (plan.target.len() - work.len()) as u64;
+    let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
+    progress.begin("restoring", Some(total), Unit::Bytes);
+    let results: Vec<(String, Result<u64>)> = work
+        .par_iter()
+        .map(|(rel, t)| {
+            let path = io_path(&base, rel);
+            let cur = plan.current.get(*rel);
+            let r = restore_one(store, &path, t, cur, progress).inspect(|_| {
+                if let FlatEntry::File { digest, chunks, .. } = t {
+                    remember(cache, ds, rel, &path, *digest, chunks);
+                }
+            });
+            (ds.display(&rel_str(rel)), r)
+        })
+        .collect();
+    progress.end();
+    let mut failures = Vec::new();
+    for (file, r) in results {
+        match r {
+            Ok(n) => {
+                done.written += 1;
+                done.bytes_written += n;
+            }
+            Err(e) => failures.push((file, e.to_string())),
+        }
+    }
+    Ok((done, failures))
+}
+
+fn restore_one(
+    store: &Store,
+    path: &Path,
+    t: &FlatEntry,
+    cur: Option<&FlatEntry>,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let dir = path.parent().expect("dataset entries have a parent");
+    match t {
+        FlatEntry::File {
+            digest,
+            executable,
+            chunks,
+            size,
+        } => {
+            let mode = if *executable { 0o755 } else { 0o644 };
+            // Same bytes, only the mode differs.
+            if let Some(FlatEntry::File { digest: d, .. }) = cur {
+                if d == digest {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                        .map_err(|e| Error::io("chmod", path, e))?;
+                    return Ok(0);
+                }
+            }
+            let tmp = dvx_store::fs::temp_path(dir);
+            let result = (|| -> Result<()> {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)
+                    .map_err(|e| Error::io("create", &tmp, e))?;
+                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                let mut hasher = blake3::Hasher::new();
+                for c in chunks {
+                    let data = store.read_chunk(&c.id)?;
+                    if data.len() != c.len as usize {
+                        return Err(Error::Store(dvx_store::Error::MissingChunk(c.id)));
+                    }
+                    hasher.update(&data);
+                    w.write_all(&data)
+                        .map_err(|e| Error::io("write", path, e))?;
+                    progress.advance(data.len() as u64);
+                }
+                if dvx_store::Digest::from(hasher.finalize()) != *digest {
+                    return Err(Error::Usage(format!(
+                        "the chunks of {} do not add up to its recorded digest {digest}: the tree is corrupt",
+                        path.display()
+                    )));
+                }
+                let f = w
+                    .into_inner()
+                    .map_err(|e| Error::io("write", path, e.into_error()))?;
+                f.set_permissions(std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| Error::io("chmod", &tmp, e))?;
+                drop(f);
+                std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result.map(|()| *size)
+        }
+        FlatEntry::Symlink { target } => {
+            let tmp = dvx_store::fs::temp_path(dir);
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &tmp)
+                .map_err(|e| Error::io("create symlink", &tmp, e))?;
+            std::fs::rename(&tmp, path).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io("rename", path, e)
+            })?;
+            Ok(0)
+        }
+        FlatEntry::Dir => Ok(0),
+    }
+}

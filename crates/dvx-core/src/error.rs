@@ -1,0 +1,126 @@
+use std::path::PathBuf;
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What can go wrong in an operation. Messages say what happened, where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// From the object store.
+    #[error(transparent)]
+    Store(#[from] dvx_store::Error),
+    /// From manifest parsing.
+    #[error(transparent)]
+    Manifest(#[from] dvx_manifest::Error),
+    /// From git.
+    #[error(transparent)]
+    Git(#[from] dvx_git::Error),
+    /// A file-system call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// Operation.
+        op: &'static str,
+        /// Path concerned.
+        path: PathBuf,
+        /// OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The disk filled up.
+    #[error(
+        "disk full while writing {path}: free some space and rerun; no file was left half-written"
+    )]
+    DiskFull {
+        /// The file being written.
+        path: PathBuf,
+    },
+    /// `dvx init` was never run in this repository.
+    #[error("dvx is not initialised in {root}: run `dvx init` first")]
+    NotInitialized {
+        /// Repository root.
+        root: PathBuf,
+    },
+    /// A path argument is outside the repository.
+    #[error(
+        "{path} is outside the git repository at {root}: datasets must live inside the worktree"
+    )]
+    OutsideRepo {
+        /// The path given.
+        path: PathBuf,
+        /// Repository root.
+        root: PathBuf,
+    },
+    /// A bad argument.
+    #[error("{0}")]
+    Usage(String),
+    /// The path names no dataset.
+    #[error("{path} is not a dataset: no pointer file {pointer} {place}")]
+    NotADataset {
+        /// The path.
+        path: String,
+        /// The pointer looked for.
+        pointer: String,
+        /// "in the worktree" or "at <rev>".
+        place: String,
+    },
+    /// Files in the way of a checkout hold content the store does not have.
+    #[error("checkout would overwrite or remove {} file(s) whose content is not saved in the store:\n{}\nsave them with `dvx add` (or copy them elsewhere), or rerun with --force to discard them", .files.len(), list(.files))]
+    Unsaved {
+        /// The files, repo-relative.
+        files: Vec<String>,
+    },
+    /// Some files could not be restored.
+    #[error("{} file(s) could not be restored; they were left untouched:\n{}", .failures.len(), .failures.iter().map(|(f, e)| format!("  {f}: {e}")).collect::<Vec<_>>().join("\n"))]
+    RestoreFailed {
+        /// (file, reason) pairs.
+        failures: Vec<(String, String)>,
+    },
+    /// A dataset's tree is not in the local store.
+    #[error("dataset {path} version {id} is not in the local store: run `dvx pull` to fetch it, or `dvx add` it again on the machine that has the data")]
+    MissingVersion {
+        /// Dataset path.
+        path: String,
+        /// Root tree id.
+        id: dvx_store::TreeId,
+    },
+    /// A file that the dataset names is damaged in the store.
+    #[error("{file}: {source}")]
+    DamagedFile {
+        /// The dataset file affected.
+        file: String,
+        /// What is wrong with which object.
+        #[source]
+        source: dvx_store::Error,
+    },
+}
+
+fn list(files: &[String]) -> String {
+    let mut s: Vec<String> = files.iter().take(50).map(|f| format!("  {f}")).collect();
+    if files.len() > 50 {
+        s.push(format!("  ... and {} more", files.len() - 50));
+    }
+    s.join("\n")
+}
+
+impl Error {
+    /// Wraps an I/O error with operation and path (ENOSPC becomes [`Error::DiskFull`]).
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        let path = path.into();
+        if source.raw_os_error() == Some(28) {
+            return Error::DiskFull { path };
+        }
+        Error::Io { op, path, source }
+    }
+
+    /// True for errors caused by the command line (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            Error::Git(e) => e.is_usage(),
+            Error::NotInitialized { .. }
+            | Error::OutsideRepo { .. }
+            | Error::Usage(_)
+            | Error::NotADataset { .. } => true,
+            _ => false,
+        }
+    }
+}

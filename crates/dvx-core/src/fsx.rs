@@ -1,0 +1,89 @@
+//! File-system helpers of the operations: every error carries its path.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+pub fn lstat(path: &Path) -> Result<Option<std::fs::Metadata>> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::io("read", path, e))
+}
+
+pub fn create_dir_all(path: &Path) -> Result<()> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))
+}
+
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    dvx_store::fs::write_atomic(path, bytes).map_err(Error::from)
+}
+
+pub fn remove_file(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// Current UTC time as RFC 3339 (seconds precision).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    rfc3339(secs, 0)
+}
+
+/// Formats unix seconds with a UTC offset in seconds as RFC 3339.
+pub fn rfc3339(secs: i64, offset: i32) -> String {
+    let local = secs + offset as i64;
+    let days = local.div_euclid(86400);
+    let rem = local.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let tz = if offset == 0 {
+        "Z".to_string()
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let o = offset.unsigned_abs();
+        format!("{sign}{:02}:{:02}", o / 3600, (o % 3600) / 60)
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}{tz}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::rfc3339(0, 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            super::rfc3339(1_700_000_000, 3600),
+            "2023-11-14T23:13:20+01:00"
+        );
+    }
+}

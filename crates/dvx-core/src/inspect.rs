@@ -1,0 +1,450 @@
+//! Read-only commands: `ls`, `cat`, `id`, `log`, `diff`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dvx_manifest::{Change, DatasetKind, Pointer};
+use dvx_store::{Digest, TreeId};
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
+use crate::statcache::StatCache;
+use crate::treeio::load_listing;
+use crate::workspace::{join_rel, Dataset, Workspace};
+
+/// One entry of `dvx ls`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LsEntry {
+    /// Repo-relative path.
+    pub path: String,
+    /// "file", "dir" or "symlink".
+    pub kind: &'static str,
+    /// Bytes (files).
+    pub size: u64,
+    /// BLAKE3 of the content (files).
+    pub digest: Option<Digest>,
+    /// Executable bit (files).
+    pub executable: bool,
+    /// Link target (symlinks).
+    pub target: Option<String>,
+}
+
+fn commit_of(ws: &Workspace, rev: Option<&str>) -> Result<Option<dvx_git::Commit>> {
+    rev.map(|r| ws.repo.resolve(r))
+        .transpose()
+        .map_err(Error::from)
+}
+
+fn pointer_of(
+    ws: &Workspace,
+    commit: Option<&dvx_git::Commit>,
+    dataset: &str,
+) -> Result<Option<Pointer>> {
+    match commit {
+        Some(c) => Ok(ws.pointer_at(c, dataset)?.map(|(p, _)| p)),
+        None => ws.worktree_pointer(dataset),
+    }
+}
+
+/// Finds the dataset holding repo-relative `path` (the dataset itself or anything below it).
+/// Returns the pointer and the path below the dataset's base.
+fn find_dataset(
+    ws: &Workspace,
+    commit: Option<&dvx_git::Commit>,
+    path: &str,
+) -> Result<Option<(Pointer, String)>> {
+    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    for n in (1..=parts.len()).rev() {
+        let prefix = parts[..n].join("/");
+        if let Some(p) = pointer_of(ws, commit, &prefix)? {
+            let below = parts[n..].join("/");
+            let rel = match p.kind {
+                DatasetKind::Dir => below,
+                DatasetKind::File => join_rel(parts[n - 1], &below),
+            };
+            return Ok(Some((p, rel)));
+        }
+    }
+    Ok(None)
+}
+
+fn place(rev: Option<&str>) -> String {
+    match rev {
+        Some(r) => format!("at revision {r}"),
+        None => "in the worktree".into(),
+    }
+}
+
+fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
+    let store = ws.store()?;
+    if !store.has_tree(&p.id) {
+        return Err(Error::MissingVersion {
+            path: p.path.clone(),
+            id: p.id,
+        });
+    }
+    load_listing(store, &p.id)
+}
+
+/// Lists the entries of datasets at `rev` (or the worktree's pointers), optionally below `path`.
+pub fn ls(
+    ws: &Workspace,
+    rev: Option<&str>,
+    path: Option<&Path>,
+    cwd: &Path,
+) -> Result<Vec<LsEntry>> {
+    ws.require_init()?;
+    let commit = commit_of(ws, rev)?;
+    let selected: Vec<(Pointer, String)> = match path {
+        Some(p) => {
+            let rel = ws.dataset_path(cwd, p)?;
+            let found =
+                find_dataset(ws, commit.as_ref(), &rel)?.ok_or_else(|| Error::NotADataset {
+                    pointer: dvx_manifest::pointer_path_for(&rel),
+                    path: rel.clone(),
+                    place: place(rev),
+                })?;
+            vec![found]
+        }
+        None => match &commit {
+            Some(c) => ws
+                .pointers_at(c)?
+                .into_iter()
+                .map(|(p, _)| (p, String::new()))
+                .collect(),
+            None => ws
+                .all_worktree_pointers()?
+                .into_iter()
+                .map(|p| (p, String::new()))
+                .collect(),
+        },
+    };
+    let mut out = Vec::new();
+    for (p, below) in selected {
+        let ds = Dataset {
+            path: p.path.clone(),
+            kind: p.kind,
+        };
+        let listing = listing_of(ws, &p)?;
+        let prefix = format!("{below}/");
+        for (rel, e) in &listing {
+            let r = rel_str(rel);
+            if !below.is_empty() && r != below && !r.starts_with(&prefix) {
+                continue;
+            }
+            out.push(match e {
+                FlatEntry::File {
+                    size,
+                    digest,
+                    executable,
+                    ..
+                } => LsEntry {
+                    path: ds.display(&r),
+                    kind: "file",
+                    size: *size,
+                    digest: Some(*digest),
+                    executable: *executable,
+                    target: None,
+                },
+                FlatEntry::Symlink { target } => LsEntry {
+                    path: ds.display(&r),
+                    kind: "symlink",
+                    size: 0,
+                    digest: None,
+                    executable: false,
+                    target: Some(String::from_utf8_lossy(target).into_owned()),
+                },
+                FlatEntry::Dir => LsEntry {
+                    path: ds.display(&r),
+                    kind: "dir",
+                    size: 0,
+                    digest: None,
+                    executable: false,
+                    target: None,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the bytes of `<rev>:<path>` to `out`. Small files are verified whole before the
+/// first byte is written; large ones chunk by chunk.
+pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
+    ws.require_init()?;
+    let (rev, path) = spec.split_once(':').ok_or_else(|| {
+        Error::Usage(format!(
+            "`{spec}`: expected <rev>:<path>, e.g. HEAD~1:data/a.csv"
+        ))
+    })?;
+    let rev = if rev.is_empty() { "HEAD" } else { rev };
+    let path = path.trim_start_matches("./").trim_end_matches('/');
+    let commit = ws.repo.resolve(rev)?;
+    let (p, below) = find_dataset(ws, Some(&commit), path)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "{path} is not inside any dataset at revision {rev}"
+        ))
+    })?;
+    let listing = listing_of(ws, &p)?;
+    let entry = listing.get(below.as_bytes()).ok_or_else(|| {
+        Error::Usage(format!(
+            "{path}: no such file in dataset {} at revision {rev}",
+            p.path
+        ))
+    })?;
+    let FlatEntry::File {
+        chunks,
+        size,
+        digest,
+        ..
+    } = entry
+    else {
+        return Err(Error::Usage(format!(
+            "{path} is not a regular file at revision {rev}"
+        )));
+    };
+    let store = ws.store()?;
+    let read = |id: &dvx_store::ChunkId| {
+        store.read_chunk(id).map_err(|e| Error::DamagedFile {
+            file: path.to_string(),
+            source: e,
+        })
+    };
+    let stdout_err = |e: std::io::Error| Error::io("write", "standard output", e);
+    if *size <= 64 << 20 {
+        let mut buf = Vec::with_capacity(*size as usize);
+        for c in chunks {
+            buf.extend_from_slice(&read(&c.id)?);
+        }
+        if Digest::of(&buf) != *digest {
+            return Err(Error::Usage(format!(
+                "{path}: content does not match its recorded digest"
+            )));
+        }
+        out.write_all(&buf).map_err(stdout_err)?;
+    } else {
+        for c in chunks {
+            out.write_all(&read(&c.id)?).map_err(stdout_err)?;
+        }
+    }
+    out.flush().map_err(stdout_err)
+}
+
+/// The version id of a dataset at `rev` (or in the worktree).
+pub fn id(ws: &Workspace, rev: Option<&str>, path: &Path, cwd: &Path) -> Result<TreeId> {
+    let commit = commit_of(ws, rev)?;
+    let rel = ws.dataset_path(cwd, path)?;
+    let p = pointer_of(ws, commit.as_ref(), &rel)?.ok_or_else(|| Error::NotADataset {
+        pointer: dvx_manifest::pointer_path_for(&rel),
+        path: rel.clone(),
+        place: place(rev),
+    })?;
+    Ok(p.id)
+}
+
+/// One version in a dataset's history.
+#[derive(Clone, Debug)]
+pub struct LogEntry {
+    /// Dataset path.
+    pub path: String,
+    /// The commit that changed the pointer.
+    pub commit: dvx_git::Commit,
+    /// Version id (None when the commit removed the pointer or it is unreadable).
+    pub id: Option<TreeId>,
+    /// Files in that version.
+    pub files: u64,
+    /// Bytes in that version.
+    pub bytes: u64,
+    /// The version's message.
+    pub message: Option<String>,
+    /// Free metadata.
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Every commit reachable from HEAD that changed the pointer(s), newest first.
+pub fn log(ws: &Workspace, path: Option<&Path>, cwd: &Path) -> Result<Vec<LogEntry>> {
+    let Some(head) = ws.repo.head()? else {
+        return Ok(Vec::new());
+    };
+    let datasets: Vec<String> = match path {
+        Some(p) => vec![ws.dataset_path(cwd, p)?],
+        None => {
+            let mut set: BTreeSet<String> = ws
+                .pointers_at(&head)?
+                .into_iter()
+                .map(|(p, _)| p.path)
+                .collect();
+            for f in ws.worktree_pointers()? {
+                if let Some(d) = f.strip_suffix(dvx_manifest::POINTER_SUFFIX) {
+                    set.insert(d.to_string());
+                }
+            }
+            set.into_iter().collect()
+        }
+    };
+    let mut out = Vec::new();
+    for d in datasets {
+        let file = dvx_manifest::pointer_path_for(&d);
+        for change in ws.repo.log_path(&head, &file)? {
+            let parsed = change
+                .content
+                .as_deref()
+                .and_then(|b| Pointer::parse(&file, b).ok());
+            out.push(LogEntry {
+                path: d.clone(),
+                commit: change.commit,
+                id: parsed.as_ref().map(|p| p.id),
+                files: parsed.as_ref().map_or(0, |p| p.files),
+                bytes: parsed.as_ref().map_or(0, |p| p.bytes),
+                message: parsed.as_ref().and_then(|p| p.meta.message.clone()),
+                meta: parsed.map(|p| p.meta.extra).unwrap_or_default(),
+            });
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(e.commit.time));
+    Ok(out)
+}
+
+/// One side of a diff.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DiffSide {
+    /// The pointer in the worktree.
+    Pointer,
+    /// The data on disk.
+    Disk,
+    /// The pointer at a revision.
+    Rev(String),
+}
+
+/// What to compare.
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    /// Old side.
+    pub from: DiffSide,
+    /// New side.
+    pub to: DiffSide,
+    /// Datasets (empty = all on either side).
+    pub paths: Vec<PathBuf>,
+    /// Directory paths are relative to.
+    pub cwd: PathBuf,
+}
+
+/// Differences of one dataset.
+#[derive(Clone, Debug)]
+pub struct DatasetDiff {
+    /// Dataset path.
+    pub path: String,
+    /// Old version id (None: absent, or the data on disk).
+    pub from: Option<TreeId>,
+    /// New version id.
+    pub to: Option<TreeId>,
+    /// Changed files, repo-relative paths.
+    pub changes: Vec<Change>,
+}
+
+/// Result of `diff`.
+#[derive(Clone, Debug, Default)]
+pub struct DiffReport {
+    /// Per dataset.
+    pub datasets: Vec<DatasetDiff>,
+}
+
+type Fingerprint = (u8, Vec<u8>);
+
+fn fingerprints(ds: &Dataset, l: &Listing) -> BTreeMap<String, (u64, Fingerprint)> {
+    l.iter()
+        .filter_map(|(rel, e)| {
+            let fp = match e {
+                FlatEntry::File {
+                    digest, executable, ..
+                } => (u8::from(*executable), digest.as_bytes().to_vec()),
+                FlatEntry::Symlink { target } => (2, target.clone()),
+                FlatEntry::Dir => return None,
+            };
+            Some((ds.display(&rel_str(rel)), (e.size(), fp)))
+        })
+        .collect()
+}
+
+/// Compares two sides dataset by dataset.
+pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Result<DiffReport> {
+    ws.require_init()?;
+    let resolve = |side: &DiffSide| -> Result<Option<dvx_git::Commit>> {
+        match side {
+            DiffSide::Rev(r) => Ok(Some(ws.repo.resolve(r)?)),
+            _ => Ok(None),
+        }
+    };
+    let (ca, cb) = (resolve(&opts.from)?, resolve(&opts.to)?);
+    let side_pointers = |c: &Option<dvx_git::Commit>| -> Result<Vec<String>> {
+        Ok(match c {
+            Some(c) => ws
+                .pointers_at(c)?
+                .into_iter()
+                .map(|(p, _)| p.path)
+                .collect(),
+            None => ws
+                .all_worktree_pointers()?
+                .into_iter()
+                .map(|p| p.path)
+                .collect(),
+        })
+    };
+    let datasets: Vec<String> = if opts.paths.is_empty() {
+        let mut set: BTreeSet<String> = side_pointers(&ca)?.into_iter().collect();
+        set.extend(side_pointers(&cb)?);
+        set.into_iter().collect()
+    } else {
+        opts.paths
+            .iter()
+            .map(|p| ws.dataset_path(&opts.cwd, p))
+            .collect::<Result<_>>()?
+    };
+    let store = ws.store()?;
+    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let mut report = DiffReport::default();
+    for d in datasets {
+        let pa = pointer_of(ws, ca.as_ref(), &d)?;
+        let pb = pointer_of(ws, cb.as_ref(), &d)?;
+        let worktree_ptr = ws.worktree_pointer(&d)?;
+        let kind = pa
+            .as_ref()
+            .or(pb.as_ref())
+            .or(worktree_ptr.as_ref())
+            .map(|p| p.kind);
+        let Some(kind) = kind else {
+            return Err(Error::NotADataset {
+                pointer: dvx_manifest::pointer_path_for(&d),
+                path: d.clone(),
+                place: "on either side of the diff".into(),
+            });
+        };
+        let ds = Dataset {
+            path: d.clone(),
+            kind,
+        };
+        let side = |side: &DiffSide, p: &Option<Pointer>| -> Result<(Option<TreeId>, Listing)> {
+            match side {
+                DiffSide::Disk => Ok((None, scan_dataset(ws, &ds, store, &cache, None, progress)?)),
+                _ => match p {
+                    Some(p) => Ok((Some(p.id), listing_of(ws, p)?)),
+                    None => Ok((None, Listing::new())),
+                },
+            }
+        };
+        let (from, la) = side(&opts.from, &pa)?;
+        let (to, lb) = side(&opts.to, &pb)?;
+        let changes = dvx_manifest::diff(&fingerprints(&ds, &la), &fingerprints(&ds, &lb)).changes;
+        report.datasets.push(DatasetDiff {
+            path: d,
+            from,
+            to,
+            changes,
+        });
+    }
+    cache.into_inner().expect("cache lock poisoned").save()?;
+    Ok(report)
+}

@@ -1,0 +1,32 @@
+//! dvx operations: init, add, status, checkout, and the read-only ls / cat / id / log / diff,
+//! over a git worktree ([`Workspace`]) and its local store. Each operation takes an Options
+//! struct and returns a Report; long work drives a [`Progress`]; nothing here prints.
+//!
+//! The main types are [`Workspace`], [`Dataset`], the per-command `*Options`/`*Report` pairs,
+//! and [`Error`].
+#![warn(missing_docs)]
+
+mod add;
+mod checkout;
+mod error;
+mod fsx;
+mod inspect;
+mod lock;
+mod progress;
+mod scan;
+mod statcache;
+mod status;
+mod treeio;
+mod workspace;
+
+pub use add::{add, AddOptions, AddReport, DatasetAdded};
+pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
+pub use error::{Error, Result};
+pub use fsx::rfc3339;
+pub use inspect::{
+    cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, LogEntry, LsEntry,
+};
+pub use progress::{NoProgress, Progress, Unit};
+pub use scan::FlatEntry;
+pub use status::{status, DatasetStatus, StatusReport, StatusState};
+pub use workspace::{init, Dataset, InitReport, Workspace, WorkspaceOptions};

@@ -1,0 +1,324 @@
+//! Scanning a dataset on disk into a flat listing, hashing (and optionally storing) the files
+//! the stat cache cannot vouch for.
+
+use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use dvx_manifest::ChunkRef;
+use dvx_store::{ChunkerParams, Digest, Store, StoreWriter};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Unit};
+use crate::statcache::{StatCache, StatKey};
+use crate::workspace::{Dataset, Workspace};
+
+/// One entry of a flattened dataset listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlatEntry {
+    /// A regular file.
+    File {
+        /// Size in bytes.
+        size: u64,
+        /// BLAKE3 of the content.
+        digest: Digest,
+        /// Executable bit.
+        executable: bool,
+        /// Chunks (may be empty in listings built only for comparison).
+        chunks: Vec<ChunkRef>,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Target bytes.
+        target: Vec<u8>,
+    },
+    /// A directory.
+    Dir,
+}
+
+impl FlatEntry {
+    /// Size in bytes (0 for links and directories).
+    pub fn size(&self) -> u64 {
+        match self {
+            FlatEntry::File { size, .. } => *size,
+            _ => 0,
+        }
+    }
+
+    /// True when both describe the same content, kind and mode.
+    pub fn same_content(&self, other: &FlatEntry) -> bool {
+        match (self, other) {
+            (
+                FlatEntry::File {
+                    digest: a,
+                    executable: ea,
+                    ..
+                },
+                FlatEntry::File {
+                    digest: b,
+                    executable: eb,
+                    ..
+                },
+            ) => a == b && ea == eb,
+            (FlatEntry::Symlink { target: a }, FlatEntry::Symlink { target: b }) => a == b,
+            (FlatEntry::Dir, FlatEntry::Dir) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Path (relative to the dataset base, `/`-separated bytes) -> entry. Directories included.
+pub type Listing = BTreeMap<Vec<u8>, FlatEntry>;
+
+/// Display form of a listing path.
+pub fn rel_str(rel: &[u8]) -> String {
+    String::from_utf8_lossy(rel).into_owned()
+}
+
+fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
+    let mut k = dataset_base.as_bytes().to_vec();
+    if !k.is_empty() {
+        k.push(b'/');
+    }
+    k.extend_from_slice(rel);
+    k
+}
+
+/// Chunks and hashes one file; with a writer, new chunks are stored.
+pub fn hash_file(
+    path: &Path,
+    params: ChunkerParams,
+    writer: Option<&StoreWriter<'_>>,
+    progress: &dyn Progress,
+) -> Result<(Digest, Vec<ChunkRef>, u64)> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut chunks = Vec::new();
+    let total = dvx_store::chunk_reader(
+        file,
+        params,
+        |chunk| -> Result<()> {
+            hasher.update(chunk);
+            let id = dvx_store::ChunkId::of(chunk);
+            if let Some(w) = writer {
+                w.add_chunk_with_id(id, chunk)?;
+            }
+            chunks.push(ChunkRef {
+                id,
+                len: chunk.len() as u32,
+            });
+            progress.advance(chunk.len() as u64);
+            Ok(())
+        },
+        |e| Error::io("read", path, e),
+    )?;
+    Ok((Digest::from(hasher.finalize()), chunks, total))
+}
+
+struct Pending {
+    rel: Vec<u8>,
+    path: PathBuf,
+    key: StatKey,
+    executable: bool,
+}
+
+/// Scans the dataset's files on disk. Files whose stat matches the cache are not read; the
+/// others are hashed in parallel (and stored when `writer` is given).
+pub fn scan_dataset(
+    ws: &Workspace,
+    ds: &Dataset,
+    store: &Store,
+    cache: &Mutex<StatCache>,
+    writer: Option<&StoreWriter<'_>>,
+    progress: &dyn Progress,
+) -> Result<Listing> {
+    let base_rel = ds.base();
+    let base = ws.abs(&base_rel);
+    let mut listing = Listing::new();
+    let mut pending = Vec::new();
+    let params = store.config().chunker;
+
+    let mut visit = |rel: Vec<u8>, path: PathBuf, meta: std::fs::Metadata| -> Result<()> {
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            listing.insert(rel, FlatEntry::Dir);
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|e| Error::io("read link", &path, e))?;
+            listing.insert(
+                rel,
+                FlatEntry::Symlink {
+                    target: target.as_os_str().as_bytes().to_vec(),
+                },
+            );
+        } else if ft.is_file() {
+            let key = StatKey::of(&meta);
+            let executable = meta.permissions().mode() & 0o100 != 0;
+            let hit = {
+                let c = cache.lock().expect("cache lock poisoned");
+                c.get(&cache_key(&base_rel, &rel), &key).cloned()
+            };
+            let usable = match (&hit, writer) {
+                (Some(h), Some(_)) => {
+                    let mut all = true;
+                    for ch in &h.chunks {
+                        if !store.contains(&ch.id)? {
+                            all = false;
+                            break;
+                        }
+                    }
+                    all
+                }
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            match hit {
+                Some(h) if usable => {
+                    listing.insert(
+                        rel,
+                        FlatEntry::File {
+                            size: key.size,
+                            digest: h.digest,
+                            executable,
+                            chunks: h.chunks,
+                        },
+                    );
+                }
+                _ => pending.push(Pending {
+                    rel,
+                    path,
+                    key,
+                    executable,
+                }),
+            }
+        } else {
+            return Err(Error::Usage(format!(
+                "{}: not a regular file, directory or symlink; dvx cannot track it (list it in .dvxignore)",
+                path.display()
+            )));
+        }
+        Ok(())
+    };
+
+    match ds.only() {
+        Some(name) => {
+            let path = base.join(std::ffi::OsStr::from_bytes(&name));
+            if let Some(meta) = crate::fsx::lstat(&path)? {
+                if meta.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "{} is a directory but its pointer says it is a single file; rerun `dvx add {}` to track it as a directory",
+                        path.display(),
+                        ds.path
+                    )));
+                }
+                visit(name, path, meta)?;
+            }
+        }
+        None => match crate::fsx::lstat(&base)? {
+            None => {}
+            Some(m) if !m.is_dir() => {
+                return Err(Error::Usage(format!(
+                    "{} is not a directory (its pointer {} describes a directory); move it away or use --force",
+                    base.display(),
+                    ds.pointer_file()
+                )))
+            }
+            Some(_) => {
+                let walker = ignore::WalkBuilder::new(&base)
+                    .standard_filters(false)
+                    .hidden(false)
+                    .parents(false)
+                    .follow_links(false)
+                    .add_custom_ignore_filename(".dvxignore")
+                    .filter_entry(|e| {
+                        let n = e.file_name();
+                        n != ".git" && n != ".dvx"
+                    })
+                    .build();
+                for ent in walker {
+                    let ent = ent.map_err(|e| Error::Usage(format!("cannot scan {}: {e}", base.display())))?;
+                    if ent.depth() == 0 {
+                        continue;
+                    }
+                    let path = ent.path().to_path_buf();
+                    let rel = path
+                        .strip_prefix(&base)
+                        .expect("walk stays below its root")
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec();
+                    let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io("stat", &path, e))?;
+                    visit(rel, path, meta)?;
+                }
+            }
+        },
+    }
+
+    if !pending.is_empty() {
+        let total: u64 = pending.iter().map(|p| p.key.size).sum();
+        progress.begin(
+            if writer.is_some() {
+                "adding"
+            } else {
+                "hashing"
+            },
+            Some(total),
+            Unit::Bytes,
+        );
+        // Largest first, so a big file does not start last and run alone.
+        pending.sort_by_key(|p| std::cmp::Reverse(p.key.size));
+        let results: Vec<Result<(Vec<u8>, FlatEntry)>> = pending
+            .into_par_iter()
+            .map(|p| {
+                let (digest, chunks, len) = hash_file(&p.path, params, writer, progress)?;
+                // Cache only if the file did not change while we read it.
+                if let Ok(after) = std::fs::symlink_metadata(&p.path) {
+                    if StatKey::of(&after) == p.key && len == p.key.size {
+                        cache.lock().expect("cache lock poisoned").insert(
+                            cache_key(&base_rel, &p.rel),
+                            p.key,
+                            digest,
+                            chunks.clone(),
+                        );
+                    }
+                }
+                Ok((
+                    p.rel,
+                    FlatEntry::File {
+                        size: len,
+                        digest,
+                        executable: p.executable,
+                        chunks,
+                    },
+                ))
+            })
+            .collect();
+        progress.end();
+        for r in results {
+            let (rel, e) = r?;
+            listing.insert(rel, e);
+        }
+    }
+    Ok(listing)
+}
+
+/// Records a file just written by checkout in the stat cache.
+pub fn remember(
+    cache: &Mutex<StatCache>,
+    ds: &Dataset,
+    rel: &[u8],
+    path: &Path,
+    digest: Digest,
+    chunks: &[ChunkRef],
+) {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        cache.lock().expect("cache lock poisoned").insert(
+            cache_key(&ds.base(), rel),
+            StatKey::of(&meta),
+            digest,
+            chunks.to_vec(),
+        );
+    }
+}

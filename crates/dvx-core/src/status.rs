@@ -1,0 +1,178 @@
+//! `dvx status`: what changed on disk since each dataset's pointer.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use dvx_manifest::Pointer;
+use dvx_store::TreeId;
+
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
+use crate::statcache::StatCache;
+use crate::treeio::load_listing;
+use crate::workspace::{Dataset, Workspace};
+
+/// Overall state of a dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusState {
+    /// Data on disk matches the pointer.
+    Clean,
+    /// Something differs.
+    Modified,
+    /// Nothing of the dataset is on disk.
+    Missing,
+    /// The pointer's version is not in the local store, so it cannot be compared.
+    NotInStore,
+}
+
+impl StatusState {
+    /// Lower-case name used in output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            StatusState::Clean => "clean",
+            StatusState::Modified => "modified",
+            StatusState::Missing => "missing",
+            StatusState::NotInStore => "not-in-store",
+        }
+    }
+}
+
+/// Status of one dataset. Paths are repo-relative; directories end with `/`.
+#[derive(Clone, Debug)]
+pub struct DatasetStatus {
+    /// Dataset path.
+    pub path: String,
+    /// Pointer file.
+    pub pointer: String,
+    /// Version id in the pointer.
+    pub id: TreeId,
+    /// Overall state.
+    pub state: StatusState,
+    /// On disk, not in the pointer's version.
+    pub added: Vec<String>,
+    /// Different content, kind or mode.
+    pub modified: Vec<String>,
+    /// In the pointer's version, not on disk.
+    pub deleted: Vec<String>,
+}
+
+/// Status of every dataset asked about.
+#[derive(Clone, Debug, Default)]
+pub struct StatusReport {
+    /// Per dataset, in path order.
+    pub datasets: Vec<DatasetStatus>,
+}
+
+/// Pointers named by user paths (or all in the worktree when none).
+pub(crate) fn select_pointers(
+    ws: &Workspace,
+    cwd: &std::path::Path,
+    paths: &[PathBuf],
+) -> Result<Vec<Pointer>> {
+    if paths.is_empty() {
+        return ws.all_worktree_pointers();
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let path = ws.dataset_path(cwd, p)?;
+        let ptr = ws
+            .worktree_pointer(&path)?
+            .ok_or_else(|| Error::NotADataset {
+                pointer: dvx_manifest::pointer_path_for(&path),
+                path: path.clone(),
+                place: "in the worktree".into(),
+            })?;
+        out.push(ptr);
+    }
+    Ok(out)
+}
+
+/// Compares two listings: (added, modified, deleted) as display paths.
+pub(crate) fn compare(
+    ds: &Dataset,
+    old: &Listing,
+    new: &Listing,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let show = |rel: &[u8], e: &FlatEntry| {
+        let mut s = ds.display(&rel_str(rel));
+        if matches!(e, FlatEntry::Dir) {
+            s.push('/');
+        }
+        s
+    };
+    let has_children = |l: &Listing, rel: &[u8]| {
+        let mut prefix = rel.to_vec();
+        prefix.push(b'/');
+        l.range(prefix.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&prefix))
+    };
+    let (mut added, mut modified, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+    for (rel, e) in new {
+        match old.get(rel) {
+            None => {
+                // A new non-empty directory is reported through its contents.
+                if !(matches!(e, FlatEntry::Dir) && has_children(new, rel)) {
+                    added.push(show(rel, e));
+                }
+            }
+            Some(o) if !o.same_content(e) => modified.push(show(rel, e)),
+            Some(_) => {}
+        }
+    }
+    for (rel, e) in old {
+        if !(new.contains_key(rel) || matches!(e, FlatEntry::Dir) && has_children(old, rel)) {
+            deleted.push(show(rel, e));
+        }
+    }
+    (added, modified, deleted)
+}
+
+/// Compares each dataset on disk with its pointer.
+pub fn status(
+    ws: &Workspace,
+    cwd: &std::path::Path,
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<StatusReport> {
+    ws.require_init()?;
+    let pointers = select_pointers(ws, cwd, paths)?;
+    let store = ws.store()?;
+    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let mut report = StatusReport::default();
+    for ptr in pointers {
+        let ds = Dataset {
+            path: ptr.path.clone(),
+            kind: ptr.kind,
+        };
+        let mut st = DatasetStatus {
+            path: ptr.path.clone(),
+            pointer: ptr.file(),
+            id: ptr.id,
+            state: StatusState::Clean,
+            added: vec![],
+            modified: vec![],
+            deleted: vec![],
+        };
+        if !store.has_tree(&ptr.id) {
+            st.state = StatusState::NotInStore;
+            report.datasets.push(st);
+            continue;
+        }
+        let expected = load_listing(store, &ptr.id)?;
+        let actual = scan_dataset(ws, &ds, store, &cache, None, progress)?;
+        let (a, m, d) = compare(&ds, &expected, &actual);
+        st.state = if actual.is_empty() && !expected.is_empty() {
+            StatusState::Missing
+        } else if a.is_empty() && m.is_empty() && d.is_empty() {
+            StatusState::Clean
+        } else {
+            StatusState::Modified
+        };
+        (st.added, st.modified, st.deleted) = (a, m, d);
+        report.datasets.push(st);
+    }
+    cache.into_inner().expect("cache lock poisoned").save()?;
+    Ok(report)
+}

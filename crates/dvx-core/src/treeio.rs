@@ -1,0 +1,177 @@
+//! Between flat listings and tree objects in the store.
+
+use std::collections::BTreeMap;
+
+use dvx_manifest::{Entry, EntryKind, Tree};
+use dvx_store::{Store, TreeId};
+
+use crate::error::{Error, Result};
+use crate::scan::{FlatEntry, Listing};
+
+/// Deepest directory nesting accepted from a tree (guards recursion on hostile input).
+const MAX_DEPTH: usize = 512;
+
+#[derive(Default)]
+struct Node {
+    children: BTreeMap<Vec<u8>, Child>,
+}
+
+enum Child {
+    Leaf(FlatEntry),
+    Dir(Node),
+}
+
+/// Writes the trees of a listing bottom-up; returns the root id, total bytes and file count.
+pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64)> {
+    let mut root = Node::default();
+    for (path, entry) in listing {
+        let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+        let mut node = &mut root;
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            if last && !matches!(entry, FlatEntry::Dir) {
+                node.children
+                    .insert(part.to_vec(), Child::Leaf(entry.clone()));
+            } else {
+                let child = node
+                    .children
+                    .entry(part.to_vec())
+                    .or_insert_with(|| Child::Dir(Node::default()));
+                if let Child::Leaf(_) = child {
+                    *child = Child::Dir(Node::default());
+                }
+                let Child::Dir(n) = child else {
+                    unreachable!("just made a directory")
+                };
+                node = n;
+            }
+        }
+    }
+    write_node(store, &root)
+}
+
+fn write_node(store: &Store, node: &Node) -> Result<(TreeId, u64, u64)> {
+    let mut entries = Vec::with_capacity(node.children.len());
+    for (name, child) in &node.children {
+        let kind = match child {
+            Child::Dir(n) => {
+                let (id, size, files) = write_node(store, n)?;
+                EntryKind::Dir { id, size, files }
+            }
+            Child::Leaf(FlatEntry::File {
+                size,
+                digest,
+                executable,
+                chunks,
+            }) => EntryKind::File {
+                size: *size,
+                digest: *digest,
+                executable: *executable,
+                chunks: chunks.clone(),
+            },
+            Child::Leaf(FlatEntry::Symlink { target }) => EntryKind::Symlink {
+                target: target.clone(),
+            },
+            Child::Leaf(FlatEntry::Dir) => unreachable!("directories are nodes"),
+        };
+        entries.push(Entry {
+            name: name.clone(),
+            kind,
+        });
+    }
+    let tree = Tree::new(entries)?;
+    let id = store.write_tree(&tree.encode())?;
+    Ok((id, tree.size(), tree.files()))
+}
+
+/// Reads and decodes one tree (verified against its id).
+pub fn read_tree(store: &Store, id: &TreeId) -> Result<Tree> {
+    let bytes = store.read_tree(id)?;
+    Tree::decode(&bytes).map_err(|e| {
+        Error::Store(dvx_store::Error::CorruptTree {
+            id: *id,
+            detail: e.to_string(),
+        })
+    })
+}
+
+/// Loads a whole dataset version as a flat listing (directories included).
+pub fn load_listing(store: &Store, root: &TreeId) -> Result<Listing> {
+    let mut out = Listing::new();
+    load_into(store, root, &mut Vec::new(), &mut out, 0)?;
+    Ok(out)
+}
+
+fn load_into(
+    store: &Store,
+    id: &TreeId,
+    prefix: &mut Vec<u8>,
+    out: &mut Listing,
+    depth: usize,
+) -> Result<(u64, u64)> {
+    if depth > MAX_DEPTH {
+        return Err(Error::Store(dvx_store::Error::CorruptTree {
+            id: *id,
+            detail: format!("directories nested deeper than {MAX_DEPTH}"),
+        }));
+    }
+    let tree = read_tree(store, id)?;
+    let (mut size, mut files) = (0u64, 0u64);
+    for e in tree.entries() {
+        let len = prefix.len();
+        if !prefix.is_empty() {
+            prefix.push(b'/');
+        }
+        prefix.extend_from_slice(&e.name);
+        match &e.kind {
+            EntryKind::File {
+                size: s,
+                digest,
+                executable,
+                chunks,
+            } => {
+                size += s;
+                files += 1;
+                out.insert(
+                    prefix.clone(),
+                    FlatEntry::File {
+                        size: *s,
+                        digest: *digest,
+                        executable: *executable,
+                        chunks: chunks.clone(),
+                    },
+                );
+            }
+            EntryKind::Symlink { target } => {
+                files += 1;
+                out.insert(
+                    prefix.clone(),
+                    FlatEntry::Symlink {
+                        target: target.clone(),
+                    },
+                );
+            }
+            EntryKind::Dir {
+                id: sub,
+                size: s,
+                files: f,
+            } => {
+                out.insert(prefix.clone(), FlatEntry::Dir);
+                let (rs, rf) = load_into(store, sub, prefix, out, depth + 1)?;
+                if rs != *s || rf != *f {
+                    return Err(Error::Store(dvx_store::Error::CorruptTree {
+                        id: *id,
+                        detail: format!(
+                            "entry {:?} declares {s} bytes in {f} files, its tree holds {rs} in {rf}",
+                            String::from_utf8_lossy(&e.name)
+                        ),
+                    }));
+                }
+                size += s;
+                files += f;
+            }
+        }
+        prefix.truncate(len);
+    }
+    Ok((size, files))
+}

@@ -1,0 +1,206 @@
+//! The pointer file `<path>.dvx`: a small TOML file that git tracks, naming the dataset's root
+//! tree (its version id) and carrying the version's metadata (docs/FORMAT.md, "Pointer file").
+
+use std::collections::BTreeMap;
+
+use dvx_store::TreeId;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::tree::validate_name;
+
+/// Pointer format version.
+pub const POINTER_FORMAT: u32 = 1;
+/// File name suffix of pointer files.
+pub const POINTER_SUFFIX: &str = ".dvx";
+const MAX_POINTER_LEN: usize = 1 << 20;
+
+/// Whether the dataset is a directory or a single file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// A directory: the root tree lists its contents.
+    Dir,
+    /// A single file: the root tree holds one entry, named like the file.
+    File,
+}
+
+/// Metadata kept with a version.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// Message given to `dvx add -m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When this version was added (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Free key/value pairs from `--meta KEY=VALUE`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    format: u32,
+    path: String,
+    kind: DatasetKind,
+    id: String,
+    files: u64,
+    bytes: u64,
+    #[serde(default)]
+    meta: Meta,
+}
+
+/// A parsed, validated pointer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pointer {
+    /// Repo-relative dataset path with `/` separators (the pointer file is `<path>.dvx`).
+    pub path: String,
+    /// Directory or single file.
+    pub kind: DatasetKind,
+    /// Root tree id: the dataset version id.
+    pub id: TreeId,
+    /// Number of files (and links).
+    pub files: u64,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Version metadata.
+    pub meta: Meta,
+}
+
+/// The pointer file path (repo-relative) for a dataset path.
+pub fn pointer_path_for(dataset: &str) -> String {
+    format!("{dataset}{POINTER_SUFFIX}")
+}
+
+/// Checks a repo-relative path: non-empty, `/`-separated valid components.
+fn validate_rel_path(path: &str) -> std::result::Result<(), String> {
+    if path.is_empty() || path.starts_with('/') {
+        return Err("dataset path must be relative to the repository root".into());
+    }
+    for comp in path.split('/') {
+        validate_name(comp.as_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+impl Pointer {
+    /// Parses the pointer file at repo-relative `file` (e.g. `data.dvx`). The `path` inside
+    /// must match the file's own location, so a pointer cannot aim outside its place.
+    pub fn parse(file: &str, bytes: &[u8]) -> Result<Pointer> {
+        let bad = |detail: String| Error::BadPointer {
+            file: file.to_string(),
+            detail,
+        };
+        if bytes.len() > MAX_POINTER_LEN {
+            return Err(bad("file is too large to be a pointer".into()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
+        if raw.format != POINTER_FORMAT {
+            return Err(bad(format!(
+                "pointer format {} is not supported (this dvx reads {POINTER_FORMAT}); upgrade dvx",
+                raw.format
+            )));
+        }
+        validate_rel_path(&raw.path).map_err(bad)?;
+        let expected = file.strip_suffix(POINTER_SUFFIX).unwrap_or(file);
+        if raw.path != expected {
+            return Err(bad(format!(
+                "its path `{}` does not match its location (expected `{expected}`)",
+                raw.path
+            )));
+        }
+        let id = raw
+            .id
+            .parse()
+            .map_err(|_| bad(format!("id `{}` is not a 64-hex dataset id", raw.id)))?;
+        Ok(Pointer {
+            path: raw.path,
+            kind: raw.kind,
+            id,
+            files: raw.files,
+            bytes: raw.bytes,
+            meta: raw.meta,
+        })
+    }
+
+    /// The TOML text written to the pointer file.
+    pub fn to_toml(&self) -> String {
+        let raw = Raw {
+            format: POINTER_FORMAT,
+            path: self.path.clone(),
+            kind: self.kind,
+            id: self.id.to_hex(),
+            files: self.files,
+            bytes: self.bytes,
+            meta: self.meta.clone(),
+        };
+        let body = toml::to_string(&raw).expect("pointer fields always serialize");
+        format!(
+            "# dvx pointer: git tracks this file; the data of `{}` lives in the dvx store.\n# Restore it with `dvx checkout`, fetch it with `dvx pull`.\n{body}",
+            self.path
+        )
+    }
+
+    /// The pointer file's repo-relative path.
+    pub fn file(&self) -> String {
+        pointer_path_for(&self.path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Pointer {
+        Pointer {
+            path: "data/raw".into(),
+            kind: DatasetKind::Dir,
+            id: TreeId::of(b"t"),
+            files: 3,
+            bytes: 100,
+            meta: Meta {
+                message: Some("raw export \"quoted\"".into()),
+                created: Some("2026-11-26T00:00:00Z".into()),
+                extra: [("source".to_string(), "s3://x".to_string())].into(),
+            },
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let p = sample();
+        let text = p.to_toml();
+        assert_eq!(
+            Pointer::parse("data/raw.dvx", text.as_bytes()).expect("parse"),
+            p
+        );
+    }
+
+    #[test]
+    fn rejects_bad_pointers() {
+        let text = sample().to_toml();
+        assert!(Pointer::parse("other.dvx", text.as_bytes()).is_err());
+        for (from, to) in [
+            ("path = \"data/raw\"", "path = \"../etc\""),
+            ("path = \"data/raw\"", "path = \"/etc\""),
+            ("path = \"data/raw\"", "path = \".git/hooks\""),
+            ("format = 1", "format = 9"),
+            ("kind = \"dir\"", "kind = \"blob\""),
+        ] {
+            let evil = text.replace(from, to);
+            assert_ne!(evil, text);
+            assert!(
+                Pointer::parse("data/raw.dvx", evil.as_bytes()).is_err(),
+                "{to}"
+            );
+        }
+        let err = Pointer::parse("data.dvx", b"garbage = [").expect_err("garbage");
+        assert!(err.to_string().contains("data.dvx"));
+        let bad_id = text.replace(&TreeId::of(b"t").to_hex(), "1234");
+        assert!(Pointer::parse("data/raw.dvx", bad_id.as_bytes()).is_err());
+    }
+}

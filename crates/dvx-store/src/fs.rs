@@ -1,0 +1,127 @@
+//! The one module through which the store touches the file system: every error names its path,
+//! and every write is atomic (temporary file in the target directory, fsync, rename, fsync dir).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Prefix of every temporary file dvx creates; `gc` and `fsck` recognise leftovers by it.
+pub const TMP_PREFIX: &str = ".dvx-tmp-";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique temporary path in `dir` (same file system as the final name, so rename is atomic).
+pub fn temp_path(dir: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    dir.join(format!("{TMP_PREFIX}{}-{n}-{nanos:x}", std::process::id()))
+}
+
+/// Creates `dir` and its parents.
+pub fn create_dir_all(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))
+}
+
+/// Reads a whole file.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::io("read", path, e))
+}
+
+/// Opens a file for reading.
+pub fn open(path: &Path) -> Result<File> {
+    File::open(path).map_err(|e| Error::io("open", path, e))
+}
+
+/// fsyncs a directory so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    match File::open(dir) {
+        Ok(f) => f
+            .sync_all()
+            .map_err(|e| Error::io("fsync directory", dir, e)),
+        Err(e) => Err(Error::io("open directory", dir, e)),
+    }
+}
+
+/// A file being written under a temporary name; [`AtomicFile::commit`] publishes it.
+/// Dropping it without commit removes the temporary file.
+pub struct AtomicFile {
+    file: Option<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `dest` (its directory must exist).
+    pub fn create(dest: &Path) -> Result<AtomicFile> {
+        let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+        let tmp = temp_path(dir);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(AtomicFile {
+            file: Some(file),
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// The temporary path being written.
+    pub fn tmp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Appends bytes.
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
+        let f = self.file.as_mut().expect("file is present until commit");
+        f.write_all(bytes)
+            .map_err(|e| Error::io("write", &self.dest, e))
+    }
+
+    /// Changes the final destination (used when the name is the content hash).
+    pub fn set_dest(&mut self, dest: PathBuf) {
+        self.dest = dest;
+    }
+
+    /// fsyncs, renames onto the destination, fsyncs the directory.
+    pub fn commit(mut self) -> Result<()> {
+        let f = self.file.take().expect("file is present until commit");
+        f.sync_all()
+            .map_err(|e| Error::io("fsync", &self.dest, e))?;
+        drop(f);
+        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename", &self.dest, e))?;
+        if let Some(dir) = self.dest.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `dest` atomically.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = AtomicFile::create(dest)?;
+    f.write_all(bytes)?;
+    f.commit()
+}
+
+/// Positional read of exactly `buf.len()` bytes at `offset`.
+pub fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset)
+        .map_err(|e| Error::io("read", path, e))
+}

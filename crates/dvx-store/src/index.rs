@@ -1,0 +1,284 @@
+//! Index files: immutable, sorted by chunk id, with a 256-entry fan-out table, memory-mapped so
+//! a lookup touches a few pages and never loads the whole index. Byte layout: docs/FORMAT.md.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fs as sfs;
+use crate::id::{ChunkId, PackId};
+use crate::pack::{Compression, MAX_CHUNK_LEN};
+
+/// First 8 bytes of every index file.
+pub const MAGIC: &[u8; 8] = b"DVXIDX\0\0";
+/// Index format version.
+pub const VERSION: u32 = 1;
+const HEADER_LEN: usize = 24;
+const FANOUT_LEN: usize = 256 * 4;
+/// One entry: id 32, pack number u32, offset u64, stored_len u32, raw_len u32, compression u8, pad 3.
+pub const ENTRY_LEN: usize = 56;
+const CHECKSUM_LEN: usize = 32;
+/// Index files up to this size are checksummed completely when opened.
+const VERIFY_ON_OPEN_LIMIT: usize = 32 << 20;
+
+/// Where a chunk is: pack and position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// The pack file.
+    pub pack: PackId,
+    /// Offset of the stored bytes.
+    pub offset: u64,
+    /// Stored length.
+    pub stored_len: u32,
+    /// Uncompressed length.
+    pub raw_len: u32,
+    /// Encoding.
+    pub compression: Compression,
+}
+
+/// Writes an index file for `entries` into `dir`, named `<blake3 of contents>.idx`.
+/// Duplicate ids keep the first location. Returns the path.
+pub fn write_index(dir: &Path, mut entries: Vec<(ChunkId, Location)>) -> Result<PathBuf> {
+    entries.sort_by_key(|e| e.0);
+    entries.dedup_by(|a, b| a.0 == b.0);
+    let mut packs: Vec<PackId> = entries.iter().map(|(_, l)| l.pack).collect();
+    packs.sort();
+    packs.dedup();
+    let mut out = Vec::with_capacity(
+        HEADER_LEN + FANOUT_LEN + packs.len() * 32 + entries.len() * ENTRY_LEN + CHECKSUM_LEN,
+    );
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    let mut fanout = [0u32; 256];
+    for (id, _) in &entries {
+        fanout[id.0[0] as usize] += 1;
+    }
+    let mut acc = 0u32;
+    for f in fanout.iter_mut() {
+        acc += *f;
+        *f = acc;
+    }
+    for f in fanout {
+        out.extend_from_slice(&f.to_le_bytes());
+    }
+    for p in &packs {
+        out.extend_from_slice(p.as_bytes());
+    }
+    for (id, loc) in &entries {
+        let pack_no = packs.binary_search(&loc.pack).expect("pack listed above") as u32;
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&pack_no.to_le_bytes());
+        out.extend_from_slice(&loc.offset.to_le_bytes());
+        out.extend_from_slice(&loc.stored_len.to_le_bytes());
+        out.extend_from_slice(&loc.raw_len.to_le_bytes());
+        out.push(match loc.compression {
+            Compression::None => 0,
+            Compression::Zstd => 1,
+        });
+        out.extend_from_slice(&[0, 0, 0]);
+    }
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    let path = dir.join(format!("{}.idx", sum.to_hex()));
+    if !path.exists() {
+        sfs::write_atomic(&path, &out)?;
+    }
+    Ok(path)
+}
+
+/// An opened, memory-mapped index file.
+pub struct IndexFile {
+    path: PathBuf,
+    map: memmap2::Mmap,
+    packs: Vec<PackId>,
+    count: usize,
+    entries_at: usize,
+    fanout: [u32; 256],
+}
+
+impl IndexFile {
+    /// Opens and validates an index file.
+    pub fn open(path: &Path) -> Result<IndexFile> {
+        let file = sfs::open(path)?;
+        // SAFETY: index files are immutable once renamed into place (written to a temporary
+        // file, fsynced, renamed) and are only ever deleted, never modified in place, so the
+        // mapping cannot change under us. Every offset read below is bounds-checked against
+        // the mapping's length.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
+        let bad = |detail: &str| Error::CorruptIndex {
+            path: path.to_path_buf(),
+            detail: detail.to_string(),
+        };
+        if map.len() < HEADER_LEN + FANOUT_LEN + CHECKSUM_LEN || &map[..8] != MAGIC {
+            return Err(bad("not an index file (bad magic or too short)"));
+        }
+        let version = u32::from_le_bytes(map[8..12].try_into().expect("4 bytes"));
+        if version != VERSION {
+            return Err(bad(&format!(
+                "index version {version} is not supported; upgrade dvx"
+            )));
+        }
+        let npacks = u32::from_le_bytes(map[12..16].try_into().expect("4 bytes")) as usize;
+        let count = u64::from_le_bytes(map[16..24].try_into().expect("8 bytes"));
+        let entries_at = HEADER_LEN + FANOUT_LEN + npacks.saturating_mul(32);
+        let expected = (count as u128) * ENTRY_LEN as u128 + (entries_at + CHECKSUM_LEN) as u128;
+        if expected != map.len() as u128 {
+            return Err(bad("size does not match the header"));
+        }
+        let count = count as usize;
+        if map.len() <= VERIFY_ON_OPEN_LIMIT {
+            let body = &map[..map.len() - CHECKSUM_LEN];
+            if blake3::hash(body).as_bytes() != &map[map.len() - CHECKSUM_LEN..] {
+                return Err(bad("checksum mismatch"));
+            }
+        }
+        let mut fanout = [0u32; 256];
+        for (i, f) in fanout.iter_mut().enumerate() {
+            let at = HEADER_LEN + i * 4;
+            *f = u32::from_le_bytes(map[at..at + 4].try_into().expect("4 bytes"));
+        }
+        if fanout.windows(2).any(|w| w[0] > w[1]) || fanout[255] as usize != count {
+            return Err(bad("fan-out table is not monotonic"));
+        }
+        let packs = (0..npacks)
+            .map(|i| {
+                let at = HEADER_LEN + FANOUT_LEN + i * 32;
+                PackId::from_slice(&map[at..at + 32]).expect("32 bytes")
+            })
+            .collect();
+        Ok(IndexFile {
+            path: path.to_path_buf(),
+            map,
+            packs,
+            count,
+            entries_at,
+            fanout,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when the index has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Packs referenced by this index.
+    pub fn packs(&self) -> &[PackId] {
+        &self.packs
+    }
+
+    fn id_at(&self, i: usize) -> &[u8] {
+        let at = self.entries_at + i * ENTRY_LEN;
+        &self.map[at..at + 32]
+    }
+
+    fn entry(&self, i: usize) -> Result<(ChunkId, Location)> {
+        let at = self.entries_at + i * ENTRY_LEN;
+        let e = &self.map[at..at + ENTRY_LEN];
+        let bad = |detail: &str| Error::CorruptIndex {
+            path: self.path.clone(),
+            detail: detail.to_string(),
+        };
+        let pack_no = u32::from_le_bytes(e[32..36].try_into().expect("4 bytes")) as usize;
+        let pack = *self
+            .packs
+            .get(pack_no)
+            .ok_or_else(|| bad("pack number out of range"))?;
+        let raw_len = u32::from_le_bytes(e[48..52].try_into().expect("4 bytes"));
+        if raw_len > MAX_CHUNK_LEN {
+            return Err(bad("absurd chunk length"));
+        }
+        Ok((
+            ChunkId::from_slice(&e[..32]).expect("32 bytes"),
+            Location {
+                pack,
+                offset: u64::from_le_bytes(e[36..44].try_into().expect("8 bytes")),
+                stored_len: u32::from_le_bytes(e[44..48].try_into().expect("4 bytes")),
+                raw_len,
+                compression: Compression::from_byte(e[52])
+                    .ok_or_else(|| bad("unknown compression"))?,
+            },
+        ))
+    }
+
+    /// Finds a chunk: binary search inside its fan-out bucket.
+    pub fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        let b = id.0[0] as usize;
+        let mut lo = if b == 0 {
+            0
+        } else {
+            self.fanout[b - 1] as usize
+        };
+        let mut hi = self.fanout[b] as usize;
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.id_at(mid).cmp(&id.0[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.entry(mid).map(|(_, l)| Some(l)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every entry, in id order.
+    pub fn entries(&self) -> Result<Vec<(ChunkId, Location)>> {
+        (0..self.count).map(|i| self.entry(i)).collect()
+    }
+
+    /// Recomputes the checksum of the whole file (fsck).
+    pub fn verify(&self) -> bool {
+        let body = &self.map[..self.map.len() - CHECKSUM_LEN];
+        blake3::hash(body).as_bytes() == &self.map[self.map.len() - CHECKSUM_LEN..]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_open_lookup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = PackId::of(b"p");
+        let entries: Vec<_> = (0..1000u32)
+            .map(|i| {
+                (
+                    ChunkId::of(&i.to_le_bytes()),
+                    Location {
+                        pack,
+                        offset: i as u64 * 10,
+                        stored_len: i,
+                        raw_len: i + 1,
+                        compression: Compression::Zstd,
+                    },
+                )
+            })
+            .collect();
+        let path = write_index(dir.path(), entries.clone()).expect("write");
+        let idx = IndexFile::open(&path).expect("open");
+        assert_eq!(idx.len(), 1000);
+        assert!(idx.verify());
+        for (id, loc) in &entries {
+            assert_eq!(idx.lookup(id).expect("lookup"), Some(*loc));
+        }
+        assert_eq!(idx.lookup(&ChunkId::of(b"absent")).expect("lookup"), None);
+        // A flipped byte is detected on open.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[2000] ^= 1;
+        let bad = dir.path().join("bad.idx");
+        std::fs::write(&bad, &bytes).expect("write");
+        assert!(IndexFile::open(&bad).is_err());
+    }
+}

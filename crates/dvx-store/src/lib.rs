@@ -1,0 +1,20 @@
+//! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, zstd-compressed
+//! chunks appended to self-describing pack files, immutable sorted index files, and tree objects.
+//!
+//! The main types are [`Store`] (open/create a store, read verified chunks and trees),
+//! [`StoreWriter`] (a write session that packs new chunks and publishes an index when finished),
+//! the id types in [`id`], and [`ChunkerParams`]. Every write is atomic and every read is verified.
+#![warn(missing_docs)]
+
+pub mod chunker;
+mod error;
+pub mod fs;
+pub mod id;
+pub mod index;
+pub mod pack;
+mod store;
+
+pub use chunker::{chunk_reader, ChunkerParams};
+pub use error::{Error, Result};
+pub use id::{ChunkId, Digest, PackId, TreeId};
+pub use store::{Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats};

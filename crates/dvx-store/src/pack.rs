@@ -1,0 +1,285 @@
+//! Pack files: chunks appended one after another, then a trailer that lists every chunk
+//! (id, offset, lengths, compression), so a pack describes itself and any index can be rebuilt
+//! from packs alone. Byte layout: docs/FORMAT.md, "Pack file".
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fs::{self as sfs, AtomicFile};
+use crate::id::{ChunkId, PackId};
+
+/// First 8 bytes of every pack.
+pub const MAGIC: &[u8; 8] = b"DVXPACK\0";
+/// Last 8 bytes of every pack.
+pub const END_MAGIC: &[u8; 8] = b"DVXPEND\0";
+/// Pack format version.
+pub const VERSION: u32 = 1;
+/// Header: magic, version u32, reserved u32.
+pub const HEADER_LEN: u64 = 16;
+/// One trailer entry: id 32, offset u64, stored_len u32, raw_len u32, compression u8, 3 pad.
+pub const ENTRY_LEN: usize = 52;
+/// Footer: trailer offset u64, entry count u64, BLAKE3 of the trailer entries, end magic.
+pub const FOOTER_LEN: usize = 56;
+/// Upper bound of a chunk's uncompressed length (guards decompression of untrusted data).
+pub const MAX_CHUNK_LEN: u32 = 1 << 28;
+
+/// How a chunk is stored in a pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Stored as is (compression did not pay).
+    None,
+    /// zstd frame.
+    Zstd,
+}
+
+impl Compression {
+    fn to_byte(self) -> u8 {
+        match self {
+            Compression::None => 0,
+            Compression::Zstd => 1,
+        }
+    }
+    /// Parses the on-disk byte.
+    pub fn from_byte(b: u8) -> Option<Compression> {
+        match b {
+            0 => Some(Compression::None),
+            1 => Some(Compression::Zstd),
+            _ => None,
+        }
+    }
+}
+
+/// Where a chunk lives inside its pack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PackEntry {
+    /// The chunk.
+    pub id: ChunkId,
+    /// Byte offset of the stored bytes in the pack file.
+    pub offset: u64,
+    /// Stored (possibly compressed) length.
+    pub stored_len: u32,
+    /// Uncompressed length.
+    pub raw_len: u32,
+    /// Storage encoding.
+    pub compression: Compression,
+}
+
+impl PackEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(&self.offset.to_le_bytes());
+        out.extend_from_slice(&self.stored_len.to_le_bytes());
+        out.extend_from_slice(&self.raw_len.to_le_bytes());
+        out.push(self.compression.to_byte());
+        out.extend_from_slice(&[0, 0, 0]);
+    }
+}
+
+/// Path of a pack inside a store's `packs/` directory: `packs/<2 hex>/<64 hex>.pack`.
+pub fn pack_path(packs_dir: &Path, id: &PackId) -> PathBuf {
+    let hex = id.to_hex();
+    packs_dir.join(&hex[..2]).join(format!("{hex}.pack"))
+}
+
+/// Compresses `raw` with zstd unless that saves less than 1/32 of the bytes.
+pub fn encode_chunk(raw: &[u8], level: i32) -> (Compression, Vec<u8>) {
+    if level > 0 && raw.len() >= 64 {
+        if let Ok(c) = zstd::bulk::compress(raw, level) {
+            if c.len() + raw.len() / 32 < raw.len() {
+                return (Compression::Zstd, c);
+            }
+        }
+    }
+    (Compression::None, raw.to_vec())
+}
+
+/// Decodes stored bytes and verifies them against the chunk id. Decompression is bounded by
+/// the declared length, so hostile data cannot make us allocate more.
+pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<Vec<u8>> {
+    let corrupt = |detail: String| Error::CorruptChunk {
+        id: entry.id,
+        pack: *pack,
+        detail,
+    };
+    if entry.raw_len > MAX_CHUNK_LEN {
+        return Err(corrupt(format!(
+            "declared length {} is absurd",
+            entry.raw_len
+        )));
+    }
+    let raw = match entry.compression {
+        Compression::None => stored.to_vec(),
+        Compression::Zstd => zstd::bulk::decompress(stored, entry.raw_len as usize)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?,
+    };
+    if raw.len() != entry.raw_len as usize {
+        return Err(corrupt(format!(
+            "length {} != declared {}",
+            raw.len(),
+            entry.raw_len
+        )));
+    }
+    if ChunkId::of(&raw) != entry.id {
+        return Err(corrupt("content does not match its hash".into()));
+    }
+    Ok(raw)
+}
+
+/// Writes a new pack under a temporary name; [`PackBuilder::finish`] names it by its hash.
+pub struct PackBuilder {
+    file: AtomicFile,
+    hasher: blake3::Hasher,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl PackBuilder {
+    /// Starts a pack in `packs_dir` (temporary file there).
+    pub fn new(packs_dir: &Path) -> Result<PackBuilder> {
+        let mut b = PackBuilder {
+            file: AtomicFile::create(&packs_dir.join("pending.pack"))?,
+            hasher: blake3::Hasher::new(),
+            len: 0,
+            entries: Vec::new(),
+        };
+        let mut header = Vec::with_capacity(HEADER_LEN as usize);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&VERSION.to_le_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        b.write(&header)?;
+        Ok(b)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.file.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no chunk was appended.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends one stored chunk.
+    pub fn append(
+        &mut self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<PackEntry> {
+        let entry = PackEntry {
+            id,
+            offset: self.len,
+            stored_len: u32::try_from(stored.len()).expect("chunks are far below 4 GiB"),
+            raw_len,
+            compression,
+        };
+        self.write(stored)?;
+        self.entries.push(entry);
+        Ok(entry)
+    }
+
+    /// Writes the trailer, fsyncs and renames the pack to `packs/<hh>/<id>.pack`.
+    pub fn finish(mut self, packs_dir: &Path) -> Result<(PackId, Vec<PackEntry>)> {
+        let trailer_offset = self.len;
+        let mut trailer = Vec::with_capacity(self.entries.len() * ENTRY_LEN + FOOTER_LEN);
+        for e in &self.entries {
+            e.encode(&mut trailer);
+        }
+        let trailer_hash = blake3::hash(&trailer);
+        trailer.extend_from_slice(&trailer_offset.to_le_bytes());
+        trailer.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        trailer.extend_from_slice(trailer_hash.as_bytes());
+        trailer.extend_from_slice(END_MAGIC);
+        self.write(&trailer)?;
+        let id = PackId::from(self.hasher.finalize());
+        let dest = pack_path(packs_dir, &id);
+        let dir = dest.parent().expect("pack path has a parent");
+        sfs::create_dir_all(dir)?;
+        // Move the temp file into the final fan-out directory first so the rename stays atomic.
+        self.file.set_dest(dest);
+        self.file.commit()?;
+        Ok((id, self.entries))
+    }
+}
+
+/// Reads and validates the trailer of the pack at `path`.
+pub fn read_trailer(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
+    let bad = |detail: &str| Error::CorruptPack {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
+    if len < HEADER_LEN + FOOTER_LEN as u64 {
+        return Err(bad("too short to be a pack"));
+    }
+    let mut header = [0u8; HEADER_LEN as usize];
+    sfs::read_exact_at(file, path, &mut header, 0)?;
+    if &header[..8] != MAGIC {
+        return Err(bad("bad magic"));
+    }
+    let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(bad(&format!(
+            "pack version {version} is not supported (this dvx reads version {VERSION}); upgrade dvx"
+        )));
+    }
+    let mut footer = [0u8; FOOTER_LEN];
+    sfs::read_exact_at(file, path, &mut footer, len - FOOTER_LEN as u64)?;
+    if &footer[48..56] != END_MAGIC {
+        return Err(bad("bad end magic (truncated pack?)"));
+    }
+    let trailer_offset = u64::from_le_bytes(footer[0..8].try_into().expect("8 bytes"));
+    let count = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
+    let expected = count
+        .checked_mul(ENTRY_LEN as u64)
+        .and_then(|n| n.checked_add(trailer_offset))
+        .and_then(|n| n.checked_add(FOOTER_LEN as u64));
+    if expected != Some(len) || trailer_offset < HEADER_LEN {
+        return Err(bad("trailer size does not match the file size"));
+    }
+    let mut trailer = vec![0u8; (count as usize) * ENTRY_LEN];
+    sfs::read_exact_at(file, path, &mut trailer, trailer_offset)?;
+    if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
+        return Err(bad("trailer checksum mismatch"));
+    }
+    let mut entries = Vec::with_capacity(count as usize);
+    for raw in trailer.chunks_exact(ENTRY_LEN) {
+        let e = PackEntry {
+            id: ChunkId::from_slice(&raw[..32]).expect("32 bytes"),
+            offset: u64::from_le_bytes(raw[32..40].try_into().expect("8 bytes")),
+            stored_len: u32::from_le_bytes(raw[40..44].try_into().expect("4 bytes")),
+            raw_len: u32::from_le_bytes(raw[44..48].try_into().expect("4 bytes")),
+            compression: Compression::from_byte(raw[48])
+                .ok_or_else(|| bad("unknown compression"))?,
+        };
+        if e.offset < HEADER_LEN
+            || e.offset + e.stored_len as u64 > trailer_offset
+            || e.raw_len > MAX_CHUNK_LEN
+        {
+            return Err(bad("entry outside the data area"));
+        }
+        entries.push(e);
+    }
+    Ok(entries)
+}
+
+/// Hashes a whole pack file and compares it with its name (used by fsck).
+pub fn verify_pack_hash(path: &Path, id: &PackId) -> Result<bool> {
+    let mut f = sfs::open(path)?;
+    let mut h = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| Error::io("read", path, e))?;
+    Ok(PackId::from(h.finalize()) == *id)
+}

@@ -1,0 +1,841 @@
+//! The local store: a directory holding `config.toml`, `packs/`, `index/` and `trees/`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::ChunkerParams;
+use crate::error::{Error, Result};
+use crate::fs::{self as sfs, TMP_PREFIX};
+use crate::id::{ChunkId, PackId, TreeId};
+pub use crate::index::Location;
+use crate::index::{self, IndexFile};
+use crate::pack::{self, Compression, PackBuilder};
+
+/// Store format version written to `config.toml`.
+pub const STORE_FORMAT: u32 = 1;
+const TREE_MAGIC: &[u8; 8] = b"DVXTOBJ\0";
+const TREE_HEADER_LEN: usize = 24;
+/// Upper bound of a decoded tree object (guards decompression of untrusted data).
+pub const MAX_TREE_LEN: u64 = 1 << 30;
+/// Number of index files above which a writer merges them into one.
+const MERGE_THRESHOLD: usize = 16;
+const MAX_OPEN_PACKS: usize = 128;
+
+/// Tunables chosen when a store is created. They are then recorded in its config and fixed.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreOptions {
+    /// Chunk size limits.
+    pub chunker: ChunkerParams,
+    /// Target pack size in bytes; a pack is closed once it reaches this size.
+    pub pack_size: u64,
+    /// zstd level for chunks (0 disables compression).
+    pub zstd_level: i32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            chunker: ChunkerParams::default(),
+            // ~64 MiB: few enough objects for remotes and directory listings, small enough
+            // that rewriting a mostly-dead pack in gc is cheap.
+            pack_size: 64 << 20,
+            // Level 3 (zstd's default) compresses CSV 4-6x at several hundred MB/s per core.
+            zstd_level: 3,
+        }
+    }
+}
+
+/// The store's `config.toml`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Store format version.
+    pub format: u32,
+    /// Chunk size limits (never changed after creation).
+    pub chunker: ChunkerParams,
+    /// Target pack size in bytes.
+    pub pack_size: u64,
+    /// zstd level for new chunks.
+    pub zstd_level: i32,
+}
+
+impl StoreConfig {
+    fn parse(path: &Path, text: &str) -> Result<StoreConfig> {
+        let bad = |detail: String| Error::BadConfig {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let cfg: StoreConfig = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if cfg.format != STORE_FORMAT {
+            return Err(bad(format!(
+                "store format {} is not supported (this dvx supports {STORE_FORMAT}); upgrade dvx",
+                cfg.format
+            )));
+        }
+        cfg.chunker.validate().map_err(bad)?;
+        if !(1 << 20..=4 << 30).contains(&cfg.pack_size) {
+            return Err(bad(format!(
+                "pack_size {} must be between 1 MiB and 4 GiB",
+                cfg.pack_size
+            )));
+        }
+        if !(0..=22).contains(&cfg.zstd_level) {
+            return Err(bad(format!(
+                "zstd_level {} must be between 0 and 22",
+                cfg.zstd_level
+            )));
+        }
+        Ok(cfg)
+    }
+}
+
+#[derive(Default)]
+struct IndexSet {
+    files: Vec<IndexFile>,
+    names: HashSet<PathBuf>,
+    /// Chunks of packs no index lists (a writer died before publishing its index) and of
+    /// this process's finished write sessions.
+    extra: HashMap<ChunkId, Location>,
+}
+
+impl IndexSet {
+    fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        if let Some(l) = self.extra.get(id) {
+            return Ok(Some(*l));
+        }
+        for f in &self.files {
+            if let Some(l) = f.lookup(id)? {
+                return Ok(Some(l));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A dvx object store on the local file system. Safe to share between threads; several
+/// processes may write to one store at once (all names are content hashes, all writes atomic).
+pub struct Store {
+    root: PathBuf,
+    config: StoreConfig,
+    index: RwLock<Option<IndexSet>>,
+    files: Mutex<HashMap<PackId, Arc<File>>>,
+}
+
+/// Counters of one write session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Chunks offered.
+    pub chunks: u64,
+    /// Chunks that were new and got stored.
+    pub new_chunks: u64,
+    /// Uncompressed bytes of the new chunks.
+    pub new_bytes: u64,
+    /// Bytes written to packs for the new chunks.
+    pub stored_bytes: u64,
+    /// Packs written.
+    pub packs: u64,
+}
+
+impl Store {
+    /// True when `root` holds a store.
+    pub fn exists(root: &Path) -> bool {
+        root.join("config.toml").is_file()
+    }
+
+    /// Opens the store at `root`, creating it with `opts` if it does not exist yet.
+    pub fn open_or_create(root: &Path, opts: &StoreOptions) -> Result<Store> {
+        if !Store::exists(root) {
+            for sub in ["packs", "index", "trees"] {
+                sfs::create_dir_all(&root.join(sub))?;
+            }
+            let cfg = StoreConfig {
+                format: STORE_FORMAT,
+                chunker: opts.chunker,
+                pack_size: opts.pack_size,
+                zstd_level: opts.zstd_level,
+            };
+            let text = toml::to_string(&cfg).map_err(|e| Error::BadConfig {
+                path: root.join("config.toml"),
+                detail: e.to_string(),
+            })?;
+            let text = format!(
+                "# dvx store configuration. The chunker settings are fixed for the life of the store.\n{text}"
+            );
+            // Two processes creating the store at once write the same config; the rename
+            // makes either one win whole.
+            if !Store::exists(root) {
+                sfs::write_atomic(&root.join("config.toml"), text.as_bytes())?;
+            }
+        }
+        Store::open(root)
+    }
+
+    /// Opens an existing store.
+    pub fn open(root: &Path) -> Result<Store> {
+        let cfg_path = root.join("config.toml");
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::BadConfig {
+                    path: cfg_path.clone(),
+                    detail: "no store here (config.toml is missing); run `dvx init`".into(),
+                }
+            } else {
+                Error::io("read", &cfg_path, e)
+            }
+        })?;
+        let config = StoreConfig::parse(&cfg_path, &text)?;
+        for sub in ["packs", "index", "trees"] {
+            sfs::create_dir_all(&root.join(sub))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+            config,
+            index: RwLock::new(None),
+            files: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The store's configuration.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// `packs/` directory.
+    pub fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
+    }
+
+    /// `index/` directory.
+    pub fn index_dir(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
+    /// `trees/` directory.
+    pub fn trees_dir(&self) -> PathBuf {
+        self.root.join("trees")
+    }
+
+    /// Path of a pack file.
+    pub fn pack_path(&self, id: &PackId) -> PathBuf {
+        pack::pack_path(&self.packs_dir(), id)
+    }
+
+    /// Path of a tree object.
+    pub fn tree_path(&self, id: &TreeId) -> PathBuf {
+        let hex = id.to_hex();
+        self.trees_dir().join(&hex[..2]).join(hex)
+    }
+
+    /// Every pack file present.
+    pub fn list_packs(&self) -> Result<Vec<PackId>> {
+        let mut out = Vec::new();
+        for path in list_two_level(&self.packs_dir())? {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(hex) = name.strip_suffix(".pack") {
+                if let Ok(id) = hex.parse() {
+                    out.push(id);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every tree object present.
+    pub fn list_trees(&self) -> Result<Vec<TreeId>> {
+        let mut out = Vec::new();
+        for path in list_two_level(&self.trees_dir())? {
+            if let Some(Ok(id)) = path.file_name().and_then(|n| n.to_str()).map(str::parse) {
+                out.push(id);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every index file present.
+    pub fn list_index_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.index_dir();
+        let mut out = Vec::new();
+        let rd = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| Error::io("list", &dir, e))?;
+            let p = ent.path();
+            if p.extension().is_some_and(|e| e == "idx") {
+                out.push(p);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn load_index(&self) -> Result<IndexSet> {
+        let mut set = IndexSet::default();
+        // Another process may merge (and delete) index files while we list them: retry then.
+        'outer: for attempt in 0..5 {
+            set = IndexSet::default();
+            for path in self.list_index_files()? {
+                match IndexFile::open(&path) {
+                    Ok(f) => {
+                        set.names.insert(path);
+                        set.files.push(f);
+                    }
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound && attempt < 4 =>
+                    {
+                        continue 'outer;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            break;
+        }
+        // Packs that no index lists: a writer was interrupted after publishing the pack but
+        // before its index. Their trailers make them usable right away.
+        let indexed: HashSet<PackId> = set
+            .files
+            .iter()
+            .flat_map(|f| f.packs().iter().copied())
+            .collect();
+        for id in self.list_packs()? {
+            if indexed.contains(&id) {
+                continue;
+            }
+            let path = self.pack_path(&id);
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            if let Ok(entries) = pack::read_trailer(&file, &path) {
+                for e in entries {
+                    set.extra.entry(e.id).or_insert(Location {
+                        pack: id,
+                        offset: e.offset,
+                        stored_len: e.stored_len,
+                        raw_len: e.raw_len,
+                        compression: e.compression,
+                    });
+                }
+            }
+        }
+        Ok(set)
+    }
+
+    fn with_index<T>(&self, f: impl FnOnce(&IndexSet) -> Result<T>) -> Result<T> {
+        {
+            let guard = self.index.read().expect("index lock poisoned");
+            if let Some(set) = guard.as_ref() {
+                return f(set);
+            }
+        }
+        let mut guard = self.index.write().expect("index lock poisoned");
+        if guard.is_none() {
+            *guard = Some(self.load_index()?);
+        }
+        f(guard.as_ref().expect("just loaded"))
+    }
+
+    /// Forgets the loaded index so the next lookup re-reads the index directory.
+    pub fn reload(&self) {
+        *self.index.write().expect("index lock poisoned") = None;
+    }
+
+    /// Where a chunk is stored, if it is.
+    pub fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        self.with_index(|s| s.lookup(id))
+    }
+
+    /// True when the store holds the chunk.
+    pub fn contains(&self, id: &ChunkId) -> Result<bool> {
+        Ok(self.lookup(id)?.is_some())
+    }
+
+    fn pack_file(&self, id: &PackId) -> Result<Arc<File>> {
+        let mut files = self.files.lock().expect("file cache poisoned");
+        if let Some(f) = files.get(id) {
+            return Ok(f.clone());
+        }
+        if files.len() >= MAX_OPEN_PACKS {
+            files.clear();
+        }
+        let path = self.pack_path(id);
+        let f = Arc::new(File::open(&path).map_err(|e| Error::io("open pack", &path, e))?);
+        files.insert(*id, f.clone());
+        Ok(f)
+    }
+
+    /// Reads a chunk and verifies it against its id.
+    pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>> {
+        let loc = self.lookup(id)?.ok_or(Error::MissingChunk(*id))?;
+        self.read_chunk_at(id, &loc)
+    }
+
+    /// Reads a chunk at a known location and verifies it.
+    pub fn read_chunk_at(&self, id: &ChunkId, loc: &Location) -> Result<Vec<u8>> {
+        let file = self.pack_file(&loc.pack)?;
+        let mut stored = vec![0u8; loc.stored_len as usize];
+        let path = self.pack_path(&loc.pack);
+        sfs::read_exact_at(&file, &path, &mut stored, loc.offset).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::CorruptChunk {
+                    id: *id,
+                    pack: loc.pack,
+                    detail: "pack file is truncated".into(),
+                }
+            }
+            e => e,
+        })?;
+        let entry = pack::PackEntry {
+            id: *id,
+            offset: loc.offset,
+            stored_len: loc.stored_len,
+            raw_len: loc.raw_len,
+            compression: loc.compression,
+        };
+        pack::decode_chunk(&entry, &loc.pack, &stored)
+    }
+
+    /// True when the tree object is present.
+    pub fn has_tree(&self, id: &TreeId) -> bool {
+        self.tree_path(id).is_file()
+    }
+
+    /// Stores an encoded tree (the bytes are opaque here) and returns its id. Idempotent.
+    pub fn write_tree(&self, bytes: &[u8]) -> Result<TreeId> {
+        let id = TreeId::of(bytes);
+        let path = self.tree_path(&id);
+        if path.is_file() {
+            return Ok(id);
+        }
+        let (compression, payload) = pack::encode_chunk(bytes, 3);
+        let mut out = Vec::with_capacity(TREE_HEADER_LEN + payload.len());
+        out.extend_from_slice(TREE_MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&u32::from(compression == Compression::Zstd).to_le_bytes());
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&payload);
+        sfs::create_dir_all(path.parent().expect("tree path has a parent"))?;
+        sfs::write_atomic(&path, &out)?;
+        Ok(id)
+    }
+
+    /// Reads a tree object and verifies it against its id.
+    pub fn read_tree(&self, id: &TreeId) -> Result<Vec<u8>> {
+        let path = self.tree_path(id);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingTree(*id))
+            }
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        decode_tree_object(id, &data)
+    }
+
+    /// Starts a write session.
+    pub fn writer(&self) -> StoreWriter<'_> {
+        StoreWriter {
+            store: self,
+            pack: Mutex::new(PackState::default()),
+            seen: Mutex::new(HashSet::new()),
+            stats: Mutex::new(WriteStats::default()),
+        }
+    }
+
+    /// Merges all index files into one when there are more than `threshold`.
+    pub fn merge_indexes(&self, threshold: usize) -> Result<()> {
+        let paths = self.list_index_files()?;
+        if paths.len() <= threshold {
+            return Ok(());
+        }
+        let mut all = Vec::new();
+        let mut inputs = Vec::new();
+        for p in paths {
+            match IndexFile::open(&p) {
+                Ok(f) => {
+                    all.extend(f.entries()?);
+                    inputs.push(p);
+                }
+                // Merged away by a concurrent writer: its entries are in the merged file.
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let merged = index::write_index(&self.index_dir(), all)?;
+        for p in inputs {
+            if p != merged {
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &p, e)),
+                }
+            }
+        }
+        sfs::sync_dir(&self.index_dir())?;
+        self.reload();
+        Ok(())
+    }
+
+    /// Rebuilds the index from the pack trailers alone: writes one index covering every
+    /// readable pack and removes the old index files. Returns the packs that could not be read.
+    pub fn rebuild_index(&self) -> Result<Vec<(PackId, Error)>> {
+        let mut all = Vec::new();
+        let mut bad = Vec::new();
+        for id in self.list_packs()? {
+            let path = self.pack_path(&id);
+            let res = sfs::open(&path).and_then(|f| pack::read_trailer(&f, &path));
+            match res {
+                Ok(entries) => all.extend(entries.into_iter().map(|e| {
+                    (
+                        e.id,
+                        Location {
+                            pack: id,
+                            offset: e.offset,
+                            stored_len: e.stored_len,
+                            raw_len: e.raw_len,
+                            compression: e.compression,
+                        },
+                    )
+                })),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        let old = self.list_index_files()?;
+        let merged = index::write_index(&self.index_dir(), all)?;
+        for p in old {
+            if p != merged {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        sfs::sync_dir(&self.index_dir())?;
+        self.reload();
+        Ok(bad)
+    }
+
+    /// Removes leftovers of interrupted writes older than `min_age` (temporary files).
+    pub fn clean_temp_files(&self, min_age: std::time::Duration) -> Result<u64> {
+        let mut removed = 0;
+        let now = std::time::SystemTime::now();
+        let mut dirs = vec![self.packs_dir(), self.index_dir(), self.trees_dir()];
+        for d in [self.packs_dir(), self.trees_dir()] {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+            }
+        }
+        for d in dirs {
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name();
+                if !name.to_string_lossy().starts_with(TMP_PREFIX) {
+                    continue;
+                }
+                let old = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= min_age);
+                if old && std::fs::remove_file(e.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Decodes a stored tree object (header, optional zstd) and verifies it against `id`.
+pub fn decode_tree_object(id: &TreeId, data: &[u8]) -> Result<Vec<u8>> {
+    let bad = |detail: &str| Error::CorruptTree {
+        id: *id,
+        detail: detail.to_string(),
+    };
+    if data.len() < TREE_HEADER_LEN || &data[..8] != TREE_MAGIC {
+        return Err(bad("not a tree object (bad magic or too short)"));
+    }
+    let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
+    if version != 1 {
+        return Err(bad("unsupported tree object version; upgrade dvx"));
+    }
+    let compression = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes"));
+    let raw_len = u64::from_le_bytes(data[16..24].try_into().expect("8 bytes"));
+    if raw_len > MAX_TREE_LEN {
+        return Err(bad("declared size is absurd"));
+    }
+    let payload = &data[TREE_HEADER_LEN..];
+    let raw = match compression {
+        0 => payload.to_vec(),
+        1 => zstd::bulk::decompress(payload, raw_len as usize)
+            .map_err(|e| bad(&format!("zstd: {e}")))?,
+        _ => return Err(bad("unknown compression")),
+    };
+    if raw.len() as u64 != raw_len {
+        return Err(bad("length does not match the header"));
+    }
+    if TreeId::of(&raw) != *id {
+        return Err(bad("content does not match its hash"));
+    }
+    Ok(raw)
+}
+
+fn list_two_level(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    for sub in rd {
+        let sub = sub.map_err(|e| Error::io("list", dir, e))?;
+        let p = sub.path();
+        if !p.is_dir() {
+            continue;
+        }
+        let rd2 = std::fs::read_dir(&p).map_err(|e| Error::io("list", &p, e))?;
+        for ent in rd2 {
+            let ent = ent.map_err(|e| Error::io("list", &p, e))?;
+            if !ent.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                out.push(ent.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct PackState {
+    current: Option<PackBuilder>,
+    entries: Vec<(ChunkId, Location)>,
+    packs: u64,
+}
+
+/// A write session: new chunks are compressed and appended to packs; [`StoreWriter::finish`]
+/// seals the last pack and publishes one index file for everything written. Chunks become
+/// visible to other processes only then. Usable from many threads at once.
+pub struct StoreWriter<'s> {
+    store: &'s Store,
+    pack: Mutex<PackState>,
+    seen: Mutex<HashSet<ChunkId>>,
+    stats: Mutex<WriteStats>,
+}
+
+impl StoreWriter<'_> {
+    /// Stores `data` as a chunk unless the store (or this session) has it. Returns its id.
+    pub fn add_chunk(&self, data: &[u8]) -> Result<ChunkId> {
+        let id = ChunkId::of(data);
+        self.add_chunk_with_id(id, data)?;
+        Ok(id)
+    }
+
+    /// Like [`StoreWriter::add_chunk`] with the id already computed. Returns true if stored.
+    pub fn add_chunk_with_id(&self, id: ChunkId, data: &[u8]) -> Result<bool> {
+        self.stats.lock().expect("stats poisoned").chunks += 1;
+        if self.store.contains(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+            return Ok(false);
+        }
+        let raw_len = u32::try_from(data.len()).expect("chunks are at most 256 MiB");
+        let (compression, stored) = pack::encode_chunk(data, self.store.config.zstd_level);
+        let mut st = self.pack.lock().expect("pack lock poisoned");
+        if st.current.is_none() {
+            st.current = Some(PackBuilder::new(&self.store.packs_dir())?);
+        }
+        let builder = st.current.as_mut().expect("just created");
+        let entry = builder.append(id, compression, &stored, raw_len)?;
+        let full = builder.len() >= self.store.config.pack_size;
+        st.entries.push((
+            id,
+            Location {
+                // Filled in when the pack is sealed and its id is known.
+                pack: PackId([0; 32]),
+                offset: entry.offset,
+                stored_len: entry.stored_len,
+                raw_len,
+                compression,
+            },
+        ));
+        if full {
+            Self::seal(&mut st, &self.store.packs_dir())?;
+        }
+        drop(st);
+        let mut s = self.stats.lock().expect("stats poisoned");
+        s.new_chunks += 1;
+        s.new_bytes += data.len() as u64;
+        s.stored_bytes += stored.len() as u64;
+        Ok(true)
+    }
+
+    fn seal(st: &mut PackState, packs_dir: &Path) -> Result<()> {
+        if let Some(b) = st.current.take() {
+            let (pack_id, _) = b.finish(packs_dir)?;
+            for e in st.entries.iter_mut().rev() {
+                if e.1.pack != PackId([0; 32]) {
+                    break;
+                }
+                e.1.pack = pack_id;
+            }
+            st.packs += 1;
+        }
+        Ok(())
+    }
+
+    /// Seals the last pack and publishes the index. Returns the session's counters.
+    pub fn finish(self) -> Result<WriteStats> {
+        let mut st = self.pack.into_inner().expect("pack lock poisoned");
+        Self::seal(&mut st, &self.store.packs_dir())?;
+        let mut stats = self.stats.into_inner().expect("stats poisoned");
+        stats.packs = st.packs;
+        if !st.entries.is_empty() {
+            index::write_index(&self.store.index_dir(), st.entries.clone())?;
+            self.store.merge_indexes(MERGE_THRESHOLD)?;
+            let mut guard = self.store.index.write().expect("index lock poisoned");
+            if let Some(set) = guard.as_mut() {
+                set.extra.extend(st.entries);
+            }
+        }
+        Ok(stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngCore, SeedableRng};
+
+    fn random(n: usize, seed: u64) -> Vec<u8> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut v = vec![0u8; n];
+        rng.fill_bytes(&mut v);
+        v
+    }
+
+    fn small_opts() -> StoreOptions {
+        StoreOptions {
+            pack_size: 1 << 20,
+            ..StoreOptions::default()
+        }
+    }
+
+    #[test]
+    fn write_read_round_trip_across_packs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let w = store.writer();
+        let chunks: Vec<Vec<u8>> = (0..40).map(|i| random(100_000, i)).collect();
+        let mut ids = Vec::new();
+        for c in &chunks {
+            ids.push(w.add_chunk(c).expect("add"));
+        }
+        // Duplicates are not stored twice.
+        w.add_chunk(&chunks[0]).expect("add dup");
+        let stats = w.finish().expect("finish");
+        assert_eq!(stats.new_chunks, 40);
+        assert!(stats.packs >= 3, "{stats:?}");
+        let reopened = Store::open(dir.path()).expect("open");
+        for (c, id) in chunks.iter().zip(&ids) {
+            assert_eq!(&reopened.read_chunk(id).expect("read"), c);
+        }
+        assert!(matches!(
+            reopened.read_chunk(&ChunkId::of(b"nope")),
+            Err(Error::MissingChunk(_))
+        ));
+    }
+
+    #[test]
+    fn compressible_chunks_are_compressed_and_flips_detected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let w = store.writer();
+        let text = "a,b,c,1,2,3\n".repeat(5000).into_bytes();
+        let id = w.add_chunk(&text).expect("add");
+        let stats = w.finish().expect("finish");
+        assert!(stats.stored_bytes < stats.new_bytes / 4, "{stats:?}");
+        let loc = store.lookup(&id).expect("lookup").expect("present");
+        assert_eq!(loc.compression, Compression::Zstd);
+        let path = store.pack_path(&loc.pack);
+        let mut bytes = std::fs::read(&path).expect("read pack");
+        bytes[loc.offset as usize + 10] ^= 0x40;
+        std::fs::write(&path, &bytes).expect("write pack");
+        let fresh = Store::open(dir.path()).expect("open");
+        let err = fresh.read_chunk(&id).expect_err("corruption detected");
+        assert!(err.is_integrity(), "{err}");
+        assert!(err.to_string().contains(&id.to_hex()));
+    }
+
+    #[test]
+    fn unindexed_pack_is_found_and_index_rebuilds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let w = store.writer();
+        let data = random(50_000, 9);
+        let id = w.add_chunk(&data).expect("add");
+        w.finish().expect("finish");
+        for p in store.list_index_files().expect("list") {
+            std::fs::remove_file(p).expect("rm");
+        }
+        let fresh = Store::open(dir.path()).expect("open");
+        assert_eq!(fresh.read_chunk(&id).expect("read"), data);
+        assert!(fresh.rebuild_index().expect("rebuild").is_empty());
+        assert_eq!(fresh.list_index_files().expect("list").len(), 1);
+        assert_eq!(
+            Store::open(dir.path())
+                .expect("open")
+                .read_chunk(&id)
+                .expect("read"),
+            data
+        );
+    }
+
+    #[test]
+    fn trees_round_trip_and_verify() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let bytes = b"tree bytes".repeat(100);
+        let id = store.write_tree(&bytes).expect("write");
+        assert_eq!(store.read_tree(&id).expect("read"), bytes);
+        let path = store.tree_path(&id);
+        let mut raw = std::fs::read(&path).expect("read");
+        let n = raw.len();
+        raw[n - 1] ^= 1;
+        std::fs::write(&path, raw).expect("write");
+        assert!(store.read_tree(&id).is_err());
+        assert!(matches!(
+            store.read_tree(&TreeId::of(b"x")),
+            Err(Error::MissingTree(_))
+        ));
+    }
+
+    #[test]
+    fn bad_config_is_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("config.toml"), "format = 1\nchunker = 3\n").expect("write");
+        let err = Store::open(dir.path()).err().expect("rejected");
+        assert!(err.to_string().contains("config.toml"), "{err}");
+    }
+
+    #[test]
+    fn many_sessions_merge_indexes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let w = store.writer();
+            ids.push(w.add_chunk(&random(1000, 100 + i)).expect("add"));
+            w.finish().expect("finish");
+        }
+        assert!(store.list_index_files().expect("list").len() <= MERGE_THRESHOLD);
+        let fresh = Store::open(dir.path()).expect("open");
+        for id in ids {
+            assert!(fresh.contains(&id).expect("lookup"));
+        }
+    }
+}
