@@ -145,6 +145,23 @@ pub fn checkout(
             path: pointer.path.clone(),
             kind: pointer.kind,
         };
+        // Refuse early (before anything is written) if a directory above the dataset is a link.
+        let mut above = ws.root().to_path_buf();
+        let base_rel = ds.base();
+        let comps: Vec<&str> = base_rel.split('/').filter(|c| !c.is_empty()).collect();
+        let upto = if ds.only().is_some() {
+            comps.len()
+        } else {
+            comps.len().saturating_sub(1)
+        };
+        for c in &comps[..upto] {
+            above.push(c);
+            if let Some(m) = crate::fsx::lstat(&above)? {
+                if !m.is_dir() {
+                    return Err(Error::UnsafeParent { path: above });
+                }
+            }
+        }
         let target = load_listing(store, &pointer.id)?;
         if let Some(only) = ds.only() {
             if target.len() != 1 || !target.contains_key(&only) {
@@ -226,8 +243,15 @@ pub fn checkout(
     let mut report = CheckoutReport::default();
     let mut to_stage = Vec::new();
     let mut failures = Vec::new();
+    let mut hard_error = None;
     for plan in &plans {
-        let (done, mut fails) = apply(ws, store, plan, &cache, opts.force, progress)?;
+        let (done, mut fails) = match apply(ws, store, plan, &cache, opts.force, progress) {
+            Ok(r) => r,
+            Err(e) => {
+                hard_error = Some(e);
+                break;
+            }
+        };
         let ok = fails.is_empty();
         failures.append(&mut fails);
         report.datasets.push(done);
@@ -247,6 +271,9 @@ pub fn checkout(
     cache.into_inner().expect("cache lock poisoned").save()?;
     if !to_stage.is_empty() {
         ws.stage(&to_stage)?;
+    }
+    if let Some(e) = hard_error {
+        return Err(e);
     }
     if !failures.is_empty() {
         return Err(Error::RestoreFailed { failures });
@@ -316,11 +343,18 @@ fn apply(
         done.removed += 1;
     }
     // 2. Directories, parents first, never through a symlink.
-    if ds.only().is_none() {
-        if let Some(parent) = base.parent() {
-            crate::fsx::create_dir_all(parent)?;
+    match ds.only() {
+        None => {
+            let parent = match ds.base().rfind('/') {
+                Some(i) => ds.base()[..i].to_string(),
+                None => String::new(),
+            };
+            ws.ensure_real_dirs(&parent)?;
+            ensure_dir(&base, force)?;
         }
-        ensure_dir(&base, force)?;
+        Some(_) => {
+            ws.ensure_real_dirs(&ds.base())?;
+        }
     }
     let dirs: BTreeSet<&Vec<u8>> = plan
         .target
@@ -406,7 +440,10 @@ fn restore_one(
                 for c in chunks {
                     let data = store.read_chunk(&c.id)?;
                     if data.len() != c.len as usize {
-                        return Err(Error::Store(dvx_store::Error::MissingChunk(c.id)));
+                        return Err(Error::DigestMismatch {
+                            file: path.display().to_string(),
+                            expected: *digest,
+                        });
                     }
                     hasher.update(&data);
                     w.write_all(&data)
@@ -414,10 +451,10 @@ fn restore_one(
                     progress.advance(data.len() as u64);
                 }
                 if dvx_store::Digest::from(hasher.finalize()) != *digest {
-                    return Err(Error::Usage(format!(
-                        "the chunks of {} do not add up to its recorded digest {digest}: the tree is corrupt",
-                        path.display()
-                    )));
+                    return Err(Error::DigestMismatch {
+                        file: path.display().to_string(),
+                        expected: *digest,
+                    });
                 }
                 let f = w
                     .into_inner()

@@ -83,6 +83,20 @@ pub enum Error {
         /// Root tree id.
         id: dvx_store::TreeId,
     },
+    /// Restored bytes do not match the digest the tree records.
+    #[error("{file}: restored content does not match its recorded digest {expected}: the dataset's tree or chunks are corrupt; run `dvx fsck`")]
+    DigestMismatch {
+        /// The dataset file.
+        file: String,
+        /// The digest the tree records.
+        expected: dvx_store::Digest,
+    },
+    /// A directory on the way to a dataset is a symlink or a file.
+    #[error("{path} is not a real directory (a symlink or a file): dvx never writes through links; replace it with a directory")]
+    UnsafeParent {
+        /// The offending path.
+        path: PathBuf,
+    },
     /// A file that the dataset names is damaged in the store.
     #[error("{file}: {source}")]
     DamagedFile {
@@ -106,7 +120,7 @@ impl Error {
     /// Wraps an I/O error with operation and path (ENOSPC becomes [`Error::DiskFull`]).
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        if source.raw_os_error() == Some(28) {
+        if source.raw_os_error() == Some(libc::ENOSPC) {
             return Error::DiskFull { path };
         }
         Error::Io { op, path, source }

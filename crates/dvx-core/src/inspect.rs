@@ -24,8 +24,8 @@ pub struct LsEntry {
     pub kind: &'static str,
     /// Bytes (files).
     pub size: u64,
-    /// BLAKE3 of the content (files).
-    pub digest: Option<Digest>,
+    /// Hex BLAKE3 of the content (files) or tree id (directories).
+    pub digest: Option<String>,
     /// Executable bit (files).
     pub executable: bool,
     /// Link target (symlinks).
@@ -129,6 +129,7 @@ pub fn ls(
             kind: p.kind,
         };
         let listing = listing_of(ws, &p)?;
+        let dirs = crate::treeio::dir_info(ws.store()?, &p.id)?;
         let prefix = format!("{below}/");
         for (rel, e) in &listing {
             let r = rel_str(rel);
@@ -145,7 +146,7 @@ pub fn ls(
                     path: ds.display(&r),
                     kind: "file",
                     size: *size,
-                    digest: Some(*digest),
+                    digest: Some(digest.to_hex()),
                     executable: *executable,
                     target: None,
                 },
@@ -160,8 +161,8 @@ pub fn ls(
                 FlatEntry::Dir => LsEntry {
                     path: ds.display(&r),
                     kind: "dir",
-                    size: 0,
-                    digest: None,
+                    size: dirs.get(rel).map_or(0, |d| d.1),
+                    digest: dirs.get(rel).map(|d| d.0.to_hex()),
                     executable: false,
                     target: None,
                 },
@@ -220,9 +221,10 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
             buf.extend_from_slice(&read(&c.id)?);
         }
         if Digest::of(&buf) != *digest {
-            return Err(Error::Usage(format!(
-                "{path}: content does not match its recorded digest"
-            )));
+            return Err(Error::DigestMismatch {
+                file: path.to_string(),
+                expected: *digest,
+            });
         }
         out.write_all(&buf).map_err(stdout_err)?;
     } else {

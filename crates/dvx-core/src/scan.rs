@@ -234,7 +234,10 @@ pub fn scan_dataset(
                     .add_custom_ignore_filename(".dvxignore")
                     .filter_entry(|e| {
                         let n = e.file_name();
-                        n != ".git" && n != ".dvx"
+                        // Leftovers of an interrupted checkout are ours, never data.
+                        n != ".git"
+                            && n != ".dvx"
+                            && !n.as_bytes().starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
                     })
                     .build();
                 for ent in walker {

@@ -68,7 +68,11 @@ impl StatCache {
         };
         c.written_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
         if let Ok(bytes) = std::fs::read(&path) {
-            if let Some(map) = decode(&bytes) {
+            if let Some(mut map) = decode(&bytes) {
+                // Racily clean entries are re-hashed; drop them now so that saving the cache
+                // (with a newer timestamp) can never turn them into trusted ones.
+                let written = c.written_ns;
+                map.retain(|_, e| e.key.mtime_ns < written);
                 c.map = map;
             }
         }

@@ -175,3 +175,32 @@ fn load_into(
     }
     Ok((size, files))
 }
+
+/// Tree id, total bytes and file count of every directory below a root (paths as in
+/// [`load_listing`]).
+pub fn dir_info(store: &Store, root: &TreeId) -> Result<BTreeMap<Vec<u8>, (TreeId, u64, u64)>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(Vec::new(), *root, 0usize)];
+    while let Some((prefix, id, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            break;
+        }
+        for e in read_tree(store, &id)?.entries() {
+            if let EntryKind::Dir {
+                id: sub,
+                size,
+                files,
+            } = &e.kind
+            {
+                let mut p = prefix.clone();
+                if !p.is_empty() {
+                    p.push(b'/');
+                }
+                p.extend_from_slice(&e.name);
+                out.insert(p.clone(), (*sub, *size, *files));
+                stack.push((p, *sub, depth + 1));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -320,6 +320,27 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Makes every directory of repo-relative `rel` (the path itself included) a real
+    /// directory, creating missing ones, and refuses symlinks or files on the way: a hostile
+    /// pointer such as `lnk/data.dvx` with a symlink `lnk -> /elsewhere` must never make us
+    /// write outside the worktree.
+    pub fn ensure_real_dirs(&self, rel: &str) -> Result<PathBuf> {
+        let mut path = self.root.clone();
+        for comp in rel.split('/').filter(|c| !c.is_empty()) {
+            path.push(comp);
+            match fsx::lstat(&path)? {
+                Some(m) if m.is_dir() => {}
+                Some(_) => return Err(Error::UnsafeParent { path }),
+                None => match std::fs::create_dir(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
+                    Err(e) => return Err(Error::io("create directory", &path, e)),
+                },
+            }
+        }
+        Ok(path)
+    }
+
     /// Adds `/<name>` to the .gitignore beside the dataset (under a lock) unless present.
     /// Returns the repo-relative .gitignore path.
     pub fn ensure_ignored(&self, dataset: &str) -> Result<String> {

@@ -32,12 +32,13 @@ impl Default for ChunkerParams {
 impl ChunkerParams {
     /// Checks the limits FastCDC accepts.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        // fastcdc v2020's own limits (MINIMUM_MIN..MAXIMUM_MAX).
         let ok = self.min >= 64
-            && self.min <= 1 << 26
+            && self.min <= 1 << 20
             && self.avg >= 256
-            && self.avg <= 1 << 28
+            && self.avg <= 4 << 20
             && self.max >= 1024
-            && self.max <= 1 << 28
+            && self.max <= 16 << 20
             && self.min <= self.avg
             && self.avg <= self.max
             && self.min % 2 == 0
@@ -47,7 +48,7 @@ impl ChunkerParams {
             Ok(())
         } else {
             Err(format!(
-                "chunk sizes min={} avg={} max={} are out of range (need 64 <= min <= avg <= max <= 256 MiB, all even)",
+                "chunk sizes min={} avg={} max={} are out of range (need 64 <= min <= 1 MiB, 256 <= avg <= 4 MiB, 1 KiB <= max <= 16 MiB, min <= avg <= max, all even)",
                 self.min, self.avg, self.max
             ))
         }

@@ -205,7 +205,8 @@ impl PackBuilder {
         let dest = pack_path(packs_dir, &id);
         let dir = dest.parent().expect("pack path has a parent");
         sfs::create_dir_all(dir)?;
-        // Move the temp file into the final fan-out directory first so the rename stays atomic.
+        // The temporary file is in packs/, the same file system as packs/<hh>/, so the
+        // rename is atomic.
         self.file.set_dest(dest);
         self.file.commit()?;
         Ok((id, self.entries))
@@ -266,7 +267,9 @@ pub fn read_trailer(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
                 .ok_or_else(|| bad("unknown compression"))?,
         };
         if e.offset < HEADER_LEN
-            || e.offset + e.stored_len as u64 > trailer_offset
+            || e.offset
+                .checked_add(e.stored_len as u64)
+                .is_none_or(|end| end > trailer_offset)
             || e.raw_len > MAX_CHUNK_LEN
         {
             return Err(bad("entry outside the data area"));

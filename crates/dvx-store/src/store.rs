@@ -412,8 +412,11 @@ impl Store {
     pub fn write_tree(&self, bytes: &[u8]) -> Result<TreeId> {
         let id = TreeId::of(bytes);
         let path = self.tree_path(&id);
-        if path.is_file() {
-            return Ok(id);
+        // Present and intact: nothing to do. Present but damaged: rewrite it (self-healing).
+        if let Ok(existing) = std::fs::read(&path) {
+            if decode_tree_object(&id, &existing).is_ok() {
+                return Ok(id);
+            }
         }
         let (compression, payload) = pack::encode_chunk(bytes, 3);
         let mut out = Vec::with_capacity(TREE_HEADER_LEN + payload.len());
@@ -620,8 +623,10 @@ struct PackState {
 }
 
 /// A write session: new chunks are compressed and appended to packs; [`StoreWriter::finish`]
-/// seals the last pack and publishes one index file for everything written. Chunks become
-/// visible to other processes only then. Usable from many threads at once.
+/// seals the last pack and publishes one index file for everything written. A sealed pack is
+/// usable by others even before its index exists (its trailer is read on open), but nothing
+/// may reference the chunks (trees, pointers) before `finish` returns. Usable from many
+/// threads at once.
 pub struct StoreWriter<'s> {
     store: &'s Store,
     pack: Mutex<PackState>,

@@ -50,14 +50,14 @@ pub fn run(
         )?;
     }
     let st = report.stats;
-    writeln!(
-        out,
+    // The per-dataset lines are the result (stdout); store counters are information (stderr).
+    eprintln!(
         "stored {} new chunks ({} raw, {} on disk) in {} pack(s) in {:.2}s",
         st.new_chunks,
         bytes(st.new_bytes),
         bytes(st.stored_bytes),
         st.packs,
         started.elapsed().as_secs_f64()
-    )?;
+    );
     Ok(crate::EXIT_OK)
 }

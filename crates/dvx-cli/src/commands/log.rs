@@ -3,7 +3,6 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::output::bytes;
 use crate::settings::Settings;
 
 pub fn run(
@@ -35,17 +34,22 @@ pub fn run(
         crate::output::json(out, &json!({ "entries": v }))?;
         return Ok(crate::EXIT_OK);
     }
+    // With several datasets, each line names its dataset after the date.
+    let many = entries.iter().any(|e| e.path != entries[0].path);
     for e in &entries {
         let id = e.id.map_or_else(|| "(deleted)".to_string(), |i| i.short());
+        let path = if many {
+            format!(" {}", e.path)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} {} {:<14} {} {} files {} {}",
+            "{} {}{path} {id} {} files {} bytes {}",
             &e.commit.id[..e.commit.id.len().min(10)],
             dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
-            e.path,
-            id,
             e.files,
-            bytes(e.bytes),
+            e.bytes,
             e.message.as_deref().unwrap_or(&e.commit.summary)
         )?;
     }

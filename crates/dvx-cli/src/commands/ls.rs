@@ -31,7 +31,7 @@ pub fn run(
                     "path": e.path,
                     "kind": e.kind,
                     "size": e.size,
-                    "digest": e.digest.map(|d| d.to_hex()),
+                    "digest": e.digest,
                     "executable": e.executable,
                 });
                 if let Some(t) = &e.target {
@@ -45,13 +45,7 @@ pub fn run(
     }
     for e in &entries {
         match e.kind {
-            "file" => writeln!(
-                out,
-                "{}\t{}{}",
-                e.size,
-                e.path,
-                if e.executable { "*" } else { "" }
-            )?,
+            "file" => writeln!(out, "{}\t{}", e.size, e.path)?,
             "dir" => writeln!(out, "-\t{}/", e.path)?,
             _ => writeln!(
                 out,
