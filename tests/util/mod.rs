@@ -10,7 +10,9 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
 
-use std::cell::Cell;
+pub mod s3;
+
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
@@ -152,6 +154,8 @@ pub struct TestRepo {
     tmp: tempfile::TempDir,
     root: PathBuf,
     commits: Cell<u64>,
+    /// Extra environment for every `dvx` process (see [`TestRepo::set_env`]).
+    env: RefCell<Vec<(String, Option<String>)>>,
 }
 
 impl TestRepo {
@@ -175,6 +179,7 @@ impl TestRepo {
             tmp,
             root,
             commits: Cell::new(0),
+            env: RefCell::new(Vec::new()),
         };
         repo.git(&["init", "-q", "-b", "main"]).ok();
         repo.git(&["config", "user.name", "dvx tests"]).ok();
@@ -214,6 +219,7 @@ impl TestRepo {
     pub fn dvx_cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(DVX);
         isolate(&mut cmd, self.tmp.path());
+        self.apply_env(&mut cmd);
         cmd.current_dir(dir).arg("-q").args(args);
         cmd
     }
@@ -233,8 +239,66 @@ impl TestRepo {
     pub fn dvx_loud(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(DVX);
         isolate(&mut cmd, self.tmp.path());
+        self.apply_env(&mut cmd);
         cmd.current_dir(&self.root).args(args);
         run(cmd, "dvx", args, &self.root)
+    }
+
+    /// Sets `key=value` in the environment of every later `dvx` process of this repository
+    /// (and of the clones run through it with [`dvx_in`](Self::dvx_in)); replaces an earlier
+    /// setting of `key`.
+    pub fn set_env(&self, key: &str, value: &str) {
+        let mut env = self.env.borrow_mut();
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), Some(value.to_string())));
+    }
+
+    /// Removes `key` from the environment of every later `dvx` process.
+    pub fn unset_env(&self, key: &str) {
+        let mut env = self.env.borrow_mut();
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), None));
+    }
+
+    /// Runs `dvx -q <args>` in `dir` with `envs` set on top of [`set_env`](Self::set_env)'s.
+    pub fn dvx_in_env(&self, dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.dvx_cmd_in(dir, args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run(cmd, "dvx -q", args, dir)
+    }
+
+    fn apply_env(&self, cmd: &mut Command) {
+        for (k, v) in self.env.borrow().iter() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+    }
+
+    /// `git clone -q <extra args> file://<repo root> <tmp>/<name>`; returns the clone's path.
+    /// The clone gets the same user and commit settings as the repository.
+    #[track_caller]
+    pub fn clone_to(&self, name: &str, extra: &[&str]) -> PathBuf {
+        let dest = self.tmp.path().join(name);
+        let url = format!("file://{}", self.root.display());
+        let dest_s = dest.to_string_lossy().into_owned();
+        let mut args = vec!["clone", "-q"];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        args.push(&dest_s);
+        self.git_in(self.tmp.path(), &args).ok();
+        for (k, v) in [
+            ("user.name", "dvx tests"),
+            ("user.email", "tests@dvx.invalid"),
+            ("commit.gpgsign", "false"),
+            ("core.autocrlf", "false"),
+        ] {
+            self.git_in(&dest, &["config", k, v]).ok();
+        }
+        dest
     }
 
     /// Runs `dvx -q <args>` at the repo root with extra environment variables.

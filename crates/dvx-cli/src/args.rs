@@ -19,6 +19,37 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `dvx remote ...`
+#[derive(Debug, Subcommand)]
+pub enum RemoteAction {
+    /// Add a remote: a folder path or s3://bucket/prefix.
+    Add {
+        /// Name, e.g. origin.
+        name: String,
+        /// Folder or s3://bucket/prefix.
+        url: String,
+        /// Make it the default remote.
+        #[arg(long)]
+        default: bool,
+    },
+    /// List remotes.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a remote.
+    Remove {
+        /// Name.
+        name: String,
+    },
+    /// Set the default remote.
+    Default {
+        /// Name.
+        name: String,
+    },
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -46,6 +77,49 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also tell whether each version is on a remote (default remote if no name).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
+    },
+    /// Manage remotes (folders or S3-compatible storage).
+    Remote {
+        /// What to do.
+        #[command(subcommand)]
+        action: RemoteAction,
+    },
+    /// Upload the data of versions to a remote (what it lacks only).
+    Push {
+        /// Revisions whose datasets to push (default: HEAD and the worktree's pointers).
+        revs: Vec<String>,
+        /// Every version in every commit reachable from any ref.
+        #[arg(long)]
+        all_revs: bool,
+        /// Remote name (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+    },
+    /// Download the data of versions into the local store (no checkout).
+    Fetch {
+        /// Revisions whose datasets to fetch (default: the worktree's pointers).
+        revs: Vec<String>,
+        /// Remote name.
+        #[arg(short, long)]
+        remote: Option<String>,
+    },
+    /// Fetch and check out: `dvx pull [<rev>] [<path>...]`.
+    Pull {
+        /// `[<rev>] [<path>...]` (a path may be a folder inside a dataset).
+        #[arg(value_name = "REV|PATH")]
+        args: Vec<String>,
+        /// Paths after `--`.
+        #[arg(last = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Remote name.
+        #[arg(short, long)]
+        remote: Option<String>,
+        /// Overwrite files whose content is not saved in the store.
+        #[arg(short, long)]
+        force: bool,
     },
     /// Restore datasets to the version of a revision (or of the worktree's pointers).
     Checkout {

@@ -10,7 +10,7 @@ use crate::args::Cli;
 pub struct UsageError(pub String);
 
 /// Everything commands need to know about how they were invoked.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     /// Working directory (after `-C`).
     pub cwd: PathBuf,
@@ -18,6 +18,75 @@ pub struct Settings {
     pub progress: bool,
     /// Store override (`DVX_STORE`).
     pub store: Option<PathBuf>,
+    /// S3 settings from `AWS_*` variables and the shared credentials file.
+    pub aws: dvx_core::AwsEnv,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads `[profile]` of an AWS shared credentials/config file (INI).
+fn profile_values(
+    path: &std::path::Path,
+    profile: &str,
+) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return out;
+    };
+    let mut inside = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') && line.ends_with(']') {
+            let name = line[1..line.len() - 1].trim();
+            let name = name.strip_prefix("profile ").unwrap_or(name).trim();
+            inside = name == profile;
+        } else if inside {
+            if let Some((k, v)) = line.split_once('=') {
+                out.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    out
+}
+
+fn aws_env() -> dvx_core::AwsEnv {
+    let mut a = dvx_core::AwsEnv {
+        endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
+        region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")),
+        access_key_id: env("AWS_ACCESS_KEY_ID"),
+        secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+        session_token: env("AWS_SESSION_TOKEN"),
+    };
+    let profile = env("AWS_PROFILE");
+    if a.access_key_id.is_none() || profile.is_some() {
+        let profile = profile.unwrap_or_else(|| "default".into());
+        let home = env("HOME").map(PathBuf::from).unwrap_or_default();
+        let creds = env("AWS_SHARED_CREDENTIALS_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/credentials"));
+        let config = env("AWS_CONFIG_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".aws/config"));
+        let c = profile_values(&creds, &profile);
+        let f = profile_values(&config, &profile);
+        if let (Some(k), Some(s)) = (c.get("aws_access_key_id"), c.get("aws_secret_access_key")) {
+            a.access_key_id = Some(k.clone());
+            a.secret_access_key = Some(s.clone());
+            a.session_token = c.get("aws_session_token").cloned();
+        }
+        if a.region.is_none() {
+            a.region = f.get("region").or_else(|| c.get("region")).cloned();
+        }
+        if a.endpoint.is_none() {
+            a.endpoint = f
+                .get("endpoint_url")
+                .or_else(|| c.get("endpoint_url"))
+                .cloned();
+        }
+    }
+    a
 }
 
 impl Settings {
@@ -42,6 +111,7 @@ impl Settings {
             cwd,
             progress,
             store,
+            aws: aws_env(),
         })
     }
 

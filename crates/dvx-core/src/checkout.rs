@@ -100,41 +100,50 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     ws.require_init()?;
-    let targets: Vec<(Pointer, Option<Vec<u8>>)> = match &opts.rev {
-        Some(rev) => {
-            let commit = ws.repo.resolve(rev)?;
-            if opts.paths.is_empty() {
-                ws.pointers_at(&commit)?
+    // (pointer, its bytes at the revision, path below the dataset base: "" = everything)
+    let commit = opts
+        .rev
+        .as_deref()
+        .map(|r| ws.repo.resolve(r))
+        .transpose()?;
+    let mut targets: Vec<(Pointer, Option<Vec<u8>>, String)> = Vec::new();
+    if opts.paths.is_empty() {
+        match &commit {
+            Some(c) => targets.extend(
+                ws.pointers_at(c)?
                     .into_iter()
-                    .map(|(p, raw)| (p, Some(raw)))
-                    .collect()
-            } else {
-                let mut v = Vec::new();
-                for p in &opts.paths {
-                    let path = ws.dataset_path(&opts.cwd, p)?;
-                    let (ptr, raw) =
-                        ws.pointer_at(&commit, &path)?
-                            .ok_or_else(|| Error::NotADataset {
-                                pointer: dvx_manifest::pointer_path_for(&path),
-                                path: path.clone(),
-                                place: format!("at revision {rev}"),
-                            })?;
-                    v.push((ptr, Some(raw)));
-                }
-                v
-            }
+                    .map(|(p, raw)| (p, Some(raw), String::new())),
+            ),
+            None => targets.extend(
+                select_pointers(ws, &opts.cwd, &[])?
+                    .into_iter()
+                    .map(|p| (p, None, String::new())),
+            ),
         }
-        None => select_pointers(ws, &opts.cwd, &opts.paths)?
-            .into_iter()
-            .map(|p| (p, None))
-            .collect(),
-    };
+    } else {
+        for p in &opts.paths {
+            let path = ws.dataset_path(&opts.cwd, p)?;
+            let found =
+                ws.find_dataset(commit.as_ref(), &path)?
+                    .ok_or_else(|| Error::NotADataset {
+                        pointer: dvx_manifest::pointer_path_for(&path),
+                        path: path.clone(),
+                        place: match &opts.rev {
+                            Some(r) => format!("at revision {r}"),
+                            None => "in the worktree".into(),
+                        },
+                    })?;
+            targets.push(found);
+        }
+    }
     let store = ws.store()?;
     let cache = Mutex::new(StatCache::load(&ws.state_dir()));
 
     // Phase 1: read every target version and scan the disk; nothing is changed yet.
     let mut plans = Vec::new();
-    for (pointer, raw_pointer) in targets {
+    for (pointer, raw_pointer, below) in targets {
+        // Restoring a part of a dataset leaves its pointer alone.
+        let raw_pointer = if below.is_empty() { raw_pointer } else { None };
         if !store.has_tree(&pointer.id) {
             return Err(Error::MissingVersion {
                 path: pointer.path.clone(),
@@ -162,7 +171,7 @@ pub fn checkout(
                 }
             }
         }
-        let target = load_listing(store, &pointer.id)?;
+        let mut target = load_listing(store, &pointer.id)?;
         if let Some(only) = ds.only() {
             if target.len() != 1 || !target.contains_key(&only) {
                 return Err(Error::Store(dvx_store::Error::CorruptTree {
@@ -174,8 +183,20 @@ pub fn checkout(
                 }));
             }
         }
+        if !below.is_empty() {
+            if !target.contains_key(below.as_bytes()) {
+                return Err(Error::Usage(format!(
+                    "{} is not in dataset {} at that version",
+                    ds.display(&below),
+                    ds.path
+                )));
+            }
+            target.retain(|rel, e| {
+                in_part(rel, &below) || (above_part(rel, &below) && matches!(e, FlatEntry::Dir))
+            });
+        }
         let base = ws.abs(&ds.base());
-        let current = if opts.force {
+        let mut current = if opts.force {
             // With --force nothing needs to be proven saved, but we still need to know what
             // is there; hashing is what makes "only write what differs" possible.
             scan_dataset(ws, &ds, store, &cache, None, progress).or_else(|e| match e {
@@ -185,6 +206,9 @@ pub fn checkout(
         } else {
             scan_dataset(ws, &ds, store, &cache, None, progress)?
         };
+        if !below.is_empty() {
+            current.retain(|rel, _| in_part(rel, &below));
+        }
         let mut unsaved = Vec::new();
         for (rel, cur) in &current {
             let replaced = match target.get(rel) {
@@ -279,6 +303,17 @@ pub fn checkout(
         return Err(Error::RestoreFailed { failures });
     }
     Ok(report)
+}
+
+/// `rel` is `below` or inside it.
+fn in_part(rel: &[u8], below: &str) -> bool {
+    rel == below.as_bytes()
+        || (rel.starts_with(below.as_bytes()) && rel.get(below.len()) == Some(&b'/'))
+}
+
+/// `rel` is a directory on the way to `below`.
+fn above_part(rel: &[u8], below: &str) -> bool {
+    below.as_bytes().starts_with(rel) && below.as_bytes().get(rel.len()) == Some(&b'/')
 }
 
 fn remove_entry(path: &Path, e: &FlatEntry) -> Result<()> {

@@ -97,6 +97,27 @@ pub enum Error {
         /// The offending path.
         path: PathBuf,
     },
+    /// A remote call failed.
+    #[error("remote {remote}: {source}")]
+    Remote {
+        /// Remote name and URL.
+        remote: String,
+        /// What failed.
+        #[source]
+        source: dvx_store::BackendError,
+    },
+    /// An object the data needs is missing or damaged on the remote.
+    #[error("remote {remote}: object {object} {problem}; it is needed by {}:\n{}\npush it again from a machine that has the data", .files.len(), list(.files))]
+    RemoteObject {
+        /// Remote name and URL.
+        remote: String,
+        /// The object (pack, chunk or tree id).
+        object: String,
+        /// "is missing" or "is corrupt (...)".
+        problem: String,
+        /// Dataset files affected.
+        files: Vec<String>,
+    },
     /// A file that the dataset names is damaged in the store.
     #[error("{file}: {source}")]
     DamagedFile {

@@ -13,7 +13,7 @@ use crate::progress::Progress;
 use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
 use crate::treeio::load_listing;
-use crate::workspace::{join_rel, Dataset, Workspace};
+use crate::workspace::{Dataset, Workspace};
 
 /// One entry of `dvx ls`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,26 +49,19 @@ fn pointer_of(
     }
 }
 
-/// Finds the dataset holding repo-relative `path` (the dataset itself or anything below it).
-/// Returns the pointer and the path below the dataset's base.
 fn find_dataset(
     ws: &Workspace,
     commit: Option<&dvx_git::Commit>,
     path: &str,
 ) -> Result<Option<(Pointer, String)>> {
-    let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    for n in (1..=parts.len()).rev() {
-        let prefix = parts[..n].join("/");
-        if let Some(p) = pointer_of(ws, commit, &prefix)? {
-            let below = parts[n..].join("/");
-            let rel = match p.kind {
-                DatasetKind::Dir => below,
-                DatasetKind::File => join_rel(parts[n - 1], &below),
-            };
-            return Ok(Some((p, rel)));
-        }
-    }
-    Ok(None)
+    Ok(ws.find_dataset(commit, path)?.map(|(p, _, below)| {
+        // For a single-file dataset, its entry is named like the file.
+        let below = match (p.kind, below.is_empty()) {
+            (DatasetKind::File, true) => p.path.rsplit('/').next().unwrap_or(&p.path).to_string(),
+            _ => below,
+        };
+        (p, below)
+    }))
 }
 
 fn place(rev: Option<&str>) -> String {

@@ -8,25 +8,33 @@
 
 mod add;
 mod checkout;
+mod config;
 mod error;
 mod fsx;
 mod inspect;
 mod lock;
 mod progress;
+mod remote;
 mod scan;
 mod statcache;
 mod status;
+mod transfer;
 mod treeio;
 mod workspace;
 
 pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
+pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use error::{Error, Result};
 pub use fsx::rfc3339;
 pub use inspect::{
     cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, LogEntry, LsEntry,
 };
 pub use progress::{NoProgress, Progress, Unit};
+pub use remote::{remote_add, remote_default, remote_list, remote_remove, RemoteInfo};
 pub use scan::FlatEntry;
 pub use status::{status, DatasetStatus, StatusReport, StatusState};
+pub use transfer::{
+    fetch, pull, push, remote_status, FetchOptions, PullOptions, PushOptions, TransferReport,
+};
 pub use workspace::{init, Dataset, InitReport, Workspace, WorkspaceOptions};

@@ -78,6 +78,10 @@ impl Dataset {
     }
 }
 
+/// A dataset found for a path: its pointer, the pointer's bytes (at a revision), and the
+/// path below the dataset base ("" = the whole dataset).
+pub type Found = (Pointer, Option<Vec<u8>>, String);
+
 /// Joins repo-relative paths.
 pub fn join_rel(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
@@ -87,23 +91,12 @@ pub fn join_rel(a: &str, b: &str) -> String {
     }
 }
 
-#[derive(serde::Deserialize, Default)]
-struct LocalConfig {
-    store: Option<PathBuf>,
-}
-
 impl Workspace {
     /// Finds the repository around `opts.start`. Does not require `dvx init`.
     pub fn open(opts: &WorkspaceOptions) -> Result<Workspace> {
         let repo = dvx_git::Repo::discover(&opts.start)?;
         let root = repo.workdir().to_path_buf();
-        let local_cfg = root.join(".dvx/config.local.toml");
-        let local: LocalConfig = match std::fs::read_to_string(&local_cfg) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                Error::Usage(format!("invalid {}: {}", local_cfg.display(), e.message()))
-            })?,
-            Err(_) => LocalConfig::default(),
-        };
+        let local = crate::config::LocalConfig::load(&root.join(".dvx"))?;
         let store_dir = match (&opts.store, local.store) {
             (Some(s), _) => s.clone(),
             (None, Some(s)) if s.is_absolute() => s,
@@ -304,6 +297,34 @@ impl Workspace {
             Some(bytes) => Ok(Some((Pointer::parse(&file, &bytes)?, bytes))),
             None => Ok(None),
         }
+    }
+
+    /// Finds the dataset holding repo-relative `path` (the dataset itself or anything below
+    /// it) in the worktree (`commit` None) or at a commit. Returns the pointer, its raw bytes
+    /// (at a commit) and the path below the dataset's base ("" for the whole dataset).
+    pub fn find_dataset(
+        &self,
+        commit: Option<&dvx_git::Commit>,
+        path: &str,
+    ) -> Result<Option<Found>> {
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        for n in (1..=parts.len()).rev() {
+            let prefix = parts[..n].join("/");
+            let found = match commit {
+                Some(c) => self.pointer_at(c, &prefix)?.map(|(p, raw)| (p, Some(raw))),
+                None => self.worktree_pointer(&prefix)?.map(|p| (p, None)),
+            };
+            if let Some((p, raw)) = found {
+                let below = parts[n..].join("/");
+                let rel = match p.kind {
+                    DatasetKind::Dir => below,
+                    DatasetKind::File if below.is_empty() => String::new(),
+                    DatasetKind::File => join_rel(parts[n - 1], &below),
+                };
+                return Ok(Some((p, raw, rel)));
+            }
+        }
+        Ok(None)
     }
 
     /// Every pointer at a commit.

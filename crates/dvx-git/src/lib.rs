@@ -222,6 +222,52 @@ impl Repo {
         Ok(found)
     }
 
+    /// Every commit reachable from any reference (branches, tags, remote-tracking branches,
+    /// HEAD, stash), newest first. Commits beyond a shallow boundary are simply absent.
+    pub fn all_commits(&self) -> Result<Vec<Commit>> {
+        let repo = self.inner.to_thread_local();
+        let mut tips: Vec<ObjectId> = Vec::new();
+        if let Ok(Some(id)) = repo.head_id().map(|id| Some(id.detach())) {
+            tips.push(id);
+        }
+        let platform = repo
+            .references()
+            .map_err(|e| Error::git("list references", e))?;
+        let iter = platform
+            .all()
+            .map_err(|e| Error::git("list references", e))?;
+        for r in iter.flatten() {
+            let mut r = r;
+            if let Ok(commit) = r.peel_to_commit() {
+                tips.push(commit.id);
+            }
+        }
+        tips.sort();
+        tips.dedup();
+        if tips.is_empty() {
+            return Ok(Vec::new());
+        }
+        let walk = repo
+            .rev_walk(tips)
+            .sorting(gix::revision::walk::Sorting::ByCommitTime(
+                gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+            ))
+            .all()
+            .map_err(|e| Error::git("walk the history of all references", e))?;
+        let mut out = Vec::new();
+        for info in walk {
+            let Ok(info) = info else {
+                // A missing parent (shallow clone, partial history) ends that line of history.
+                continue;
+            };
+            let commit = repo
+                .find_commit(info.id)
+                .map_err(|e| Error::git(format!("read commit {}", info.id), e))?;
+            out.push(to_commit(&commit)?);
+        }
+        Ok(out)
+    }
+
     /// Like `git log <start> -- <path>`: walk all commits reachable from `start`, newest first by
     /// commit time, and return those where the blob at `path` differs from the one in the
     /// commit's first parent.

@@ -6,6 +6,7 @@
 //! the id types in [`id`], and [`ChunkerParams`]. Every write is atomic and every read is verified.
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod chunker;
 mod error;
 pub mod fs;
@@ -14,7 +15,11 @@ pub mod index;
 pub mod pack;
 mod store;
 
+pub use backend::{Backend, BackendError, MemoryBackend, ObjectInfo};
 pub use chunker::{chunk_reader, ChunkerParams};
 pub use error::{Error, Result};
 pub use id::{ChunkId, Digest, PackId, TreeId};
-pub use store::{Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats};
+pub use pack::{Compression, PackBuilder, PackEntry};
+pub use store::{
+    decode_tree_object, Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats,
+};

@@ -215,19 +215,31 @@ impl PackBuilder {
 
 /// Reads and validates the trailer of the pack at `path`.
 pub fn read_trailer(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
-    let bad = |detail: &str| Error::CorruptPack {
-        path: path.to_path_buf(),
-        detail: detail.to_string(),
-    };
     let len = file
         .metadata()
         .map_err(|e| Error::io("stat", path, e))?
         .len();
+    read_trailer_with(path, len, |buf, offset| {
+        sfs::read_exact_at(file, path, buf, offset)
+    })
+}
+
+/// Reads and validates a pack trailer through `read(buf, offset)` (a local file or ranged
+/// reads of a remote object); `path` names the pack in errors.
+pub fn read_trailer_with(
+    path: &Path,
+    len: u64,
+    mut read: impl FnMut(&mut [u8], u64) -> Result<()>,
+) -> Result<Vec<PackEntry>> {
+    let bad = |detail: &str| Error::CorruptPack {
+        path: path.to_path_buf(),
+        detail: detail.to_string(),
+    };
     if len < HEADER_LEN + FOOTER_LEN as u64 {
         return Err(bad("too short to be a pack"));
     }
     let mut header = [0u8; HEADER_LEN as usize];
-    sfs::read_exact_at(file, path, &mut header, 0)?;
+    read(&mut header, 0)?;
     if &header[..8] != MAGIC {
         return Err(bad("bad magic"));
     }
@@ -238,7 +250,7 @@ pub fn read_trailer(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
         )));
     }
     let mut footer = [0u8; FOOTER_LEN];
-    sfs::read_exact_at(file, path, &mut footer, len - FOOTER_LEN as u64)?;
+    read(&mut footer, len - FOOTER_LEN as u64)?;
     if &footer[48..56] != END_MAGIC {
         return Err(bad("bad end magic (truncated pack?)"));
     }
@@ -252,7 +264,7 @@ pub fn read_trailer(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
         return Err(bad("trailer size does not match the file size"));
     }
     let mut trailer = vec![0u8; (count as usize) * ENTRY_LEN];
-    sfs::read_exact_at(file, path, &mut trailer, trailer_offset)?;
+    read(&mut trailer, trailer_offset)?;
     if blake3::hash(&trailer).as_bytes() != &footer[16..48] {
         return Err(bad("trailer checksum mismatch"));
     }

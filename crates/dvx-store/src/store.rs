@@ -403,6 +403,34 @@ impl Store {
         pack::decode_chunk(&entry, &loc.pack, &stored)
     }
 
+    /// The stored (possibly compressed) bytes of a chunk, unverified; see [`pack::decode_chunk`].
+    pub fn read_stored(&self, loc: &Location) -> Result<Vec<u8>> {
+        let file = self.pack_file(&loc.pack)?;
+        let mut stored = vec![0u8; loc.stored_len as usize];
+        sfs::read_exact_at(&file, &self.pack_path(&loc.pack), &mut stored, loc.offset)?;
+        Ok(stored)
+    }
+
+    /// The bytes of a tree object file as stored (header + payload), for uploading.
+    pub fn tree_object_bytes(&self, id: &TreeId) -> Result<Vec<u8>> {
+        let path = self.tree_path(id);
+        match std::fs::read(&path) {
+            Ok(d) => Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingTree(*id)),
+            Err(e) => Err(Error::io("read", &path, e)),
+        }
+    }
+
+    /// Verifies a tree object file received from elsewhere and stores it. Returns the decoded
+    /// tree bytes.
+    pub fn put_tree_object(&self, id: &TreeId, object: &[u8]) -> Result<Vec<u8>> {
+        let raw = decode_tree_object(id, object)?;
+        let path = self.tree_path(id);
+        sfs::create_dir_all(path.parent().expect("tree path has a parent"))?;
+        sfs::write_atomic(&path, object)?;
+        Ok(raw)
+    }
+
     /// True when the tree object is present.
     pub fn has_tree(&self, id: &TreeId) -> bool {
         self.tree_path(id).is_file()
@@ -445,7 +473,14 @@ impl Store {
 
     /// Starts a write session.
     pub fn writer(&self) -> StoreWriter<'_> {
+        self.writer_with_pack_size(self.config.pack_size)
+    }
+
+    /// Starts a write session that seals packs at `pack_size` bytes (downloads use smaller
+    /// packs so that an interrupted transfer keeps more of what it received).
+    pub fn writer_with_pack_size(&self, pack_size: u64) -> StoreWriter<'_> {
         StoreWriter {
+            pack_size,
             store: self,
             pack: Mutex::new(PackState::default()),
             seen: Mutex::new(HashSet::new()),
@@ -629,6 +664,7 @@ struct PackState {
 /// threads at once.
 pub struct StoreWriter<'s> {
     store: &'s Store,
+    pack_size: u64,
     pack: Mutex<PackState>,
     seen: Mutex<HashSet<ChunkId>>,
     stats: Mutex<WriteStats>,
@@ -650,13 +686,41 @@ impl StoreWriter<'_> {
         }
         let raw_len = u32::try_from(data.len()).expect("chunks are at most 256 MiB");
         let (compression, stored) = pack::encode_chunk(data, self.store.config.zstd_level);
+        self.append(id, compression, &stored, raw_len)?;
+        Ok(true)
+    }
+
+    /// Stores a chunk exactly as it was stored elsewhere (already compressed). The caller
+    /// must have verified it (see [`pack::decode_chunk`]). Returns true if it was new.
+    pub fn add_stored(
+        &self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<bool> {
+        self.stats.lock().expect("stats poisoned").chunks += 1;
+        if self.store.contains(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+            return Ok(false);
+        }
+        self.append(id, compression, stored, raw_len)?;
+        Ok(true)
+    }
+
+    fn append(
+        &self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<()> {
         let mut st = self.pack.lock().expect("pack lock poisoned");
         if st.current.is_none() {
             st.current = Some(PackBuilder::new(&self.store.packs_dir())?);
         }
         let builder = st.current.as_mut().expect("just created");
-        let entry = builder.append(id, compression, &stored, raw_len)?;
-        let full = builder.len() >= self.store.config.pack_size;
+        let entry = builder.append(id, compression, stored, raw_len)?;
+        let full = builder.len() >= self.pack_size;
         st.entries.push((
             id,
             Location {
@@ -674,9 +738,9 @@ impl StoreWriter<'_> {
         drop(st);
         let mut s = self.stats.lock().expect("stats poisoned");
         s.new_chunks += 1;
-        s.new_bytes += data.len() as u64;
+        s.new_bytes += raw_len as u64;
         s.stored_bytes += stored.len() as u64;
-        Ok(true)
+        Ok(())
     }
 
     fn seal(st: &mut PackState, packs_dir: &Path) -> Result<()> {

@@ -9,7 +9,9 @@ mod id;
 mod init;
 mod log;
 mod ls;
+mod remote;
 mod status;
+mod transfer;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -27,7 +29,24 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             meta,
             no_stage,
         } => add::run(s, paths, message, meta, no_stage, out),
-        Command::Status { paths, json } => status::run(s, paths, json, out),
+        Command::Status {
+            paths,
+            json,
+            remote,
+        } => status::run(s, paths, json, remote, out),
+        Command::Remote { action } => remote::run(s, action, out),
+        Command::Push {
+            revs,
+            all_revs,
+            remote,
+        } => transfer::push(s, revs, all_revs, remote, out),
+        Command::Fetch { revs, remote } => transfer::fetch(s, revs, remote, out),
+        Command::Pull {
+            args,
+            paths,
+            remote,
+            force,
+        } => transfer::pull(s, args, paths, remote, force, out),
         Command::Checkout { args, paths, force } => checkout::run(s, args, paths, force, out),
         Command::Ls { args, paths, json } => ls::run(s, args, paths, json, out),
         Command::Cat { spec } => cat::run(s, &spec, out),

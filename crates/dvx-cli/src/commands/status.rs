@@ -10,16 +10,26 @@ pub fn run(
     s: &Settings,
     paths: Vec<PathBuf>,
     as_json: bool,
+    remote: Option<String>,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let ws = s.workspace()?;
     let report = dvx_core::status(&ws, &s.cwd, &paths, &Bars::new(s.progress))?;
+    let pushed = match &remote {
+        None => None,
+        Some(name) => {
+            let ids: Vec<_> = report.datasets.iter().map(|d| d.id).collect();
+            let name = (!name.is_empty()).then_some(name.as_str());
+            Some(dvx_core::remote_status(&ws, name, &s.aws, &ids)?)
+        }
+    };
     if as_json {
         let v: Vec<_> = report
             .datasets
             .iter()
-            .map(|d| {
-                json!({
+            .enumerate()
+            .map(|(i, d)| {
+                let mut v = json!({
                     "path": d.path,
                     "pointer": d.pointer,
                     "id": d.id.to_hex(),
@@ -27,7 +37,11 @@ pub fn run(
                     "added": d.added,
                     "modified": d.modified,
                     "deleted": d.deleted,
-                })
+                });
+                if let Some((name, flags)) = &pushed {
+                    v["remote"] = json!({"name": name, "pushed": flags[i]});
+                }
+                v
             })
             .collect();
         crate::output::json(out, &json!({ "datasets": v }))?;
@@ -36,7 +50,7 @@ pub fn run(
     if report.datasets.is_empty() {
         writeln!(out, "no datasets (add one with `dvx add <dir>`)")?;
     }
-    for d in &report.datasets {
+    for (i, d) in report.datasets.iter().enumerate() {
         match d.state {
             dvx_core::StatusState::NotInStore => writeln!(
                 out,
@@ -54,6 +68,10 @@ pub fn run(
             for p in list {
                 writeln!(out, "  {label} {p}")?;
             }
+        }
+        if let Some((name, flags)) = &pushed {
+            let state = if flags[i] { "pushed" } else { "not pushed" };
+            writeln!(out, "  remote {name}: {state}")?;
         }
     }
     Ok(crate::EXIT_OK)

@@ -1,0 +1,169 @@
+//! Repository configuration: `.dvx/config.toml` (committed: remotes, default remote) and
+//! `.dvx/config.local.toml` (this machine: store location, endpoints, credentials).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::fsx;
+
+/// `[core]` of config.toml.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CoreConfig {
+    /// Config format version.
+    #[serde(default = "one")]
+    pub format: u32,
+    /// Remote used when none is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_remote: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            format: 1,
+            default_remote: None,
+        }
+    }
+}
+
+/// A remote as committed: where it is (no secrets).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteConfig {
+    /// Folder path or `s3://bucket/prefix`.
+    pub url: String,
+    /// S3 endpoint for non-AWS services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// S3 region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Allow plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_http: Option<bool>,
+}
+
+/// `.dvx/config.toml`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RepoConfig {
+    /// `[core]`.
+    #[serde(default)]
+    pub core: CoreConfig,
+    /// `[remotes.<name>]`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remotes: BTreeMap<String, RemoteConfig>,
+}
+
+/// Machine-local settings of one remote (may hold secrets; never committed).
+#[derive(Clone, Default, Deserialize)]
+pub struct LocalRemote {
+    /// Overrides the committed URL on this machine.
+    pub url: Option<String>,
+    /// S3 endpoint.
+    pub endpoint: Option<String>,
+    /// S3 region.
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+    /// Allow plain HTTP.
+    pub allow_http: Option<bool>,
+}
+
+/// `.dvx/config.local.toml`.
+#[derive(Clone, Default, Deserialize)]
+pub struct LocalConfig {
+    /// Store directory (shared stores).
+    pub store: Option<PathBuf>,
+    /// Per-remote settings.
+    #[serde(default)]
+    pub remotes: BTreeMap<String, LocalRemote>,
+}
+
+const HEADER: &str = "# dvx repository configuration: committed with the code.\n# Machine-specific settings (store location, endpoints, credentials) go in config.local.toml.\n";
+
+impl RepoConfig {
+    /// Reads `.dvx/config.toml` (missing = defaults).
+    pub fn load(dvx_dir: &Path) -> Result<RepoConfig> {
+        let path = dvx_dir.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RepoConfig::default()),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        let cfg: RepoConfig = toml::from_str(&text)
+            .map_err(|e| Error::Usage(format!("invalid {}: {}", path.display(), e.message())))?;
+        if cfg.core.format != 1 {
+            return Err(Error::Usage(format!(
+                "{}: config format {} is not supported by this dvx; upgrade dvx",
+                path.display(),
+                cfg.core.format
+            )));
+        }
+        Ok(cfg)
+    }
+
+    /// Writes `.dvx/config.toml` atomically.
+    pub fn save(&self, dvx_dir: &Path) -> Result<()> {
+        let body =
+            toml::to_string(self).map_err(|e| Error::Usage(format!("cannot write config: {e}")))?;
+        fsx::write_atomic(
+            &dvx_dir.join("config.toml"),
+            format!("{HEADER}{body}").as_bytes(),
+        )
+    }
+}
+
+impl LocalConfig {
+    /// Reads `.dvx/config.local.toml` (missing = defaults).
+    pub fn load(dvx_dir: &Path) -> Result<LocalConfig> {
+        let path = dvx_dir.join("config.local.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| Error::Usage(format!("invalid {}: {}", path.display(), e.message()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalConfig::default()),
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+}
+
+/// S3 settings found in the environment by the binary (`AWS_*` variables, profiles). They
+/// override the config files.
+#[derive(Clone, Default)]
+pub struct AwsEnv {
+    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// `AWS_REGION` / `AWS_DEFAULT_REGION` / profile region.
+    pub region: Option<String>,
+    /// `AWS_ACCESS_KEY_ID` or the profile's.
+    pub access_key_id: Option<String>,
+    /// `AWS_SECRET_ACCESS_KEY` or the profile's.
+    pub secret_access_key: Option<String>,
+    /// `AWS_SESSION_TOKEN` or the profile's.
+    pub session_token: Option<String>,
+}
+
+/// A remote name must be a simple word.
+pub fn validate_remote_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid remote name `{name}`: use letters, digits, '-', '_' or '.'"
+        )))
+    }
+}

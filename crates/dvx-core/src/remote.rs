@@ -1,0 +1,133 @@
+//! `dvx remote`: the remotes recorded in `.dvx/config.toml`, and opening one as a backend
+//! with settings merged from the committed config, config.local.toml and the environment.
+
+use dvx_remote::{RemoteUrl, S3Settings};
+use dvx_store::Backend;
+
+use crate::config::{validate_remote_name, AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
+use crate::error::{Error, Result};
+use crate::workspace::Workspace;
+
+/// A configured remote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteInfo {
+    /// Name.
+    pub name: String,
+    /// URL as configured.
+    pub url: String,
+    /// The default remote.
+    pub default: bool,
+}
+
+fn save_and_stage(ws: &Workspace, cfg: &RepoConfig) -> Result<()> {
+    cfg.save(&ws.dvx_dir())?;
+    ws.stage(&[".dvx/config.toml".into()])
+}
+
+/// Adds a remote; the first one becomes the default.
+pub fn remote_add(ws: &Workspace, name: &str, url: &str, make_default: bool) -> Result<()> {
+    ws.require_init()?;
+    validate_remote_name(name)?;
+    RemoteUrl::parse(url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    let mut cfg = RepoConfig::load(&ws.dvx_dir())?;
+    if cfg.remotes.contains_key(name) {
+        return Err(Error::Usage(format!(
+            "remote `{name}` already exists: remove it first (`dvx remote remove {name}`)"
+        )));
+    }
+    cfg.remotes.insert(
+        name.to_string(),
+        RemoteConfig {
+            url: url.to_string(),
+            ..RemoteConfig::default()
+        },
+    );
+    if make_default || cfg.core.default_remote.is_none() {
+        cfg.core.default_remote = Some(name.to_string());
+    }
+    save_and_stage(ws, &cfg)
+}
+
+/// Removes a remote.
+pub fn remote_remove(ws: &Workspace, name: &str) -> Result<()> {
+    let mut cfg = RepoConfig::load(&ws.dvx_dir())?;
+    if cfg.remotes.remove(name).is_none() {
+        return Err(unknown(name));
+    }
+    if cfg.core.default_remote.as_deref() == Some(name) {
+        cfg.core.default_remote = cfg.remotes.keys().next().cloned();
+    }
+    save_and_stage(ws, &cfg)
+}
+
+/// Makes a remote the default.
+pub fn remote_default(ws: &Workspace, name: &str) -> Result<()> {
+    let mut cfg = RepoConfig::load(&ws.dvx_dir())?;
+    if !cfg.remotes.contains_key(name) {
+        return Err(unknown(name));
+    }
+    cfg.core.default_remote = Some(name.to_string());
+    save_and_stage(ws, &cfg)
+}
+
+/// Lists the remotes.
+pub fn remote_list(ws: &Workspace) -> Result<Vec<RemoteInfo>> {
+    let cfg = RepoConfig::load(&ws.dvx_dir())?;
+    Ok(cfg
+        .remotes
+        .iter()
+        .map(|(n, r)| RemoteInfo {
+            name: n.clone(),
+            url: r.url.clone(),
+            default: cfg.core.default_remote.as_deref() == Some(n),
+        })
+        .collect())
+}
+
+fn unknown(name: &str) -> Error {
+    Error::Usage(format!("no remote named `{name}` (see `dvx remote list`)"))
+}
+
+/// An opened remote.
+pub struct OpenRemote {
+    /// Its name.
+    pub name: String,
+    /// Its URL (no credentials).
+    pub url: String,
+    /// The backend.
+    pub backend: Box<dyn Backend>,
+}
+
+/// Opens the named (or default) remote.
+pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<OpenRemote> {
+    let cfg = RepoConfig::load(&ws.dvx_dir())?;
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => cfg.core.default_remote.clone().ok_or_else(|| {
+            Error::Usage("no remote configured: add one with `dvx remote add origin <folder or s3://bucket/prefix>`".into())
+        })?,
+    };
+    let committed = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
+    let local = LocalConfig::load(&ws.dvx_dir())?;
+    let lr = local.remotes.get(&name).cloned().unwrap_or_default();
+    let url = lr.url.clone().unwrap_or_else(|| committed.url.clone());
+    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    let s3 = S3Settings {
+        endpoint: env
+            .endpoint
+            .clone()
+            .or(lr.endpoint)
+            .or(committed.endpoint.clone()),
+        region: env
+            .region
+            .clone()
+            .or(lr.region)
+            .or(committed.region.clone()),
+        access_key_id: env.access_key_id.clone().or(lr.access_key_id),
+        secret_access_key: env.secret_access_key.clone().or(lr.secret_access_key),
+        session_token: env.session_token.clone(),
+        allow_http: lr.allow_http.or(committed.allow_http).unwrap_or(false),
+    };
+    let backend = dvx_remote::open(&parsed, &s3).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(OpenRemote { name, url, backend })
+}

@@ -1,0 +1,891 @@
+//! `dvx push`, `fetch`, `pull` and `status --remote`: moving packs, indexes and trees
+//! between the local store and a remote [`Backend`].
+//!
+//! Remote layout (docs/FORMAT.md): `packs/<2hex>/<id>.pack`, `index/<sum>.idx`,
+//! `trees/<2hex>/<id>`. Push uploads packs, then each pack's index, then trees bottom-up,
+//! so a root tree present on the remote means its data is complete, and concurrent pushers
+//! need no lock. Fetch downloads trees, then only the chunks it lacks with merged byte-range
+//! reads (several in flight, each chunk verified on arrival), into packs sealed every 16 MiB
+//! so an interrupted transfer keeps what it received.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use dvx_manifest::{EntryKind, Pointer, Tree};
+use dvx_store::index::{self, IndexFile, Location};
+use dvx_store::pack::{self, PackBuilder, PackEntry};
+use dvx_store::{Backend, BackendError, ChunkId, ObjectInfo, PackId, TreeId};
+
+use crate::checkout::{checkout, CheckoutOptions, CheckoutReport};
+use crate::config::AwsEnv;
+use crate::error::{Error, Result};
+use crate::progress::{Progress, Unit};
+use crate::remote::open_remote;
+use crate::treeio::read_tree;
+use crate::workspace::{join_rel, Workspace};
+
+/// Concurrent requests for downloads and tree uploads.
+const PARALLEL_REQUESTS: usize = 8;
+/// Byte ranges closer than this are fetched in one request.
+const MAX_RANGE_GAP: u64 = 256 << 10;
+/// Upper bound of one ranged read (bounds memory: requests in flight x this).
+const MAX_RANGE_LEN: u64 = 8 << 20;
+/// Packs written by downloads are sealed at this size.
+const FETCH_PACK_SIZE: u64 = 16 << 20;
+
+/// What a transfer did.
+#[derive(Clone, Debug, Default)]
+pub struct TransferReport {
+    /// Remote name and URL.
+    pub remote: String,
+    /// Dataset versions concerned.
+    pub datasets: u64,
+    /// Files in them.
+    pub files: u64,
+    /// Bytes in them.
+    pub bytes: u64,
+    /// Bytes sent (push) or received (fetch).
+    pub transferred: u64,
+    /// Objects uploaded (push) or downloaded (fetch).
+    pub objects: u64,
+    /// Requests made.
+    pub requests: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// For pull: what the checkout did.
+    pub checkout: Option<CheckoutReport>,
+}
+
+/// Counts requests, objects and bytes of the calls it forwards.
+struct Counting<'a> {
+    inner: &'a dyn Backend,
+    requests: AtomicU64,
+    objects: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl<'a> Counting<'a> {
+    fn new(inner: &'a dyn Backend) -> Counting<'a> {
+        Counting {
+            inner,
+            requests: AtomicU64::new(0),
+            objects: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+    fn count(&self, objects: u64, bytes: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.objects.fetch_add(objects, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    fn list(&self, prefix: &str) -> std::result::Result<Vec<ObjectInfo>, BackendError> {
+        self.count(0, 0);
+        self.inner.list(prefix)
+    }
+    fn get(&self, key: &str) -> std::result::Result<Vec<u8>, BackendError> {
+        let r = self.inner.get(key)?;
+        self.count(1, r.len() as u64);
+        Ok(r)
+    }
+    fn get_range(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> std::result::Result<Vec<u8>, BackendError> {
+        let r = self.inner.get_range(key, offset, len)?;
+        self.count(0, r.len() as u64);
+        Ok(r)
+    }
+    fn put(&self, key: &str, data: Vec<u8>) -> std::result::Result<(), BackendError> {
+        let n = data.len() as u64;
+        self.inner.put(key, data)?;
+        self.count(1, n);
+        Ok(())
+    }
+}
+
+fn pack_key(id: &PackId) -> String {
+    let h = id.to_hex();
+    format!("packs/{}/{h}.pack", &h[..2])
+}
+
+fn tree_key(id: &TreeId) -> String {
+    let h = id.to_hex();
+    format!("trees/{}/{h}", &h[..2])
+}
+
+fn parse_tree_key(key: &str) -> Option<TreeId> {
+    key.rsplit('/').next()?.parse().ok()
+}
+
+fn parse_pack_key(key: &str) -> Option<PackId> {
+    key.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok()
+}
+
+/// The remote's chunk index: its index files (cached locally, they are immutable) plus the
+/// trailers of packs no index lists yet (a push interrupted between a pack and its index).
+struct RemoteIndex {
+    files: Vec<IndexFile>,
+    extra: HashMap<ChunkId, Location>,
+    cache_dir: PathBuf,
+}
+
+impl RemoteIndex {
+    fn load(ws: &Workspace, b: &Counting<'_>, label: &str, url: &str) -> Result<RemoteIndex> {
+        let rerr = |e| Error::Remote {
+            remote: label.to_string(),
+            source: e,
+        };
+        let cache_dir = ws
+            .state_dir()
+            .join("remote-cache")
+            .join(&blake3::hash(url.as_bytes()).to_hex()[..16])
+            .join("index");
+        crate::fsx::create_dir_all(&cache_dir)?;
+        let mut files = Vec::new();
+        for obj in b.list("index/").map_err(rerr)? {
+            let Some(name) = obj
+                .key
+                .strip_prefix("index/")
+                .and_then(|k| k.strip_suffix(".idx"))
+            else {
+                continue;
+            };
+            if name.len() != 64 || !name.bytes().all(|c| c.is_ascii_hexdigit()) {
+                continue;
+            }
+            let local = cache_dir.join(format!("{name}.idx"));
+            if !local.is_file() {
+                let data = b.get(&obj.key).map_err(rerr)?;
+                let ok = data.len() >= 32
+                    && blake3::hash(&data[..data.len() - 32]).to_hex().as_str() == name;
+                if !ok {
+                    return Err(Error::RemoteObject {
+                        remote: label.to_string(),
+                        object: obj.key.clone(),
+                        problem: "is corrupt (its checksum does not match its name)".into(),
+                        files: vec![],
+                    });
+                }
+                crate::fsx::write_atomic(&local, &data)?;
+            }
+            files.push(IndexFile::open(&local)?);
+        }
+        let indexed: HashSet<PackId> = files
+            .iter()
+            .flat_map(|f| f.packs().iter().copied())
+            .collect();
+        let mut extra = HashMap::new();
+        for obj in b.list("packs/").map_err(rerr)? {
+            let Some(id) = parse_pack_key(&obj.key) else {
+                continue;
+            };
+            if indexed.contains(&id) {
+                continue;
+            }
+            let key = obj.key.clone();
+            let entries = pack::read_trailer_with(Path::new(&key), obj.size, |buf, off| {
+                let data = b.get_range(&key, off, buf.len() as u64).map_err(|e| {
+                    dvx_store::Error::CorruptPack {
+                        path: PathBuf::from(&key),
+                        detail: e.to_string(),
+                    }
+                })?;
+                if data.len() != buf.len() {
+                    return Err(dvx_store::Error::CorruptPack {
+                        path: PathBuf::from(&key),
+                        detail: "short read".into(),
+                    });
+                }
+                buf.copy_from_slice(&data);
+                Ok(())
+            });
+            // A damaged unindexed pack is simply not used; fsck reports it.
+            if let Ok(entries) = entries {
+                for e in entries {
+                    extra.entry(e.id).or_insert(loc_of(id, &e));
+                }
+            }
+        }
+        Ok(RemoteIndex {
+            files,
+            extra,
+            cache_dir,
+        })
+    }
+
+    fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        if let Some(l) = self.extra.get(id) {
+            return Ok(Some(*l));
+        }
+        for f in &self.files {
+            if let Some(l) = f.lookup(id)? {
+                return Ok(Some(l));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn loc_of(pack: PackId, e: &PackEntry) -> Location {
+    Location {
+        pack,
+        offset: e.offset,
+        stored_len: e.stored_len,
+        raw_len: e.raw_len,
+        compression: e.compression,
+    }
+}
+
+/// Runs `f` over `items` with up to `n` threads; stops at the first error.
+fn parallel<T: Sync>(items: &[T], n: usize, f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first_err: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..n.min(items.len()).max(1) {
+            s.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { return };
+                if let Err(e) = f(item) {
+                    stop.store(true, Ordering::Relaxed);
+                    let mut slot = first_err.lock().expect("error slot poisoned");
+                    if slot.is_none() {
+                        *slot = Some(e);
+                    }
+                    return;
+                }
+            });
+        }
+    });
+    match first_err.into_inner().expect("error slot poisoned") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Options of `push`.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// Revisions whose pointers to push (empty: HEAD and the worktree).
+    pub revs: Vec<String>,
+    /// Every pointer in every commit reachable from any ref.
+    pub all_revs: bool,
+    /// Remote name (default remote if None).
+    pub remote: Option<String>,
+}
+
+fn dedup_versions(mut v: Vec<Pointer>) -> Vec<Pointer> {
+    let mut seen = HashSet::new();
+    v.retain(|p| seen.insert((p.path.clone(), p.id)));
+    v
+}
+
+fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Pointer>> {
+    let mut out = Vec::new();
+    if opts.all_revs {
+        for c in ws.repo.all_commits()? {
+            out.extend(ws.pointers_at(&c)?.into_iter().map(|(p, _)| p));
+        }
+        out.extend(ws.all_worktree_pointers()?);
+    } else if opts.revs.is_empty() {
+        if let Some(head) = ws.repo.head()? {
+            out.extend(ws.pointers_at(&head)?.into_iter().map(|(p, _)| p));
+        }
+        out.extend(ws.all_worktree_pointers()?);
+    } else {
+        for r in &opts.revs {
+            let c = ws.repo.resolve(r)?;
+            out.extend(ws.pointers_at(&c)?.into_iter().map(|(p, _)| p));
+        }
+    }
+    Ok(dedup_versions(out))
+}
+
+/// Uploads what the selected versions need and the remote lacks.
+pub fn push(
+    ws: &Workspace,
+    opts: &PushOptions,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    ws.require_init()?;
+    let started = Instant::now();
+    let remote = open_remote(ws, opts.remote.as_deref(), env)?;
+    let label = format!("{} ({})", remote.name, remote.url);
+    let rerr = |e| Error::Remote {
+        remote: label.clone(),
+        source: e,
+    };
+    let b = Counting::new(remote.backend.as_ref());
+    let store = ws.store()?;
+    let versions = versions_to_push(ws, opts)?;
+
+    let remote_trees: HashSet<TreeId> = b
+        .list("trees/")
+        .map_err(rerr)?
+        .iter()
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect();
+    // Trees the remote lacks, with their height (leaves 0), and the chunks below them.
+    let mut heights: HashMap<TreeId, u32> = HashMap::new();
+    let mut chunks: HashSet<ChunkId> = HashSet::new();
+    fn walk(
+        store: &dvx_store::Store,
+        id: &TreeId,
+        remote: &HashSet<TreeId>,
+        heights: &mut HashMap<TreeId, u32>,
+        chunks: &mut HashSet<ChunkId>,
+        depth: usize,
+    ) -> Result<u32> {
+        if remote.contains(id) {
+            return Ok(0);
+        }
+        if let Some(h) = heights.get(id) {
+            return Ok(*h);
+        }
+        if depth > 512 {
+            return Err(Error::Usage(format!("tree {id} is nested too deeply")));
+        }
+        let tree = read_tree(store, id)?;
+        let mut h = 0;
+        for e in tree.entries() {
+            match &e.kind {
+                EntryKind::Dir { id: sub, .. } => {
+                    h = h.max(walk(store, sub, remote, heights, chunks, depth + 1)? + 1)
+                }
+                EntryKind::File { chunks: c, .. } => chunks.extend(c.iter().map(|c| c.id)),
+                EntryKind::Symlink { .. } => {}
+            }
+        }
+        heights.insert(*id, h);
+        Ok(h)
+    }
+    let mut report = TransferReport {
+        remote: label.clone(),
+        ..TransferReport::default()
+    };
+    for p in &versions {
+        if !store.has_tree(&p.id) {
+            return Err(Error::MissingVersion {
+                path: p.path.clone(),
+                id: p.id,
+            });
+        }
+        walk(store, &p.id, &remote_trees, &mut heights, &mut chunks, 0)?;
+        report.datasets += 1;
+        report.files += p.files;
+        report.bytes += p.bytes;
+    }
+
+    if !chunks.is_empty() {
+        let rindex = RemoteIndex::load(ws, &b, &label, &remote.url)?;
+        let mut missing = Vec::new();
+        for c in &chunks {
+            if rindex.lookup(c)?.is_none() {
+                let loc = store.lookup(c)?.ok_or(dvx_store::Error::MissingChunk(*c))?;
+                missing.push((*c, loc));
+            }
+        }
+        // Read the local packs sequentially.
+        missing.sort_by_key(|(_, l)| (l.pack, l.offset));
+        upload_packs(ws, store, &b, &label, &rindex.cache_dir, &missing, progress)?;
+    }
+
+    // Trees bottom-up: a parent only after all its children are on the remote.
+    let mut levels: BTreeMap<u32, Vec<TreeId>> = BTreeMap::new();
+    for (id, h) in &heights {
+        levels.entry(*h).or_default().push(*id);
+    }
+    progress.begin("trees", Some(heights.len() as u64), Unit::Items);
+    for ids in levels.values() {
+        parallel(ids, PARALLEL_REQUESTS, |id| {
+            let bytes = store.tree_object_bytes(id)?;
+            b.put(&tree_key(id), bytes).map_err(rerr)?;
+            progress.advance(1);
+            Ok(())
+        })?;
+    }
+    progress.end();
+    report.transferred = b.bytes.load(Ordering::Relaxed);
+    report.objects = b.objects.load(Ordering::Relaxed);
+    report.requests = b.requests.load(Ordering::Relaxed);
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Repacks the missing chunks (verified) into new packs and uploads each pack, then its
+/// index, while the next pack is being built.
+fn upload_packs(
+    ws: &Workspace,
+    store: &dvx_store::Store,
+    b: &Counting<'_>,
+    label: &str,
+    cache_dir: &Path,
+    missing: &[(ChunkId, Location)],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let scratch = ws
+        .dvx_dir()
+        .join("tmp")
+        .join(format!("push-{}-{nanos:x}", std::process::id()));
+    crate::fsx::create_dir_all(&scratch)?;
+    let result = (|| -> Result<()> {
+        let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
+        progress.begin("uploading", Some(total), Unit::Bytes);
+        let pack_size = store.config().pack_size;
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(PackId, Vec<PackEntry>)>(1);
+            let scratch_ref = &scratch;
+            let uploader = s.spawn(move || -> Result<()> {
+                for (id, entries) in rx {
+                    let path = pack::pack_path(scratch_ref, &id);
+                    let data = crate::fsx::read(&path)?;
+                    let n = data.len() as u64;
+                    b.put(&pack_key(&id), data).map_err(|e| Error::Remote {
+                        remote: label.to_string(),
+                        source: e,
+                    })?;
+                    crate::fsx::remove_file(&path)?;
+                    let idx_entries = entries.iter().map(|e| (e.id, loc_of(id, e))).collect();
+                    let idx = index::write_index(scratch_ref, idx_entries)?;
+                    let name = idx
+                        .file_name()
+                        .expect("index file has a name")
+                        .to_string_lossy()
+                        .into_owned();
+                    let data = crate::fsx::read(&idx)?;
+                    b.put(&format!("index/{name}"), data.clone())
+                        .map_err(|e| Error::Remote {
+                            remote: label.to_string(),
+                            source: e,
+                        })?;
+                    crate::fsx::write_atomic(&cache_dir.join(&name), &data)?;
+                    crate::fsx::remove_file(&idx)?;
+                    progress.advance(n);
+                }
+                Ok(())
+            });
+            let mut builder: Option<PackBuilder> = None;
+            let mut send_err = false;
+            for (id, loc) in missing {
+                let stored = store.read_stored(loc)?;
+                let entry = PackEntry {
+                    id: *id,
+                    offset: loc.offset,
+                    stored_len: loc.stored_len,
+                    raw_len: loc.raw_len,
+                    compression: loc.compression,
+                };
+                // Never spread a damaged chunk: verify before it leaves the machine.
+                pack::decode_chunk(&entry, &loc.pack, &stored)?;
+                if builder.is_none() {
+                    builder = Some(PackBuilder::new(&scratch)?);
+                }
+                let bl = builder.as_mut().expect("just created");
+                bl.append(*id, loc.compression, &stored, loc.raw_len)?;
+                if bl.len() >= pack_size {
+                    let full = builder.take().expect("present");
+                    if tx.send(full.finish(&scratch)?).is_err() {
+                        send_err = true;
+                        break;
+                    }
+                }
+            }
+            if !send_err {
+                if let Some(last) = builder.take() {
+                    let _ = tx.send(last.finish(&scratch)?);
+                }
+            }
+            drop(tx);
+            uploader.join().expect("uploader thread panicked")
+        })?;
+        progress.end();
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+/// Options of `fetch`.
+#[derive(Clone, Debug, Default)]
+pub struct FetchOptions {
+    /// Revisions whose pointers to fetch (empty: the worktree's pointers).
+    pub revs: Vec<String>,
+    /// Datasets or paths inside them (empty: all).
+    pub paths: Vec<PathBuf>,
+    /// Directory paths are relative to.
+    pub cwd: PathBuf,
+    /// Remote name.
+    pub remote: Option<String>,
+}
+
+/// One ranged read: pack, start offset, length, and the chunks inside it.
+type RangeRead = (PackId, u64, u64, Vec<(ChunkId, Location)>);
+
+/// (pointer, path below the dataset base; "" = whole dataset)
+type Target = (Pointer, String);
+
+fn fetch_targets_for(
+    ws: &Workspace,
+    rev: Option<&str>,
+    paths: &[PathBuf],
+    cwd: &Path,
+) -> Result<Vec<Target>> {
+    let commit = rev.map(|r| ws.repo.resolve(r)).transpose()?;
+    if paths.is_empty() {
+        return Ok(match &commit {
+            Some(c) => ws
+                .pointers_at(c)?
+                .into_iter()
+                .map(|(p, _)| (p, String::new()))
+                .collect(),
+            None => ws
+                .all_worktree_pointers()?
+                .into_iter()
+                .map(|p| (p, String::new()))
+                .collect(),
+        });
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        let rel = ws.dataset_path(cwd, p)?;
+        let (ptr, _, below) =
+            ws.find_dataset(commit.as_ref(), &rel)?
+                .ok_or_else(|| Error::NotADataset {
+                    pointer: dvx_manifest::pointer_path_for(&rel),
+                    path: rel.clone(),
+                    place: match rev {
+                        Some(r) => format!("at revision {r}"),
+                        None => "in the worktree".into(),
+                    },
+                })?;
+        out.push((ptr, below));
+    }
+    Ok(out)
+}
+
+/// Fills the local store with what the selected versions need.
+pub fn fetch(
+    ws: &Workspace,
+    opts: &FetchOptions,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let mut targets = Vec::new();
+    if opts.revs.is_empty() {
+        targets = fetch_targets_for(ws, None, &opts.paths, &opts.cwd)?;
+    } else {
+        for r in &opts.revs {
+            targets.extend(fetch_targets_for(ws, Some(r), &opts.paths, &opts.cwd)?);
+        }
+    }
+    fetch_targets(ws, &targets, opts.remote.as_deref(), env, progress)
+}
+
+fn fetch_targets(
+    ws: &Workspace,
+    targets: &[Target],
+    remote_name: Option<&str>,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let started = Instant::now();
+    let store = ws.store()?;
+    let remote = open_remote(ws, remote_name, env)?;
+    let label = format!("{} ({})", remote.name, remote.url);
+    let b = Counting::new(remote.backend.as_ref());
+    let mut report = TransferReport {
+        remote: label.clone(),
+        ..TransferReport::default()
+    };
+
+    // 1. Trees: local ones are read, missing ones downloaded (verified), kept in memory and
+    //    written to the store only after the chunks they name have arrived.
+    let mut trees: HashMap<TreeId, Tree> = HashMap::new();
+    let mut downloaded: Vec<(TreeId, Vec<u8>)> = Vec::new();
+    #[allow(clippy::too_many_arguments)]
+    fn get_tree(
+        store: &dvx_store::Store,
+        b: &Counting<'_>,
+        label: &str,
+        dataset: &str,
+        id: &TreeId,
+        trees: &mut HashMap<TreeId, Tree>,
+        downloaded: &mut Vec<(TreeId, Vec<u8>)>,
+        depth: usize,
+    ) -> Result<()> {
+        if trees.contains_key(id) {
+            return Ok(());
+        }
+        if depth > 512 {
+            return Err(Error::Usage(format!("tree {id} is nested too deeply")));
+        }
+        let tree = if store.has_tree(id) {
+            read_tree(store, id)?
+        } else {
+            let obj = b.get(&tree_key(id)).map_err(|e| match e {
+                BackendError::NotFound { .. } => Error::RemoteObject {
+                    remote: label.to_string(),
+                    object: format!("tree {id}"),
+                    problem: "is missing".into(),
+                    files: vec![dataset.to_string()],
+                },
+                e => Error::Remote {
+                    remote: label.to_string(),
+                    source: e,
+                },
+            })?;
+            let corrupt = |detail: String| Error::RemoteObject {
+                remote: label.to_string(),
+                object: format!("tree {id}"),
+                problem: format!("is corrupt ({detail})"),
+                files: vec![dataset.to_string()],
+            };
+            let raw =
+                dvx_store::decode_tree_object(id, &obj).map_err(|e| corrupt(e.to_string()))?;
+            let t = Tree::decode(&raw).map_err(|e| corrupt(e.to_string()))?;
+            downloaded.push((*id, obj));
+            t
+        };
+        let subs: Vec<TreeId> = tree
+            .entries()
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EntryKind::Dir { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        trees.insert(*id, tree);
+        for s in subs {
+            get_tree(store, b, label, dataset, &s, trees, downloaded, depth + 1)?;
+        }
+        Ok(())
+    }
+    for (p, _) in targets {
+        get_tree(
+            store,
+            &b,
+            &label,
+            &p.path,
+            &p.id,
+            &mut trees,
+            &mut downloaded,
+            0,
+        )?;
+        report.datasets += 1;
+        report.files += p.files;
+        report.bytes += p.bytes;
+    }
+
+    // 2. Chunks the selected files need and the store lacks, with the files they serve.
+    let mut needed: BTreeMap<ChunkId, Vec<String>> = BTreeMap::new();
+    for (p, below) in targets {
+        let base = match p.kind {
+            dvx_manifest::DatasetKind::Dir => p.path.clone(),
+            dvx_manifest::DatasetKind::File => match p.path.rfind('/') {
+                Some(i) => p.path[..i].to_string(),
+                None => String::new(),
+            },
+        };
+        let mut stack = vec![(String::new(), p.id)];
+        while let Some((prefix, id)) = stack.pop() {
+            let tree = trees.get(&id).expect("all trees were loaded above");
+            for e in tree.entries() {
+                let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+                let inside =
+                    below.is_empty() || rel == *below || rel.starts_with(&format!("{below}/"));
+                let on_the_way = below.starts_with(&format!("{rel}/"));
+                match &e.kind {
+                    EntryKind::Dir { id, .. } if inside || on_the_way => stack.push((rel, *id)),
+                    EntryKind::File { chunks, .. } if inside => {
+                        for c in chunks {
+                            if !store.contains(&c.id)? {
+                                let files = needed.entry(c.id).or_default();
+                                if files.len() < 10 {
+                                    files.push(join_rel(&base, &rel));
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    if !needed.is_empty() {
+        let rindex = RemoteIndex::load(ws, &b, &label, &remote.url)?;
+        let mut located: Vec<(ChunkId, Location)> = Vec::with_capacity(needed.len());
+        for (c, files) in &needed {
+            match rindex.lookup(c)? {
+                Some(l) => located.push((*c, l)),
+                None => {
+                    return Err(Error::RemoteObject {
+                        remote: label.clone(),
+                        object: format!("chunk {c}"),
+                        problem: "is missing".into(),
+                        files: files.clone(),
+                    })
+                }
+            }
+        }
+        located.sort_by_key(|(_, l)| (l.pack, l.offset));
+        // Merge neighbouring chunks of one pack into ranged reads.
+        let mut ranges: Vec<RangeRead> = Vec::new();
+        for (c, l) in located {
+            let end = l.offset + l.stored_len as u64;
+            if let Some(last) = ranges.last_mut() {
+                if last.0 == l.pack
+                    && l.offset >= last.1 + last.2
+                    && l.offset - (last.1 + last.2) <= MAX_RANGE_GAP
+                    && end - last.1 <= MAX_RANGE_LEN
+                {
+                    last.2 = end - last.1;
+                    last.3.push((c, l));
+                    continue;
+                }
+            }
+            ranges.push((l.pack, l.offset, l.stored_len as u64, vec![(c, l)]));
+        }
+        let total: u64 = ranges.iter().map(|r| r.2).sum();
+        progress.begin("downloading", Some(total), Unit::Bytes);
+        let writer = store.writer_with_pack_size(FETCH_PACK_SIZE);
+        let fetched = parallel(
+            &ranges,
+            PARALLEL_REQUESTS,
+            |(pack_id, start, len, chunks)| {
+                let key = pack_key(pack_id);
+                let files_of = |c: &ChunkId| needed.get(c).cloned().unwrap_or_default();
+                let data = b.get_range(&key, *start, *len).map_err(|e| match e {
+                    BackendError::NotFound { .. } => Error::RemoteObject {
+                        remote: label.clone(),
+                        object: format!("pack {pack_id}"),
+                        problem: "is missing".into(),
+                        files: files_of(&chunks[0].0),
+                    },
+                    e => Error::Remote {
+                        remote: label.clone(),
+                        source: e,
+                    },
+                })?;
+                for (c, l) in chunks {
+                    let from = (l.offset - start) as usize;
+                    let to = from + l.stored_len as usize;
+                    let entry = PackEntry {
+                        id: *c,
+                        offset: l.offset,
+                        stored_len: l.stored_len,
+                        raw_len: l.raw_len,
+                        compression: l.compression,
+                    };
+                    let stored = data.get(from..to);
+                    let verified = stored
+                        .ok_or_else(|| "the pack is shorter than its index says".to_string())
+                        .and_then(|s| {
+                            pack::decode_chunk(&entry, pack_id, s)
+                                .map(|_| s)
+                                .map_err(|e| e.to_string())
+                        });
+                    let stored = verified.map_err(|detail| Error::RemoteObject {
+                        remote: label.clone(),
+                        object: format!("chunk {c} in pack {pack_id}"),
+                        problem: format!("is corrupt ({detail})"),
+                        files: files_of(c),
+                    })?;
+                    writer.add_stored(*c, l.compression, stored, l.raw_len)?;
+                }
+                progress.advance(*len);
+                Ok(())
+            },
+        );
+        progress.end();
+        // Keep whatever arrived, even after an error: a rerun will not download it again.
+        let finished = writer.finish();
+        fetched?;
+        finished?;
+    }
+
+    // 3. Trees last, children before parents.
+    for (id, obj) in downloaded.iter().rev() {
+        store.put_tree_object(id, obj)?;
+    }
+    report.transferred = b.bytes.load(Ordering::Relaxed);
+    report.objects = b.objects.load(Ordering::Relaxed);
+    report.requests = b.requests.load(Ordering::Relaxed);
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Options of `pull`.
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// Revision (default: the worktree's pointers).
+    pub rev: Option<String>,
+    /// Datasets or paths inside them.
+    pub paths: Vec<PathBuf>,
+    /// Directory paths are relative to.
+    pub cwd: PathBuf,
+    /// Remote name.
+    pub remote: Option<String>,
+    /// Overwrite unsaved changes.
+    pub force: bool,
+}
+
+/// Fetch, then checkout.
+pub fn pull(
+    ws: &Workspace,
+    opts: &PullOptions,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let targets = fetch_targets_for(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
+    let mut report = fetch_targets(ws, &targets, opts.remote.as_deref(), env, progress)?;
+    let co = checkout(
+        ws,
+        &CheckoutOptions {
+            rev: opts.rev.clone(),
+            paths: opts.paths.clone(),
+            cwd: opts.cwd.clone(),
+            force: opts.force,
+        },
+        progress,
+    )?;
+    report.checkout = Some(co);
+    Ok(report)
+}
+
+/// For each pointer: is its version on the remote (its root tree present)?
+pub fn remote_status(
+    ws: &Workspace,
+    remote: Option<&str>,
+    env: &AwsEnv,
+    ids: &[TreeId],
+) -> Result<(String, Vec<bool>)> {
+    let r = open_remote(ws, remote, env)?;
+    let label = format!("{} ({})", r.name, r.url);
+    let mut out = Vec::new();
+    for id in ids {
+        out.push(
+            r.backend
+                .head(&tree_key(id))
+                .map_err(|e| Error::Remote {
+                    remote: label.clone(),
+                    source: e,
+                })?
+                .is_some(),
+        );
+    }
+    Ok((r.name, out))
+}

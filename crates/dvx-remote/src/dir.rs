@@ -1,0 +1,177 @@
+//! A remote in a local or mounted folder. Objects are files; writes are atomic renames.
+
+use std::path::{Path, PathBuf};
+
+use dvx_store::{Backend, BackendError, ObjectInfo};
+
+/// A folder used as a remote.
+pub struct DirBackend {
+    root: PathBuf,
+}
+
+impl DirBackend {
+    /// A remote rooted at `root` (created on first write).
+    pub fn new(root: PathBuf) -> DirBackend {
+        DirBackend { root }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    fn err(&self, key: &str, e: std::io::Error) -> BackendError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => BackendError::NotFound { key: key.into() },
+            std::io::ErrorKind::Interrupted
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::WouldBlock => BackendError::Transient {
+                key: key.into(),
+                message: e.to_string(),
+            },
+            _ => BackendError::Permanent {
+                key: key.into(),
+                message: format!("{} ({})", e, self.path(key).display()),
+            },
+        }
+    }
+}
+
+fn walk(dir: &Path, rel: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for ent in rd {
+        let ent = ent?;
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.starts_with(dvx_store::fs::TMP_PREFIX) {
+            continue;
+        }
+        let key = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
+        let ft = ent.file_type()?;
+        if ft.is_dir() {
+            walk(&ent.path(), &key, out)?;
+        } else if ft.is_file() {
+            out.push(ObjectInfo {
+                key,
+                size: ent.metadata()?.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Backend for DirBackend {
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
+        // A folder that does not exist yet is an empty remote (the first push creates it),
+        // but its parent must exist: a missing parent usually means an unmounted share.
+        if !self.root.exists() {
+            return match self.root.parent() {
+                Some(p) if p.is_dir() => Ok(Vec::new()),
+                _ => Err(BackendError::Permanent {
+                    key: String::new(),
+                    message: format!(
+                        "neither the remote folder {} nor its parent exists: is the share mounted?",
+                        self.root.display()
+                    ),
+                }),
+            };
+        }
+        // List the deepest directory the prefix names, then filter.
+        let dir_part = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        let mut out = Vec::new();
+        walk(&self.path(dir_part), dir_part, &mut out).map_err(|e| self.err(prefix, e))?;
+        out.retain(|o| o.key.starts_with(prefix));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+        std::fs::read(self.path(key)).map_err(|e| self.err(key, e))
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(self.path(key)).map_err(|e| self.err(key, e))?;
+        let mut buf = vec![0u8; len as usize];
+        let mut done = 0usize;
+        while done < buf.len() {
+            let n = f
+                .read_at(&mut buf[done..], offset + done as u64)
+                .map_err(|e| self.err(key, e))?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        buf.truncate(done);
+        Ok(buf)
+    }
+
+    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+        let path = self.path(key);
+        let dir = path.parent().expect("keys have a parent");
+        std::fs::create_dir_all(dir).map_err(|e| self.err(key, e))?;
+        dvx_store::fs::write_atomic(&path, &data).map_err(|e| BackendError::Permanent {
+            key: key.into(),
+            message: e.to_string(),
+        })
+    }
+
+    fn head(&self, key: &str) -> Result<Option<u64>, BackendError> {
+        match std::fs::metadata(self.path(key)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err(key, e)),
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), BackendError> {
+        match std::fs::remove_file(self.path(key)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.err(key, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_list_range_delete() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let b = DirBackend::new(dir.path().join("remote"));
+        assert!(b.list("packs/").expect("empty").is_empty(), "a new folder is an empty remote");
+        assert!(DirBackend::new(dir.path().join("a/b")).list("").is_err(), "missing parent");
+        b.put("packs/ab/x.pack", b"0123456789".to_vec())
+            .expect("put");
+        b.put("trees/cd/y", b"t".to_vec()).expect("put");
+        assert_eq!(b.get("packs/ab/x.pack").expect("get"), b"0123456789");
+        assert_eq!(b.get_range("packs/ab/x.pack", 2, 3).expect("range"), b"234");
+        let keys: Vec<String> = b
+            .list("packs/")
+            .expect("list")
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, vec!["packs/ab/x.pack".to_string()]);
+        assert_eq!(b.head("trees/cd/y").expect("head"), Some(1));
+        assert!(matches!(b.get("nope"), Err(BackendError::NotFound { .. })));
+        b.delete("trees/cd/y").expect("delete");
+        assert_eq!(b.head("trees/cd/y").expect("head"), None);
+    }
+}

@@ -1,0 +1,138 @@
+//! Remote backends of dvx: a plain folder ([`DirBackend`]) and S3-compatible object storage
+//! through the `object_store` crate ([`S3Backend`]), both implementing the store's
+//! [`dvx_store::Backend`] trait, plus [`Retrying`] for transient failures.
+//!
+//! [`RemoteUrl`] parses what users write (`/mnt/nas/datasets`, `s3://bucket/prefix`) and
+//! [`open`] turns it and explicit [`S3Settings`] into a backend. Nothing here reads the
+//! environment; the binary resolves credentials and passes them in.
+#![warn(missing_docs)]
+
+mod dir;
+mod retry;
+mod s3;
+
+use std::path::PathBuf;
+
+pub use dir::DirBackend;
+use dvx_store::Backend;
+pub use retry::Retrying;
+pub use s3::{S3Backend, S3Settings};
+
+/// Where a remote lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteUrl {
+    /// A local or mounted folder.
+    Dir(PathBuf),
+    /// S3-compatible storage: bucket and key prefix (no leading or trailing `/`).
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix inside the bucket ("" for the whole bucket).
+        prefix: String,
+    },
+}
+
+/// Why a remote cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL is not understood.
+    #[error("invalid remote URL `{url}`: {why}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        why: String,
+    },
+    /// The backend could not be set up.
+    #[error("cannot open remote {remote}: {why}")]
+    Setup {
+        /// The remote (without credentials).
+        remote: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl RemoteUrl {
+    /// Parses `s3://bucket[/prefix]`, `file:///path`, or a path (relative paths are taken
+    /// relative to `base`, the repository root).
+    pub fn parse(url: &str, base: &std::path::Path) -> Result<RemoteUrl, Error> {
+        let bad = |why: &str| Error::BadUrl {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                });
+            if !valid_bucket {
+                return Err(bad(
+                    "the bucket name must be 3-63 lower-case letters, digits, '-' or '.'",
+                ));
+            }
+            let prefix = prefix.trim_matches('/').to_string();
+            if prefix.split('/').any(|c| c == ".." || c == ".") {
+                return Err(bad(
+                    "the key prefix must not contain `.` or `..` components",
+                ));
+            }
+            return Ok(RemoteUrl::S3 {
+                bucket: bucket.to_string(),
+                prefix,
+            });
+        }
+        if url.contains("://") && !url.starts_with("file://") {
+            return Err(bad("use a folder path or s3://bucket/prefix"));
+        }
+        let path = url.strip_prefix("file://").unwrap_or(url);
+        if path.is_empty() {
+            return Err(bad("empty path"));
+        }
+        let p = PathBuf::from(path);
+        Ok(RemoteUrl::Dir(if p.is_absolute() {
+            p
+        } else {
+            base.join(p)
+        }))
+    }
+}
+
+/// Opens a backend for `url`, wrapped in [`Retrying`].
+pub fn open(url: &RemoteUrl, s3: &S3Settings) -> Result<Box<dyn Backend>, Error> {
+    match url {
+        RemoteUrl::Dir(p) => Ok(Box::new(Retrying::new(DirBackend::new(p.clone())))),
+        RemoteUrl::S3 { bucket, prefix } => {
+            Ok(Box::new(Retrying::new(S3Backend::new(bucket, prefix, s3)?)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let base = std::path::Path::new("/repo");
+        assert_eq!(
+            RemoteUrl::parse("s3://team-bucket/datasets/x/", base).expect("valid"),
+            RemoteUrl::S3 {
+                bucket: "team-bucket".into(),
+                prefix: "datasets/x".into()
+            }
+        );
+        assert_eq!(
+            RemoteUrl::parse("../nas", base).expect("valid"),
+            RemoteUrl::Dir("/repo/../nas".into())
+        );
+        assert_eq!(
+            RemoteUrl::parse("file:///mnt/nas", base).expect("valid"),
+            RemoteUrl::Dir("/mnt/nas".into())
+        );
+        assert!(RemoteUrl::parse("s3://A/x", base).is_err());
+        assert!(RemoteUrl::parse("http://x/y", base).is_err());
+        assert!(RemoteUrl::parse("s3://bucket/../x", base).is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! The remote object store interface the transfer operations consume: a flat namespace of
+//! immutable objects (packs, indexes, trees) named by their content. Implementations live in
+//! dvx-remote (a folder, S3-compatible storage); [`MemoryBackend`] serves tests.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Why a backend call failed, classified for retries and messages. Messages never contain
+/// credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The object does not exist.
+    #[error("object {key} does not exist on the remote")]
+    NotFound {
+        /// Object key.
+        key: String,
+    },
+    /// A failure that retrying will not fix (access denied, no such bucket, bad settings).
+    #[error("{key}: {message}")]
+    Permanent {
+        /// Object key (or the remote root).
+        key: String,
+        /// What happened and what to do.
+        message: String,
+    },
+    /// A failure worth retrying (timeout, 5xx, dropped connection).
+    #[error("{key}: {message}")]
+    Transient {
+        /// Object key.
+        key: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// True when a retry may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, BackendError::Transient { .. })
+    }
+}
+
+/// One listed object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key relative to the remote's root, `/`-separated.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A remote object store. Keys are relative to the remote's root (`packs/ab/<id>.pack`).
+/// Writes must be atomic: a reader sees the whole object or nothing.
+pub trait Backend: Send + Sync {
+    /// Human-readable remote description for messages (never with credentials).
+    fn describe(&self) -> String;
+    /// Every object whose key starts with `prefix`.
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError>;
+    /// A whole object.
+    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError>;
+    /// `len` bytes at `offset` of an object.
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError>;
+    /// Stores an object (atomically; replacing an object with the same bytes is harmless).
+    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError>;
+    /// Size of an object, or None if absent.
+    fn head(&self, key: &str) -> Result<Option<u64>, BackendError>;
+    /// Deletes an object (absent is fine).
+    fn delete(&self, key: &str) -> Result<(), BackendError>;
+}
+
+/// An in-memory backend for tests.
+#[derive(Default)]
+pub struct MemoryBackend {
+    objects: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> MemoryBackend {
+        MemoryBackend::default()
+    }
+
+    /// Direct access for tests (corrupting objects, counting them).
+    pub fn with_objects<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Vec<u8>>) -> T) -> T {
+        f(&mut self.objects.lock().expect("memory backend poisoned"))
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
+        Ok(self.with_objects(|o| {
+            o.range(prefix.to_string()..)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| ObjectInfo {
+                    key: k.clone(),
+                    size: v.len() as u64,
+                })
+                .collect()
+        }))
+    }
+
+    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+        self.with_objects(|o| o.get(key).cloned())
+            .ok_or_else(|| BackendError::NotFound { key: key.into() })
+    }
+
+    fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+        let data = self.get(key)?;
+        let start = (offset as usize).min(data.len());
+        let end = (offset.saturating_add(len) as usize).min(data.len());
+        Ok(data[start..end].to_vec())
+    }
+
+    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+        self.with_objects(|o| o.insert(key.to_string(), data));
+        Ok(())
+    }
+
+    fn head(&self, key: &str) -> Result<Option<u64>, BackendError> {
+        Ok(self.with_objects(|o| o.get(key).map(|v| v.len() as u64)))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), BackendError> {
+        self.with_objects(|o| o.remove(key));
+        Ok(())
+    }
+}
