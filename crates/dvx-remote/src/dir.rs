@@ -155,8 +155,14 @@ mod tests {
     fn put_get_list_range_delete() {
         let dir = tempfile::tempdir().expect("tempdir");
         let b = DirBackend::new(dir.path().join("remote"));
-        assert!(b.list("packs/").expect("empty").is_empty(), "a new folder is an empty remote");
-        assert!(DirBackend::new(dir.path().join("a/b")).list("").is_err(), "missing parent");
+        assert!(
+            b.list("packs/").expect("empty").is_empty(),
+            "a new folder is an empty remote"
+        );
+        assert!(
+            DirBackend::new(dir.path().join("a/b")).list("").is_err(),
+            "missing parent"
+        );
         b.put("packs/ab/x.pack", b"0123456789".to_vec())
             .expect("put");
         b.put("trees/cd/y", b"t".to_vec()).expect("put");
