@@ -81,6 +81,15 @@ pub enum Command {
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
         remote: Option<String>,
     },
+    /// Verify every pack, index and tree, and that every version in the history is complete.
+    Fsck {
+        /// Rebuild the index from the packs.
+        #[arg(long)]
+        repair: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage remotes (folders or S3-compatible storage).
     Remote {
         /// What to do.

@@ -10,6 +10,7 @@ mod add;
 mod checkout;
 mod config;
 mod error;
+mod fsck;
 mod fsx;
 mod inspect;
 mod lock;
@@ -26,6 +27,7 @@ pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use error::{Error, Result};
+pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
 pub use fsx::rfc3339;
 pub use inspect::{
     cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, LogEntry, LsEntry,

@@ -5,6 +5,7 @@ mod add;
 mod cat;
 mod checkout;
 mod diff;
+mod fsck;
 mod id;
 mod init;
 mod log;
@@ -35,6 +36,7 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             remote,
         } => status::run(s, paths, json, remote, out),
         Command::Remote { action } => remote::run(s, action, out),
+        Command::Fsck { repair, json } => fsck::run(s, repair, json, out),
         Command::Push {
             revs,
             all_revs,

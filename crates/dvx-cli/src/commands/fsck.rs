@@ -1,0 +1,58 @@
+use std::io::Write;
+
+use serde_json::json;
+
+use crate::progress::Bars;
+use crate::settings::Settings;
+
+pub fn run(s: &Settings, repair: bool, as_json: bool, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let ws = s.workspace()?;
+    let r = dvx_core::fsck(
+        &ws,
+        &dvx_core::FsckOptions { repair },
+        &Bars::new(s.progress),
+    )?;
+    if as_json {
+        let problems: Vec<_> = r
+            .problems
+            .iter()
+            .map(|p| json!({"object": p.object, "problem": p.what, "files": p.files}))
+            .collect();
+        crate::output::json(
+            out,
+            &json!({
+                "packs": r.packs, "chunks": r.chunks, "indexes": r.indexes, "trees": r.trees,
+                "versions": r.versions, "problems": problems, "repaired": r.repaired,
+            }),
+        )?;
+    } else {
+        for p in &r.problems {
+            writeln!(out, "{}: {}", p.object, p.what)?;
+            for f in &p.files {
+                writeln!(out, "  affects {f}")?;
+            }
+        }
+        for line in &r.repaired {
+            writeln!(out, "repaired: {line}")?;
+        }
+        writeln!(
+            out,
+            "checked {} packs ({} chunks), {} indexes, {} trees, {} versions: {}",
+            r.packs,
+            r.chunks,
+            r.indexes,
+            r.trees,
+            r.versions,
+            if r.problems.is_empty() {
+                "no problems".to_string()
+            } else {
+                format!("{} problem(s)", r.problems.len())
+            }
+        )?;
+    }
+    Ok(if r.problems.is_empty() {
+        crate::EXIT_OK
+    } else {
+        crate::EXIT_FAILURE
+    })
+}

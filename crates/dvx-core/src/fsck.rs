@@ -1,0 +1,318 @@
+//! `dvx fsck`: verify every pack, index and tree of the local store (or what a remote holds),
+//! and that every version in the history has all its objects; report each problem with the
+//! object and the dataset files (and revisions) it affects.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use dvx_manifest::{EntryKind, Pointer, Tree};
+use dvx_store::index::IndexFile;
+use dvx_store::pack::{self, PackEntry};
+use dvx_store::{ChunkId, PackId, Store, TreeId};
+
+use crate::error::Result;
+use crate::progress::{Progress, Unit};
+use crate::workspace::{join_rel, Workspace};
+
+/// One problem found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The object concerned (pack, index file, tree or chunk).
+    pub object: String,
+    /// What is wrong.
+    pub what: String,
+    /// Dataset files affected, as `path@rev` (at most 20).
+    pub files: Vec<String>,
+}
+
+/// What fsck checked and found.
+#[derive(Clone, Debug, Default)]
+pub struct FsckReport {
+    /// Pack files verified.
+    pub packs: u64,
+    /// Chunks verified.
+    pub chunks: u64,
+    /// Index files verified.
+    pub indexes: u64,
+    /// Tree objects verified.
+    pub trees: u64,
+    /// Dataset versions whose completeness was checked.
+    pub versions: u64,
+    /// Problems, sorted by object.
+    pub problems: Vec<Problem>,
+    /// What `--repair` did.
+    pub repaired: Vec<String>,
+}
+
+/// Options of fsck.
+#[derive(Clone, Debug, Default)]
+pub struct FsckOptions {
+    /// Rebuild the index from the packs (drops entries of damaged or missing packs).
+    pub repair: bool,
+}
+
+/// Every dataset version named by any commit reachable from any ref, plus the worktree's
+/// pointers, with a label (`path@rev`) for messages.
+pub(crate) fn all_versions(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for p in ws.all_worktree_pointers()? {
+        if seen.insert((p.path.clone(), p.id)) {
+            let label = format!("{}@worktree", p.path);
+            out.push((p, label));
+        }
+    }
+    for c in ws.repo.all_commits()? {
+        for (p, _) in ws.pointers_at(&c)? {
+            if seen.insert((p.path.clone(), p.id)) {
+                let label = format!("{}@{}", p.path, &c.id[..c.id.len().min(10)]);
+                out.push((p, label));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies the local store and the completeness of every version in the history.
+pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Result<FsckReport> {
+    ws.require_init()?;
+    let store = ws.store()?;
+    let mut report = FsckReport::default();
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
+    let mut pack_entries: HashMap<PackId, HashMap<ChunkId, PackEntry>> = HashMap::new();
+
+    // 1. Packs: whole-file hash, trailer, every chunk decoded and verified.
+    let packs = store.list_packs()?;
+    let total: u64 = packs
+        .iter()
+        .filter_map(|p| std::fs::metadata(store.pack_path(p)).ok().map(|m| m.len()))
+        .sum();
+    progress.begin("verifying", Some(total), Unit::Bytes);
+    for id in &packs {
+        let path = store.pack_path(id);
+        let name = format!("pack {id}");
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                problems.push(problem(&name, &format!("unreadable: {e}")));
+                continue;
+            }
+        };
+        report.packs += 1;
+        progress.advance(data.len() as u64);
+        if PackId::of(&data) != *id {
+            problems.push(problem(&name, "content does not match its name (damaged)"));
+        }
+        let entries = pack::read_trailer_with(&path, data.len() as u64, |buf, off| {
+            let end = off as usize + buf.len();
+            buf.copy_from_slice(data.get(off as usize..end).ok_or_else(|| {
+                dvx_store::Error::CorruptPack {
+                    path: path.clone(),
+                    detail: "truncated".into(),
+                }
+            })?);
+            Ok(())
+        });
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(problem(&name, &format!("trailer unreadable: {e}")));
+                continue;
+            }
+        };
+        let mut map = HashMap::new();
+        for e in entries {
+            report.chunks += 1;
+            let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
+            if let Err(err) = pack::decode_chunk(&e, id, stored) {
+                bad_chunks.insert(e.id, err.to_string());
+            }
+            map.insert(e.id, e);
+        }
+        pack_entries.insert(*id, map);
+    }
+    progress.end();
+
+    // 2. Index files: checksum, and every entry agrees with its pack's trailer.
+    for path in store.list_index_files()? {
+        let name = format!(
+            "index {}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
+        report.indexes += 1;
+        let idx = match IndexFile::open(&path) {
+            Ok(i) => i,
+            Err(e) => {
+                problems.push(problem(&name, &e.to_string()));
+                continue;
+            }
+        };
+        if !idx.verify() {
+            problems.push(problem(&name, "checksum mismatch (damaged)"));
+            continue;
+        }
+        let entries = match idx.entries() {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(problem(&name, &e.to_string()));
+                continue;
+            }
+        };
+        let mut wrong = 0u64;
+        let mut missing_packs = BTreeSet::new();
+        for (cid, loc) in entries {
+            match pack_entries.get(&loc.pack) {
+                None => {
+                    missing_packs.insert(loc.pack);
+                }
+                Some(m) => match m.get(&cid) {
+                    Some(e)
+                        if e.offset == loc.offset
+                            && e.stored_len == loc.stored_len
+                            && e.raw_len == loc.raw_len => {}
+                    _ => wrong += 1,
+                },
+            }
+        }
+        if wrong > 0 {
+            problems.push(problem(
+                &name,
+                &format!("{wrong} entries disagree with their packs"),
+            ));
+        }
+        for p in missing_packs {
+            problems.push(problem(
+                &name,
+                &format!("lists pack {p}, which is missing or unreadable"),
+            ));
+        }
+    }
+
+    // 3. Tree objects.
+    let mut good_trees: HashMap<TreeId, Tree> = HashMap::new();
+    for id in store.list_trees()? {
+        report.trees += 1;
+        match crate::treeio::read_tree(store, &id) {
+            Ok(t) => {
+                good_trees.insert(id, t);
+            }
+            Err(e) => problems.push(problem(&format!("tree {id}"), &e.to_string())),
+        }
+    }
+
+    // 4. Every version in the history: all trees and chunks present and sound.
+    let mut affected: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    for (p, label) in all_versions(ws)? {
+        report.versions += 1;
+        let rev = label.rsplit('@').next().unwrap_or("").to_string();
+        check_version(store, &p, &rev, &good_trees, &bad_chunks, &mut affected)?;
+    }
+    for (object, (what, files)) in affected {
+        problems.push(Problem {
+            object,
+            what,
+            files: files.into_iter().take(20).collect(),
+        });
+    }
+    for (c, detail) in &bad_chunks {
+        let key = format!("chunk {c}");
+        if !problems.iter().any(|p| p.object == key) {
+            problems.push(problem(
+                &key,
+                &format!("{detail} (not used by any version in the history)"),
+            ));
+        }
+    }
+    problems.sort_by(|a, b| a.object.cmp(&b.object));
+    report.problems = problems;
+
+    if opts.repair {
+        let unreadable = store.rebuild_index()?;
+        report.repaired.push(format!(
+            "rebuilt the index from {} pack(s){}",
+            store.list_packs()?.len() - unreadable.len(),
+            if unreadable.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} unreadable pack(s) left out)", unreadable.len())
+            }
+        ));
+    }
+    Ok(report)
+}
+
+fn problem(object: &str, what: &str) -> Problem {
+    Problem {
+        object: object.to_string(),
+        what: what.to_string(),
+        files: Vec::new(),
+    }
+}
+
+fn check_version(
+    store: &Store,
+    p: &Pointer,
+    rev: &str,
+    trees: &HashMap<TreeId, Tree>,
+    bad_chunks: &HashMap<ChunkId, String>,
+    affected: &mut BTreeMap<String, (String, BTreeSet<String>)>,
+) -> Result<()> {
+    let base = match p.kind {
+        dvx_manifest::DatasetKind::Dir => p.path.clone(),
+        dvx_manifest::DatasetKind::File => match p.path.rfind('/') {
+            Some(i) => p.path[..i].to_string(),
+            None => String::new(),
+        },
+    };
+    let mut stack = vec![(String::new(), p.id)];
+    let mut visited = HashSet::new();
+    while let Some((prefix, id)) = stack.pop() {
+        if !visited.insert(id) {
+            continue;
+        }
+        let Some(tree) = trees.get(&id) else {
+            let what = if store.has_tree(&id) {
+                "is damaged"
+            } else {
+                "is missing"
+            };
+            let file = format!("{}@{rev}", join_rel(&base, &prefix));
+            affected
+                .entry(format!("tree {id}"))
+                .or_insert_with(|| (what.into(), BTreeSet::new()))
+                .1
+                .insert(if prefix.is_empty() {
+                    format!("{}@{rev}", p.path)
+                } else {
+                    file
+                });
+            continue;
+        };
+        for e in tree.entries() {
+            let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+            match &e.kind {
+                EntryKind::Dir { id, .. } => stack.push((rel, *id)),
+                EntryKind::File { chunks, .. } => {
+                    for c in chunks {
+                        let issue = if let Some(d) = bad_chunks.get(&c.id) {
+                            Some(format!("is damaged ({d})"))
+                        } else if !store.contains(&c.id)? {
+                            Some("is missing".to_string())
+                        } else {
+                            None
+                        };
+                        if let Some(what) = issue {
+                            affected
+                                .entry(format!("chunk {}", c.id))
+                                .or_insert_with(|| (what, BTreeSet::new()))
+                                .1
+                                .insert(format!("{}@{rev}", join_rel(&base, &rel)));
+                        }
+                    }
+                }
+                EntryKind::Symlink { .. } => {}
+            }
+        }
+    }
+    Ok(())
+}
