@@ -90,6 +90,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Free the space of objects no version in any ref, the worktree or the index needs.
+    Gc {
+        /// Report what would be freed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Grace period in days: younger objects are always kept.
+        #[arg(long, default_value_t = 3.0, value_name = "DAYS")]
+        keep_days: f64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage remotes (folders or S3-compatible storage).
     Remote {
         /// What to do.

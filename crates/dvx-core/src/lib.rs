@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod fsck;
 mod fsx;
+mod gc;
 mod inspect;
 mod lock;
 mod progress;
@@ -29,6 +30,7 @@ pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use error::{Error, Result};
 pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
 pub use fsx::rfc3339;
+pub use gc::{gc, GcOptions, GcReport};
 pub use inspect::{
     cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, LogEntry, LsEntry,
 };

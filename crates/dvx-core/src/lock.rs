@@ -16,9 +16,17 @@ fn holder_alive(path: &Path) -> bool {
         return true;
     };
     match text.trim().parse::<u32>() {
-        Ok(pid) => Path::new(&format!("/proc/{pid}")).exists(),
-        // Being written right now.
-        Err(_) => true,
+        // The pid is alive and is still a dvx (not a recycled pid of something else).
+        Ok(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|c| c.windows(3).any(|w| w == b"dvx") || pid == std::process::id())
+            .unwrap_or(false),
+        // Being written right now, unless it has been empty for a while (its writer died
+        // between creating and writing it).
+        Err(_) => std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_none_or(|age| age < Duration::from_secs(10)),
     }
 }
 
@@ -61,6 +69,48 @@ impl LockFile {
                 Err(e) => return Err(Error::io("create lock", path, e)),
             }
         }
+    }
+}
+
+impl LockFile {
+    /// Takes the lock without waiting: fails if a live process holds it; a lock left by a
+    /// process that is gone (a crashed gc) is removed and taken.
+    pub fn try_acquire(path: &Path) -> Result<LockFile> {
+        for _ in 0..3 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    let _ = f.sync_all();
+                    return Ok(LockFile {
+                        path: path.to_path_buf(),
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if holder_alive(path) {
+                        let holder = std::fs::read_to_string(path).unwrap_or_default();
+                        return Err(Error::Usage(format!(
+                            "another dvx gc is running (pid {}, lock {}): wait for it to finish",
+                            holder.trim(),
+                            path.display()
+                        )));
+                    }
+                    // Stale: its holder died. Move it aside atomically, then retry.
+                    let aside = path.with_extension(format!("stale-{}", std::process::id()));
+                    if std::fs::rename(path, &aside).is_ok() {
+                        let _ = std::fs::remove_file(&aside);
+                    }
+                }
+                Err(e) => return Err(Error::io("create lock", path, e)),
+            }
+        }
+        Err(Error::Usage(format!(
+            "cannot take the lock {}",
+            path.display()
+        )))
     }
 }
 

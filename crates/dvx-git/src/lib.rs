@@ -222,6 +222,29 @@ impl Repo {
         Ok(found)
     }
 
+    /// Every file staged in the git index whose name ends with `suffix`, with its staged
+    /// bytes (what the next commit would record), sorted by path.
+    pub fn index_files_with_suffix(&self, suffix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let repo = self.inner.to_thread_local();
+        let index = repo
+            .index_or_empty()
+            .map_err(|e| Error::git("read the git index", e))?;
+        let mut out = Vec::new();
+        for entry in index.entries() {
+            let path = entry.path(&index).to_str_lossy().into_owned();
+            let name = path.rsplit('/').next().unwrap_or(&path);
+            if !name.ends_with(suffix) || path.starts_with(".dvx/") || path.starts_with(".git/") {
+                continue;
+            }
+            let Ok(blob) = repo.find_blob(entry.id) else {
+                continue;
+            };
+            out.push((path, blob.detach().data));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Every commit reachable from any reference (branches, tags, remote-tracking branches,
     /// HEAD, stash), newest first. Commits beyond a shallow boundary are simply absent.
     pub fn all_commits(&self) -> Result<Vec<Commit>> {

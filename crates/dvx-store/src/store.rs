@@ -440,9 +440,11 @@ impl Store {
     pub fn write_tree(&self, bytes: &[u8]) -> Result<TreeId> {
         let id = TreeId::of(bytes);
         let path = self.tree_path(&id);
-        // Present and intact: nothing to do. Present but damaged: rewrite it (self-healing).
+        // Present and intact: nothing to do but freshen it (a concurrent gc's grace period
+        // then protects it). Present but damaged: rewrite it (self-healing).
         if let Ok(existing) = std::fs::read(&path) {
             if decode_tree_object(&id, &existing).is_ok() {
+                self.freshen(&path);
                 return Ok(id);
             }
         }
@@ -471,6 +473,23 @@ impl Store {
         decode_tree_object(id, &data)
     }
 
+    /// Marks an object as recently used by setting its mtime to now (when it is older than
+    /// ten minutes), so that gc's grace period covers objects a running command relies on.
+    /// Best effort: a read-only store is left alone.
+    pub fn freshen(&self, path: &Path) {
+        let now = std::time::SystemTime::now();
+        let stale = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+        if stale {
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+                let _ = f.set_modified(now);
+            }
+        }
+    }
+
     /// Starts a write session.
     pub fn writer(&self) -> StoreWriter<'_> {
         self.writer_with_pack_size(self.config.pack_size)
@@ -485,6 +504,7 @@ impl Store {
             pack: Mutex::new(PackState::default()),
             seen: Mutex::new(HashSet::new()),
             stats: Mutex::new(WriteStats::default()),
+            reused: Mutex::new(HashSet::new()),
         }
     }
 
@@ -668,9 +688,51 @@ pub struct StoreWriter<'s> {
     pack: Mutex<PackState>,
     seen: Mutex<HashSet<ChunkId>>,
     stats: Mutex<WriteStats>,
+    /// Existing packs this session deduplicated against: freshened at `finish` so that a
+    /// concurrent gc's grace period protects them.
+    reused: Mutex<HashSet<PackId>>,
 }
 
 impl StoreWriter<'_> {
+    /// True (and the pack noted for freshening) when the store already holds the chunk.
+    fn known(&self, id: &ChunkId) -> Result<bool> {
+        match self.store.lookup(id)? {
+            Some(loc) => {
+                self.reused
+                    .lock()
+                    .expect("reused poisoned")
+                    .insert(loc.pack);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Copies a chunk into this session's packs even though the store has it elsewhere
+    /// (gc rewriting a mostly-dead pack). The caller must have verified it.
+    pub fn copy_stored(
+        &self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<bool> {
+        if !self.seen.lock().expect("seen poisoned").insert(id) {
+            return Ok(false);
+        }
+        self.append(id, compression, stored, raw_len)?;
+        Ok(true)
+    }
+
+    /// Existing packs this session reused (deduplicated against).
+    pub fn reused_packs(&self) -> Vec<PackId> {
+        self.reused
+            .lock()
+            .expect("reused poisoned")
+            .iter()
+            .copied()
+            .collect()
+    }
     /// Stores `data` as a chunk unless the store (or this session) has it. Returns its id.
     pub fn add_chunk(&self, data: &[u8]) -> Result<ChunkId> {
         let id = ChunkId::of(data);
@@ -681,7 +743,7 @@ impl StoreWriter<'_> {
     /// Like [`StoreWriter::add_chunk`] with the id already computed. Returns true if stored.
     pub fn add_chunk_with_id(&self, id: ChunkId, data: &[u8]) -> Result<bool> {
         self.stats.lock().expect("stats poisoned").chunks += 1;
-        if self.store.contains(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+        if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
             return Ok(false);
         }
         let raw_len = u32::try_from(data.len()).expect("chunks are at most 256 MiB");
@@ -700,7 +762,7 @@ impl StoreWriter<'_> {
         raw_len: u32,
     ) -> Result<bool> {
         self.stats.lock().expect("stats poisoned").chunks += 1;
-        if self.store.contains(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+        if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
             return Ok(false);
         }
         self.append(id, compression, stored, raw_len)?;
@@ -759,6 +821,9 @@ impl StoreWriter<'_> {
 
     /// Seals the last pack and publishes the index. Returns the session's counters.
     pub fn finish(self) -> Result<WriteStats> {
+        for p in self.reused.into_inner().expect("reused poisoned") {
+            self.store.freshen(&self.store.pack_path(&p));
+        }
         let mut st = self.pack.into_inner().expect("pack lock poisoned");
         Self::seal(&mut st, &self.store.packs_dir())?;
         let mut stats = self.stats.into_inner().expect("stats poisoned");

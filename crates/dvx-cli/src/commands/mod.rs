@@ -6,6 +6,7 @@ mod cat;
 mod checkout;
 mod diff;
 mod fsck;
+mod gc;
 mod id;
 mod init;
 mod log;
@@ -37,6 +38,11 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
         } => status::run(s, paths, json, remote, out),
         Command::Remote { action } => remote::run(s, action, out),
         Command::Fsck { repair, json } => fsck::run(s, repair, json, out),
+        Command::Gc {
+            dry_run,
+            keep_days,
+            json,
+        } => gc::run(s, dry_run, keep_days, json, out),
         Command::Push {
             revs,
             all_revs,

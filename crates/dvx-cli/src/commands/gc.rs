@@ -1,0 +1,66 @@
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::output::bytes;
+use crate::progress::Bars;
+use crate::settings::{Settings, UsageError};
+
+pub fn run(
+    s: &Settings,
+    dry_run: bool,
+    keep_days: f64,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    if !(keep_days.is_finite() && keep_days >= 0.0) {
+        return Err(UsageError(format!(
+            "--keep-days {keep_days}: expected a number of days >= 0"
+        ))
+        .into());
+    }
+    let ws = s.workspace()?;
+    let opts = dvx_core::GcOptions {
+        dry_run,
+        keep: Duration::from_secs_f64(keep_days * 86400.0),
+    };
+    let r = dvx_core::gc(&ws, &opts, &Bars::new(s.progress))?;
+    if as_json {
+        crate::output::json(
+            out,
+            &json!({
+                "dry_run": dry_run,
+                "versions": r.versions,
+                "live_chunks": r.live_chunks,
+                "packs_kept": r.packs_kept,
+                "packs_deleted": r.packs_deleted,
+                "packs_rewritten": r.packs_rewritten,
+                "trees_deleted": r.trees_deleted,
+                "bytes_freed": r.bytes_freed,
+                "bytes_kept": r.bytes_kept,
+                "young_kept": r.young_kept,
+            }),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}{} versions live ({} chunks); packs: {} kept ({}), {} deleted, {} rewritten; {} trees deleted; {} freed{}",
+            if dry_run { "dry run: " } else { "" },
+            r.versions,
+            r.live_chunks,
+            r.packs_kept,
+            bytes(r.bytes_kept),
+            r.packs_deleted,
+            r.packs_rewritten,
+            r.trees_deleted,
+            bytes(r.bytes_freed),
+            if r.young_kept > 0 {
+                format!(" ({} objects younger than the grace period kept)", r.young_kept)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    Ok(crate::EXIT_OK)
+}
