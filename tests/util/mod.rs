@@ -820,3 +820,34 @@ pub fn dataset<'a>(doc: &'a serde_json::Value, path: &str) -> &'a serde_json::Va
         .find(|d| d["path"] == path)
         .unwrap_or_else(|| panic!("no dataset `{path}` in {doc}"))
 }
+
+impl TestRepo {
+    /// Like [`TestRepo::new`], but the temporary directory (repo, `outside`) is created inside
+    /// `parent` (e.g. a small tmpfs).
+    pub fn new_in(parent: &Path) -> TestRepo {
+        let tmp = tempfile::Builder::new()
+            .prefix("dvx-e2e-")
+            .tempdir_in(parent)
+            .expect("create temp dir");
+        let root = tmp.path().join("repo");
+        fs::create_dir(&root).expect("mkdir repo");
+        fs::create_dir(tmp.path().join("outside")).expect("mkdir outside");
+        let repo = TestRepo {
+            tmp,
+            root,
+            commits: Cell::new(0),
+            env: RefCell::new(Vec::new()),
+        };
+        repo.git(&["init", "-q", "-b", "main"]).ok();
+        for (k, v) in [
+            ("user.name", "dvx tests"),
+            ("user.email", "tests@dvx.invalid"),
+            ("commit.gpgsign", "false"),
+            ("core.autocrlf", "false"),
+        ] {
+            repo.git(&["config", k, v]).ok();
+        }
+        repo.dvx(&["init"]).ok();
+        repo
+    }
+}

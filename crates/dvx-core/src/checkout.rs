@@ -14,10 +14,12 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
-use crate::scan::{hash_file, rel_str, remember, scan_dataset, FlatEntry, Listing};
+use crate::scan::{
+    hash_file, is_stale_temp, rel_str, remember, scan_dataset_full, FlatEntry, Listing,
+};
 use crate::statcache::StatCache;
 use crate::status::select_pointers;
-use crate::treeio::load_listing;
+use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
 /// What to check out.
@@ -58,6 +60,8 @@ pub struct CheckoutReport {
 }
 
 struct Plan {
+    /// Temporary files of interrupted checkouts found in the dataset.
+    leftovers: Vec<PathBuf>,
     ds: Dataset,
     pointer: Pointer,
     raw_pointer: Option<Vec<u8>>,
@@ -155,23 +159,8 @@ pub fn checkout(
             kind: pointer.kind,
         };
         // Refuse early (before anything is written) if a directory above the dataset is a link.
-        let mut above = ws.root().to_path_buf();
-        let base_rel = ds.base();
-        let comps: Vec<&str> = base_rel.split('/').filter(|c| !c.is_empty()).collect();
-        let upto = if ds.only().is_some() {
-            comps.len()
-        } else {
-            comps.len().saturating_sub(1)
-        };
-        for c in &comps[..upto] {
-            above.push(c);
-            if let Some(m) = crate::fsx::lstat(&above)? {
-                if !m.is_dir() {
-                    return Err(Error::UnsafeParent { path: above });
-                }
-            }
-        }
-        let mut target = load_listing(store, &pointer.id)?;
+        check_parents(ws, &ds)?;
+        let mut target = load_dataset(store, &pointer)?;
         if let Some(only) = ds.only() {
             if target.len() != 1 || !target.contains_key(&only) {
                 return Err(Error::Store(dvx_store::Error::CorruptTree {
@@ -196,15 +185,15 @@ pub fn checkout(
             });
         }
         let base = ws.abs(&ds.base());
-        let mut current = if opts.force {
+        let (mut current, leftovers) = if opts.force {
             // With --force nothing needs to be proven saved, but we still need to know what
             // is there; hashing is what makes "only write what differs" possible.
-            scan_dataset(ws, &ds, store, &cache, None, progress).or_else(|e| match e {
-                Error::Usage(_) => Ok(Listing::new()),
+            scan_dataset_full(ws, &ds, store, &cache, None, progress).or_else(|e| match e {
+                Error::Usage(_) => Ok((Listing::new(), Vec::new())),
                 e => Err(e),
             })?
         } else {
-            scan_dataset(ws, &ds, store, &cache, None, progress)?
+            scan_dataset_full(ws, &ds, store, &cache, None, progress)?
         };
         if !below.is_empty() {
             current.retain(|rel, _| in_part(rel, &below));
@@ -245,6 +234,7 @@ pub fn checkout(
             }
         }
         plans.push(Plan {
+            leftovers,
             ds,
             pointer,
             raw_pointer,
@@ -305,6 +295,28 @@ pub fn checkout(
     Ok(report)
 }
 
+/// Every directory above the dataset's own directory (and, for a single-file dataset, its
+/// parent) must be a real directory if it exists: never write or delete through a link.
+fn check_parents(ws: &Workspace, ds: &Dataset) -> Result<()> {
+    let mut above = ws.root().to_path_buf();
+    let base_rel = ds.base();
+    let comps: Vec<&str> = base_rel.split('/').filter(|c| !c.is_empty()).collect();
+    let upto = if ds.only().is_some() {
+        comps.len()
+    } else {
+        comps.len().saturating_sub(1)
+    };
+    for c in &comps[..upto] {
+        above.push(c);
+        if let Some(m) = crate::fsx::lstat(&above)? {
+            if !m.is_dir() {
+                return Err(Error::UnsafeParent { path: above });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `rel` is `below` or inside it.
 fn in_part(rel: &[u8], below: &str) -> bool {
     rel == below.as_bytes()
@@ -363,6 +375,21 @@ fn apply(
         removed: 0,
         unchanged: 0,
     };
+    // Again now: an earlier dataset of this checkout may have put a link above this one.
+    check_parents(ws, ds)?;
+    if ds.only().is_none() {
+        if let Some(m) = crate::fsx::lstat(&base)? {
+            if m.file_type().is_symlink() && !plan.current.is_empty() {
+                return Err(Error::UnsafeParent { path: base.clone() });
+            }
+        }
+    }
+    // Temporary files left by a checkout that was killed: their process is gone.
+    for t in &plan.leftovers {
+        if is_stale_temp(t) {
+            let _ = std::fs::remove_file(t);
+        }
+    }
     // 1. Remove what the target does not have, or has as another kind (children first).
     let mut removals: Vec<(&Vec<u8>, &FlatEntry)> = plan
         .current
@@ -439,6 +466,80 @@ fn apply(
     Ok((done, failures))
 }
 
+type OldFile = (
+    std::fs::File,
+    std::collections::HashMap<dvx_store::ChunkId, (u64, u32)>,
+);
+
+/// Writes one file under a temporary name next to `path` and renames it into place.
+#[allow(clippy::too_many_arguments)]
+fn write_file(
+    store: &Store,
+    path: &Path,
+    dir: &Path,
+    chunks: &[dvx_manifest::ChunkRef],
+    digest: &dvx_store::Digest,
+    mode: u32,
+    size: u64,
+    old: Option<&OldFile>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let tmp = dvx_store::fs::temp_path(dir);
+    let result = (|| -> Result<()> {
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        let cap = (size as usize).clamp(8 << 10, 1 << 20);
+        let mut w = std::io::BufWriter::with_capacity(cap, f);
+        let mut hasher = blake3::Hasher::new();
+        let mut buf = Vec::new();
+        for c in chunks {
+            let reused = old.and_then(|(f, map)| {
+                let &(at, len) = map.get(&c.id)?;
+                (len == c.len).then_some(())?;
+                buf.resize(len as usize, 0);
+                f.read_exact_at(&mut buf, at).ok()
+            });
+            let fresh;
+            let data: &[u8] = if reused.is_some() {
+                &buf
+            } else {
+                fresh = store.read_chunk(&c.id)?;
+                &fresh
+            };
+            if data.len() != c.len as usize {
+                return Err(Error::DigestMismatch {
+                    file: path.display().to_string(),
+                    expected: *digest,
+                });
+            }
+            hasher.update(data);
+            w.write_all(data).map_err(|e| Error::io("write", path, e))?;
+            progress.advance(data.len() as u64);
+        }
+        if dvx_store::Digest::from(hasher.finalize()) != *digest {
+            return Err(Error::DigestMismatch {
+                file: path.display().to_string(),
+                expected: *digest,
+            });
+        }
+        let f = w
+            .into_inner()
+            .map_err(|e| Error::io("write", path, e.into_error()))?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io("chmod", &tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 fn restore_one(
     store: &Store,
     path: &Path,
@@ -463,44 +564,39 @@ fn restore_one(
                     return Ok(0);
                 }
             }
-            let tmp = dvx_store::fs::temp_path(dir);
-            let result = (|| -> Result<()> {
-                let f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)
-                    .map_err(|e| Error::io("create", &tmp, e))?;
-                let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-                let mut hasher = blake3::Hasher::new();
-                for c in chunks {
-                    let data = store.read_chunk(&c.id)?;
-                    if data.len() != c.len as usize {
-                        return Err(Error::DigestMismatch {
-                            file: path.display().to_string(),
-                            expected: *digest,
-                        });
-                    }
-                    hasher.update(&data);
-                    w.write_all(&data)
-                        .map_err(|e| Error::io("write", path, e))?;
-                    progress.advance(data.len() as u64);
+            // Chunks the file on disk already holds are read back from it (page cache, no
+            // decompression); only the others come from the store. The whole-file digest
+            // check covers the reused bytes; if it fails, the file is rebuilt from the
+            // store alone.
+            let old = match cur {
+                Some(FlatEntry::File { chunks: oc, .. }) if !oc.is_empty() => {
+                    std::fs::File::open(path).ok().map(|f| {
+                        let mut at = 0u64;
+                        let mut map = std::collections::HashMap::with_capacity(oc.len());
+                        for c in oc {
+                            map.entry(c.id).or_insert((at, c.len));
+                            at += c.len as u64;
+                        }
+                        (f, map)
+                    })
                 }
-                if dvx_store::Digest::from(hasher.finalize()) != *digest {
-                    return Err(Error::DigestMismatch {
-                        file: path.display().to_string(),
-                        expected: *digest,
-                    });
-                }
-                let f = w
-                    .into_inner()
-                    .map_err(|e| Error::io("write", path, e.into_error()))?;
-                f.set_permissions(std::fs::Permissions::from_mode(mode))
-                    .map_err(|e| Error::io("chmod", &tmp, e))?;
-                drop(f);
-                std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
+                _ => None,
+            };
+            let mut result = write_file(
+                store,
+                path,
+                dir,
+                chunks,
+                digest,
+                mode,
+                *size,
+                old.as_ref(),
+                progress,
+            );
+            if old.is_some() && matches!(result, Err(Error::DigestMismatch { .. })) {
+                result = write_file(
+                    store, path, dir, chunks, digest, mode, *size, None, progress,
+                );
             }
             result.map(|()| *size)
         }

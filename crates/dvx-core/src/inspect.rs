@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
-use crate::treeio::load_listing;
+use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
 /// One entry of `dvx ls`.
@@ -79,7 +79,7 @@ fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
             id: p.id,
         });
     }
-    load_listing(store, &p.id)
+    load_dataset(store, p)
 }
 
 /// Lists the entries of datasets at `rev` (or the worktree's pointers), optionally below `path`.

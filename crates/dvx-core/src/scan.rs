@@ -88,6 +88,10 @@ fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
 }
 
 /// Chunks and hashes one file; with a writer, new chunks are stored.
+///
+/// The chunks of each buffer fill are hashed (and compressed) in parallel while the file
+/// digest runs over the buffer, so one large file uses every core. Content that does not
+/// compress is detected and then only sampled (every 16th chunk is still tried).
 pub fn hash_file(
     path: &Path,
     params: ChunkerParams,
@@ -95,22 +99,60 @@ pub fn hash_file(
     progress: &dyn Progress,
 ) -> Result<(Digest, Vec<ChunkRef>, u64)> {
     let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let size_hint = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut hasher = blake3::Hasher::new();
     let mut chunks = Vec::new();
-    let total = dvx_store::chunk_reader(
+    let mut skip_compression = false;
+    let mut index = 0usize;
+    let total = dvx_store::chunk_batches(
         file,
         params,
-        |chunk| -> Result<()> {
-            hasher.update(chunk);
-            let id = dvx_store::ChunkId::of(chunk);
-            if let Some(w) = writer {
-                w.add_chunk_with_id(id, chunk)?;
+        size_hint,
+        |data, cuts| -> Result<()> {
+            let region = &data[..cuts.last().map_or(0, |c| c.1)];
+            let process =
+                |(i, &(a, b)): (usize, &(usize, usize))| -> Result<(ChunkRef, Option<bool>)> {
+                    let chunk = &data[a..b];
+                    let id = dvx_store::ChunkId::of(chunk);
+                    let try_compress = !skip_compression || (index + i) % 16 == 0;
+                    let compressed = match writer {
+                        Some(w) => w
+                            .add_chunk_opts(id, chunk, try_compress)?
+                            .filter(|_| try_compress),
+                        None => None,
+                    };
+                    Ok((
+                        ChunkRef {
+                            id,
+                            len: chunk.len() as u32,
+                        },
+                        compressed,
+                    ))
+                };
+            let results: Vec<Result<(ChunkRef, Option<bool>)>> = if cuts.len() >= 4 {
+                let (_, r) = rayon::join(
+                    || hasher.update(region),
+                    || cuts.par_iter().enumerate().map(process).collect(),
+                );
+                r
+            } else {
+                hasher.update(region);
+                cuts.iter().enumerate().map(process).collect()
+            };
+            let (mut tried, mut paid) = (0usize, 0usize);
+            for r in results {
+                let (c, compressed) = r?;
+                if let Some(yes) = compressed {
+                    tried += 1;
+                    paid += usize::from(yes);
+                }
+                chunks.push(c);
             }
-            chunks.push(ChunkRef {
-                id,
-                len: chunk.len() as u32,
-            });
-            progress.advance(chunk.len() as u64);
+            if tried > 0 {
+                skip_compression = paid == 0 && (skip_compression || tried >= 2);
+            }
+            index += cuts.len();
+            progress.advance(region.len() as u64);
             Ok(())
         },
         |e| Error::io("read", path, e),
@@ -135,6 +177,20 @@ pub fn scan_dataset(
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<Listing> {
+    scan_dataset_full(ws, ds, store, cache, writer, progress).map(|(l, _)| l)
+}
+
+/// Like [`scan_dataset`], also returning the temporary files of interrupted checkouts found
+/// in the dataset (never part of the data).
+pub fn scan_dataset_full(
+    ws: &Workspace,
+    ds: &Dataset,
+    store: &Store,
+    cache: &Mutex<StatCache>,
+    writer: Option<&StoreWriter<'_>>,
+    progress: &dyn Progress,
+) -> Result<(Listing, Vec<PathBuf>)> {
+    let leftovers: std::sync::Arc<Mutex<Vec<PathBuf>>> = Default::default();
     let base_rel = ds.base();
     let base = ws.abs(&base_rel);
     let mut listing = Listing::new();
@@ -232,12 +288,19 @@ pub fn scan_dataset(
                     .parents(false)
                     .follow_links(false)
                     .add_custom_ignore_filename(".dvxignore")
-                    .filter_entry(|e| {
-                        let n = e.file_name();
-                        // Leftovers of an interrupted checkout are ours, never data.
-                        n != ".git"
-                            && n != ".dvx"
-                            && !n.as_bytes().starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
+                    .filter_entry({
+                        let leftovers = leftovers.clone();
+                        move |e| {
+                            let n = e.file_name();
+                            // Leftovers of an interrupted checkout are ours, never data.
+                            if n.as_bytes().starts_with(dvx_store::fs::TMP_PREFIX.as_bytes()) {
+                                if let Ok(mut l) = leftovers.lock() {
+                                    l.push(e.path().to_path_buf());
+                                }
+                                return false;
+                            }
+                            n != ".git" && n != ".dvx"
+                        }
                     })
                     .build();
                 for ent in walker {
@@ -304,7 +367,8 @@ pub fn scan_dataset(
             listing.insert(rel, e);
         }
     }
-    Ok(listing)
+    let leftovers = std::mem::take(&mut *leftovers.lock().expect("leftovers lock poisoned"));
+    Ok((listing, leftovers))
 }
 
 /// Records a file just written by checkout in the stat cache.
@@ -324,4 +388,19 @@ pub fn remember(
             chunks.to_vec(),
         );
     }
+}
+
+/// True when a temporary file name (`.dvx-tmp-<pid>-...`) belongs to a process that is gone.
+pub fn is_stale_temp(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let Some(pid) = name
+        .strip_prefix(dvx_store::fs::TMP_PREFIX)
+        .and_then(|r| r.split('-').next())
+        .and_then(|p| p.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }

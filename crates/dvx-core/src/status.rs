@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
-use crate::treeio::load_listing;
+use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
 /// Overall state of a dataset.
@@ -160,7 +160,7 @@ pub fn status(
             report.datasets.push(st);
             continue;
         }
-        let expected = load_listing(store, &ptr.id)?;
+        let expected = load_dataset(store, &ptr)?;
         let actual = scan_dataset(ws, &ds, store, &cache, None, progress)?;
         let (a, m, d) = compare(&ds, &expected, &actual);
         st.state = if actual.is_empty() && !expected.is_empty() {

@@ -402,8 +402,8 @@ pub(crate) fn push_to(
         }
         walk(store, &p.id, &remote_trees, &mut heights, &mut chunks, 0)?;
         report.datasets += 1;
-        report.files += p.files;
-        report.bytes += p.bytes;
+        report.files = report.files.saturating_add(p.files);
+        report.bytes = report.bytes.saturating_add(p.bytes);
     }
 
     if !chunks.is_empty() {
@@ -726,8 +726,8 @@ pub(crate) fn fetch_from(
             0,
         )?;
         report.datasets += 1;
-        report.files += p.files;
-        report.bytes += p.bytes;
+        report.files = report.files.saturating_add(p.files);
+        report.bytes = report.bytes.saturating_add(p.bytes);
     }
 
     // 2. Chunks the selected files need and the store lacks, with the files they serve.
@@ -783,6 +783,14 @@ pub(crate) fn fetch_from(
             }
         }
         located.sort_by_key(|(_, l)| (l.pack, l.offset));
+        // Files served by each pack, to name them all if the pack turns out missing.
+        let mut pack_files: HashMap<PackId, std::collections::BTreeSet<String>> = HashMap::new();
+        for (c, l) in &located {
+            pack_files
+                .entry(l.pack)
+                .or_default()
+                .extend(needed.get(c).into_iter().flatten().cloned());
+        }
         // Merge neighbouring chunks of one pack into ranged reads.
         let mut ranges: Vec<RangeRead> = Vec::new();
         for (c, l) in located {
@@ -814,7 +822,10 @@ pub(crate) fn fetch_from(
                         remote: label.clone(),
                         object: format!("pack {pack_id}"),
                         problem: "is missing".into(),
-                        files: files_of(&chunks[0].0),
+                        files: pack_files
+                            .get(pack_id)
+                            .map(|s| s.iter().cloned().collect())
+                            .unwrap_or_default(),
                     },
                     e => Error::Remote {
                         remote: label.clone(),

@@ -98,8 +98,40 @@ pub fn read_tree(store: &Store, id: &TreeId) -> Result<Tree> {
 /// Loads a whole dataset version as a flat listing (directories included).
 pub fn load_listing(store: &Store, root: &TreeId) -> Result<Listing> {
     let mut out = Listing::new();
-    load_into(store, root, &mut Vec::new(), &mut out, 0)?;
+    let mut used = 0u64;
+    load_into(store, root, &mut Vec::new(), &mut out, 0, &mut used)?;
     Ok(out)
+}
+
+/// Most files (and links) a version may hold. Before a tree is expanded, what it declares
+/// (directories carry their totals) must fit, so a hostile tree that shares subtrees to
+/// describe billions of files is refused before it costs memory; a directory that lies about
+/// its totals is caught as soon as its real totals come back.
+pub const MAX_FILES: u64 = 50_000_000;
+
+/// Loads a dataset's version and checks its shape against the pointer: a single-file
+/// dataset holds exactly one entry, named like the file.
+pub fn load_dataset(store: &Store, p: &dvx_manifest::Pointer) -> Result<Listing> {
+    let listing = load_listing(store, &p.id)?;
+    if p.kind == dvx_manifest::DatasetKind::File {
+        let name = p.path.rsplit('/').next().unwrap_or(&p.path).as_bytes();
+        let ok = listing.len() == 1
+            && matches!(
+                listing.get(name),
+                Some(FlatEntry::File { .. } | FlatEntry::Symlink { .. })
+            );
+        if !ok {
+            return Err(Error::Store(dvx_store::Error::CorruptTree {
+                id: p.id,
+                detail: format!(
+                    "the single-file dataset {} must hold exactly one file named {:?}",
+                    p.path,
+                    String::from_utf8_lossy(name)
+                ),
+            }));
+        }
+    }
+    Ok(listing)
 }
 
 fn load_into(
@@ -108,6 +140,7 @@ fn load_into(
     prefix: &mut Vec<u8>,
     out: &mut Listing,
     depth: usize,
+    used: &mut u64,
 ) -> Result<(u64, u64)> {
     if depth > MAX_DEPTH {
         return Err(Error::Store(dvx_store::Error::CorruptTree {
@@ -116,6 +149,18 @@ fn load_into(
         }));
     }
     let tree = read_tree(store, id)?;
+    let declared = tree
+        .entries()
+        .iter()
+        .fold(0u64, |acc, e| acc.saturating_add(e.files()));
+    if used.saturating_add(declared) > MAX_FILES {
+        return Err(Error::Store(dvx_store::Error::CorruptTree {
+            id: *id,
+            detail: format!(
+                "the version would hold more than {MAX_FILES} files: refusing to expand it"
+            ),
+        }));
+    }
     let (mut size, mut files) = (0u64, 0u64);
     for e in tree.entries() {
         let len = prefix.len();
@@ -130,8 +175,9 @@ fn load_into(
                 executable,
                 chunks,
             } => {
-                size += s;
+                size = size.saturating_add(*s);
                 files += 1;
+                *used += 1;
                 out.insert(
                     prefix.clone(),
                     FlatEntry::File {
@@ -144,6 +190,7 @@ fn load_into(
             }
             EntryKind::Symlink { target } => {
                 files += 1;
+                *used += 1;
                 out.insert(
                     prefix.clone(),
                     FlatEntry::Symlink {
@@ -157,7 +204,7 @@ fn load_into(
                 files: f,
             } => {
                 out.insert(prefix.clone(), FlatEntry::Dir);
-                let (rs, rf) = load_into(store, sub, prefix, out, depth + 1)?;
+                let (rs, rf) = load_into(store, sub, prefix, out, depth + 1, used)?;
                 if rs != *s || rf != *f {
                     return Err(Error::Store(dvx_store::Error::CorruptTree {
                         id: *id,
@@ -167,8 +214,8 @@ fn load_into(
                         ),
                     }));
                 }
-                size += s;
-                files += f;
+                size = size.saturating_add(*s);
+                files = files.saturating_add(*f);
             }
         }
         prefix.truncate(len);

@@ -96,7 +96,10 @@ impl AtomicFile {
         f.sync_all()
             .map_err(|e| Error::io("fsync", &self.dest, e))?;
         drop(f);
-        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename", &self.dest, e))?;
+        if let Err(e) = fs::rename(&self.tmp, &self.dest) {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(Error::io("rename", &self.dest, e));
+        }
         if let Some(dir) = self.dest.parent() {
             sync_dir(dir)?;
         }

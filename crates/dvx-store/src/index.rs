@@ -199,12 +199,21 @@ impl IndexFile {
         if raw_len > MAX_CHUNK_LEN {
             return Err(bad("absurd chunk length"));
         }
+        let offset = u64::from_le_bytes(e[36..44].try_into().expect("8 bytes"));
+        let stored_len = u32::from_le_bytes(e[44..48].try_into().expect("4 bytes"));
+        // Offsets come from untrusted files (remote indexes): the end must not overflow.
+        if offset
+            .checked_add(stored_len as u64)
+            .is_none_or(|end| end > u64::MAX / 2)
+        {
+            return Err(bad("chunk offset out of range"));
+        }
         Ok((
             ChunkId::from_slice(&e[..32]).expect("32 bytes"),
             Location {
                 pack,
-                offset: u64::from_le_bytes(e[36..44].try_into().expect("8 bytes")),
-                stored_len: u32::from_le_bytes(e[44..48].try_into().expect("4 bytes")),
+                offset,
+                stored_len,
                 raw_len,
                 compression: Compression::from_byte(e[52])
                     .ok_or_else(|| bad("unknown compression"))?,

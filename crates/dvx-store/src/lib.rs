@@ -16,7 +16,7 @@ pub mod pack;
 mod store;
 
 pub use backend::{Backend, BackendError, MemoryBackend, ObjectInfo};
-pub use chunker::{chunk_reader, ChunkerParams};
+pub use chunker::{chunk_batches, chunk_reader, ChunkerParams};
 pub use error::{Error, Result};
 pub use id::{ChunkId, Digest, PackId, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};

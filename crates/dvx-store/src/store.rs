@@ -673,7 +673,11 @@ fn list_two_level(dir: &Path) -> Result<Vec<PathBuf>> {
 #[derive(Default)]
 struct PackState {
     current: Option<PackBuilder>,
-    entries: Vec<(ChunkId, Location)>,
+    /// Generation of `current`: entries carry it until their pack's id is known.
+    gen: u64,
+    entries: Vec<(ChunkId, Location, u64)>,
+    /// Packs being sealed (trailer, fsync, rename) in the background, by generation.
+    sealing: Vec<(u64, std::thread::JoinHandle<Result<PackId>>)>,
     packs: u64,
 }
 
@@ -742,14 +746,31 @@ impl StoreWriter<'_> {
 
     /// Like [`StoreWriter::add_chunk`] with the id already computed. Returns true if stored.
     pub fn add_chunk_with_id(&self, id: ChunkId, data: &[u8]) -> Result<bool> {
+        Ok(self.add_chunk_opts(id, data, true)?.is_some())
+    }
+
+    /// Stores a chunk unless known; `try_compress: false` stores it raw without trying (the
+    /// caller saw that this content does not compress). Returns None when the chunk was
+    /// already stored, else whether it was stored compressed.
+    pub fn add_chunk_opts(
+        &self,
+        id: ChunkId,
+        data: &[u8],
+        try_compress: bool,
+    ) -> Result<Option<bool>> {
         self.stats.lock().expect("stats poisoned").chunks += 1;
         if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
-            return Ok(false);
+            return Ok(None);
         }
         let raw_len = u32::try_from(data.len()).expect("chunks are at most 256 MiB");
-        let (compression, stored) = pack::encode_chunk(data, self.store.config.zstd_level);
+        let level = if try_compress {
+            self.store.config.zstd_level
+        } else {
+            0
+        };
+        let (compression, stored) = pack::encode_chunk(data, level);
         self.append(id, compression, &stored, raw_len)?;
-        Ok(true)
+        Ok(Some(compression == Compression::Zstd))
     }
 
     /// Stores a chunk exactly as it was stored elsewhere (already compressed). The caller
@@ -779,7 +800,9 @@ impl StoreWriter<'_> {
         let mut st = self.pack.lock().expect("pack lock poisoned");
         if st.current.is_none() {
             st.current = Some(PackBuilder::new(&self.store.packs_dir())?);
+            st.gen += 1;
         }
+        let gen = st.gen;
         let builder = st.current.as_mut().expect("just created");
         let entry = builder.append(id, compression, stored, raw_len)?;
         let full = builder.len() >= self.pack_size;
@@ -793,9 +816,14 @@ impl StoreWriter<'_> {
                 raw_len,
                 compression,
             },
+            gen,
         ));
         if full {
-            Self::seal(&mut st, &self.store.packs_dir())?;
+            // Seal in the background: fsync must not stall the threads that keep appending.
+            let b = st.current.take().expect("present");
+            let dir = self.store.packs_dir();
+            let handle = std::thread::spawn(move || b.finish(&dir).map(|(id, _)| id));
+            st.sealing.push((gen, handle));
         }
         drop(st);
         let mut s = self.stats.lock().expect("stats poisoned");
@@ -805,17 +833,30 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
-    fn seal(st: &mut PackState, packs_dir: &Path) -> Result<()> {
+    /// Seals the current pack, waits for every pack being sealed, and fills in pack ids.
+    fn seal_all(st: &mut PackState, packs_dir: &Path) -> Result<()> {
+        let mut ids: HashMap<u64, PackId> = HashMap::new();
         if let Some(b) = st.current.take() {
-            let (pack_id, _) = b.finish(packs_dir)?;
-            for e in st.entries.iter_mut().rev() {
-                if e.1.pack != PackId([0; 32]) {
-                    break;
-                }
-                e.1.pack = pack_id;
-            }
-            st.packs += 1;
+            ids.insert(st.gen, b.finish(packs_dir)?.0);
         }
+        let mut first_err = None;
+        for (gen, h) in st.sealing.drain(..) {
+            match h.join().expect("pack sealing thread panicked") {
+                Ok(id) => {
+                    ids.insert(gen, id);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        for e in st.entries.iter_mut() {
+            e.1.pack = *ids.get(&e.2).expect("every generation was sealed");
+        }
+        st.packs += ids.len() as u64;
         Ok(())
     }
 
@@ -825,15 +866,17 @@ impl StoreWriter<'_> {
             self.store.freshen(&self.store.pack_path(&p));
         }
         let mut st = self.pack.into_inner().expect("pack lock poisoned");
-        Self::seal(&mut st, &self.store.packs_dir())?;
+        Self::seal_all(&mut st, &self.store.packs_dir())?;
         let mut stats = self.stats.into_inner().expect("stats poisoned");
         stats.packs = st.packs;
         if !st.entries.is_empty() {
-            index::write_index(&self.store.index_dir(), st.entries.clone())?;
+            let entries: Vec<(ChunkId, Location)> =
+                st.entries.into_iter().map(|(c, l, _)| (c, l)).collect();
+            index::write_index(&self.store.index_dir(), entries.clone())?;
             self.store.merge_indexes(MERGE_THRESHOLD)?;
             let mut guard = self.store.index.write().expect("index lock poisoned");
             if let Some(set) = guard.as_mut() {
-                set.extra.extend(st.entries);
+                set.extra.extend(entries);
             }
         }
         Ok(stats)

@@ -1,0 +1,453 @@
+//! Remotes, folder backend (and the backend-independent parts: `dvx remote ...`, usage
+//! errors): push / fetch / pull round trips through fresh and shallow git clones, transfer
+//! sizes and object counts, corrupt and missing remote objects, interrupted transfers.
+//! The same scenarios run against S3 in `tests/remote_s3.rs`.
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+mod remote_common;
+mod util;
+
+use std::fs;
+
+use remote_common::*;
+use util::*;
+
+fn folder_ctx(create: bool) -> Ctx {
+    let repo = TestRepo::new();
+    let remote = Remote::folder(&repo, "remote", create);
+    Ctx { repo, remote }
+}
+
+#[test]
+fn folder_roundtrip_push_all_revs_then_pull_in_clones() {
+    // The remote directory does not exist yet: `dvx push` creates it.
+    roundtrip_all_revs(&folder_ctx(false));
+}
+
+#[test]
+fn folder_roundtrip_push_after_each_version() {
+    roundtrip_push_each(&folder_ctx(true));
+}
+
+#[test]
+fn folder_interrupted_push_and_pull_recover() {
+    interrupted_transfers(&folder_ctx(true));
+}
+
+#[test]
+fn folder_many_small_files_make_few_remote_objects() {
+    let ctx = folder_ctx(true);
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0x500);
+    for i in 0..500 {
+        let n = 500 + g.range(0..2500);
+        g.file(&repo.path(&format!("data/d{}/f{i}.bin", i % 10)), n);
+    }
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    ctx.add_origin();
+    repo.commit("v1");
+    let s1 = ctx.push(&[]);
+    assert_eq!(s1.files, 500, "{s1:?}");
+    let o1 = ctx.objects();
+    check_object_count(&o1, s1.transferred, 1);
+    assert!(
+        o1.trees.len() <= 11,
+        "11 directories but {} trees on the remote: {o1:#?}",
+        o1.trees.len()
+    );
+    assert!(
+        s1.objects <= 3 + 11,
+        "500 files pushed as {} objects (a pack, an index and the trees expected): {s1:?}",
+        s1.objects
+    );
+
+    for i in 0..500 {
+        let n = 500 + g.range(0..2500);
+        g.file(&repo.path(&format!("data/n{}/f{i}.bin", i % 10)), n);
+    }
+    repo.dvx(&["add", "data", "-m", "v2"]).ok();
+    repo.commit("v2");
+    let s2 = ctx.push(&[]);
+    let o2 = ctx.objects();
+    check_object_count(&o2, s1.transferred + s2.transferred, 2);
+    // Unchanged sub-directories are not re-sent: 10 new trees and a new root.
+    assert!(
+        o2.trees.len() <= o1.trees.len() + 11,
+        "{} trees after v2, {} after v1",
+        o2.trees.len(),
+        o1.trees.len()
+    );
+
+    let want = repo.snapshot("data");
+    let clone = repo.clone_to("clone", &[]);
+    ctx.dvx_in(&clone, &["pull"]).ok();
+    assert_snapshot_eq("pull of 1000 small files", &want, &snap_in(&clone, "data"));
+}
+
+/// `dvx pull` in a fresh clone must fail (exit 1) naming the remote, an object id and at least
+/// one affected file, and must not write wrong content.
+#[track_caller]
+fn assert_pull_fails(
+    ctx: &Ctx,
+    clone_name: &str,
+    what: &str,
+    expected: &Snapshot,
+    pointer: &str,
+    min_files: usize,
+) {
+    let clone = ctx.repo.clone_to(clone_name, &[]);
+    let r = ctx.dvx_in(&clone, &["pull"]);
+    r.code_is(1).stderr_is_error();
+    let err = r.stderr_str();
+    eprintln!("{what}: `dvx pull` failed with:\n{err}");
+    assert!(
+        err.contains("origin"),
+        "{what}: stderr should name the remote `origin`\n{r}"
+    );
+    assert!(
+        has_hex_run(&err, 12),
+        "{what}: stderr should name the object (hex id)\n{r}"
+    );
+    let files: Vec<String> = expected
+        .iter()
+        .filter(|(_, e)| matches!(e, Entry::File { .. }))
+        .map(|(k, _)| format!("data/{k}"))
+        .collect();
+    let named = files.iter().filter(|f| err.contains(f.as_str())).count();
+    assert!(
+        named >= min_files,
+        "{what}: stderr should name the affected files of the dataset (at least {min_files}, \
+         it names {named})\n{r}"
+    );
+    assert_partial_ok(expected, &snap_in(&clone, "data"), what);
+    assert_eq!(
+        fs::read_to_string(clone.join("data.dvx")).unwrap(),
+        pointer,
+        "{what}: the pointer changed"
+    );
+}
+
+/// 12 files of 100-300 KB (random) in `data/` and `data/sub/`, pushed to a folder remote.
+/// Returns (ctx, snapshot of data/, pointer text, dataset id).
+fn pushed_dataset() -> (Ctx, Snapshot, String, String) {
+    let ctx = folder_ctx(true);
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0xbad);
+    for i in 0..12 {
+        let sub = if i % 2 == 0 { "" } else { "sub/" };
+        let n = 100_000 + g.range(0..200_000);
+        g.file(&repo.path(&format!("data/{sub}f{i}.bin")), n);
+    }
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    ctx.add_origin();
+    repo.commit("v1");
+    ctx.push(&[]);
+    let expected = repo.snapshot("data");
+    let pointer = repo.read_str("data.dvx");
+    let id = repo.pointer("data.dvx").id().to_string();
+    (ctx, expected, pointer, id)
+}
+
+#[test]
+fn folder_corrupt_or_missing_remote_objects_fail_the_pull() {
+    let (ctx, expected, pointer, id) = pushed_dataset();
+    let repo = &ctx.repo;
+    let folder = ctx.remote.folder.clone().unwrap();
+    let objs = ctx.objects();
+    let pack = folder.join(&objs.packs[0]);
+    let original = fs::read(&pack).unwrap();
+
+    // 1. One byte flipped in the middle of the chunk data of a pack.
+    let mut bytes = original.clone();
+    let n = bytes.len();
+    let trailer = u64::from_le_bytes(bytes[n - 56..n - 48].try_into().unwrap()) as usize;
+    let mid = 16 + (trailer - 16) / 2;
+    bytes[mid] ^= 0x5a;
+    fs::write(&pack, &bytes).unwrap();
+    // One chunk is bad: one file affected.
+    assert_pull_fails(&ctx, "corrupt", "corrupt pack", &expected, &pointer, 1);
+    fs::write(&pack, &original).unwrap();
+
+    // 2. The pack deleted.
+    fs::remove_file(&pack).unwrap();
+    assert_pull_fails(&ctx, "nopack", "missing pack", &expected, &pointer, 1);
+    fs::write(&pack, &original).unwrap();
+
+    // 3. The root tree (the dataset version) deleted.
+    let root_tree = folder.join(format!("trees/{}/{id}", &id[..2]));
+    let tree_bytes = fs::read(&root_tree).expect("root tree on the remote at trees/<hh>/<id>");
+    fs::remove_file(&root_tree).unwrap();
+    let clone = repo.clone_to("notree", &[]);
+    let r = ctx.dvx_in(&clone, &["pull"]);
+    r.code_is(1).stderr_is_error().stderr_has("origin");
+    assert!(
+        r.stderr_str().contains(&id[..12]),
+        "stderr should name the missing tree (the dataset id)\n{r}"
+    );
+    assert_partial_ok(&expected, &snap_in(&clone, "data"), "missing root tree");
+    fs::write(&root_tree, &tree_bytes).unwrap();
+
+    // Repaired: a fresh clone pulls everything.
+    let clone = repo.clone_to("repaired", &[]);
+    ctx.dvx_in(&clone, &["pull"]).ok();
+    assert_snapshot_eq("pull after repair", &expected, &snap_in(&clone, "data"));
+}
+
+#[test]
+fn folder_missing_pack_error_lists_every_affected_file() {
+    let (ctx, expected, pointer, _) = pushed_dataset();
+    let objs = ctx.objects();
+    assert_eq!(
+        objs.packs.len(),
+        1,
+        "3 MB pushed at once: one pack expected\n{objs:#?}"
+    );
+    fs::remove_file(ctx.remote.folder.as_ref().unwrap().join(&objs.packs[0])).unwrap();
+    // The only pack holds every chunk: all 12 files are affected and should be named.
+    assert_pull_fails(&ctx, "nopack", "missing pack", &expected, &pointer, 12);
+}
+
+/// Lines of `dvx remote list`.
+fn list(repo: &TestRepo) -> Vec<String> {
+    let r = repo.dvx(&["remote", "list"]);
+    r.ok();
+    r.stdout_str().lines().map(str::to_string).collect()
+}
+
+/// (name, url, default) of `dvx remote list --json`.
+fn list_json(repo: &TestRepo) -> Vec<(String, String, bool)> {
+    let r = repo.dvx(&["remote", "list", "--json"]);
+    r.ok();
+    let doc = r.json();
+    doc["remotes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `remotes` array\n{r}"))
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["url"].as_str().unwrap().to_string(),
+                e["default"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `.dvx/config.toml` is staged: the index holds what the worktree holds.
+#[track_caller]
+fn assert_config_staged(repo: &TestRepo, after: &str) {
+    let r = repo.git(&["diff", "--quiet", "--", ".dvx/config.toml"]);
+    assert!(
+        r.status.success(),
+        "after `{after}`, .dvx/config.toml differs from the index (not staged)"
+    );
+}
+
+#[test]
+fn remote_add_list_default_remove() {
+    let repo = TestRepo::new();
+    repo.commit("init");
+    assert!(list(&repo).is_empty(), "no remotes yet");
+    assert!(list_json(&repo).is_empty());
+
+    let abs = repo.outside().join("store-a");
+    let abs = abs.to_str().unwrap();
+    repo.dvx(&["remote", "add", "origin", abs]).ok();
+    assert!(
+        repo.staged().contains(&".dvx/config.toml".to_string()),
+        "config.toml not staged: {:?}",
+        repo.staged()
+    );
+    let cfg = repo.read_str(".dvx/config.toml");
+    assert!(
+        cfg.contains("[remotes.origin]") && cfg.contains(abs),
+        "{cfg}"
+    );
+    assert!(
+        cfg.contains("default_remote = \"origin\""),
+        "first remote is the default:\n{cfg}"
+    );
+    assert_eq!(list(&repo), vec![format!("origin\t{abs}\t(default)")]);
+    repo.commit("origin");
+
+    repo.dvx(&["remote", "add", "backup", "s3://some-bucket/some/prefix"])
+        .ok();
+    assert!(repo.staged().contains(&".dvx/config.toml".to_string()));
+    let mut l = list(&repo);
+    l.sort();
+    assert_eq!(
+        l,
+        vec![
+            "backup\ts3://some-bucket/some/prefix".to_string(),
+            format!("origin\t{abs}\t(default)"),
+        ]
+    );
+    let mut j = list_json(&repo);
+    j.sort();
+    assert_eq!(
+        j,
+        vec![
+            (
+                "backup".into(),
+                "s3://some-bucket/some/prefix".into(),
+                false
+            ),
+            ("origin".into(), abs.to_string(), true),
+        ]
+    );
+
+    // Usage errors leave the config alone.
+    let before = repo.read_str(".dvx/config.toml");
+    repo.dvx(&["remote", "add", "origin", "/elsewhere"])
+        .code_is(2)
+        .stderr_is_error();
+    for bad in ["http://example.com/x", "ftp://host/p", ""] {
+        repo.dvx(&["remote", "add", "bad", bad])
+            .code_is(2)
+            .stderr_is_error();
+    }
+    repo.dvx(&["remote", "default", "nope"])
+        .code_is(2)
+        .stderr_is_error();
+    repo.dvx(&["remote", "remove", "nope"])
+        .code_is(2)
+        .stderr_is_error();
+    assert_eq!(repo.read_str(".dvx/config.toml"), before);
+
+    repo.dvx(&["remote", "default", "backup"]).ok();
+    assert_config_staged(&repo, "remote default backup");
+    let j = list_json(&repo);
+    assert!(j.iter().any(|(n, _, d)| n == "backup" && *d), "{j:?}");
+    assert!(j.iter().any(|(n, _, d)| n == "origin" && !*d), "{j:?}");
+    assert!(repo
+        .read_str(".dvx/config.toml")
+        .contains("default_remote = \"backup\""));
+    assert!(list(&repo).contains(&"backup\ts3://some-bucket/some/prefix\t(default)".to_string()));
+
+    repo.dvx(&["remote", "add", "third", "../third", "--default"])
+        .ok();
+    assert_config_staged(&repo, "remote add third ../third --default");
+    let j = list_json(&repo);
+    assert_eq!(j.iter().filter(|(_, _, d)| *d).count(), 1, "{j:?}");
+    assert!(
+        j.iter()
+            .any(|(n, u, d)| n == "third" && u == "../third" && *d),
+        "{j:?}"
+    );
+
+    repo.dvx(&["remote", "default", "origin"]).ok();
+    repo.dvx(&["remote", "remove", "third"]).ok();
+    repo.dvx(&["remote", "remove", "backup"]).ok();
+    assert_config_staged(&repo, "remote remove backup");
+    assert_eq!(list(&repo), vec![format!("origin\t{abs}\t(default)")]);
+    let cfg = repo.read_str(".dvx/config.toml");
+    assert!(!cfg.contains("backup") && !cfg.contains("third"), "{cfg}");
+
+    // An unknown remote name for the transfer commands: usage error.
+    let mut g = Gen::new(7);
+    g.file(&repo.path("data/a.bin"), 1000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("data");
+    for args in [
+        &["push", "-r", "nope"][..],
+        &["push", "--remote", "nope"][..],
+        &["fetch", "-r", "nope"][..],
+        &["pull", "-r", "nope"][..],
+        &["status", "--remote", "nope"][..],
+    ] {
+        repo.dvx(args).code_is(2).stderr_is_error();
+    }
+}
+
+#[test]
+fn no_remote_configured_is_a_usage_error() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(8);
+    g.file(&repo.path("data/a.bin"), 1000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("data");
+    for args in [
+        &["push"][..],
+        &["push", "--all-revs"][..],
+        &["fetch"][..],
+        &["pull"][..],
+        &["status", "--remote"][..],
+    ] {
+        let r = repo.dvx(args);
+        r.code_is(2).stderr_is_error().stderr_has("dvx remote add");
+    }
+}
+
+#[test]
+fn relative_folder_remote_is_relative_to_the_repository_root() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(9);
+    g.tree(&repo.path("data"), 2, 4, 30_000);
+    repo.write("code/main.py", b"print(1)\n");
+    repo.dvx(&["add", "data"]).ok();
+    repo.dvx(&["remote", "add", "origin", "../rel-remote"]).ok();
+    repo.commit_all("data");
+    // Run from a sub-directory: the URL is still relative to the repository root.
+    let code = repo.path("code");
+    let r = repo.dvx_in(&code, &["push"]);
+    r.ok();
+    summary(&r, "pushed");
+    let remote_dir = repo.tmp().join("rel-remote");
+    assert!(
+        remote_dir.join("packs").is_dir(),
+        "no packs/ in <repo>/../rel-remote"
+    );
+    assert!(
+        !repo.root().join("rel-remote").exists(),
+        "the URL was resolved from the current directory, not the repository root"
+    );
+
+    // A clone at <tmp>/clone resolves ../rel-remote to the same <tmp>/rel-remote.
+    let want = repo.snapshot("data");
+    let clone = repo.clone_to("clone", &[]);
+    repo.dvx_in(&clone.join("code"), &["pull"]).ok();
+    assert_snapshot_eq(
+        "pull via a relative folder remote",
+        &want,
+        &snap_in(&clone, "data"),
+    );
+}
+
+#[test]
+fn folder_push_of_a_given_revision_sends_only_that_version() {
+    let ctx = folder_ctx(true);
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0x7e7);
+    ctx.add_origin();
+    g.tree(&repo.path("data"), 2, 6, 40_000);
+    g.file(&repo.path("data/big.bin"), 600_000);
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    repo.commit("v1");
+    repo.git(&["tag", "v1"]).ok();
+    let v1 = repo.snapshot("data");
+    // v2: a new 1 MB file that v1 does not have.
+    g.file(&repo.path("data/only-v2.bin"), 1_000_000);
+    repo.dvx(&["add", "data", "-m", "v2"]).ok();
+    repo.commit("v2");
+
+    let s = ctx.push(&["v1"]);
+    assert_eq!(s.versions, 1, "{s:?}");
+    assert!(
+        s.transferred < 1_000_000,
+        "`push v1` sent v2's new file too: {s:?}"
+    );
+    let shallow = repo.clone_to("v1", &["--depth", "1", "--branch", "v1"]);
+    ctx.dvx_in(&shallow, &["pull"]).ok();
+    assert_snapshot_eq("pull v1 after `push v1`", &v1, &snap_in(&shallow, "data"));
+    // v2 is not on the remote.
+    assert!(!remote_pushed(&ctx, repo.root(), "data"));
+    let full = repo.clone_to("full", &[]);
+    let r = ctx.dvx_in(&full, &["pull"]);
+    r.code_is(1).stderr_is_error();
+    assert_partial_ok(
+        &repo.snapshot("data"),
+        &snap_in(&full, "data"),
+        "pull of v2",
+    );
+}
