@@ -436,7 +436,12 @@ fn apply(
                 && !plan.current.get(*rel).is_some_and(|c| c.same_content(t))
         })
         .collect();
-    done.unchanged = (plan.target.len() - work.len()) as u64;
+    let files = plan
+        .target
+        .values()
+        .filter(|e| !matches!(e, FlatEntry::Dir))
+        .count();
+    done.unchanged = (files - work.len()) as u64;
     let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
     progress.begin("restoring", Some(total), Unit::Bytes);
     let results: Vec<(String, Result<u64>)> = work

@@ -104,6 +104,7 @@ pub fn hash_file(
     let mut chunks = Vec::new();
     let mut skip_compression = false;
     let mut index = 0usize;
+    let mut single: Option<dvx_store::ChunkId> = None;
     let total = dvx_store::chunk_batches(
         file,
         params,
@@ -129,6 +130,17 @@ pub fn hash_file(
                         compressed,
                     ))
                 };
+            // A file that is one chunk: its digest is that chunk's id (both are the BLAKE3 of
+            // the same bytes), so hash it once. Most small files are one chunk.
+            if index == 0 && cuts.len() == 1 && region.len() as u64 == size_hint {
+                let (c, compressed) = process((0, &cuts[0]))?;
+                let _ = compressed;
+                single = Some(c.id);
+                chunks.push(c);
+                index = 1;
+                progress.advance(region.len() as u64);
+                return Ok(());
+            }
             let results: Vec<Result<(ChunkRef, Option<bool>)>> = if cuts.len() >= 4 {
                 let (_, r) = rayon::join(
                     || hasher.update(region),
@@ -157,7 +169,17 @@ pub fn hash_file(
         },
         |e| Error::io("read", path, e),
     )?;
-    Ok((Digest::from(hasher.finalize()), chunks, total))
+    let digest = match single {
+        Some(id) if chunks.len() == 1 && total == size_hint => Digest(id.0),
+        _ => {
+            if single.is_some() {
+                // The file grew after the first read: hash it whole after all.
+                return hash_file(path, params, writer, progress);
+            }
+            Digest::from(hasher.finalize())
+        }
+    };
+    Ok((digest, chunks, total))
 }
 
 struct Pending {

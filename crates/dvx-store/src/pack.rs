@@ -82,10 +82,42 @@ pub fn pack_path(packs_dir: &Path, id: &PackId) -> PathBuf {
     packs_dir.join(&hex[..2]).join(format!("{hex}.pack"))
 }
 
+thread_local! {
+    // One zstd context per thread and level: creating a context per chunk costs more than
+    // compressing a small chunk.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn compress(raw: &[u8], level: i32) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+            *slot = Some((level, zstd::bulk::Compressor::new(level).ok()?));
+        }
+        let (_, c) = slot.as_mut()?;
+        c.compress(raw).ok()
+    })
+}
+
+fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        slot.as_mut()
+            .expect("just created")
+            .decompress(stored, capacity)
+    })
+}
+
 /// Compresses `raw` with zstd unless that saves less than 1/32 of the bytes.
 pub fn encode_chunk(raw: &[u8], level: i32) -> (Compression, Vec<u8>) {
     if level > 0 && raw.len() >= 64 {
-        if let Ok(c) = zstd::bulk::compress(raw, level) {
+        if let Some(c) = compress(raw, level) {
             if c.len() + raw.len() / 32 < raw.len() {
                 return (Compression::Zstd, c);
             }
@@ -110,8 +142,9 @@ pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<V
     }
     let raw = match entry.compression {
         Compression::None => stored.to_vec(),
-        Compression::Zstd => zstd::bulk::decompress(stored, entry.raw_len as usize)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?,
+        Compression::Zstd => {
+            decompress(stored, entry.raw_len as usize).map_err(|e| corrupt(format!("zstd: {e}")))?
+        }
     };
     if raw.len() != entry.raw_len as usize {
         return Err(corrupt(format!(
