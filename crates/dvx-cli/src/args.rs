@@ -86,6 +86,10 @@ pub enum Command {
         /// Rebuild the index from the packs.
         #[arg(long)]
         repair: bool,
+        /// Check a remote instead: every version in the history complete there, trees sound,
+        /// index entries pointing at existing packs (default remote if no name).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -98,6 +102,10 @@ pub enum Command {
         /// Grace period in days: younger objects are always kept.
         #[arg(long, default_value_t = 3.0, value_name = "DAYS")]
         keep_days: f64,
+        /// Collect a remote instead (two-phase: objects are deleted by a later run, once
+        /// they have stayed unreferenced for the grace period).
+        #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
+        remote: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

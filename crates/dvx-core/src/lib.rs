@@ -17,6 +17,7 @@ mod inspect;
 mod lock;
 mod progress;
 mod remote;
+mod remote_maint;
 mod scan;
 mod statcache;
 mod status;
@@ -36,6 +37,7 @@ pub use inspect::{
 };
 pub use progress::{NoProgress, Progress, Unit};
 pub use remote::{remote_add, remote_default, remote_list, remote_remove, RemoteInfo};
+pub use remote_maint::{fsck_remote, gc_remote};
 pub use scan::FlatEntry;
 pub use status::{status, DatasetStatus, StatusReport, StatusState};
 pub use transfer::{

@@ -60,7 +60,7 @@ pub struct TransferReport {
 }
 
 /// Counts requests, objects and bytes of the calls it forwards.
-struct Counting<'a> {
+pub(crate) struct Counting<'a> {
     inner: &'a dyn Backend,
     requests: AtomicU64,
     objects: AtomicU64,
@@ -68,7 +68,7 @@ struct Counting<'a> {
 }
 
 impl<'a> Counting<'a> {
-    fn new(inner: &'a dyn Backend) -> Counting<'a> {
+    pub(crate) fn new(inner: &'a dyn Backend) -> Counting<'a> {
         Counting {
             inner,
             requests: AtomicU64::new(0),
@@ -81,16 +81,16 @@ impl<'a> Counting<'a> {
         self.objects.fetch_add(objects, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
-    fn list(&self, prefix: &str) -> std::result::Result<Vec<ObjectInfo>, BackendError> {
+    pub(crate) fn list(&self, prefix: &str) -> std::result::Result<Vec<ObjectInfo>, BackendError> {
         self.count(0, 0);
         self.inner.list(prefix)
     }
-    fn get(&self, key: &str) -> std::result::Result<Vec<u8>, BackendError> {
+    pub(crate) fn get(&self, key: &str) -> std::result::Result<Vec<u8>, BackendError> {
         let r = self.inner.get(key)?;
         self.count(1, r.len() as u64);
         Ok(r)
     }
-    fn get_range(
+    pub(crate) fn get_range(
         &self,
         key: &str,
         offset: u64,
@@ -100,7 +100,7 @@ impl<'a> Counting<'a> {
         self.count(0, r.len() as u64);
         Ok(r)
     }
-    fn put(&self, key: &str, data: Vec<u8>) -> std::result::Result<(), BackendError> {
+    pub(crate) fn put(&self, key: &str, data: Vec<u8>) -> std::result::Result<(), BackendError> {
         let n = data.len() as u64;
         self.inner.put(key, data)?;
         self.count(1, n);
@@ -108,34 +108,41 @@ impl<'a> Counting<'a> {
     }
 }
 
-fn pack_key(id: &PackId) -> String {
+pub(crate) fn pack_key(id: &PackId) -> String {
     let h = id.to_hex();
     format!("packs/{}/{h}.pack", &h[..2])
 }
 
-fn tree_key(id: &TreeId) -> String {
+pub(crate) fn tree_key(id: &TreeId) -> String {
     let h = id.to_hex();
     format!("trees/{}/{h}", &h[..2])
 }
 
-fn parse_tree_key(key: &str) -> Option<TreeId> {
+pub(crate) fn parse_tree_key(key: &str) -> Option<TreeId> {
     key.rsplit('/').next()?.parse().ok()
 }
 
-fn parse_pack_key(key: &str) -> Option<PackId> {
+pub(crate) fn parse_pack_key(key: &str) -> Option<PackId> {
     key.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok()
 }
 
 /// The remote's chunk index: its index files (cached locally, they are immutable) plus the
 /// trailers of packs no index lists yet (a push interrupted between a pack and its index).
-struct RemoteIndex {
+pub(crate) struct RemoteIndex {
     files: Vec<IndexFile>,
+    /// Keys of the index files loaded (`index/<sum>.idx`).
+    pub(crate) keys: Vec<String>,
     extra: HashMap<ChunkId, Location>,
     cache_dir: PathBuf,
 }
 
 impl RemoteIndex {
-    fn load(ws: &Workspace, b: &Counting<'_>, label: &str, url: &str) -> Result<RemoteIndex> {
+    pub(crate) fn load(
+        ws: &Workspace,
+        b: &Counting<'_>,
+        label: &str,
+        url: &str,
+    ) -> Result<RemoteIndex> {
         let rerr = |e| Error::Remote {
             remote: label.to_string(),
             source: e,
@@ -147,6 +154,7 @@ impl RemoteIndex {
             .join("index");
         crate::fsx::create_dir_all(&cache_dir)?;
         let mut files = Vec::new();
+        let mut keys = Vec::new();
         for obj in b.list("index/").map_err(rerr)? {
             let Some(name) = obj
                 .key
@@ -174,6 +182,7 @@ impl RemoteIndex {
                 crate::fsx::write_atomic(&local, &data)?;
             }
             files.push(IndexFile::open(&local)?);
+            keys.push(obj.key.clone());
         }
         let indexed: HashSet<PackId> = files
             .iter()
@@ -213,12 +222,22 @@ impl RemoteIndex {
         }
         Ok(RemoteIndex {
             files,
+            keys,
             extra,
             cache_dir,
         })
     }
 
-    fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+    /// Every known chunk location (index files and unindexed packs).
+    pub(crate) fn all_entries(&self) -> Result<Vec<(ChunkId, Location)>> {
+        let mut out: Vec<(ChunkId, Location)> = self.extra.iter().map(|(c, l)| (*c, *l)).collect();
+        for f in &self.files {
+            out.extend(f.entries()?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
         if let Some(l) = self.extra.get(id) {
             return Ok(Some(*l));
         }

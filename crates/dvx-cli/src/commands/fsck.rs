@@ -5,13 +5,25 @@ use serde_json::json;
 use crate::progress::Bars;
 use crate::settings::Settings;
 
-pub fn run(s: &Settings, repair: bool, as_json: bool, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub fn run(
+    s: &Settings,
+    repair: bool,
+    remote: Option<String>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
     let ws = s.workspace()?;
-    let r = dvx_core::fsck(
-        &ws,
-        &dvx_core::FsckOptions { repair },
-        &Bars::new(s.progress),
-    )?;
+    let r = match &remote {
+        Some(name) => {
+            let name = (!name.is_empty()).then_some(name.as_str());
+            dvx_core::fsck_remote(&ws, name, &s.aws, &Bars::new(s.progress))?
+        }
+        None => dvx_core::fsck(
+            &ws,
+            &dvx_core::FsckOptions { repair },
+            &Bars::new(s.progress),
+        )?,
+    };
     if as_json {
         let problems: Vec<_> = r
             .problems

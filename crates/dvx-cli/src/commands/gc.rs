@@ -11,6 +11,7 @@ pub fn run(
     s: &Settings,
     dry_run: bool,
     keep_days: f64,
+    remote: Option<String>,
     as_json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
@@ -25,7 +26,13 @@ pub fn run(
         dry_run,
         keep: Duration::from_secs_f64(keep_days * 86400.0),
     };
-    let r = dvx_core::gc(&ws, &opts, &Bars::new(s.progress))?;
+    let r = match &remote {
+        Some(name) => {
+            let name = (!name.is_empty()).then_some(name.as_str());
+            dvx_core::gc_remote(&ws, name, &s.aws, &opts, &Bars::new(s.progress))?
+        }
+        None => dvx_core::gc(&ws, &opts, &Bars::new(s.progress))?,
+    };
     if as_json {
         crate::output::json(
             out,
@@ -56,7 +63,15 @@ pub fn run(
             r.trees_deleted,
             bytes(r.bytes_freed),
             if r.young_kept > 0 {
-                format!(" ({} objects younger than the grace period kept)", r.young_kept)
+                format!(
+                    " ({} objects {} kept)",
+                    r.young_kept,
+                    if remote.is_some() {
+                        "unreferenced but within the grace period (listed in gc/pending.toml)"
+                    } else {
+                        "younger than the grace period"
+                    }
+                )
             } else {
                 String::new()
             }

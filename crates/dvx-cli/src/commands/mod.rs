@@ -37,12 +37,17 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             remote,
         } => status::run(s, paths, json, remote, out),
         Command::Remote { action } => remote::run(s, action, out),
-        Command::Fsck { repair, json } => fsck::run(s, repair, json, out),
+        Command::Fsck {
+            repair,
+            remote,
+            json,
+        } => fsck::run(s, repair, remote, json, out),
         Command::Gc {
             dry_run,
             keep_days,
+            remote,
             json,
-        } => gc::run(s, dry_run, keep_days, json, out),
+        } => gc::run(s, dry_run, keep_days, remote, json, out),
         Command::Push {
             revs,
             all_revs,

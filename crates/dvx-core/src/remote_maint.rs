@@ -1,0 +1,428 @@
+//! `dvx fsck --remote` and `dvx gc --remote`: checking and cleaning a remote.
+//!
+//! Deletion on a remote is two-phase and lock-free: a gc run records the objects it finds
+//! unreferenced in `gc/pending.toml` on the remote; a later run deletes those that are
+//! still unreferenced once the grace period has passed since they were recorded. Anyone
+//! pushing in between makes an object live again, and it is then dropped from the list.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use std::time::SystemTime;
+
+use dvx_manifest::{EntryKind, Pointer, Tree};
+use dvx_store::{BackendError, ChunkId, PackId, TreeId};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AwsEnv;
+use crate::error::{Error, Result};
+use crate::fsck::{all_versions, FsckReport, Problem};
+use crate::gc::{GcOptions, GcReport};
+use crate::progress::Progress;
+use crate::remote::open_remote;
+use crate::transfer::{pack_key, parse_pack_key, parse_tree_key, tree_key, Counting, RemoteIndex};
+use crate::workspace::{join_rel, Workspace};
+
+const PENDING_KEY: &str = "gc/pending.toml";
+
+/// Every live root: versions in any ref, the worktree and the git index.
+fn live_roots(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
+    let mut v = all_versions(ws)?;
+    for (file, bytes) in ws
+        .repo
+        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
+    {
+        if let Ok(p) = Pointer::parse(&file, &bytes) {
+            v.push((p.clone(), format!("{}@index", p.path)));
+        }
+    }
+    Ok(v)
+}
+
+/// Reads a tree from the local store or, failing that, from the remote (verified).
+fn get_tree(
+    ws: &Workspace,
+    b: &Counting<'_>,
+    id: &TreeId,
+) -> std::result::Result<Option<Tree>, String> {
+    let store = ws.store().map_err(|e| e.to_string())?;
+    if store.has_tree(id) {
+        if let Ok(t) = crate::treeio::read_tree(store, id) {
+            return Ok(Some(t));
+        }
+    }
+    match b.get(&tree_key(id)) {
+        Ok(obj) => {
+            let raw = dvx_store::decode_tree_object(id, &obj).map_err(|e| e.to_string())?;
+            Tree::decode(&raw).map(Some).map_err(|e| e.to_string())
+        }
+        Err(BackendError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Checks that every version in the history is complete on the remote, every tree there is
+/// sound, and every index entry points at a pack that exists.
+pub fn fsck_remote(
+    ws: &Workspace,
+    remote: Option<&str>,
+    env: &AwsEnv,
+    _progress: &dyn Progress,
+) -> Result<FsckReport> {
+    ws.require_init()?;
+    let r = open_remote(ws, remote, env)?;
+    let label = format!("{} ({})", r.name, r.url);
+    let b = Counting::new(r.backend.as_ref());
+    let rerr = |e| Error::Remote {
+        remote: label.clone(),
+        source: e,
+    };
+    let mut report = FsckReport::default();
+    let packs: HashMap<PackId, u64> = b
+        .list("packs/")
+        .map_err(rerr)?
+        .into_iter()
+        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
+        .collect();
+    let trees: HashSet<TreeId> = b
+        .list("trees/")
+        .map_err(rerr)?
+        .iter()
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect();
+    report.packs = packs.len() as u64;
+    let mut problems = Vec::new();
+    let rindex = match RemoteIndex::load(ws, &b, &label, &r.url) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            problems.push(Problem {
+                object: "remote index".into(),
+                what: e.to_string(),
+                files: vec![],
+            });
+            None
+        }
+    };
+    if let Some(ri) = &rindex {
+        report.indexes = ri.keys.len() as u64;
+        let mut missing: BTreeMap<PackId, u64> = BTreeMap::new();
+        for (_, loc) in ri.all_entries()? {
+            report.chunks += 1;
+            if !packs.contains_key(&loc.pack) {
+                *missing.entry(loc.pack).or_default() += 1;
+            }
+        }
+        for (p, n) in missing {
+            problems.push(Problem {
+                object: format!("pack {p}"),
+                what: format!("is missing on the remote but its index lists {n} chunk(s) in it"),
+                files: vec![],
+            });
+        }
+    }
+    // Every version of the history.
+    let mut decoded: HashMap<TreeId, Option<Tree>> = HashMap::new();
+    let mut affected: BTreeMap<String, (String, std::collections::BTreeSet<String>)> =
+        BTreeMap::new();
+    for (p, label_v) in live_roots(ws)? {
+        report.versions += 1;
+        let rev = label_v.rsplit('@').next().unwrap_or("").to_string();
+        let base = match p.kind {
+            dvx_manifest::DatasetKind::Dir => p.path.clone(),
+            dvx_manifest::DatasetKind::File => p
+                .path
+                .rsplit_once('/')
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default(),
+        };
+        let mut stack = vec![(String::new(), p.id)];
+        while let Some((prefix, id)) = stack.pop() {
+            let shown = if prefix.is_empty() {
+                format!("{}@{rev}", p.path)
+            } else {
+                format!("{}@{rev}", join_rel(&base, &prefix))
+            };
+            if !trees.contains(&id) {
+                affected
+                    .entry(format!("tree {id}"))
+                    .or_insert_with(|| ("is missing on the remote".into(), Default::default()))
+                    .1
+                    .insert(shown);
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(id) {
+                report.trees += 1;
+                let t = match b.get(&tree_key(&id)) {
+                    Ok(obj) => dvx_store::decode_tree_object(&id, &obj)
+                        .map_err(|e| e.to_string())
+                        .and_then(|raw| Tree::decode(&raw).map_err(|e| e.to_string())),
+                    Err(e) => Err(e.to_string()),
+                };
+                match t {
+                    Ok(t) => {
+                        slot.insert(Some(t));
+                    }
+                    Err(e) => {
+                        slot.insert(None);
+                        affected
+                            .entry(format!("tree {id}"))
+                            .or_insert_with(|| {
+                                (
+                                    format!("is damaged on the remote ({e})"),
+                                    Default::default(),
+                                )
+                            })
+                            .1
+                            .insert(shown.clone());
+                    }
+                }
+            }
+            let Some(Some(tree)) = decoded.get(&id) else {
+                continue;
+            };
+            for e in tree.entries() {
+                let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+                match &e.kind {
+                    EntryKind::Dir { id, .. } => stack.push((rel, *id)),
+                    EntryKind::File { chunks, .. } => {
+                        let Some(ri) = &rindex else { continue };
+                        for c in chunks {
+                            let what = match ri.lookup(&c.id)? {
+                                None => Some("is missing on the remote".to_string()),
+                                Some(l) if !packs.contains_key(&l.pack) => Some(format!(
+                                    "is in pack {} which is missing on the remote",
+                                    l.pack
+                                )),
+                                Some(_) => None,
+                            };
+                            if let Some(what) = what {
+                                affected
+                                    .entry(format!("chunk {}", c.id))
+                                    .or_insert_with(|| (what, Default::default()))
+                                    .1
+                                    .insert(format!("{}@{rev}", join_rel(&base, &rel)));
+                            }
+                        }
+                    }
+                    EntryKind::Symlink { .. } => {}
+                }
+            }
+        }
+    }
+    for (object, (what, files)) in affected {
+        problems.push(Problem {
+            object,
+            what,
+            files: files.into_iter().take(20).collect(),
+        });
+    }
+    report.problems = problems;
+    Ok(report)
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Pending {
+    #[serde(default)]
+    object: Vec<PendingObject>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct PendingObject {
+    key: String,
+    /// Unix seconds when a gc first found it unreferenced.
+    marked: u64,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Two-phase gc of a remote (see the module documentation).
+pub fn gc_remote(
+    ws: &Workspace,
+    remote: Option<&str>,
+    env: &AwsEnv,
+    opts: &GcOptions,
+    _progress: &dyn Progress,
+) -> Result<GcReport> {
+    ws.require_init()?;
+    let r = open_remote(ws, remote, env)?;
+    let label = format!("{} ({})", r.name, r.url);
+    let b = Counting::new(r.backend.as_ref());
+    let rerr = |e| Error::Remote {
+        remote: label.clone(),
+        source: e,
+    };
+    let mut report = GcReport::default();
+
+    // Mark.
+    let roots = live_roots(ws)?;
+    report.versions = roots.len() as u64;
+    let mut live_trees: HashSet<TreeId> = HashSet::new();
+    let mut live_chunks: HashSet<ChunkId> = HashSet::new();
+    let mut stack: Vec<TreeId> = roots.iter().map(|(p, _)| p.id).collect();
+    while let Some(id) = stack.pop() {
+        if !live_trees.insert(id) {
+            continue;
+        }
+        match get_tree(ws, &b, &id) {
+            Ok(Some(t)) => {
+                for e in t.entries() {
+                    match &e.kind {
+                        EntryKind::Dir { id, .. } => stack.push(*id),
+                        EntryKind::File { chunks, .. } => {
+                            live_chunks.extend(chunks.iter().map(|c| c.id))
+                        }
+                        EntryKind::Symlink { .. } => {}
+                    }
+                }
+            }
+            Ok(None) => {}
+            // A tree we cannot read: we cannot know what it needs, so delete nothing.
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                "remote gc stopped: tree {id} cannot be read ({e}); run `dvx fsck --remote` first"
+            )))
+            }
+        }
+    }
+    report.live_chunks = live_chunks.len() as u64;
+
+    // Sweep candidates.
+    let pack_sizes: HashMap<PackId, u64> = b
+        .list("packs/")
+        .map_err(rerr)?
+        .into_iter()
+        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
+        .collect();
+    let remote_trees: Vec<TreeId> = b
+        .list("trees/")
+        .map_err(rerr)?
+        .iter()
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect();
+    let rindex = RemoteIndex::load(ws, &b, &label, &r.url)?;
+    let entries = rindex.all_entries()?;
+    let mut pack_live: HashMap<PackId, bool> = pack_sizes.keys().map(|p| (*p, false)).collect();
+    let mut pack_known: HashSet<PackId> = HashSet::new();
+    for (c, l) in &entries {
+        pack_known.insert(l.pack);
+        if live_chunks.contains(c) {
+            pack_live.insert(l.pack, true);
+        }
+    }
+    let mut dead: BTreeMap<String, u64> = BTreeMap::new();
+    for (p, live) in &pack_live {
+        // A pack whose content we could not read is never a candidate.
+        if !live && pack_known.contains(p) {
+            dead.insert(pack_key(p), pack_sizes.get(p).copied().unwrap_or(0));
+        } else {
+            report.packs_kept += 1;
+            report.bytes_kept += pack_sizes.get(p).copied().unwrap_or(0);
+        }
+    }
+    for t in &remote_trees {
+        if !live_trees.contains(t) {
+            dead.insert(tree_key(t), 0);
+        }
+    }
+
+    // Phase logic.
+    let pending: Pending = match b.get(PENDING_KEY) {
+        Ok(bytes) => toml::from_str(&String::from_utf8_lossy(&bytes)).unwrap_or_default(),
+        Err(BackendError::NotFound { .. }) => Pending::default(),
+        Err(e) => return Err(rerr(e)),
+    };
+    let now = now_secs();
+    let grace = opts.keep.as_secs();
+    let mut next = Pending::default();
+    let mut delete: Vec<(String, u64)> = Vec::new();
+    let mut seen = HashSet::new();
+    for o in &pending.object {
+        if let Some(size) = dead.get(&o.key) {
+            seen.insert(o.key.clone());
+            if now.saturating_sub(o.marked) >= grace {
+                delete.push((o.key.clone(), *size));
+            } else {
+                report.young_kept += 1;
+                next.object.push(o.clone());
+            }
+        }
+    }
+    for key in dead.keys() {
+        if !seen.contains(key) {
+            report.young_kept += 1;
+            next.object.push(PendingObject {
+                key: key.clone(),
+                marked: now,
+            });
+        }
+    }
+    report.packs_deleted = delete
+        .iter()
+        .filter(|(k, _)| k.starts_with("packs/"))
+        .count() as u64;
+    report.trees_deleted = delete
+        .iter()
+        .filter(|(k, _)| k.starts_with("trees/"))
+        .count() as u64;
+    report.bytes_freed = delete.iter().map(|(_, s)| s).sum();
+    if opts.dry_run {
+        return Ok(report);
+    }
+
+    // Packs first need an index that no longer names them: upload a merged index of what
+    // stays, then drop the index files it replaces, then the packs, then the trees.
+    let doomed: HashSet<PackId> = delete
+        .iter()
+        .filter_map(|(k, _)| parse_pack_key(k))
+        .collect();
+    if !doomed.is_empty() {
+        let keep: Vec<(ChunkId, dvx_store::Location)> = entries
+            .into_iter()
+            .filter(|(_, l)| !doomed.contains(&l.pack))
+            .collect();
+        let scratch = ws
+            .dvx_dir()
+            .join("tmp")
+            .join(format!("gc-{}", std::process::id()));
+        crate::fsx::create_dir_all(&scratch)?;
+        let result = (|| -> Result<()> {
+            let mut new_key = None;
+            if !keep.is_empty() {
+                let idx = dvx_store::index::write_index(&scratch, keep)?;
+                let name = idx
+                    .file_name()
+                    .expect("index has a name")
+                    .to_string_lossy()
+                    .into_owned();
+                b.put(&format!("index/{name}"), crate::fsx::read(&idx)?)
+                    .map_err(rerr)?;
+                new_key = Some(format!("index/{name}"));
+            }
+            for k in &rindex.keys {
+                if Some(k) != new_key.as_ref() {
+                    r.backend.delete(k).map_err(rerr)?;
+                }
+            }
+            Ok(())
+        })();
+        let _ = std::fs::remove_dir_all(&scratch);
+        result?;
+    }
+    for (k, _) in &delete {
+        r.backend.delete(k).map_err(rerr)?;
+    }
+    if next.object.is_empty() {
+        r.backend.delete(PENDING_KEY).map_err(rerr)?;
+    } else {
+        let text = format!(
+            "# dvx remote gc: objects found unreferenced; a later gc deletes those still unreferenced\n# once the grace period has passed since `marked` (unix seconds).\n{}",
+            toml::to_string(&next).map_err(|e| Error::Usage(e.to_string()))?
+        );
+        b.put(PENDING_KEY, text.into_bytes()).map_err(rerr)?;
+    }
+    Ok(report)
+}
