@@ -81,7 +81,8 @@ pub fn write_index(dir: &Path, mut entries: Vec<(ChunkId, Location)>) -> Result<
     let sum = blake3::hash(&out);
     out.extend_from_slice(sum.as_bytes());
     let path = dir.join(format!("{}.idx", sum.to_hex()));
-    if !path.exists() {
+    // Same name means same content, unless the existing file is damaged: then replace it.
+    if std::fs::read(&path).ok().as_deref() != Some(&out[..]) {
         sfs::write_atomic(&path, &out)?;
     }
     Ok(path)

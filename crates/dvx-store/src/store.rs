@@ -295,6 +295,10 @@ impl Store {
                     {
                         continue 'outer;
                     }
+                    // A damaged index is skipped: the packs it listed are then unindexed and
+                    // found through their own trailers below, so nothing becomes unreadable.
+                    // `dvx fsck` reports it and `--repair` rebuilds the index.
+                    Err(Error::CorruptIndex { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
