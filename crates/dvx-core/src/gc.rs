@@ -212,21 +212,59 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
             .saturating_sub(stats.stored_bytes);
         report.bytes_kept += stats.stored_bytes;
     }
+    // Mark again right before deleting: versions committed or staged while we worked are
+    // live too. (An add still running is protected by the grace period, not by this.)
+    let mut roots: Vec<TreeId> = all_versions(ws)?.into_iter().map(|(p, _)| p.id).collect();
+    for (file, bytes) in ws
+        .repo
+        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
+    {
+        if let Ok(p) = Pointer::parse(&file, &bytes) {
+            roots.push(p.id);
+        }
+    }
+    store.reload();
+    let (late_trees, late_chunks) = mark(store, roots)?;
+    let rewritten: HashSet<PackId> = to_rewrite.iter().map(|(id, _, _)| *id).collect();
+    let mut doomed: HashSet<PackId> = HashSet::new();
     for (id, _) in &to_delete {
         let path = store.pack_path(id);
         // Freshened since we looked (a concurrent add reused it): keep it.
-        if age(&path).is_some_and(|a| a >= opts.keep) {
-            remove(&path)?;
+        if age(&path).is_none_or(|a| a < opts.keep) {
+            continue;
         }
+        if !rewritten.contains(id) {
+            let file = dvx_store::fs::open(&path)?;
+            let now_live = pack::read_trailer(&file, &path)
+                .map(|es| es.iter().any(|e| late_chunks.contains(&e.id)))
+                .unwrap_or(true);
+            if now_live {
+                continue;
+            }
+        }
+        doomed.insert(*id);
+    }
+    // The index must stop naming a pack before the pack goes: a crash in between then leaves
+    // unindexed packs (found through their trailers, deleted by the next gc), never an index
+    // entry pointing at a missing pack (which would make a later add skip storing a chunk).
+    // Index entries naming packs that are already gone are dropped at the same time.
+    let present: HashSet<PackId> = store.list_packs()?.into_iter().collect();
+    for path in store.list_index_files()? {
+        if let Ok(f) = dvx_store::index::IndexFile::open(&path) {
+            doomed.extend(f.packs().iter().filter(|p| !present.contains(p)).copied());
+        }
+    }
+    if !doomed.is_empty() {
+        store.reindex_without(&doomed)?;
+    }
+    for id in &doomed {
+        remove(&store.pack_path(id))?;
     }
     for t in &dead_trees {
         let path = store.tree_path(t);
-        if age(&path).is_some_and(|a| a >= opts.keep) {
+        if age(&path).is_some_and(|a| a >= opts.keep) && !late_trees.contains(t) {
             remove(&path)?;
         }
-    }
-    if !to_delete.is_empty() {
-        store.rebuild_index()?;
     }
     store.clean_temp_files(Duration::from_secs(86400))?;
     Ok(report)

@@ -76,21 +76,30 @@ impl LockFile {
     /// Takes the lock without waiting: fails if a live process holds it; a lock left by a
     /// process that is gone (a crashed gc) is removed and taken.
     pub fn try_acquire(path: &Path) -> Result<LockFile> {
+        // The lock appears with its pid already inside (written to a temporary file, then
+        // hard-linked into place, which fails if the lock exists), so it is never empty.
+        let dir = path.parent().unwrap_or_else(|| Path::new("."));
+        let tmp = dvx_store::fs::temp_path(dir);
+        std::fs::write(&tmp, std::process::id().to_string())
+            .map_err(|e| Error::io("create lock", &tmp, e))?;
+        let result = Self::link_lock(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        result
+    }
+
+    fn link_lock(tmp: &Path, path: &Path) -> Result<LockFile> {
         for _ in 0..3 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(path)
-            {
-                Ok(mut f) => {
-                    let _ = write!(f, "{}", std::process::id());
-                    let _ = f.sync_all();
+            match std::fs::hard_link(tmp, path) {
+                Ok(()) => {
                     return Ok(LockFile {
                         path: path.to_path_buf(),
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if holder_alive(path) {
+                    // Locks taken here are never empty, so an empty one is debris (from a
+                    // crash of an older dvx): stale.
+                    let empty = std::fs::read(path).is_ok_and(|b| b.is_empty());
+                    if !empty && holder_alive(path) {
                         let holder = std::fs::read_to_string(path).unwrap_or_default();
                         return Err(Error::Usage(format!(
                             "another dvx gc is running (pid {}, lock {}): wait for it to finish",

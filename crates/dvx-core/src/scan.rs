@@ -239,10 +239,10 @@ pub fn scan_dataset_full(
                 c.get(&cache_key(&base_rel, &rel), &key).cloned()
             };
             let usable = match (&hit, writer) {
-                (Some(h), Some(_)) => {
+                (Some(h), Some(w)) => {
                     let mut all = true;
                     for ch in &h.chunks {
-                        if !store.contains(&ch.id)? {
+                        if !w.reuse(&ch.id)? {
                             all = false;
                             break;
                         }

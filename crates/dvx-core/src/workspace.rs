@@ -230,6 +230,12 @@ impl Workspace {
         for comp in path.split('/') {
             dvx_manifest::validate_name(comp.as_bytes())?;
         }
+        if path.chars().any(char::is_control) {
+            return Err(Error::Usage(format!(
+                "{:?}: a dataset path cannot contain control characters (newline, tab...): rename it",
+                path
+            )));
+        }
         Ok(path)
     }
 

@@ -83,6 +83,9 @@ fn validate_rel_path(path: &str) -> std::result::Result<(), String> {
     for comp in path.split('/') {
         validate_name(comp.as_bytes()).map_err(|e| e.to_string())?;
     }
+    if path.chars().any(char::is_control) {
+        return Err("dataset path contains a control character (newline, tab...)".into());
+    }
     Ok(())
 }
 
@@ -141,7 +144,7 @@ impl Pointer {
         let body = toml::to_string(&raw).expect("pointer fields always serialize");
         format!(
             "# dvx pointer: git tracks this file; the data of `{}` lives in the dvx store.\n# Restore it with `dvx checkout`, fetch it with `dvx pull`.\n{body}",
-            self.path
+            self.path.escape_debug()
         )
     }
 

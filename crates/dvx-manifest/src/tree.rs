@@ -144,12 +144,17 @@ impl Tree {
 
     /// Total bytes of files below.
     pub fn size(&self) -> u64 {
-        self.entries.iter().map(Entry::size).sum()
+        // Sizes come from untrusted bytes: saturate rather than overflow.
+        self.entries
+            .iter()
+            .fold(0u64, |acc, e| acc.saturating_add(e.size()))
     }
 
     /// Number of files and links below.
     pub fn files(&self) -> u64 {
-        self.entries.iter().map(Entry::files).sum()
+        self.entries
+            .iter()
+            .fold(0u64, |acc, e| acc.saturating_add(e.files()))
     }
 
     /// Canonical encoding.

@@ -16,7 +16,7 @@ pub enum BackendError {
         key: String,
     },
     /// A failure that retrying will not fix (access denied, no such bucket, bad settings).
-    #[error("{key}: {message}")]
+    #[error("{}{message}", key_prefix(key))]
     Permanent {
         /// Object key (or the remote root).
         key: String,
@@ -24,13 +24,21 @@ pub enum BackendError {
         message: String,
     },
     /// A failure worth retrying (timeout, 5xx, dropped connection).
-    #[error("{key}: {message}")]
+    #[error("{}{message}", key_prefix(key))]
     Transient {
         /// Object key.
         key: String,
         /// What happened.
         message: String,
     },
+}
+
+fn key_prefix(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("{key}: ")
+    }
 }
 
 impl BackendError {

@@ -22,7 +22,7 @@ pub const ENTRY_LEN: usize = 52;
 /// Footer: trailer offset u64, entry count u64, BLAKE3 of the trailer entries, end magic.
 pub const FOOTER_LEN: usize = 56;
 /// Upper bound of a chunk's uncompressed length (guards decompression of untrusted data).
-pub const MAX_CHUNK_LEN: u32 = 1 << 28;
+pub const MAX_CHUNK_LEN: u32 = 16 << 20;
 
 /// How a chunk is stored in a pack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -115,6 +115,19 @@ impl IndexSet {
         }
         Ok(None)
     }
+
+    /// Every known location of a chunk (it may sit in several packs).
+    fn lookup_all(&self, id: &ChunkId) -> Result<Vec<Location>> {
+        let mut out: Vec<Location> = self.extra.get(id).copied().into_iter().collect();
+        for f in &self.files {
+            if let Some(l) = f.lookup(id)? {
+                if !out.contains(&l) {
+                    out.push(l);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// A dvx object store on the local file system. Safe to share between threads; several
@@ -379,8 +392,18 @@ impl Store {
 
     /// Reads a chunk and verifies it against its id.
     pub fn read_chunk(&self, id: &ChunkId) -> Result<Vec<u8>> {
-        let loc = self.lookup(id)?.ok_or(Error::MissingChunk(*id))?;
-        self.read_chunk_at(id, &loc)
+        let locs = self.with_index(|s| s.lookup_all(id))?;
+        let mut first_err = None;
+        // A chunk stored twice survives the loss or damage of one copy: try each.
+        for loc in &locs {
+            match self.read_chunk_at(id, loc) {
+                Ok(data) => return Ok(data),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or(Error::MissingChunk(*id)))
     }
 
     /// Reads a chunk at a known location and verifies it.
@@ -487,7 +510,7 @@ impl Store {
             .and_then(|m| m.modified())
             .ok()
             .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(600));
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
         if stale {
             if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
                 let _ = f.set_modified(now);
@@ -535,6 +558,44 @@ impl Store {
         let merged = index::write_index(&self.index_dir(), all)?;
         for p in inputs {
             if p != merged {
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &p, e)),
+                }
+            }
+        }
+        sfs::sync_dir(&self.index_dir())?;
+        self.reload();
+        Ok(())
+    }
+
+    /// Replaces every index file by one that lists the same chunks minus those in `doomed`
+    /// packs (gc calls this before deleting them). Index files written concurrently, after
+    /// the listing, are left alone.
+    pub fn reindex_without(&self, doomed: &HashSet<PackId>) -> Result<()> {
+        let old = self.list_index_files()?;
+        let mut entries = Vec::new();
+        for p in &old {
+            match IndexFile::open(p) {
+                Ok(f) => entries.extend(
+                    f.entries()?
+                        .into_iter()
+                        .filter(|(_, l)| !doomed.contains(&l.pack)),
+                ),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                // A damaged index is replaced too; its packs stay readable via their trailers.
+                Err(Error::CorruptIndex { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let merged = if entries.is_empty() {
+            None
+        } else {
+            Some(index::write_index(&self.index_dir(), entries)?)
+        };
+        for p in old {
+            if Some(&p) != merged.as_ref() {
                 match std::fs::remove_file(&p) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -638,8 +699,16 @@ pub fn decode_tree_object(id: &TreeId, data: &[u8]) -> Result<Vec<u8>> {
     let payload = &data[TREE_HEADER_LEN..];
     let raw = match compression {
         0 => payload.to_vec(),
-        1 => zstd::bulk::decompress(payload, raw_len as usize)
-            .map_err(|e| bad(&format!("zstd: {e}")))?,
+        // Streamed, so a header that declares a huge size costs nothing until real bytes
+        // arrive, and at most one byte past the declared size is ever produced.
+        1 => {
+            use std::io::Read;
+            let mut out = Vec::with_capacity((raw_len as usize).min(1 << 20));
+            zstd::stream::read::Decoder::new(payload)
+                .and_then(|d| d.take(raw_len + 1).read_to_end(&mut out))
+                .map_err(|e| bad(&format!("zstd: {e}")))?;
+            out
+        }
         _ => return Err(bad("unknown compression")),
     };
     if raw.len() as u64 != raw_len {
@@ -707,14 +776,31 @@ impl StoreWriter<'_> {
     fn known(&self, id: &ChunkId) -> Result<bool> {
         match self.store.lookup(id)? {
             Some(loc) => {
-                self.reused
-                    .lock()
-                    .expect("reused poisoned")
-                    .insert(loc.pack);
+                // Freshen a reused pack right away (once per session), so a concurrent gc's
+                // last age check, just before it deletes, sees it as young. A pack that an
+                // index still names but that is gone (deleted by hand, or a crash of an old
+                // gc) does not count: its chunks are stored again.
+                let mut reused = self.reused.lock().expect("reused poisoned");
+                if reused.contains(&loc.pack) {
+                    return Ok(true);
+                }
+                let path = self.store.pack_path(&loc.pack);
+                if !path.is_file() {
+                    return Ok(false);
+                }
+                reused.insert(loc.pack);
+                drop(reused);
+                self.store.freshen(&path);
                 Ok(true)
             }
             None => Ok(false),
         }
+    }
+
+    /// True when the store holds the chunk; its pack is then freshened (a cached file's
+    /// chunks are reused without being read, and must be protected from gc all the same).
+    pub fn reuse(&self, id: &ChunkId) -> Result<bool> {
+        self.known(id)
     }
 
     /// Copies a chunk into this session's packs even though the store has it elsewhere
