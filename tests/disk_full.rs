@@ -298,3 +298,61 @@ fn pull_into_a_full_disk_fails_cleanly_then_completes() {
     repo.dvx(&["status"]).ok().stdout_has("data: clean");
     drop(repo);
 }
+
+/// A read-only store (a tmpfs remounted read-only, so even root gets EROFS): reading commands
+/// keep working, writing commands fail cleanly, and nothing in the worktree is half-written.
+#[test]
+fn read_only_store_serves_reads_and_refuses_writes_cleanly() {
+    let Some(fs_) = tmpfs(40) else { return };
+    let repo = TestRepo::new();
+    let store = fs_.dir.join("store");
+    repo.set_env("DVX_STORE", store.to_str().unwrap());
+    let mut g = Gen::new(0x0f0f);
+    g.tree(&repo.path("data"), 2, 4, 200_000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    let v1 = repo.snapshot("data");
+    let pointer = fs::read(repo.path("data.dvx")).unwrap();
+    let ro = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&fs_.dir)
+        .status()
+        .unwrap();
+    assert!(ro.success(), "remount read-only failed");
+
+    // Reads work.
+    repo.dvx(&["status"]).ok().stdout_has("data: clean");
+    remove(&repo.path("data"));
+    repo.dvx(&["checkout"]).ok();
+    assert_snapshot_eq(
+        "checkout from a read-only store",
+        &v1,
+        &repo.snapshot("data"),
+    );
+    repo.dvx(&["fsck"]).ok();
+
+    // Writes fail with a clear error; the pointer and the data on disk stay as they were.
+    g.file(&repo.path("data/new.bin"), 300_000);
+    let before = repo.snapshot("data");
+    let r = repo.dvx(&["add", "data"]);
+    r.code_is(1).stderr_is_error();
+    assert!(
+        r.stderr_str().to_lowercase().contains("read-only"),
+        "the error does not say the store is read-only\n{r}"
+    );
+    assert_eq!(fs::read(repo.path("data.dvx")).unwrap(), pointer);
+    assert_snapshot_eq("data after a refused add", &before, &repo.snapshot("data"));
+    let r = repo.dvx(&["gc"]);
+    r.code_in(&[1, 2]).stderr_is_error();
+    assert!(!r.stderr_str().contains("panicked"), "{r}");
+
+    // Writable again: the add completes and fsck is clean.
+    let rw = Command::new("mount")
+        .args(["-o", "remount,rw"])
+        .arg(&fs_.dir)
+        .status()
+        .unwrap();
+    assert!(rw.success());
+    repo.dvx(&["add", "data"]).ok();
+    repo.dvx(&["fsck"]).ok();
+}
