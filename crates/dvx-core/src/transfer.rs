@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use dvx_manifest::{EntryKind, Pointer, Tree};
 use dvx_store::index::{self, IndexFile, Location};
-use dvx_store::pack::{self, PackBuilder, PackEntry};
+use dvx_store::pack::{self, PackBuffer, PackEntry};
 use dvx_store::{Backend, BackendError, ChunkId, ObjectInfo, PackId, TreeId};
 
 use crate::checkout::{checkout, CheckoutOptions, CheckoutReport};
@@ -33,6 +33,8 @@ const PARALLEL_REQUESTS: usize = 8;
 const MAX_RANGE_GAP: u64 = 256 << 10;
 /// Upper bound of one ranged read (bounds memory: requests in flight x this).
 const MAX_RANGE_LEN: u64 = 8 << 20;
+/// Packs uploaded by push are at most this size (they are assembled in memory).
+const PUSH_PACK_SIZE: u64 = 32 << 20;
 /// Packs written by downloads are sealed at this size.
 const FETCH_PACK_SIZE: u64 = 16 << 20;
 
@@ -484,20 +486,19 @@ fn upload_packs(
     let result = (|| -> Result<()> {
         let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
         progress.begin("uploading", Some(total), Unit::Bytes);
-        let pack_size = store.config().pack_size;
+        // Packs are assembled in memory (no scratch file written and read back); 32 MiB
+        // bounds memory at a few packs in flight while keeping objects well above 16 MiB.
+        let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
         std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(PackId, Vec<PackEntry>)>(1);
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(PackId, Vec<PackEntry>, Vec<u8>)>(1);
             let scratch_ref = &scratch;
             let uploader = s.spawn(move || -> Result<()> {
-                for (id, entries) in rx {
-                    let path = pack::pack_path(scratch_ref, &id);
-                    let data = crate::fsx::read(&path)?;
+                for (id, entries, data) in rx {
                     let n = data.len() as u64;
                     b.put(&pack_key(&id), data).map_err(|e| Error::Remote {
                         remote: label.to_string(),
                         source: e,
                     })?;
-                    crate::fsx::remove_file(&path)?;
                     let idx_entries = entries.iter().map(|e| (e.id, loc_of(id, e))).collect();
                     let idx = index::write_index(scratch_ref, idx_entries)?;
                     let name = idx
@@ -517,7 +518,7 @@ fn upload_packs(
                 }
                 Ok(())
             });
-            let mut builder: Option<PackBuilder> = None;
+            let mut builder: Option<PackBuffer> = None;
             let mut send_err = false;
             for (id, loc) in missing {
                 let stored = store.read_stored(loc)?;
@@ -530,14 +531,11 @@ fn upload_packs(
                 };
                 // Never spread a damaged chunk: verify before it leaves the machine.
                 pack::decode_chunk(&entry, &loc.pack, &stored)?;
-                if builder.is_none() {
-                    builder = Some(PackBuilder::new(&scratch)?);
-                }
-                let bl = builder.as_mut().expect("just created");
-                bl.append(*id, loc.compression, &stored, loc.raw_len)?;
+                let bl = builder.get_or_insert_with(PackBuffer::new);
+                bl.append(*id, loc.compression, &stored, loc.raw_len);
                 if bl.len() >= pack_size {
                     let full = builder.take().expect("present");
-                    if tx.send(full.finish(&scratch)?).is_err() {
+                    if tx.send(full.finish()).is_err() {
                         send_err = true;
                         break;
                     }
@@ -545,7 +543,7 @@ fn upload_packs(
             }
             if !send_err {
                 if let Some(last) = builder.take() {
-                    let _ = tx.send(last.finish(&scratch)?);
+                    let _ = tx.send(last.finish());
                 }
             }
             drop(tx);

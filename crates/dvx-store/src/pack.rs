@@ -331,3 +331,104 @@ pub fn verify_pack_hash(path: &Path, id: &PackId) -> Result<bool> {
     std::io::copy(&mut f, &mut h).map_err(|e| Error::io("read", path, e))?;
     Ok(PackId::from(h.finalize()) == *id)
 }
+
+/// A pack assembled in memory (for uploads: no local scratch file to write and read back).
+/// Same byte format as [`PackBuilder`].
+pub struct PackBuffer {
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+impl Default for PackBuffer {
+    fn default() -> Self {
+        PackBuffer::new()
+    }
+}
+
+impl PackBuffer {
+    /// An empty pack (header only).
+    pub fn new() -> PackBuffer {
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(MAGIC);
+        buf.extend_from_slice(&VERSION.to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        PackBuffer {
+            buf,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Bytes so far.
+    pub fn len(&self) -> u64 {
+        self.buf.len() as u64
+    }
+
+    /// True when no chunk was appended.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends one stored chunk.
+    pub fn append(
+        &mut self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> PackEntry {
+        let entry = PackEntry {
+            id,
+            offset: self.buf.len() as u64,
+            stored_len: u32::try_from(stored.len()).expect("chunks are far below 4 GiB"),
+            raw_len,
+            compression,
+        };
+        self.buf.extend_from_slice(stored);
+        self.entries.push(entry);
+        entry
+    }
+
+    /// Adds the trailer; returns the pack id, its entries and its bytes.
+    pub fn finish(mut self) -> (PackId, Vec<PackEntry>, Vec<u8>) {
+        let trailer_offset = self.buf.len() as u64;
+        let mut trailer = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
+        for e in &self.entries {
+            e.encode(&mut trailer);
+        }
+        let hash = blake3::hash(&trailer);
+        self.buf.extend_from_slice(&trailer);
+        self.buf.extend_from_slice(&trailer_offset.to_le_bytes());
+        self.buf
+            .extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        self.buf.extend_from_slice(hash.as_bytes());
+        self.buf.extend_from_slice(END_MAGIC);
+        (PackId::of(&self.buf), self.entries, self.buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffer_and_file_packs_are_identical() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut file = PackBuilder::new(dir.path()).expect("builder");
+        let mut mem = PackBuffer::new();
+        for i in 0..5u8 {
+            let data = vec![i; 1000 + i as usize];
+            let id = ChunkId::of(&data);
+            file.append(id, Compression::None, &data, data.len() as u32)
+                .expect("append");
+            mem.append(id, Compression::None, &data, data.len() as u32);
+        }
+        let (fid, fentries) = file.finish(dir.path()).expect("finish");
+        let (mid, mentries, bytes) = mem.finish();
+        assert_eq!(fid, mid);
+        assert_eq!(fentries, mentries);
+        assert_eq!(
+            std::fs::read(pack_path(dir.path(), &fid)).expect("read"),
+            bytes
+        );
+    }
+}
