@@ -72,6 +72,20 @@ pub(crate) fn all_versions(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
     Ok(out)
 }
 
+/// Every live root: versions in any ref, the worktree and the git index.
+pub(crate) fn live_roots(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
+    let mut v = all_versions(ws)?;
+    for (file, bytes) in ws
+        .repo
+        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
+    {
+        if let Ok(p) = Pointer::parse(&file, &bytes) {
+            v.push((p.clone(), format!("{}@index", p.path)));
+        }
+    }
+    Ok(v)
+}
+
 /// Verifies the local store and the completeness of every version in the history.
 pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Result<FsckReport> {
     ws.require_init()?;
@@ -268,13 +282,11 @@ fn check_version(
     readable_packs: &HashSet<PackId>,
     affected: &mut BTreeMap<String, (String, BTreeSet<String>)>,
 ) -> Result<()> {
-    let base = match p.kind {
-        dvx_manifest::DatasetKind::Dir => p.path.clone(),
-        dvx_manifest::DatasetKind::File => match p.path.rfind('/') {
-            Some(i) => p.path[..i].to_string(),
-            None => String::new(),
-        },
-    };
+    let base = crate::workspace::Dataset {
+        path: p.path.clone(),
+        kind: p.kind,
+    }
+    .base();
     let mut stack = vec![(String::new(), p.id)];
     let mut visited = HashSet::new();
     while let Some((prefix, id)) = stack.pop() {

@@ -7,12 +7,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use dvx_manifest::{EntryKind, Pointer};
+use dvx_manifest::EntryKind;
 use dvx_store::pack::{self, PackEntry};
 use dvx_store::{ChunkId, PackId, Store, TreeId};
 
 use crate::error::{Error, Result};
-use crate::fsck::all_versions;
+use crate::fsck::live_roots;
 use crate::lock::LockFile;
 use crate::progress::{Progress, Unit};
 use crate::workspace::Workspace;
@@ -101,15 +101,7 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     let mut report = GcReport::default();
 
     // Mark: every version in any ref, the worktree, the git index, plus young trees.
-    let mut roots: Vec<TreeId> = all_versions(ws)?.into_iter().map(|(p, _)| p.id).collect();
-    for (file, bytes) in ws
-        .repo
-        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
-    {
-        if let Ok(p) = Pointer::parse(&file, &bytes) {
-            roots.push(p.id);
-        }
-    }
+    let mut roots: Vec<TreeId> = live_roots(ws)?.into_iter().map(|(p, _)| p.id).collect();
     roots.sort();
     roots.dedup();
     report.versions = roots.len() as u64;
@@ -214,15 +206,7 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     }
     // Mark again right before deleting: versions committed or staged while we worked are
     // live too. (An add still running is protected by the grace period, not by this.)
-    let mut roots: Vec<TreeId> = all_versions(ws)?.into_iter().map(|(p, _)| p.id).collect();
-    for (file, bytes) in ws
-        .repo
-        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
-    {
-        if let Ok(p) = Pointer::parse(&file, &bytes) {
-            roots.push(p.id);
-        }
-    }
+    let roots: Vec<TreeId> = live_roots(ws)?.into_iter().map(|(p, _)| p.id).collect();
     store.reload();
     let (late_trees, late_chunks) = mark(store, roots)?;
     let rewritten: HashSet<PackId> = to_rewrite.iter().map(|(id, _, _)| *id).collect();

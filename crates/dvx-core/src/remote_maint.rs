@@ -9,13 +9,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::time::SystemTime;
 
-use dvx_manifest::{EntryKind, Pointer, Tree};
+use dvx_manifest::{EntryKind, Tree};
 use dvx_store::{BackendError, ChunkId, PackId, TreeId};
 use serde::{Deserialize, Serialize};
 
 use crate::config::AwsEnv;
 use crate::error::{Error, Result};
-use crate::fsck::{all_versions, FsckReport, Problem};
+use crate::fsck::{live_roots, FsckReport, Problem};
 use crate::gc::{GcOptions, GcReport};
 use crate::progress::Progress;
 use crate::remote::open_remote;
@@ -23,20 +23,6 @@ use crate::transfer::{pack_key, parse_pack_key, parse_tree_key, tree_key, Counti
 use crate::workspace::{join_rel, Workspace};
 
 const PENDING_KEY: &str = "gc/pending.toml";
-
-/// Every live root: versions in any ref, the worktree and the git index.
-fn live_roots(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
-    let mut v = all_versions(ws)?;
-    for (file, bytes) in ws
-        .repo
-        .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
-    {
-        if let Ok(p) = Pointer::parse(&file, &bytes) {
-            v.push((p.clone(), format!("{}@index", p.path)));
-        }
-    }
-    Ok(v)
-}
 
 /// Reads a tree from the local store or, failing that, from the remote (verified).
 fn get_tree(
@@ -126,14 +112,11 @@ pub fn fsck_remote(
     for (p, label_v) in live_roots(ws)? {
         report.versions += 1;
         let rev = label_v.rsplit('@').next().unwrap_or("").to_string();
-        let base = match p.kind {
-            dvx_manifest::DatasetKind::Dir => p.path.clone(),
-            dvx_manifest::DatasetKind::File => p
-                .path
-                .rsplit_once('/')
-                .map(|(a, _)| a.to_string())
-                .unwrap_or_default(),
-        };
+        let base = crate::workspace::Dataset {
+            path: p.path.clone(),
+            kind: p.kind,
+        }
+        .base();
         let mut stack = vec![(String::new(), p.id)];
         while let Some((prefix, id)) = stack.pop() {
             let shown = if prefix.is_empty() {

@@ -750,13 +750,11 @@ pub(crate) fn fetch_from(
     // 2. Chunks the selected files need and the store lacks, with the files they serve.
     let mut needed: BTreeMap<ChunkId, Vec<String>> = BTreeMap::new();
     for (p, below) in targets {
-        let base = match p.kind {
-            dvx_manifest::DatasetKind::Dir => p.path.clone(),
-            dvx_manifest::DatasetKind::File => match p.path.rfind('/') {
-                Some(i) => p.path[..i].to_string(),
-                None => String::new(),
-            },
-        };
+        let base = crate::workspace::Dataset {
+            path: p.path.clone(),
+            kind: p.kind,
+        }
+        .base();
         let mut stack = vec![(String::new(), p.id)];
         while let Some((prefix, id)) = stack.pop() {
             let tree = trees.get(&id).expect("all trees were loaded above");
