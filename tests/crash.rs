@@ -543,11 +543,22 @@ fn assert_remote_sane(remote: &Path, what: &str) {
         }
         if let Some(id) = rel.strip_prefix("packs/").and_then(|r| r.get(3..)) {
             let id = id.strip_suffix(".pack").unwrap_or(id);
-            assert_eq!(
-                b3_file(&f),
-                id,
-                "{what}: remote pack {rel} does not hash to its name (partial upload?)"
+            let pid: dvx_store::PackId = id.parse().unwrap();
+            let bytes = std::fs::read(&f).unwrap();
+            assert!(
+                dvx_store::pack::id_matches(&bytes, &pid),
+                "{what}: remote pack {rel} does not match its name (partial upload?)"
             );
+            let entries = dvx_store::pack::read_trailer_with(&f, bytes.len() as u64, |buf, off| {
+                buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{what}: remote pack {rel} is damaged: {e}"));
+            for e in &entries {
+                let stored = &bytes[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
+                dvx_store::pack::decode_chunk(e, &pid, stored)
+                    .unwrap_or_else(|err| panic!("{what}: remote pack {rel}: {err}"));
+            }
         } else {
             assert!(
                 rel.starts_with("index/") || rel.starts_with("trees/"),

@@ -443,7 +443,8 @@ fn structure_cases() -> Vec<Case> {
 fn object_cases() -> Vec<Case> {
     vec![
         obj_case("zip bomb: 64 MiB of zeros declared as 4 KiB", |s| {
-            let (c, payload) = dvx_store::pack::encode_chunk(&vec![0u8; 64 << 20], 3);
+            let zeros = vec![0u8; 64 << 20];
+            let (c, payload) = dvx_store::pack::encode_chunk(&zeros, 3);
             assert_eq!(c, Compression::Zstd);
             let id = *blake3::hash(b"bomb").as_bytes();
             put_obj(s, &id, &obj(1, 4096, &payload));
@@ -523,7 +524,8 @@ fn object_cases() -> Vec<Case> {
             expect: Expect::Content,
             fetch_may_accept: false,
             build: Box::new(|s| {
-                let (_, payload) = dvx_store::pack::encode_chunk(&vec![0u8; 64 << 20], 3);
+                let zeros = vec![0u8; 64 << 20];
+                let (_, payload) = dvx_store::pack::encode_chunk(&zeros, 3);
                 let claimed = vec![0u8; 100];
                 let id = ChunkId::of(&claimed);
                 let mut pb = PackBuilder::new(&s.packs_dir()).unwrap();

@@ -95,7 +95,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
     let mut pack_entries: HashMap<PackId, HashMap<ChunkId, PackEntry>> = HashMap::new();
 
-    // 1. Packs: whole-file hash, trailer, every chunk decoded and verified.
+    // 1. Packs: name, trailer, every chunk decoded and verified.
     let packs = store.list_packs()?;
     let total: u64 = packs
         .iter()
@@ -114,7 +114,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         };
         report.packs += 1;
         progress.advance(data.len() as u64);
-        if PackId::of(&data) != *id {
+        if !pack::id_matches(&data, id) {
             problems.push(problem(&name, "content does not match its name (damaged)"));
         }
         let entries = pack::read_trailer_with(&path, data.len() as u64, |buf, off| {

@@ -16,8 +16,9 @@ use std::time::Instant;
 
 use dvx_manifest::{EntryKind, Pointer, Tree};
 use dvx_store::index::{self, IndexFile, Location};
-use dvx_store::pack::{self, PackBuffer, PackEntry};
+use dvx_store::pack::{self, Compression, PackBuffer, PackEntry};
 use dvx_store::{Backend, BackendError, ChunkId, ObjectInfo, PackId, TreeId};
+use rayon::prelude::*;
 
 use crate::checkout::{checkout, CheckoutOptions, CheckoutReport};
 use crate::config::AwsEnv;
@@ -34,7 +35,9 @@ const MAX_RANGE_GAP: u64 = 256 << 10;
 /// Upper bound of one ranged read (bounds memory: requests in flight x this).
 const MAX_RANGE_LEN: u64 = 8 << 20;
 /// Packs uploaded by push are at most this size (they are assembled in memory).
-const PUSH_PACK_SIZE: u64 = 32 << 20;
+const PUSH_PACK_SIZE: u64 = 48 << 20;
+/// Stored bytes read, verified and compressed at once by push.
+const PUSH_BATCH_BYTES: u64 = 4 << 20;
 /// Packs written by downloads are sealed at this size.
 const FETCH_PACK_SIZE: u64 = 16 << 20;
 
@@ -463,6 +466,9 @@ pub(crate) fn push_to(
     Ok(report)
 }
 
+/// A chunk ready to be appended to an upload pack: id, compression, stored bytes, raw length.
+type Prepared = (ChunkId, Compression, Vec<u8>, u32);
+
 /// Repacks the missing chunks (verified) into new packs and uploads each pack, then its
 /// index, while the next pack is being built.
 fn upload_packs(
@@ -486,15 +492,15 @@ fn upload_packs(
     let result = (|| -> Result<()> {
         let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
         progress.begin("uploading", Some(total), Unit::Bytes);
-        // Packs are assembled in memory (no scratch file written and read back); 32 MiB
-        // bounds memory at a few packs in flight while keeping objects well above 16 MiB.
+        // Packs are assembled in memory (no scratch file written and read back): one being
+        // built while the previous one uploads, so memory stays near two packs.
         let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
         std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = std::sync::mpsc::sync_channel::<(PackId, Vec<PackEntry>, Vec<u8>)>(1);
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<((PackId, Vec<PackEntry>, Vec<u8>), u64)>(0);
             let scratch_ref = &scratch;
             let uploader = s.spawn(move || -> Result<()> {
-                for (id, entries, data) in rx {
-                    let n = data.len() as u64;
+                for ((id, entries, data), n) in rx {
                     b.put(&pack_key(&id), data).map_err(|e| Error::Remote {
                         remote: label.to_string(),
                         source: e,
@@ -518,32 +524,70 @@ fn upload_packs(
                 }
                 Ok(())
             });
-            let mut builder: Option<PackBuffer> = None;
+            let mut builder: Option<(PackBuffer, u64)> = None;
             let mut send_err = false;
-            for (id, loc) in missing {
-                let stored = store.read_stored(loc)?;
-                let entry = PackEntry {
-                    id: *id,
-                    offset: loc.offset,
-                    stored_len: loc.stored_len,
-                    raw_len: loc.raw_len,
-                    compression: loc.compression,
-                };
-                // Never spread a damaged chunk: verify before it leaves the machine.
-                pack::decode_chunk(&entry, &loc.pack, &stored)?;
-                let bl = builder.get_or_insert_with(PackBuffer::new);
-                bl.append(*id, loc.compression, &stored, loc.raw_len);
-                if bl.len() >= pack_size {
-                    let full = builder.take().expect("present");
-                    if tx.send(full.finish()).is_err() {
-                        send_err = true;
-                        break;
+            let level = store.config().remote_zstd_level;
+            // Batches of a few MiB: read, verified and (raw chunks) compressed on every core,
+            // then appended in order.
+            let mut batches: Vec<&[(ChunkId, Location)]> = Vec::new();
+            let mut start = 0;
+            let mut acc = 0u64;
+            for (i, (_, l)) in missing.iter().enumerate() {
+                acc += l.stored_len as u64;
+                if acc >= PUSH_BATCH_BYTES {
+                    batches.push(&missing[start..=i]);
+                    start = i + 1;
+                    acc = 0;
+                }
+            }
+            if start < missing.len() {
+                batches.push(&missing[start..]);
+            }
+            'batches: for batch in batches {
+                let prepared: Vec<Result<Prepared>> = batch
+                    .par_iter()
+                    .map(|(id, loc)| {
+                        let stored = store.read_stored(loc)?;
+                        let entry = PackEntry {
+                            id: *id,
+                            offset: loc.offset,
+                            stored_len: loc.stored_len,
+                            raw_len: loc.raw_len,
+                            compression: loc.compression,
+                        };
+                        // Never spread a damaged chunk: verify before it leaves the machine.
+                        if loc.compression == Compression::None {
+                            let raw = pack::decode_chunk_owned(&entry, &loc.pack, stored)?;
+                            let (c, bytes) = pack::encode_chunk(&raw, level);
+                            let bytes = match bytes {
+                                std::borrow::Cow::Owned(b) => b,
+                                std::borrow::Cow::Borrowed(_) => raw,
+                            };
+                            Ok((*id, c, bytes, loc.raw_len))
+                        } else {
+                            pack::decode_chunk(&entry, &loc.pack, &stored)?;
+                            Ok((*id, loc.compression, stored, loc.raw_len))
+                        }
+                    })
+                    .collect();
+                for (r, (_, loc)) in prepared.into_iter().zip(batch) {
+                    let (id, compression, bytes, raw_len) = r?;
+                    let (bl, src) = builder.get_or_insert_with(|| (PackBuffer::new(), 0));
+                    bl.append(id, compression, &bytes, raw_len);
+                    // Progress counts local stored bytes (the total it was started with).
+                    *src += loc.stored_len as u64;
+                    if bl.len() >= pack_size {
+                        let (full, src) = builder.take().expect("present");
+                        if tx.send((full.finish(), src)).is_err() {
+                            send_err = true;
+                            break 'batches;
+                        }
                     }
                 }
             }
             if !send_err {
-                if let Some(last) = builder.take() {
-                    let _ = tx.send(last.finish());
+                if let Some((last, src)) = builder.take() {
+                    let _ = tx.send((last.finish(), src));
                 }
             }
             drop(tx);

@@ -47,15 +47,21 @@ pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64
             }
         }
     }
-    write_node(store, &root)
+    // Encode every tree first (a parent names its children by the hash of their encoding),
+    // then write them all at once.
+    let mut encoded = Vec::new();
+    let root = encode_node(&root, &mut encoded)?;
+    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    store.write_trees(&refs)?;
+    Ok(root)
 }
 
-fn write_node(store: &Store, node: &Node) -> Result<(TreeId, u64, u64)> {
+fn encode_node(node: &Node, out: &mut Vec<Vec<u8>>) -> Result<(TreeId, u64, u64)> {
     let mut entries = Vec::with_capacity(node.children.len());
     for (name, child) in &node.children {
         let kind = match child {
             Child::Dir(n) => {
-                let (id, size, files) = write_node(store, n)?;
+                let (id, size, files) = encode_node(n, out)?;
                 EntryKind::Dir { id, size, files }
             }
             Child::Leaf(FlatEntry::File {
@@ -80,7 +86,9 @@ fn write_node(store: &Store, node: &Node) -> Result<(TreeId, u64, u64)> {
         });
     }
     let tree = Tree::new(entries)?;
-    let id = store.write_tree(&tree.encode())?;
+    let bytes = tree.encode();
+    let id = TreeId::of(&bytes);
+    out.push(bytes);
     Ok((id, tree.size(), tree.files()))
 }
 

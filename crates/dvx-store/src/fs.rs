@@ -91,7 +91,18 @@ impl AtomicFile {
     }
 
     /// fsyncs, renames onto the destination, fsyncs the directory.
-    pub fn commit(mut self) -> Result<()> {
+    pub fn commit(self) -> Result<()> {
+        let dest = self.dest.clone();
+        self.commit_without_dir_sync()?;
+        if let Some(dir) = dest.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs and renames onto the destination; the caller must fsync the directory (once
+    /// for many files) before anything relies on the new name.
+    pub fn commit_without_dir_sync(mut self) -> Result<()> {
         let f = self.file.take().expect("file is present until commit");
         f.sync_all()
             .map_err(|e| Error::io("fsync", &self.dest, e))?;
@@ -99,9 +110,6 @@ impl AtomicFile {
         if let Err(e) = fs::rename(&self.tmp, &self.dest) {
             let _ = fs::remove_file(&self.tmp);
             return Err(Error::io("rename", &self.dest, e));
-        }
-        if let Some(dir) = self.dest.parent() {
-            sync_dir(dir)?;
         }
         Ok(())
     }

@@ -13,8 +13,11 @@ use crate::id::{ChunkId, PackId};
 pub const MAGIC: &[u8; 8] = b"DVXPACK\0";
 /// Last 8 bytes of every pack.
 pub const END_MAGIC: &[u8; 8] = b"DVXPEND\0";
-/// Pack format version.
-pub const VERSION: u32 = 1;
+/// Pack format version written. Version 2 names a pack by the hash of its trailer (which
+/// lists every chunk's id, place and lengths, and must tile the data area exactly); version 1
+/// (still read) named it by the hash of the whole file, which cost a second pass over every
+/// byte written.
+pub const VERSION: u32 = 2;
 /// Header: magic, version u32, reserved u32.
 pub const HEADER_LEN: u64 = 16;
 /// One trailer entry: id 32, offset u64, stored_len u32, raw_len u32, compression u8, 3 pad.
@@ -114,21 +117,34 @@ fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
-/// Compresses `raw` with zstd unless that saves less than 1/32 of the bytes.
-pub fn encode_chunk(raw: &[u8], level: i32) -> (Compression, Vec<u8>) {
+/// Compresses `raw` with zstd unless that saves less than 1/32 of the bytes (level 0: never
+/// tries). Raw bytes are borrowed, not copied.
+pub fn encode_chunk(raw: &[u8], level: i32) -> (Compression, std::borrow::Cow<'_, [u8]>) {
     if level > 0 && raw.len() >= 64 {
         if let Some(c) = compress(raw, level) {
             if c.len() + raw.len() / 32 < raw.len() {
-                return (Compression::Zstd, c);
+                return (Compression::Zstd, std::borrow::Cow::Owned(c));
             }
         }
     }
-    (Compression::None, raw.to_vec())
+    (Compression::None, std::borrow::Cow::Borrowed(raw))
 }
 
 /// Decodes stored bytes and verifies them against the chunk id. Decompression is bounded by
 /// the declared length, so hostile data cannot make us allocate more.
 pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<Vec<u8>> {
+    match entry.compression {
+        Compression::None => {
+            check_raw(entry, pack, stored)?;
+            Ok(stored.to_vec())
+        }
+        Compression::Zstd => decode_chunk_owned(entry, pack, stored.to_vec()),
+    }
+}
+
+/// Like [`decode_chunk`], taking the stored bytes by value: a raw chunk is verified and
+/// returned without a copy.
+pub fn decode_chunk_owned(entry: &PackEntry, pack: &PackId, stored: Vec<u8>) -> Result<Vec<u8>> {
     let corrupt = |detail: String| Error::CorruptChunk {
         id: entry.id,
         pack: *pack,
@@ -141,11 +157,27 @@ pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<V
         )));
     }
     let raw = match entry.compression {
-        Compression::None => stored.to_vec(),
-        Compression::Zstd => {
-            decompress(stored, entry.raw_len as usize).map_err(|e| corrupt(format!("zstd: {e}")))?
-        }
+        Compression::None => stored,
+        Compression::Zstd => decompress(&stored, entry.raw_len as usize)
+            .map_err(|e| corrupt(format!("zstd: {e}")))?,
     };
+    check_raw(entry, pack, &raw)?;
+    Ok(raw)
+}
+
+/// Checks decoded bytes against the entry's declared length and id.
+fn check_raw(entry: &PackEntry, pack: &PackId, raw: &[u8]) -> Result<()> {
+    let corrupt = |detail: String| Error::CorruptChunk {
+        id: entry.id,
+        pack: *pack,
+        detail,
+    };
+    if entry.raw_len > MAX_CHUNK_LEN {
+        return Err(corrupt(format!(
+            "declared length {} is absurd",
+            entry.raw_len
+        )));
+    }
     if raw.len() != entry.raw_len as usize {
         return Err(corrupt(format!(
             "length {} != declared {}",
@@ -153,16 +185,16 @@ pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<V
             entry.raw_len
         )));
     }
-    if ChunkId::of(&raw) != entry.id {
+    if ChunkId::of(raw) != entry.id {
         return Err(corrupt("content does not match its hash".into()));
     }
-    Ok(raw)
+    Ok(())
 }
 
-/// Writes a new pack under a temporary name; [`PackBuilder::finish`] names it by its hash.
+/// Writes a new pack under a temporary name; [`PackBuilder::finish`] names it by the hash of
+/// its trailer.
 pub struct PackBuilder {
     file: AtomicFile,
-    hasher: blake3::Hasher,
     len: u64,
     entries: Vec<PackEntry>,
 }
@@ -172,7 +204,6 @@ impl PackBuilder {
     pub fn new(packs_dir: &Path) -> Result<PackBuilder> {
         let mut b = PackBuilder {
             file: AtomicFile::create(&packs_dir.join("pending.pack"))?,
-            hasher: blake3::Hasher::new(),
             len: 0,
             entries: Vec::new(),
         };
@@ -186,7 +217,6 @@ impl PackBuilder {
 
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.file.write_all(bytes)?;
-        self.hasher.update(bytes);
         self.len += bytes.len() as u64;
         Ok(())
     }
@@ -234,7 +264,7 @@ impl PackBuilder {
         trailer.extend_from_slice(trailer_hash.as_bytes());
         trailer.extend_from_slice(END_MAGIC);
         self.write(&trailer)?;
-        let id = PackId::from(self.hasher.finalize());
+        let id = PackId::from(trailer_hash);
         let dest = pack_path(packs_dir, &id);
         let dir = dest.parent().expect("pack path has a parent");
         sfs::create_dir_all(dir)?;
@@ -277,7 +307,7 @@ pub fn read_trailer_with(
         return Err(bad("bad magic"));
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(bad(&format!(
             "pack version {version} is not supported (this dvx reads version {VERSION}); upgrade dvx"
         )));
@@ -319,17 +349,41 @@ pub fn read_trailer_with(
         {
             return Err(bad("entry outside the data area"));
         }
+        // Version 2 is named by its trailer alone, so the entries must account for every
+        // byte of the data area, in order: no byte escapes verification.
+        let expected_offset = entries
+            .last()
+            .map_or(HEADER_LEN, |p: &PackEntry| p.offset + p.stored_len as u64);
+        if version >= 2 && e.offset != expected_offset {
+            return Err(bad("entries do not tile the data area"));
+        }
         entries.push(e);
+    }
+    if version >= 2
+        && entries
+            .last()
+            .map_or(HEADER_LEN, |p| p.offset + p.stored_len as u64)
+            != trailer_offset
+    {
+        return Err(bad("entries do not tile the data area"));
     }
     Ok(entries)
 }
 
-/// Hashes a whole pack file and compares it with its name (used by fsck).
-pub fn verify_pack_hash(path: &Path, id: &PackId) -> Result<bool> {
-    let mut f = sfs::open(path)?;
-    let mut h = blake3::Hasher::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| Error::io("read", path, e))?;
-    Ok(PackId::from(h.finalize()) == *id)
+/// True when a whole pack file's bytes match the pack id it is stored under: the trailer hash
+/// for version 2, the hash of every byte for version 1. The trailer itself is checked by
+/// [`read_trailer_with`], the chunks by [`decode_chunk`].
+pub fn id_matches(data: &[u8], id: &PackId) -> bool {
+    if data.len() < HEADER_LEN as usize + FOOTER_LEN {
+        return false;
+    }
+    match u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) {
+        1 => PackId::of(data) == *id,
+        _ => {
+            let footer = &data[data.len() - FOOTER_LEN..];
+            &footer[16..48] == id.as_bytes()
+        }
+    }
 }
 
 /// A pack assembled in memory (for uploads: no local scratch file to write and read back).
@@ -402,7 +456,7 @@ impl PackBuffer {
             .extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
         self.buf.extend_from_slice(hash.as_bytes());
         self.buf.extend_from_slice(END_MAGIC);
-        (PackId::of(&self.buf), self.entries, self.buf)
+        (PackId::from(hash), self.entries, self.buf)
     }
 }
 
@@ -430,5 +484,84 @@ mod tests {
             std::fs::read(pack_path(dir.path(), &fid)).expect("read"),
             bytes
         );
+    }
+
+    fn sample_pack() -> (PackId, Vec<u8>) {
+        let mut mem = PackBuffer::new();
+        for i in 0..4u8 {
+            let data = vec![i; 2000];
+            mem.append(ChunkId::of(&data), Compression::None, &data, 2000);
+        }
+        let (id, _, bytes) = mem.finish();
+        (id, bytes)
+    }
+
+    fn trailer_of(bytes: &[u8]) -> Result<Vec<PackEntry>> {
+        read_trailer_with(Path::new("p.pack"), bytes.len() as u64, |buf, off| {
+            buf.copy_from_slice(&bytes[off as usize..off as usize + buf.len()]);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn version_2_pack_is_named_by_its_trailer() {
+        let (id, bytes) = sample_pack();
+        assert_eq!(
+            u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")),
+            2
+        );
+        assert!(id_matches(&bytes, &id));
+        assert_eq!(trailer_of(&bytes).expect("valid").len(), 4);
+        // A flipped data byte keeps the name (chunk verification catches it on read)...
+        let mut data_flip = bytes.clone();
+        data_flip[20] ^= 1;
+        assert!(id_matches(&data_flip, &id));
+        let e = trailer_of(&data_flip).expect("trailer intact")[0];
+        assert!(decode_chunk(&e, &id, &data_flip[16..2016]).is_err());
+        // ...a flipped trailer byte fails the trailer checksum.
+        let mut trailer_flip = bytes.clone();
+        let at = bytes.len() - FOOTER_LEN - 10;
+        trailer_flip[at] ^= 1;
+        assert!(trailer_of(&trailer_flip).is_err());
+        assert!(!id_matches(&bytes, &PackId::of(b"other")));
+    }
+
+    #[test]
+    fn version_2_entries_must_tile_the_data_area() {
+        // Two chunks with a gap of 8 stray bytes between them.
+        let a = vec![1u8; 100];
+        let b = vec![2u8; 100];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&2u32.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(&a);
+        bytes.extend_from_slice(&[0xee; 8]);
+        let b_off = bytes.len() as u64;
+        bytes.extend_from_slice(&b);
+        let t = bytes.len() as u64;
+        let mut trailer = Vec::new();
+        for (id, off) in [(ChunkId::of(&a), 16u64), (ChunkId::of(&b), b_off)] {
+            PackEntry {
+                id,
+                offset: off,
+                stored_len: 100,
+                raw_len: 100,
+                compression: Compression::None,
+            }
+            .encode(&mut trailer);
+        }
+        let hash = blake3::hash(&trailer);
+        bytes.extend_from_slice(&trailer);
+        bytes.extend_from_slice(&t.to_le_bytes());
+        bytes.extend_from_slice(&2u64.to_le_bytes());
+        bytes.extend_from_slice(hash.as_bytes());
+        bytes.extend_from_slice(END_MAGIC);
+        let err = trailer_of(&bytes).expect_err("a gap is rejected");
+        assert!(err.to_string().contains("tile"), "{err}");
+        // The same layout as version 1 (named by the whole file) is still accepted.
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(trailer_of(&bytes).expect("v1").len(), 2);
+        assert!(id_matches(&bytes, &PackId::of(&bytes)));
     }
 }
