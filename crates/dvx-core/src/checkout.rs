@@ -400,7 +400,19 @@ fn apply(
         })
         .collect();
     removals.sort_by(|a, b| b.0.cmp(a.0));
-    for (rel, cur) in removals {
+    // Files and links first, by several threads (on a file system mounted with `discard`,
+    // freeing a file's blocks waits for the disk), then directories, children first.
+    let (dir_removals, file_removals): (Vec<_>, Vec<_>) = removals
+        .into_iter()
+        .partition(|(_, cur)| matches!(cur, FlatEntry::Dir));
+    io_pool().install(|| {
+        file_removals
+            .par_iter()
+            .with_max_len(16)
+            .try_for_each(|(rel, cur)| remove_entry(&io_path(&base, rel), cur))
+    })?;
+    done.removed += file_removals.len() as u64;
+    for (rel, cur) in dir_removals {
         remove_entry(&io_path(&base, rel), cur)?;
         done.removed += 1;
     }
@@ -428,7 +440,7 @@ fn apply(
         ensure_dir(&io_path(&base, rel), force)?;
     }
     // 3. Files and links that differ, in parallel; each lands whole or not at all.
-    let work: Vec<(&Vec<u8>, &FlatEntry)> = plan
+    let mut work: Vec<(&Vec<u8>, &FlatEntry)> = plan
         .target
         .iter()
         .filter(|(rel, t)| {
@@ -436,6 +448,8 @@ fn apply(
                 && !plan.current.get(*rel).is_some_and(|c| c.same_content(t))
         })
         .collect();
+    // Largest first, so a big file does not start last and run alone.
+    work.sort_by_key(|(_, e)| std::cmp::Reverse(e.size()));
     let files = plan
         .target
         .values()
@@ -444,19 +458,21 @@ fn apply(
     done.unchanged = (files - work.len()) as u64;
     let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
     progress.begin("restoring", Some(total), Unit::Bytes);
-    let results: Vec<(String, Result<u64>)> = work
-        .par_iter()
-        .map(|(rel, t)| {
-            let path = io_path(&base, rel);
-            let cur = plan.current.get(*rel);
-            let r = restore_one(store, &path, t, cur, progress).inspect(|_| {
-                if let FlatEntry::File { digest, chunks, .. } = t {
-                    remember(cache, ds, rel, &path, *digest, chunks);
-                }
-            });
-            (ds.display(&rel_str(rel)), r)
-        })
-        .collect();
+    let results: Vec<(String, Result<u64>)> = io_pool().install(|| {
+        work.par_iter()
+            .with_max_len(1)
+            .map(|(rel, t)| {
+                let path = io_path(&base, rel);
+                let cur = plan.current.get(*rel);
+                let r = restore_one(store, &path, t, cur, progress).inspect(|_| {
+                    if let FlatEntry::File { digest, chunks, .. } = t {
+                        remember(cache, ds, rel, &path, *digest, chunks);
+                    }
+                });
+                (ds.display(&rel_str(rel)), r)
+            })
+            .collect()
+    });
     progress.end();
     let mut failures = Vec::new();
     for (file, r) in results {
@@ -469,6 +485,45 @@ fn apply(
         }
     }
     Ok((done, failures))
+}
+
+/// Moves the finished temporary file `tmp` onto `path`, atomically: a reader (or a crash)
+/// sees the old file or the new one, never neither. When `path` exists, the two are swapped
+/// (`renameat2(RENAME_EXCHANGE)`) and the old file, now under the temporary name, is
+/// removed: a plain rename over an existing file makes ext4 (`auto_da_alloc`) allocate and
+/// start writing the new file's blocks inside the rename, which stalled checkout on large
+/// files. Falls back to a plain rename where exchange is not supported.
+fn replace_file(tmp: &Path, path: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        // Never swap a directory out (a plain rename onto it fails, as it should).
+        let is_file = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir());
+        if is_file && renameat_with(CWD, tmp, CWD, path, RenameFlags::EXCHANGE).is_ok() {
+            // `tmp` now holds the old file; if it cannot be removed, it is a leftover
+            // temporary file, which scans skip and the next checkout cleans up.
+            let _ = std::fs::remove_file(tmp);
+            return Ok(());
+        }
+        // ENOENT: no old file; EINVAL/ENOSYS: not supported here. Anything else is reported
+        // by the plain rename below, if it fails too.
+    }
+    std::fs::rename(tmp, path).map_err(|e| Error::io("rename", path, e))
+}
+
+/// Threads that write and remove worktree files. More than the cores: much of their time is
+/// spent waiting for the file system (freeing blocks of replaced files, page-cache
+/// writeback), and the waits should overlap with the hashing and copying of others.
+fn io_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads((n * 3).clamp(4, 16))
+            .thread_name(|i| format!("dvx-io-{i}"))
+            .build()
+            .expect("the checkout thread pool starts")
+    })
 }
 
 type OldFile = (
@@ -537,7 +592,7 @@ fn write_file(
         f.set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io("chmod", &tmp, e))?;
         drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))
+        replace_file(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -304,11 +304,18 @@ pub fn scan_dataset_full(
                 )))
             }
             Some(_) => {
+                // Walk and lstat on every core (the ignore crate's parallel walker); then
+                // visit in path order.
+                let found: Mutex<Vec<(Vec<u8>, PathBuf, std::fs::Metadata)>> =
+                    Mutex::new(Vec::new());
+                let failure: Mutex<Option<Error>> = Mutex::new(None);
+                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
                 let walker = ignore::WalkBuilder::new(&base)
                     .standard_filters(false)
                     .hidden(false)
                     .parents(false)
                     .follow_links(false)
+                    .threads(threads)
                     .add_custom_ignore_filename(".dvxignore")
                     .filter_entry({
                         let leftovers = leftovers.clone();
@@ -324,20 +331,55 @@ pub fn scan_dataset_full(
                             n != ".git" && n != ".dvx"
                         }
                     })
-                    .build();
-                for ent in walker {
-                    let ent = ent.map_err(|e| Error::Usage(format!("cannot scan {}: {e}", base.display())))?;
-                    if ent.depth() == 0 {
-                        continue;
-                    }
-                    let path = ent.path().to_path_buf();
-                    let rel = path
-                        .strip_prefix(&base)
-                        .expect("walk stays below its root")
-                        .as_os_str()
-                        .as_bytes()
-                        .to_vec();
-                    let meta = std::fs::symlink_metadata(&path).map_err(|e| Error::io("stat", &path, e))?;
+                    .build_parallel();
+                walker.run(|| {
+                    let found = &found;
+                    let failure = &failure;
+                    let base = &base;
+                    Box::new(move |ent| {
+                        use ignore::WalkState;
+                        let fail = |e: Error| {
+                            failure
+                                .lock()
+                                .expect("failure lock poisoned")
+                                .get_or_insert(e);
+                            WalkState::Quit
+                        };
+                        let ent = match ent {
+                            Ok(ent) => ent,
+                            Err(e) => {
+                                return fail(Error::Usage(format!(
+                                    "cannot scan {}: {e}",
+                                    base.display()
+                                )))
+                            }
+                        };
+                        if ent.depth() == 0 {
+                            return WalkState::Continue;
+                        }
+                        let path = ent.path().to_path_buf();
+                        let rel = path
+                            .strip_prefix(base)
+                            .expect("walk stays below its root")
+                            .as_os_str()
+                            .as_bytes()
+                            .to_vec();
+                        match std::fs::symlink_metadata(&path) {
+                            Ok(meta) => found
+                                .lock()
+                                .expect("found lock poisoned")
+                                .push((rel, path, meta)),
+                            Err(e) => return fail(Error::io("stat", &path, e)),
+                        }
+                        WalkState::Continue
+                    })
+                });
+                if let Some(e) = failure.into_inner().expect("failure lock poisoned") {
+                    return Err(e);
+                }
+                let mut found = found.into_inner().expect("found lock poisoned");
+                found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                for (rel, path, meta) in found {
                     visit(rel, path, meta)?;
                 }
             }
