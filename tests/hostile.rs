@@ -1231,6 +1231,14 @@ fn malformed_store_config_is_rejected() {
             "zstd_level = -7",
             good.replace(zstd_line, "zstd_level = -7"),
         ),
+        (
+            "remote_zstd_level = 23",
+            good.replace("remote_zstd_level = 1", "remote_zstd_level = 23"),
+        ),
+        (
+            "remote_zstd_level = \"fast\"",
+            good.replace("remote_zstd_level = 1", "remote_zstd_level = \"fast\""),
+        ),
         ("missing key", good.replace(zstd_line, "")),
         ("unknown key", format!("evil = \"../outside\"\n{good}")),
         ("empty file", String::new()),

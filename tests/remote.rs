@@ -451,3 +451,70 @@ fn folder_push_of_a_given_revision_sends_only_that_version() {
         "pull of v2",
     );
 }
+
+/// Every chunk of every pack under `dir` (recursively): (compression, raw length).
+fn pack_chunks(dir: &std::path::Path) -> Vec<(dvx_store::pack::Compression, u32)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pack") {
+                let f = fs::File::open(&p).unwrap();
+                for c in dvx_store::pack::read_trailer(&f, &p).unwrap() {
+                    out.push((c.compression, c.raw_len));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn local_store_is_raw_and_push_compresses() {
+    use dvx_store::pack::Compression;
+    let ctx = folder_ctx(true);
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0x2e5);
+    g.text_file(&repo.path("data/table.csv"), 3_000_000);
+    g.file(&repo.path("data/noise.bin"), 1_000_000);
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    ctx.add_origin();
+    repo.commit("v1");
+
+    let local = pack_chunks(&repo.path(".dvx/store/packs"));
+    assert!(!local.is_empty());
+    assert!(
+        local.iter().all(|(c, _)| *c == Compression::None),
+        "add stores chunks raw by default: {local:?}"
+    );
+    let s = ctx.push(&[]);
+    let remote = pack_chunks(ctx.remote.folder.as_ref().unwrap());
+    assert_eq!(remote.len(), local.len(), "every chunk pushed once");
+    let zstd = remote
+        .iter()
+        .filter(|(c, _)| *c == Compression::Zstd)
+        .count();
+    // The CSV compresses, the random bytes do not (and are sent raw).
+    assert!(zstd > 0 && zstd < remote.len(), "{remote:?}");
+    let raw_total: u64 = local.iter().map(|(_, n)| *n as u64).sum();
+    assert!(
+        s.transferred < raw_total * 3 / 4,
+        "compressible data should shrink on the way: sent {} of {raw_total}: {s:?}",
+        s.transferred
+    );
+
+    // A clone pulls the compressed chunks, keeps them as they are and restores the bytes.
+    let want = repo.snapshot("data");
+    let clone = repo.clone_to("clone", &[]);
+    ctx.dvx_in(&clone, &["pull"]).ok();
+    assert_snapshot_eq("pull of compressed chunks", &want, &snap_in(&clone, "data"));
+    let fetched = pack_chunks(&clone.join(".dvx/store/packs"));
+    assert!(
+        fetched.iter().any(|(c, _)| *c == Compression::Zstd),
+        "fetched chunks are stored as received: {fetched:?}"
+    );
+    ctx.dvx_in(&clone, &["fsck"]).ok();
+}

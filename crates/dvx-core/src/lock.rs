@@ -17,9 +17,7 @@ fn holder_alive(path: &Path) -> bool {
     };
     match text.trim().parse::<u32>() {
         // The pid is alive and is still a dvx (not a recycled pid of something else).
-        Ok(pid) => std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| c.windows(3).any(|w| w == b"dvx") || pid == std::process::id())
-            .unwrap_or(false),
+        Ok(pid) => pid == std::process::id() || is_dvx(pid),
         // Being written right now, unless it has been empty for a while (its writer died
         // between creating and writing it).
         Err(_) => std::fs::metadata(path)
@@ -28,6 +26,23 @@ fn holder_alive(path: &Path) -> bool {
             .and_then(|m| m.elapsed().ok())
             .is_none_or(|age| age < Duration::from_secs(10)),
     }
+}
+
+/// Whether process `pid` runs a program named dvx: by the name of its executable, or of
+/// its argv[0] when the executable cannot be read (another user's process). Only the file
+/// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
+fn is_dvx(pid: u32) -> bool {
+    let named_dvx = |p: &Path| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))
+    };
+    if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
+        return named_dvx(&exe);
+    }
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
+        named_dvx(Path::new(&*String::from_utf8_lossy(argv0)))
+    })
 }
 
 impl LockFile {
