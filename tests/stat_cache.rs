@@ -120,3 +120,28 @@ fn same_size_same_mtime_edit_blocks_checkout() {
         "unsaved edit was overwritten"
     );
 }
+
+/// Entries of deleted files leave the cache at the next scan (it would grow forever).
+#[test]
+fn deleted_files_leave_the_cache() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(0x5ca);
+    for i in 0..200 {
+        g.file(&repo.path(&format!("data/f{i:03}.bin")), 100);
+    }
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    let cache = repo.path(".dvx/state/statcache");
+    let full = fs::metadata(&cache).unwrap().len();
+    for i in 0..190 {
+        fs::remove_file(repo.path(&format!("data/f{i:03}.bin"))).unwrap();
+    }
+    repo.dvx(&["add", "data"]).ok();
+    let pruned = fs::metadata(&cache).unwrap().len();
+    assert!(
+        pruned * 5 < full,
+        "the cache kept entries of deleted files: {full} -> {pruned} bytes"
+    );
+    // The files still present are still cached: status reads none of them.
+    repo.dvx(&["status"]).ok().stdout_has("clean");
+}

@@ -431,6 +431,19 @@ pub fn scan_dataset_full(
             listing.insert(rel, e);
         }
     }
+    if ds.only().is_none() {
+        // Forget files deleted since they were cached (the cache would grow forever).
+        let files = listing
+            .values()
+            .filter(|e| matches!(e, FlatEntry::File { .. }))
+            .count();
+        cache
+            .lock()
+            .expect("cache lock poisoned")
+            .prune_below(&base_rel, files, |rel| {
+                matches!(listing.get(rel), Some(FlatEntry::File { .. }))
+            });
+    }
     let leftovers = std::mem::take(&mut *leftovers.lock().expect("leftovers lock poisoned"));
     Ok((listing, leftovers))
 }

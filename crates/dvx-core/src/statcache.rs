@@ -97,6 +97,22 @@ impl StatCache {
         self.dirty = true;
     }
 
+    /// Drops the entries below the repo-relative directory `dir` that `present` (given the
+    /// path below `dir`) rejects: files deleted since they were cached. `files` is how many
+    /// files are present; when no more entries than that lie below `dir`, none can be stale
+    /// and the (costlier) lookups are skipped.
+    pub fn prune_below(&mut self, dir: &str, files: usize, present: impl Fn(&[u8]) -> bool) {
+        let mut prefix = dir.as_bytes().to_vec();
+        prefix.push(b'/');
+        let below = self.map.keys().filter(|k| k.starts_with(&prefix)).count();
+        if below <= files {
+            return;
+        }
+        self.map
+            .retain(|k, _| !k.starts_with(&prefix) || present(&k[prefix.len()..]));
+        self.dirty = true;
+    }
+
     /// Writes the cache if it changed (atomically; a concurrent writer may win, which only
     /// costs the loser's entries a re-hash later).
     pub fn save(&self) -> Result<()> {
@@ -191,6 +207,29 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Cached>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prune_drops_only_deleted_files_below_the_dataset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = StatCache::load(dir.path());
+        let key = StatKey {
+            size: 1,
+            mtime_ns: 1,
+            ctime_ns: 1,
+            ino: 1,
+            mode: 0o644,
+        };
+        for k in ["data/a", "data/gone", "data2/x", "other"] {
+            c.insert(k.as_bytes().to_vec(), key, Digest([0; 32]), Vec::new());
+        }
+        c.prune_below("data", 1, |rel| rel == b"a");
+        let mut keys: Vec<_> = c.map.keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![b"data/a".to_vec(), b"data2/x".to_vec(), b"other".to_vec()]
+        );
+    }
 
     #[test]
     fn save_load_and_racy_rule() {
