@@ -191,6 +191,29 @@ fn check_raw(entry: &PackEntry, pack: &PackId, raw: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The 16 header bytes of a pack written now.
+fn header() -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// The trailer entries and footer of a pack whose data area ends at `trailer_offset`, and
+/// the pack's id (the BLAKE3 of the entries, also stored in the footer).
+fn trailer(entries: &[PackEntry], trailer_offset: u64) -> (Vec<u8>, PackId) {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN + FOOTER_LEN);
+    for e in entries {
+        e.encode(&mut out);
+    }
+    let hash = blake3::hash(&out);
+    out.extend_from_slice(&trailer_offset.to_le_bytes());
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    out.extend_from_slice(hash.as_bytes());
+    out.extend_from_slice(END_MAGIC);
+    (out, PackId::from(hash))
+}
+
 /// Writes a new pack under a temporary name; [`PackBuilder::finish`] names it by the hash of
 /// its trailer.
 pub struct PackBuilder {
@@ -207,11 +230,7 @@ impl PackBuilder {
             len: 0,
             entries: Vec::new(),
         };
-        let mut header = Vec::with_capacity(HEADER_LEN as usize);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        header.extend_from_slice(&0u32.to_le_bytes());
-        b.write(&header)?;
+        b.write(&header())?;
         Ok(b)
     }
 
@@ -253,18 +272,8 @@ impl PackBuilder {
 
     /// Writes the trailer, fsyncs and renames the pack to `packs/<hh>/<id>.pack`.
     pub fn finish(mut self, packs_dir: &Path) -> Result<(PackId, Vec<PackEntry>)> {
-        let trailer_offset = self.len;
-        let mut trailer = Vec::with_capacity(self.entries.len() * ENTRY_LEN + FOOTER_LEN);
-        for e in &self.entries {
-            e.encode(&mut trailer);
-        }
-        let trailer_hash = blake3::hash(&trailer);
-        trailer.extend_from_slice(&trailer_offset.to_le_bytes());
-        trailer.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        trailer.extend_from_slice(trailer_hash.as_bytes());
-        trailer.extend_from_slice(END_MAGIC);
+        let (trailer, id) = trailer(&self.entries, self.len);
         self.write(&trailer)?;
-        let id = PackId::from(trailer_hash);
         let dest = pack_path(packs_dir, &id);
         let dir = dest.parent().expect("pack path has a parent");
         sfs::create_dir_all(dir)?;
@@ -403,9 +412,7 @@ impl PackBuffer {
     /// An empty pack (header only).
     pub fn new() -> PackBuffer {
         let mut buf = Vec::with_capacity(1 << 20);
-        buf.extend_from_slice(MAGIC);
-        buf.extend_from_slice(&VERSION.to_le_bytes());
-        buf.extend_from_slice(&0u32.to_le_bytes());
+        buf.extend_from_slice(&header());
         PackBuffer {
             buf,
             entries: Vec::new(),
@@ -444,19 +451,9 @@ impl PackBuffer {
 
     /// Adds the trailer; returns the pack id, its entries and its bytes.
     pub fn finish(mut self) -> (PackId, Vec<PackEntry>, Vec<u8>) {
-        let trailer_offset = self.buf.len() as u64;
-        let mut trailer = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
-        for e in &self.entries {
-            e.encode(&mut trailer);
-        }
-        let hash = blake3::hash(&trailer);
+        let (trailer, id) = trailer(&self.entries, self.buf.len() as u64);
         self.buf.extend_from_slice(&trailer);
-        self.buf.extend_from_slice(&trailer_offset.to_le_bytes());
-        self.buf
-            .extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        self.buf.extend_from_slice(hash.as_bytes());
-        self.buf.extend_from_slice(END_MAGIC);
-        (PackId::from(hash), self.entries, self.buf)
+        (id, self.entries, self.buf)
     }
 }
 
