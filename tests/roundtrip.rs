@@ -287,6 +287,55 @@ fn insertion_in_the_middle_of_a_large_file() {
     assert_snapshot_eq("v2 of the 20 MiB file", &s2, &repo.snapshot("data"));
 }
 
+/// With a compressed local store (`zstd_level` > 0, or chunks fetched from a remote as they
+/// were sent), checkout copies the chunks a big file shares with its replaced version from
+/// the file on disk instead of decompressing them, and releases that file's page cache behind
+/// the copy: both versions still come back byte for byte.
+#[test]
+fn compressed_store_checkout_reuses_the_file_on_disk() {
+    let repo = TestRepo::new();
+    let cfg = repo.path(".dvx/store/config.toml");
+    let text = fs::read_to_string(&cfg).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("zstd_level"))
+        .expect("the store config has a zstd_level line");
+    fs::write(&cfg, text.replace(line, "zstd_level = 3")).unwrap();
+
+    let mut g = Gen::new(0x2573);
+    let size = 24 << 20;
+    let table = repo.path("data/table.csv");
+    g.text_file(&table, size);
+    g.file(&repo.path("data/noise.bin"), 100_000);
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    repo.commit("v1");
+    let s1 = repo.snapshot("data");
+    let store1 = repo.store_size();
+    assert!(
+        store1 < (size as u64) * 3 / 4,
+        "a {size}-byte text file took {store1} bytes in a store with zstd_level = 3"
+    );
+
+    // Rows edited near the start, bytes inserted in the middle, the end cut off.
+    g.overwrite(&table, 1_000, 200);
+    g.insert(&table, size / 2, 10_000);
+    let f = fs::OpenOptions::new().write(true).open(&table).unwrap();
+    f.set_len((size - 3_000_000) as u64).unwrap();
+    drop(f);
+    repo.dvx(&["add", "data", "-m", "v2"]).ok();
+    repo.commit("v2");
+    let s2 = repo.snapshot("data");
+
+    for round in 0..2 {
+        repo.dvx(&["checkout", "HEAD~1", "data"]).ok();
+        assert_snapshot_eq(&format!("v1, round {round}"), &s1, &repo.snapshot("data"));
+        assert_clean(&repo, "data", "after checkout of v1");
+        repo.dvx(&["checkout", "HEAD", "data"]).ok();
+        assert_snapshot_eq(&format!("v2, round {round}"), &s2, &repo.snapshot("data"));
+        assert_clean(&repo, "data", "after checkout of v2");
+    }
+}
+
 /// Every kind change between versions, both ways: file <-> dir, file <-> symlink,
 /// symlink <-> dir (a checkout must remove the old entry before creating the new one).
 #[test]
