@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::direct::DirectWriter;
 use crate::error::{Error, Result};
 
 /// Prefix of every temporary file dvx creates; `gc` and `fsck` recognise leftovers by it.
@@ -51,9 +52,15 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 /// A file being written under a temporary name; [`AtomicFile::commit`] publishes it.
 /// Dropping it without commit removes the temporary file.
 pub struct AtomicFile {
-    file: Option<File>,
+    file: Option<Sink>,
     tmp: PathBuf,
     dest: PathBuf,
+}
+
+enum Sink {
+    Plain(File),
+    /// Big sequential files: written around the page cache (see [`crate::direct`]).
+    Direct(Box<DirectWriter>),
 }
 
 impl AtomicFile {
@@ -67,7 +74,23 @@ impl AtomicFile {
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
         Ok(AtomicFile {
-            file: Some(file),
+            file: Some(Sink::Plain(file)),
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Like [`AtomicFile::create`] for a big file written once from start to end and then
+    /// fsynced (a pack): its bytes go to the disk without a page-cache copy where the file
+    /// system allows it.
+    pub fn create_direct(dest: &Path) -> Result<AtomicFile> {
+        let dir = dest.parent().unwrap_or_else(|| Path::new("."));
+        let tmp = temp_path(dir);
+        let (file, direct) = crate::direct::create_new(&tmp)?;
+        Ok(AtomicFile {
+            file: Some(Sink::Direct(Box::new(DirectWriter::new(
+                file, direct, dest,
+            )))),
             tmp,
             dest: dest.to_path_buf(),
         })
@@ -80,13 +103,19 @@ impl AtomicFile {
 
     /// Appends bytes.
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<()> {
-        let f = self.file.as_mut().expect("file is present until commit");
-        f.write_all(bytes)
-            .map_err(|e| Error::io("write", &self.dest, e))
+        match self.file.as_mut().expect("file is present until commit") {
+            Sink::Plain(f) => f
+                .write_all(bytes)
+                .map_err(|e| Error::io("write", &self.dest, e)),
+            Sink::Direct(w) => w.write_all(bytes),
+        }
     }
 
     /// Changes the final destination (used when the name is the content hash).
     pub fn set_dest(&mut self, dest: PathBuf) {
+        if let Some(Sink::Direct(w)) = self.file.as_mut() {
+            w.set_path(&dest);
+        }
         self.dest = dest;
     }
 
@@ -103,10 +132,20 @@ impl AtomicFile {
     /// fsyncs and renames onto the destination; the caller must fsync the directory (once
     /// for many files) before anything relies on the new name.
     pub fn commit_without_dir_sync(mut self) -> Result<()> {
-        let f = self.file.take().expect("file is present until commit");
-        f.sync_all()
-            .map_err(|e| Error::io("fsync", &self.dest, e))?;
-        drop(f);
+        let synced = match self.file.take().expect("file is present until commit") {
+            Sink::Plain(f) => f.sync_all(),
+            Sink::Direct(w) => match w.finish() {
+                Ok(f) => f.sync_all(),
+                Err(e) => {
+                    let _ = fs::remove_file(&self.tmp);
+                    return Err(e);
+                }
+            },
+        };
+        if let Err(e) = synced {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(Error::io("fsync", &self.dest, e));
+        }
         if let Err(e) = fs::rename(&self.tmp, &self.dest) {
             let _ = fs::remove_file(&self.tmp);
             return Err(Error::io("rename", &self.dest, e));

@@ -8,6 +8,7 @@
 
 pub mod backend;
 pub mod chunker;
+mod direct;
 mod error;
 pub mod fs;
 pub mod id;

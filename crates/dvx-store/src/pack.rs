@@ -226,7 +226,7 @@ impl PackBuilder {
     /// Starts a pack in `packs_dir` (temporary file there).
     pub fn new(packs_dir: &Path) -> Result<PackBuilder> {
         let mut b = PackBuilder {
-            file: AtomicFile::create(&packs_dir.join("pending.pack"))?,
+            file: AtomicFile::create_direct(&packs_dir.join("pending.pack"))?,
             len: 0,
             entries: Vec::new(),
         };
