@@ -35,6 +35,16 @@ impl Drop for Tmpfs {
 
 /// Mounts a tmpfs of `mib` MiB, or explains why not (panics under `CI=true`).
 fn tmpfs(mib: usize) -> Option<Tmpfs> {
+    mount_small(mib, false)
+}
+
+/// Mounts a fresh ext4 file system of `mib` MiB on a loop device: a real block device, where
+/// packs are written with `O_DIRECT` (tmpfs only pretends to).
+fn ext4(mib: usize) -> Option<Tmpfs> {
+    mount_small(mib, true)
+}
+
+fn mount_small(mib: usize, ext4: bool) -> Option<Tmpfs> {
     let required = std::env::var("CI").is_ok_and(|v| v == "true");
     let skip = |why: String| {
         if required {
@@ -49,9 +59,7 @@ fn tmpfs(mib: usize) -> Option<Tmpfs> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     if uid != "0" {
-        return skip(format!(
-            "not root (uid {uid:?}); mounting a tmpfs needs root"
-        ));
+        return skip(format!("not root (uid {uid:?}); mounting needs root"));
     }
     let base = tempfile::Builder::new()
         .prefix("dvx-diskfull-")
@@ -59,14 +67,47 @@ fn tmpfs(mib: usize) -> Option<Tmpfs> {
         .unwrap();
     let dir = base.path().join("mnt");
     fs::create_dir(&dir).unwrap();
-    let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
-        .arg(&dir)
-        .output();
+    let out = if ext4 {
+        let img = base.path().join("fs.img");
+        fs::File::create(&img)
+            .unwrap()
+            .set_len((mib * MIB) as u64)
+            .unwrap();
+        // -m 0: no blocks reserved for root, so `df` shows what the test can fill.
+        let mk = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(&img)
+            .output();
+        match mk {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => {
+                return skip(format!(
+                    "mkfs.ext4 failed: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ))
+            }
+            Err(e) => return skip(format!("cannot run mkfs.ext4: {e}")),
+        }
+        Command::new("mount")
+            .args(["-t", "ext4", "-o", "loop"])
+            .arg(&img)
+            .arg(&dir)
+            .output()
+    } else {
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .output()
+    };
+    let what = if ext4 {
+        "mount -o loop (ext4)"
+    } else {
+        "mount -t tmpfs"
+    };
     match out {
         Ok(o) if o.status.success() => Some(Tmpfs { dir, _base: base }),
         Ok(o) => skip(format!(
-            "mount -t tmpfs failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&o.stderr).trim()
         )),
         Err(e) => skip(format!("cannot run mount: {e}")),
@@ -141,6 +182,17 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn add_on_a_full_disk_fails_cleanly_then_succeeds() {
     let Some(fs_) = tmpfs(40) else { return };
+    add_on_full(&fs_);
+}
+
+/// The same on ext4, where the failing pack writes are direct I/O from a writer thread.
+#[test]
+fn add_on_a_full_ext4_disk_fails_cleanly_then_succeeds() {
+    let Some(fs_) = ext4(48) else { return };
+    add_on_full(&fs_);
+}
+
+fn add_on_full(fs_: &Tmpfs) {
     let repo = TestRepo::new_in(&fs_.dir);
     let mut g = Gen::new(0xd15c);
     for i in 0..4 {

@@ -528,7 +528,7 @@ fn object_cases() -> Vec<Case> {
                 let (_, payload) = dvx_store::pack::encode_chunk(&zeros, 3);
                 let claimed = vec![0u8; 100];
                 let id = ChunkId::of(&claimed);
-                let mut pb = PackBuilder::new(&s.packs_dir()).unwrap();
+                let mut pb = PackBuilder::new(&s.packs_dir(), true).unwrap();
                 pb.append(id, Compression::Zstd, &payload, 100).unwrap();
                 pb.finish(&s.packs_dir()).unwrap();
                 let root = tree(&[file_raw(

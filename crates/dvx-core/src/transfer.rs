@@ -38,6 +38,8 @@ const MAX_RANGE_LEN: u64 = 8 << 20;
 const PUSH_PACK_SIZE: u64 = 48 << 20;
 /// Stored bytes read, verified and compressed at once by push.
 const PUSH_BATCH_BYTES: u64 = 4 << 20;
+/// Batches whose pack reads are started ahead of the one being prepared.
+const PREFETCH_BATCHES: usize = 3;
 /// Packs written by downloads are sealed at this size.
 const FETCH_PACK_SIZE: u64 = 16 << 20;
 
@@ -543,7 +545,29 @@ fn upload_packs(
             if start < missing.len() {
                 batches.push(&missing[start..]);
             }
-            'batches: for batch in batches {
+            // The packs are often not in the page cache (they are written around it): the
+            // reads of the next batches are started before this one is prepared.
+            let prefetch = |batch: &[(ChunkId, Location)]| {
+                let mut i = 0;
+                while i < batch.len() {
+                    let pack = batch[i].1.pack;
+                    let start = batch[i].1.offset;
+                    let mut end = start + batch[i].1.stored_len as u64;
+                    i += 1;
+                    while i < batch.len() && batch[i].1.pack == pack {
+                        end = end.max(batch[i].1.offset + batch[i].1.stored_len as u64);
+                        i += 1;
+                    }
+                    store.will_need(&pack, start, end - start);
+                }
+            };
+            for batch in batches.iter().take(PREFETCH_BATCHES) {
+                prefetch(batch);
+            }
+            'batches: for (bi, &batch) in batches.iter().enumerate() {
+                if let Some(next) = batches.get(bi + PREFETCH_BATCHES) {
+                    prefetch(next);
+                }
                 let prepared: Vec<Result<Prepared>> = batch
                     .par_iter()
                     .map(|(id, loc)| {
@@ -869,7 +893,8 @@ pub(crate) fn fetch_from(
         }
         let total: u64 = ranges.iter().map(|r| r.2).sum();
         progress.begin("downloading", Some(total), Unit::Bytes);
-        let writer = store.writer_with_pack_size(FETCH_PACK_SIZE);
+        // Through the page cache: a pull reads these chunks back right away.
+        let writer = store.writer_with_pack_size(FETCH_PACK_SIZE).cached();
         let fetched = parallel(
             &ranges,
             PARALLEL_REQUESTS,

@@ -223,10 +223,18 @@ pub struct PackBuilder {
 }
 
 impl PackBuilder {
-    /// Starts a pack in `packs_dir` (temporary file there).
-    pub fn new(packs_dir: &Path) -> Result<PackBuilder> {
+    /// Starts a pack in `packs_dir` (temporary file there). With `direct`, its bytes go to
+    /// the disk without a page-cache copy where the file system allows it (see
+    /// [`AtomicFile::create_direct`]); the pack is then not in the page cache afterwards.
+    pub fn new(packs_dir: &Path, direct: bool) -> Result<PackBuilder> {
+        let dest = packs_dir.join("pending.pack");
+        let file = if direct {
+            AtomicFile::create_direct(&dest)?
+        } else {
+            AtomicFile::create(&dest)?
+        };
         let mut b = PackBuilder {
-            file: AtomicFile::create_direct(&packs_dir.join("pending.pack"))?,
+            file,
             len: 0,
             entries: Vec::new(),
         };
@@ -464,7 +472,7 @@ mod tests {
     #[test]
     fn buffer_and_file_packs_are_identical() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut file = PackBuilder::new(dir.path()).expect("builder");
+        let mut file = PackBuilder::new(dir.path(), true).expect("builder");
         let mut mem = PackBuffer::new();
         for i in 0..5u8 {
             let data = vec![i; 1000 + i as usize];

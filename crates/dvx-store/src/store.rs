@@ -459,6 +459,21 @@ impl Store {
         Ok(stored)
     }
 
+    /// Asks the kernel to start reading `len` bytes of a pack at `offset` into the page cache
+    /// (advice: it does not wait, and a failure changes nothing but speed). Packs are written
+    /// around the page cache, so a reader that knows what it reads next (push) overlaps the
+    /// disk reads with its work.
+    pub fn will_need(&self, pack: &PackId, offset: u64, len: u64) {
+        if let Ok(file) = self.pack_file(pack) {
+            let _ = rustix::fs::fadvise(
+                &*file,
+                offset,
+                std::num::NonZeroU64::new(len),
+                rustix::fs::Advice::WillNeed,
+            );
+        }
+    }
+
     /// The bytes of a tree object file as stored (header + payload), for uploading.
     pub fn tree_object_bytes(&self, id: &TreeId) -> Result<Vec<u8>> {
         let path = self.tree_path(id);
@@ -594,6 +609,7 @@ impl Store {
     pub fn writer_with_pack_size(&self, pack_size: u64) -> StoreWriter<'_> {
         StoreWriter {
             pack_size,
+            direct: true,
             store: self,
             pack: Mutex::new(PackState::default()),
             seen: Mutex::new(HashSet::new()),
@@ -845,6 +861,8 @@ struct PackState {
 pub struct StoreWriter<'s> {
     store: &'s Store,
     pack_size: u64,
+    /// Packs are written around the page cache (see [`PackBuilder::new`]).
+    direct: bool,
     pack: Mutex<PackState>,
     seen: Mutex<HashSet<ChunkId>>,
     stats: Mutex<WriteStats>,
@@ -854,6 +872,13 @@ pub struct StoreWriter<'s> {
 }
 
 impl StoreWriter<'_> {
+    /// Writes packs through the page cache, for chunks that are read back right away (a
+    /// fetch before a checkout): reading them back then costs no disk reads.
+    pub fn cached(mut self) -> Self {
+        self.direct = false;
+        self
+    }
+
     /// True (and the pack noted for freshening) when the store already holds the chunk.
     fn known(&self, id: &ChunkId) -> Result<bool> {
         match self.store.lookup(id)? {
@@ -974,7 +999,7 @@ impl StoreWriter<'_> {
         let (gen, mut builder) = match taken {
             Some(b) => b,
             None => {
-                let b = PackBuilder::new(&self.store.packs_dir())?;
+                let b = PackBuilder::new(&self.store.packs_dir(), self.direct)?;
                 let mut st = self.pack.lock().expect("pack lock poisoned");
                 st.gen += 1;
                 (st.gen, b)
