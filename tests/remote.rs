@@ -194,6 +194,46 @@ fn folder_corrupt_or_missing_remote_objects_fail_the_pull() {
     assert_snapshot_eq("pull after repair", &expected, &snap_in(&clone, "data"));
 }
 
+/// An index file on the remote only speeds up lookups: a damaged one must not stop a pull (the
+/// packs describe themselves), but the user is told, and `fsck --remote` names it.
+#[test]
+fn folder_damaged_remote_index_falls_back_to_pack_trailers() {
+    let (ctx, expected, pointer, _) = pushed_dataset();
+    let folder = ctx.remote.folder.clone().unwrap();
+    let objs = ctx.objects();
+    assert!(!objs.indexes.is_empty(), "the push wrote no index");
+    for idx in &objs.indexes {
+        let p = folder.join(idx);
+        let mut bytes = fs::read(&p).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x5a;
+        fs::write(&p, &bytes).unwrap();
+    }
+    let clone = ctx.repo.clone_to("damaged-index", &[]);
+    let r = ctx.dvx_in(&clone, &["pull"]);
+    r.ok();
+    let err = r.stderr_str();
+    assert!(
+        err.contains("warning:") && err.contains("origin") && err.contains("index/"),
+        "pull should warn about the damaged index, naming the remote and the object\n{r}"
+    );
+    assert_snapshot_eq(
+        "pull despite a damaged index",
+        &expected,
+        &snap_in(&clone, "data"),
+    );
+    assert_eq!(fs::read_to_string(clone.join("data.dvx")).unwrap(), pointer);
+    let r = ctx.dvx_in(&clone, &["fsck", "--remote"]);
+    r.code_is(1);
+    let out = format!("{}{}", r.stdout_str(), r.stderr_str());
+    assert!(
+        out.contains("index/") && out.contains("corrupt"),
+        "fsck --remote should name the damaged index\n{r}"
+    );
+    // A push with nothing new still works against the damaged index.
+    ctx.dvx_in(&clone, &["push"]).ok();
+}
+
 #[test]
 fn folder_missing_pack_error_lists_every_affected_file() {
     let (ctx, expected, pointer, _) = pushed_dataset();

@@ -58,4 +58,13 @@ impl Progress for Bars {
             }
         }
     }
+
+    /// Warnings are shown even when bars are not (`-q` hides progress, not problems).
+    fn warn(&self, message: &str) {
+        let line = format!("warning: {message}");
+        match self.bar.lock().ok().and_then(|b| b.clone()) {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
 }

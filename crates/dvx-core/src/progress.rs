@@ -17,6 +17,9 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The current phase is over.
     fn end(&self);
+    /// Something the user should know that does not stop the operation (a damaged object
+    /// that was worked around). Ignored unless the implementation shows it.
+    fn warn(&self, _message: &str) {}
 }
 
 /// Ignores progress.

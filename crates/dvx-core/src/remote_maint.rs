@@ -89,6 +89,13 @@ pub fn fsck_remote(
         }
     };
     if let Some(ri) = &rindex {
+        for (key, problem) in &ri.damaged {
+            problems.push(Problem {
+                object: key.clone(),
+                what: format!("{problem}; fetch reads its packs through their trailers"),
+                files: vec![],
+            });
+        }
         report.indexes = ri.keys.len() as u64;
         let mut missing: BTreeMap<PackId, u64> = BTreeMap::new();
         for (_, loc) in ri.all_entries()? {

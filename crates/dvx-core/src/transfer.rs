@@ -141,6 +141,9 @@ pub(crate) struct RemoteIndex {
     pub(crate) keys: Vec<String>,
     extra: HashMap<ChunkId, Location>,
     cache_dir: PathBuf,
+    /// Index files that could not be used (key, what is wrong): their packs are read through
+    /// their trailers instead.
+    pub(crate) damaged: Vec<(String, String)>,
 }
 
 impl RemoteIndex {
@@ -162,6 +165,7 @@ impl RemoteIndex {
         crate::fsx::create_dir_all(&cache_dir)?;
         let mut files = Vec::new();
         let mut keys = Vec::new();
+        let mut damaged = Vec::new();
         for obj in b.list("index/").map_err(rerr)? {
             let Some(name) = obj
                 .key
@@ -179,16 +183,25 @@ impl RemoteIndex {
                 let ok = data.len() >= 32
                     && blake3::hash(&data[..data.len() - 32]).to_hex().as_str() == name;
                 if !ok {
-                    return Err(Error::RemoteObject {
-                        remote: label.to_string(),
-                        object: obj.key.clone(),
-                        problem: "is corrupt (its checksum does not match its name)".into(),
-                        files: vec![],
-                    });
+                    // An index only speeds up lookups: the packs it lists describe
+                    // themselves, so they are read through their trailers below.
+                    damaged.push((
+                        obj.key.clone(),
+                        "is corrupt (its checksum does not match its name)".to_string(),
+                    ));
+                    continue;
                 }
                 crate::fsx::write_atomic(&local, &data)?;
             }
-            files.push(IndexFile::open(&local)?);
+            match IndexFile::open(&local) {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    // Downloaded again next time (the copy here may be what is damaged).
+                    let _ = std::fs::remove_file(&local);
+                    damaged.push((obj.key.clone(), format!("cannot be used: {e}")));
+                    continue;
+                }
+            }
             keys.push(obj.key.clone());
         }
         let indexed: HashSet<PackId> = files
@@ -232,6 +245,7 @@ impl RemoteIndex {
             keys,
             extra,
             cache_dir,
+            damaged,
         })
     }
 
@@ -242,6 +256,16 @@ impl RemoteIndex {
             out.extend(f.entries()?);
         }
         Ok(out)
+    }
+
+    /// Tells the user about every index file that could not be used.
+    pub(crate) fn warn_damaged(&self, label: &str, progress: &dyn Progress) {
+        for (key, problem) in &self.damaged {
+            progress.warn(&format!(
+                "remote {label}: {key} {problem}; the packs it lists were read through their \
+                 own trailers instead (slower). `dvx fsck --remote <name>` checks the remote"
+            ));
+        }
     }
 
     pub(crate) fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
@@ -434,6 +458,7 @@ pub(crate) fn push_to(
 
     if !chunks.is_empty() {
         let rindex = RemoteIndex::load(ws, &b, &label, url)?;
+        rindex.warn_damaged(&label, progress);
         let mut missing = Vec::new();
         for c in &chunks {
             if rindex.lookup(c)?.is_none() {
@@ -851,6 +876,7 @@ pub(crate) fn fetch_from(
 
     if !needed.is_empty() {
         let rindex = RemoteIndex::load(ws, &b, &label, url)?;
+        rindex.warn_damaged(&label, progress);
         let mut located: Vec<(ChunkId, Location)> = Vec::with_capacity(needed.len());
         for (c, files) in &needed {
             match rindex.lookup(c)? {
