@@ -193,6 +193,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Install git hooks that keep data in step with git: `post-checkout` and `post-merge`
+    /// run `dvx checkout`; `pre-push` pushes the data of the commits being pushed.
+    InstallHooks {
+        /// Remove the hooks dvx installed (others are left alone).
+        #[arg(long)]
+        uninstall: bool,
+    },
     /// Show added, removed and modified files between versions.
     Diff {
         /// `[<rev-a> [<rev-b>]] [<path>...]`

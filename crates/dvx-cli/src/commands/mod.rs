@@ -7,6 +7,7 @@ mod checkout;
 mod diff;
 mod fsck;
 mod gc;
+mod hooks;
 mod id;
 mod init;
 mod log;
@@ -66,6 +67,7 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
         Command::Id { args } => id::run(s, args, out),
         Command::Log { path, json } => log::run(s, path, json, out),
         Command::Diff { args, paths, json } => diff::run(s, args, paths, json, out),
+        Command::InstallHooks { uninstall } => hooks::run(s, uninstall, out),
     }
 }
 
