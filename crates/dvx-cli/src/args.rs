@@ -193,6 +193,27 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read or change settings: `dvx config` lists them, `dvx config <key>` prints one,
+    /// `dvx config <key> <value>` sets it, `--unset <key>` removes it. Keys are dotted:
+    /// `core.default_remote`, `remotes.<name>.url|endpoint|region|allow_http` (committed file,
+    /// staged when changed); with `--local`, `store` and `remotes.<name>.*` including
+    /// credentials (this machine only); with `--store`, `zstd_level`, `remote_zstd_level`,
+    /// `pack_size`.
+    Config {
+        /// This machine's settings (.dvx/config.local.toml, never committed).
+        #[arg(long, conflicts_with = "store")]
+        local: bool,
+        /// The store's settings (.dvx/store/config.toml).
+        #[arg(long)]
+        store: bool,
+        /// Remove the setting.
+        #[arg(long, requires = "key", conflicts_with = "value")]
+        unset: bool,
+        /// Dotted key, e.g. remotes.origin.url.
+        key: Option<String>,
+        /// New value: TOML (3, true, "text") or plain text.
+        value: Option<String>,
+    },
     /// Install git hooks that keep data in step with git: `post-checkout` and `post-merge`
     /// run `dvx checkout`; `pre-push` pushes the data of the commits being pushed.
     InstallHooks {

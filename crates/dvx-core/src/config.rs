@@ -62,29 +62,36 @@ pub struct RepoConfig {
 }
 
 /// Machine-local settings of one remote (may hold secrets; never committed).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct LocalRemote {
     /// Overrides the committed URL on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// S3 endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// S3 region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Access key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_key_id: Option<String>,
     /// Secret access key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_access_key: Option<String>,
     /// Allow plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
 }
 
 /// `.dvx/config.local.toml`.
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct LocalConfig {
     /// Store directory (shared stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<PathBuf>,
     /// Per-remote settings.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub remotes: BTreeMap<String, LocalRemote>,
 }
 
@@ -94,12 +101,16 @@ impl RepoConfig {
     /// Reads `.dvx/config.toml` (missing = defaults).
     pub fn load(dvx_dir: &Path) -> Result<RepoConfig> {
         let path = dvx_dir.join("config.toml");
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RepoConfig::default()),
-            Err(e) => return Err(Error::io("read", path, e)),
-        };
-        let cfg: RepoConfig = toml::from_str(&text)
+        match std::fs::read_to_string(&path) {
+            Ok(t) => RepoConfig::parse(&path, &t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RepoConfig::default()),
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// Parses and checks the text of a `config.toml` (`path` names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<RepoConfig> {
+        let cfg: RepoConfig = toml::from_str(text)
             .map_err(|e| Error::Usage(format!("invalid {}: {}", path.display(), e.message())))?;
         if cfg.core.format != 1 {
             return Err(Error::Usage(format!(

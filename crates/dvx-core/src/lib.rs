@@ -9,6 +9,7 @@
 mod add;
 mod checkout;
 mod config;
+mod config_cmd;
 mod error;
 mod fsck;
 mod fsx;
@@ -28,6 +29,7 @@ mod workspace;
 pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
+pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};
 pub use error::{Error, Result};
 pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
 pub use fsx::rfc3339;

@@ -82,7 +82,8 @@ fn default_remote_zstd_level() -> i32 {
 }
 
 impl StoreConfig {
-    fn parse(path: &Path, text: &str) -> Result<StoreConfig> {
+    /// Parses and validates the text of a store's `config.toml` (`path` names it in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<StoreConfig> {
         let bad = |detail: String| Error::BadConfig {
             path: path.to_path_buf(),
             detail,

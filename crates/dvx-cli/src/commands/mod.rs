@@ -4,6 +4,7 @@
 mod add;
 mod cat;
 mod checkout;
+mod config;
 mod diff;
 mod fsck;
 mod gc;
@@ -68,6 +69,13 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
         Command::Log { path, json } => log::run(s, path, json, out),
         Command::Diff { args, paths, json } => diff::run(s, args, paths, json, out),
         Command::InstallHooks { uninstall } => hooks::run(s, uninstall, out),
+        Command::Config {
+            local,
+            store,
+            unset,
+            key,
+            value,
+        } => config::run(s, local, store, unset, key, value, out),
     }
 }
 
