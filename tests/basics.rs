@@ -476,3 +476,55 @@ fn global_flags_after_the_subcommand_and_trailing_slashes() {
     repo.dvx(&["checkout", "HEAD", "data/"]).ok();
     assert_snapshot_eq("checkout HEAD data/", &want, &repo.snapshot("data"));
 }
+
+/// gc run from one repository of a shared store keeps every version the other repositories
+/// using the store need (their refs, worktrees and indexes), and forgets a repository that
+/// is gone.
+#[test]
+fn gc_in_a_shared_store_keeps_the_other_repositories_versions() {
+    let a = TestRepo::new();
+    let b = TestRepo::new();
+    let shared = a.tmp().join("shared-store");
+    for r in [&a, &b] {
+        write_file(
+            &r.path(".dvx/config.local.toml"),
+            format!("store = {:?}\n", shared.to_str().unwrap()).as_bytes(),
+        );
+    }
+    let mut g = Gen::new(0x5a7e);
+    g.tree(&a.path("data"), 1, 3, 40_000);
+    a.dvx(&["add", "data"]).ok();
+    a.commit("a v1");
+    // B's data exists only in B: v1 committed, then v2 only in B's worktree pointer.
+    g.tree(&b.path("bdata"), 1, 3, 40_000);
+    b.dvx(&["add", "bdata"]).ok();
+    b.commit("b v1");
+    let b_v1 = b.snapshot("bdata");
+    g.file(&b.path("bdata/more.bin"), 30_000);
+    b.dvx(&["add", "bdata"]).ok();
+    let b_v2 = b.snapshot("bdata");
+
+    let r = a.dvx(&["gc", "--keep-days", "0", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["other_repos"], 1, "{r}");
+    assert_eq!(r.json()["packs_deleted"], 0, "{r}");
+    b.dvx(&["fsck"]).ok();
+    remove(&b.path("bdata"));
+    b.dvx(&["checkout"]).ok();
+    assert_snapshot_eq("B's staged v2 after A's gc", &b_v2, &b.snapshot("bdata"));
+    let c1 = b.git_out(&["rev-parse", "HEAD"]);
+    b.dvx(&["checkout", &c1, "bdata"]).ok();
+    assert_snapshot_eq("B's v1 after A's gc", &b_v1, &b.snapshot("bdata"));
+
+    // B deleted: A's next gc forgets it and frees its data.
+    let b_root = b.root().to_path_buf();
+    drop(b);
+    assert!(!b_root.exists());
+    let r = a.dvx(&["gc", "--keep-days", "0", "--json"]);
+    r.ok();
+    assert_eq!(r.json()["other_repos"], 0, "{r}");
+    assert!(r.json()["bytes_freed"].as_u64().unwrap() > 0, "{r}");
+    a.dvx(&["fsck"]).ok();
+    remove(&a.path("data"));
+    a.dvx(&["checkout"]).ok();
+}

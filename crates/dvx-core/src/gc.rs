@@ -59,6 +59,65 @@ pub struct GcReport {
     pub bytes_kept: u64,
     /// Objects kept only because they are younger than the grace period.
     pub young_kept: u64,
+    /// Other repositories using this store whose versions were kept too.
+    pub other_repos: u64,
+}
+
+/// Live roots of this repository and of every other repository recorded as a user of the
+/// store (a shared store: `DVX_STORE` or `store = ...`), with the number of those others. A
+/// record whose repository is gone (no `.dvx` there any more) is dropped; one that exists but
+/// cannot be read stops gc, which must never free what another repository needs.
+fn store_live_roots(ws: &Workspace, store: &Store) -> Result<(Vec<TreeId>, u64)> {
+    let mut roots: Vec<TreeId> = live_roots(ws)?.into_iter().map(|(p, _)| p.id).collect();
+    let dir = store.root().join(crate::workspace::STORE_USERS_DIR);
+    let mut others = 0;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((roots, 0)),
+        Err(e) => return Err(Error::io("list", &dir, e)),
+    };
+    let own = std::fs::canonicalize(ws.root()).unwrap_or_else(|_| ws.root().to_path_buf());
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("list", &dir, e))?;
+        let record = entry.path();
+        if record
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue; // a temporary file of a registration in progress
+        }
+        let bytes = std::fs::read(&record).map_err(|e| Error::io("read", &record, e))?;
+        let root = {
+            use std::os::unix::ffi::OsStrExt;
+            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes))
+        };
+        if std::fs::canonicalize(&root).is_ok_and(|r| r == own) {
+            continue;
+        }
+        if !root.join(".dvx").is_dir() {
+            // That repository is gone (or no longer uses dvx): forget it.
+            let _ = std::fs::remove_file(&record);
+            continue;
+        }
+        let unreadable = |e: Error| {
+            Error::Usage(format!(
+                "gc: cannot read the repository at {} that shares this store ({e}); it may need \
+             versions no other repository names. Fix it, or if it is gone for good delete {}",
+                root.display(),
+                record.display()
+            ))
+        };
+        let other = Workspace::open(&crate::workspace::WorkspaceOptions {
+            start: root.clone(),
+            store: None,
+            store_options: Default::default(),
+        })
+        .map_err(unreadable)?;
+        let theirs = live_roots(&other).map_err(unreadable)?;
+        roots.extend(theirs.into_iter().map(|(p, _)| p.id));
+        others += 1;
+    }
+    Ok((roots, others))
 }
 
 fn age(path: &std::path::Path) -> Option<Duration> {
@@ -100,8 +159,10 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     let _lock = LockFile::try_acquire(&store.root().join("gc.lock"))?;
     let mut report = GcReport::default();
 
-    // Mark: every version in any ref, the worktree, the git index, plus young trees.
-    let mut roots: Vec<TreeId> = live_roots(ws)?.into_iter().map(|(p, _)| p.id).collect();
+    // Mark: every version in any ref, the worktree, the git index (of this repository and
+    // of every other one that uses the store), plus young trees.
+    let (mut roots, others) = store_live_roots(ws, store)?;
+    report.other_repos = others;
     roots.sort();
     roots.dedup();
     report.versions = roots.len() as u64;
@@ -206,7 +267,7 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     }
     // Mark again right before deleting: versions committed or staged while we worked are
     // live too. (An add still running is protected by the grace period, not by this.)
-    let roots: Vec<TreeId> = live_roots(ws)?.into_iter().map(|(p, _)| p.id).collect();
+    let (roots, _) = store_live_roots(ws, store)?;
     store.reload();
     let (late_trees, late_chunks) = mark(store, roots)?;
     let rewritten: HashSet<PackId> = to_rewrite.iter().map(|(id, _, _)| *id).collect();

@@ -20,6 +20,9 @@ pub struct WorkspaceOptions {
     pub store_options: StoreOptions,
 }
 
+/// Directory of a store listing the repositories that use it (see `Workspace::store`).
+pub(crate) const STORE_USERS_DIR: &str = "repos";
+
 /// A git worktree with dvx in it.
 pub struct Workspace {
     /// The git repository.
@@ -154,7 +157,29 @@ impl Workspace {
             return Ok(s);
         }
         let s = Store::open_or_create(&self.store_dir, &self.store_options)?;
+        self.register_with(&s);
         Ok(self.store.get_or_init(|| s))
+    }
+
+    /// Records this repository as a user of `store` (`<store>/repos/<hash of the root>`,
+    /// holding the root's path), so that gc run from any repository sharing the store keeps
+    /// this one's versions too. One stat per command once recorded; best effort (a store
+    /// this user cannot write is not collected by this user either).
+    fn register_with(&self, store: &Store) {
+        use std::os::unix::ffi::OsStrExt;
+        let root = self.root.as_os_str().as_bytes();
+        let path = store
+            .root()
+            .join(STORE_USERS_DIR)
+            .join(&blake3::hash(root).to_hex()[..32]);
+        if path.is_file() {
+            return;
+        }
+        if let Some(dir) = path.parent() {
+            if fsx::create_dir_all(dir).is_ok() {
+                let _ = fsx::write_atomic(&path, root);
+            }
+        }
     }
 
     /// Absolute path of a repo-relative path.

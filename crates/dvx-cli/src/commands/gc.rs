@@ -47,6 +47,7 @@ pub fn run(
                 "bytes_freed": r.bytes_freed,
                 "bytes_kept": r.bytes_kept,
                 "young_kept": r.young_kept,
+                "other_repos": r.other_repos,
             }),
         )?;
     } else {
@@ -76,6 +77,14 @@ pub fn run(
                 String::new()
             }
         )?;
+        if r.other_repos > 0 {
+            writeln!(
+                out,
+                "the store is shared: the versions of {} other repositor{} using it were kept",
+                r.other_repos,
+                if r.other_repos == 1 { "y" } else { "ies" }
+            )?;
+        }
     }
     Ok(crate::EXIT_OK)
 }
