@@ -577,7 +577,7 @@ impl OldFile {
     /// being replaced was usually written or read lately and is in the page cache, while the
     /// store's packs are written around the page cache (see dvx-store's `direct` module) and
     /// often are not: with the packs out of the cache, checkout of the benchmark's v1 took
-    /// 1.11-1.20 s reading the store and 0.60-0.70 s copying from the replaced file.
+    /// 1.11-1.20 s reading the store and 0.52-0.72 s copying from the replaced file.
     fn takes(&self, chunks: &[dvx_manifest::ChunkRef]) -> Vec<bool> {
         chunks
             .iter()

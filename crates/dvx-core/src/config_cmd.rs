@@ -229,9 +229,13 @@ pub fn config_get(ws: &Workspace, scope: ConfigScope, key: &str) -> Result<Optio
     }))
 }
 
-fn rewrite(ws: &Workspace, scope: ConfigScope, path: &Path, table: &Table) -> Result<()> {
-    let body = toml::to_string(table)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+fn render(path: &Path, table: &Table) -> Result<String> {
+    toml::to_string(table)
+        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes the checked text (with the file's header) and stages the committed file.
+fn rewrite(ws: &Workspace, scope: ConfigScope, path: &Path, body: &str) -> Result<()> {
     fsx::write_atomic(path, format!("{}{body}", scope.header()).as_bytes())?;
     if scope == ConfigScope::Repo {
         ws.stage(&[".dvx/config.toml".into()])?;
@@ -256,10 +260,9 @@ pub fn config_set(ws: &Workspace, scope: ConfigScope, key: &str, value: &str) ->
     let path = scope.path(ws);
     let mut table = read_table(scope, &path)?;
     set_in(&mut table, key, parse_value(value))?;
-    let text = toml::to_string(&table)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+    let text = render(&path, &table)?;
     validate(scope, &path, &text, Some(key))?;
-    rewrite(ws, scope, &path, &table)
+    rewrite(ws, scope, &path, &text)
 }
 
 /// Removes one setting; false if it was not set.
@@ -271,11 +274,10 @@ pub fn config_unset(ws: &Workspace, scope: ConfigScope, key: &str) -> Result<boo
     if !remove_in(&mut table, key) {
         return Ok(false);
     }
-    let text = toml::to_string(&table)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+    let text = render(&path, &table)?;
     validate(scope, &path, &text, None)
         .map_err(|e| Error::Usage(format!("{key} cannot be removed: without it, {e}")))?;
-    rewrite(ws, scope, &path, &table)?;
+    rewrite(ws, scope, &path, &text)?;
     Ok(true)
 }
 

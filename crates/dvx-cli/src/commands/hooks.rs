@@ -110,16 +110,13 @@ pub fn run(s: &Settings, uninstall: bool, out: &mut dyn Write) -> anyhow::Result
             foreign.push((name, path.clone()));
             path = dir.join(format!("{name}.dvx"));
         }
-        // Written beside, then renamed: a hook git runs meanwhile is whole, old or new.
-        let tmp = dir.join(format!(".{name}.dvx-tmp-{}", std::process::id()));
-        let text = script(&exe, what, body);
-        let written = std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_context(|| format!("writing {}", path.display()));
-        }
+        // Written beside, made executable, then renamed: a hook git runs meanwhile is
+        // whole, old or new.
+        let mut f = dvx_store::fs::AtomicFile::create(&path)?;
+        f.write_all(script(&exe, what, body).as_bytes())?;
+        std::fs::set_permissions(f.tmp_path(), std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", path.display()))?;
+        f.commit()?;
         if foreign.last().is_none_or(|(n, _)| n != name) {
             writeln!(out, "installed {name}: {what}")?;
         }
