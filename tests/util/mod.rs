@@ -28,6 +28,12 @@ use rand_chacha::ChaCha8Rng;
 /// The `dvx` binary built by cargo for this package.
 pub const DVX: &str = env!("CARGO_BIN_EXE_dvx");
 
+/// The binary the tests run: [`DVX`], or `$DVX_TEST_BIN` (to show that a test fails with an
+/// older build).
+pub fn dvx_bin() -> String {
+    std::env::var("DVX_TEST_BIN").unwrap_or_else(|_| DVX.to_string())
+}
+
 /// First commit timestamp (2023-11-14T22:13:20Z); every commit is one minute later.
 const BASE_EPOCH: u64 = 1_700_000_000;
 
@@ -217,7 +223,7 @@ impl TestRepo {
 
     /// A `dvx -q <args>` command run in `dir`.
     pub fn dvx_cmd_in(&self, dir: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(DVX);
+        let mut cmd = Command::new(dvx_bin());
         isolate(&mut cmd, self.tmp.path());
         self.apply_env(&mut cmd);
         cmd.current_dir(dir).arg("-q").args(args);
@@ -237,7 +243,7 @@ impl TestRepo {
 
     /// Runs `dvx <args>` (without `-q`) at the repo root, stdin/stdout/stderr not terminals.
     pub fn dvx_loud(&self, args: &[&str]) -> Run {
-        let mut cmd = Command::new(DVX);
+        let mut cmd = Command::new(dvx_bin());
         isolate(&mut cmd, self.tmp.path());
         self.apply_env(&mut cmd);
         cmd.current_dir(&self.root).args(args);
@@ -856,7 +862,7 @@ impl TestRepo {
 /// a [`TestRepo`] (which is not `Sync`), for threads. `ceiling` is the test's temp dir
 /// ([`TestRepo::tmp`]).
 pub fn dvx_command(ceiling: &Path, dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(DVX);
+    let mut cmd = Command::new(dvx_bin());
     isolate(&mut cmd, ceiling);
     cmd.current_dir(dir).arg("-q").args(args);
     cmd

@@ -127,6 +127,29 @@ pub enum Error {
         #[source]
         source: dvx_store::Error,
     },
+    /// Something that is not a `want` stands where the version needs one, and checkout may
+    /// not remove it.
+    #[error("{path} is in the way: the version has a {want} there; move it away (or rerun with --force if it is a tracked file whose content you do not need)")]
+    InTheWay {
+        /// The path.
+        path: PathBuf,
+        /// What the version has there: "file", "directory" or "symlink".
+        want: &'static str,
+    },
+    /// A folder the version replaces by a file or link holds files dvx does not track
+    /// (ignored by .dvxignore, or not dvx's): checkout never removes those, with or without
+    /// --force, so it stops before changing anything.
+    #[error("{path} must become a {want} in this version, but the folder holds {} file(s) dvx does not track (ignored by .dvxignore):
+{}
+move them out of the folder, then rerun; nothing was changed", .files.len(), list(.files))]
+    IgnoredInTheWay {
+        /// The folder.
+        path: String,
+        /// What the version has there.
+        want: &'static str,
+        /// The untracked files in it, repo-relative.
+        files: Vec<String>,
+    },
 }
 
 fn list(files: &[String]) -> String {

@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod add;
+mod beneath;
 mod checkout;
 mod config;
 mod config_cmd;

@@ -31,7 +31,7 @@ fn holder_alive(path: &Path) -> bool {
 /// Whether process `pid` runs a program named dvx: by the name of its executable, or of
 /// its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
-fn is_dvx(pid: u32) -> bool {
+pub(crate) fn is_dvx(pid: u32) -> bool {
     let named_dvx = |p: &Path| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))

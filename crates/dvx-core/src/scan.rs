@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -78,7 +78,8 @@ pub fn rel_str(rel: &[u8]) -> String {
     String::from_utf8_lossy(rel).into_owned()
 }
 
-fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
+/// The stat cache's key of a dataset file: its repo-relative path.
+pub(crate) fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
     let mut k = dataset_base.as_bytes().to_vec();
     if !k.is_empty() {
         k.push(b'/');
@@ -98,7 +99,48 @@ pub fn hash_file(
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<(Digest, Vec<ChunkRef>, u64)> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = open_regular(path)?;
+    hash_open_file(file, path, params, writer, progress)
+}
+
+/// Opens the regular file at `path` for reading: never through a link at `path` itself and
+/// never blocking on a FIFO swapped in; anything but a regular file is an error.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) | Some(libc::ENXIO) => changed_while_read(path),
+            _ => Error::io("open", path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
+    if !meta.is_file() {
+        return Err(changed_while_read(path));
+    }
+    Ok(file)
+}
+
+fn changed_while_read(path: &Path) -> Error {
+    Error::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source: std::io::Error::other(
+            "it was replaced by something other than a regular file while dvx read it; rerun the command",
+        ),
+    }
+}
+
+/// [`hash_file`] of a file already open.
+pub(crate) fn hash_open_file(
+    file: std::fs::File,
+    path: &Path,
+    params: ChunkerParams,
+    writer: Option<&StoreWriter<'_>>,
+    progress: &dyn Progress,
+) -> Result<(Digest, Vec<ChunkRef>, u64)> {
+    let again = file.try_clone().map_err(|e| Error::io("open", path, e))?;
     let size_hint = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut hasher = blake3::Hasher::new();
     let mut chunks = Vec::new();
@@ -174,7 +216,10 @@ pub fn hash_file(
         _ => {
             if single.is_some() {
                 // The file grew after the first read: hash it whole after all.
-                return hash_file(path, params, writer, progress);
+                use std::io::Seek;
+                let mut again = again;
+                again.rewind().map_err(|e| Error::io("read", path, e))?;
+                return hash_open_file(again, path, params, writer, progress);
             }
             Digest::from(hasher.finalize())
         }
@@ -190,7 +235,8 @@ struct Pending {
 }
 
 /// Scans the dataset's files on disk. Files whose stat matches the cache are not read; the
-/// others are hashed in parallel (and stored when `writer` is given).
+/// others are hashed in parallel (and stored when `writer` is given). Temporary files of
+/// dvx processes that are gone are removed.
 pub fn scan_dataset(
     ws: &Workspace,
     ds: &Dataset,
@@ -199,19 +245,6 @@ pub fn scan_dataset(
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<Listing> {
-    scan_dataset_full(ws, ds, store, cache, writer, progress).map(|(l, _)| l)
-}
-
-/// Like [`scan_dataset`], also returning the temporary files of interrupted checkouts found
-/// in the dataset (never part of the data).
-pub fn scan_dataset_full(
-    ws: &Workspace,
-    ds: &Dataset,
-    store: &Store,
-    cache: &Mutex<StatCache>,
-    writer: Option<&StoreWriter<'_>>,
-    progress: &dyn Progress,
-) -> Result<(Listing, Vec<PathBuf>)> {
     let leftovers: std::sync::Arc<Mutex<Vec<PathBuf>>> = Default::default();
     let base_rel = ds.base();
     let base = ws.abs(&base_rel);
@@ -279,29 +312,40 @@ pub fn scan_dataset_full(
         }
         Ok(())
     };
+    let temps: std::sync::Arc<Mutex<Vec<PathBuf>>> = leftovers.clone();
 
     match ds.only() {
         Some(name) => {
             let path = base.join(std::ffi::OsStr::from_bytes(&name));
             if let Some(meta) = crate::fsx::lstat(&path)? {
                 if meta.is_dir() {
-                    return Err(Error::Usage(format!(
-                        "{} is a directory but its pointer says it is a single file; rerun `dvx add {}` to track it as a directory",
-                        path.display(),
-                        ds.path
-                    )));
+                    return Err(Error::InTheWay { path, want: "file" });
                 }
                 visit(name, path, meta)?;
+            }
+            // A file dataset's temporary files are in its parent directory.
+            if let Ok(entries) = std::fs::read_dir(&base) {
+                for ent in entries.flatten() {
+                    if ent
+                        .file_name()
+                        .as_bytes()
+                        .starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
+                    {
+                        temps
+                            .lock()
+                            .expect("leftovers lock poisoned")
+                            .push(ent.path());
+                    }
+                }
             }
         }
         None => match crate::fsx::lstat(&base)? {
             None => {}
             Some(m) if !m.is_dir() => {
-                return Err(Error::Usage(format!(
-                    "{} is not a directory (its pointer {} describes a directory); move it away or use --force",
-                    base.display(),
-                    ds.pointer_file()
-                )))
+                return Err(Error::InTheWay {
+                    path: base,
+                    want: "directory",
+                })
             }
             Some(_) => {
                 // Walk and lstat on every core (the ignore crate's parallel walker); then
@@ -322,7 +366,9 @@ pub fn scan_dataset_full(
                         move |e| {
                             let n = e.file_name();
                             // Leftovers of an interrupted checkout are ours, never data.
-                            if n.as_bytes().starts_with(dvx_store::fs::TMP_PREFIX.as_bytes()) {
+                            if n.as_bytes()
+                                .starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
+                            {
                                 if let Ok(mut l) = leftovers.lock() {
                                     l.push(e.path().to_path_buf());
                                 }
@@ -402,17 +448,30 @@ pub fn scan_dataset_full(
         let results: Vec<Result<(Vec<u8>, FlatEntry)>> = pending
             .into_par_iter()
             .map(|p| {
-                let (digest, chunks, len) = hash_file(&p.path, params, writer, progress)?;
-                // Cache only if the file did not change while we read it.
-                if let Ok(after) = std::fs::symlink_metadata(&p.path) {
-                    if StatKey::of(&after) == p.key && len == p.key.size {
-                        cache.lock().expect("cache lock poisoned").insert(
-                            cache_key(&base_rel, &p.rel),
-                            p.key,
-                            digest,
-                            chunks.clone(),
-                        );
-                    }
+                let seen = crate::statcache::now_ns();
+                let file = open_regular(&p.path)?;
+                let before = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
+                // The file the walk saw, not one renamed onto its path (or reached through
+                // a directory swapped for a link) since.
+                if before.ino() != p.key.ino {
+                    return Err(changed_while_read(&p.path));
+                }
+                let reader = file
+                    .try_clone()
+                    .map_err(|e| Error::io("open", &p.path, e))?;
+                let (digest, chunks, len) =
+                    hash_open_file(reader, &p.path, params, writer, progress)?;
+                let after = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
+                // Cached only if the file did not change while we read it, and by the stat
+                // of the file read itself.
+                if StatKey::of(&after) == StatKey::of(&before) && len == after.len() {
+                    cache.lock().expect("cache lock poisoned").record(
+                        cache_key(&base_rel, &p.rel),
+                        &after,
+                        seen,
+                        digest,
+                        chunks.clone(),
+                    );
                 }
                 Ok((
                     p.rel,
@@ -444,27 +503,20 @@ pub fn scan_dataset_full(
                 matches!(listing.get(rel), Some(FlatEntry::File { .. }))
             });
     }
+    // Temporary files of dvx processes that are gone (killed during a checkout or pull) are
+    // ours and never data: removed here, by every command that scans. Those of a running
+    // dvx are left to it.
     let leftovers = std::mem::take(&mut *leftovers.lock().expect("leftovers lock poisoned"));
-    Ok((listing, leftovers))
-}
-
-/// Records a file just written by checkout in the stat cache.
-pub fn remember(
-    cache: &Mutex<StatCache>,
-    ds: &Dataset,
-    rel: &[u8],
-    path: &Path,
-    digest: Digest,
-    chunks: &[ChunkRef],
-) {
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        cache.lock().expect("cache lock poisoned").insert(
-            cache_key(&ds.base(), rel),
-            StatKey::of(&meta),
-            digest,
-            chunks.to_vec(),
-        );
+    let stale: Vec<PathBuf> = leftovers.into_iter().filter(|t| is_stale_temp(t)).collect();
+    if !stale.is_empty() {
+        let tree = crate::beneath::DirTree::open(ws.root(), &base_rel, false)?;
+        for t in &stale {
+            if let Ok(rel) = t.strip_prefix(&base) {
+                tree.remove_file(rel.as_os_str().as_bytes())?;
+            }
+        }
     }
+    Ok(listing)
 }
 
 /// True when a temporary file name (`.dvx-tmp-<pid>-...`) belongs to a process that is gone.
@@ -479,5 +531,6 @@ pub fn is_stale_temp(path: &Path) -> bool {
     else {
         return false;
     };
-    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+    // A recycled pid of another program does not keep a leftover alive.
+    pid != std::process::id() && !crate::lock::is_dvx(pid)
 }

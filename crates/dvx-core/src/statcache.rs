@@ -1,13 +1,20 @@
 //! The stat cache: repo-relative path -> (size, mtime, ctime, inode, mode) -> digest and chunk
 //! list, so an unchanged file costs one `lstat`, never a read.
 //!
-//! Racy-clean rule (as git's index): an entry whose mtime is not strictly older than the cache
-//! file's own mtime may have been modified within the same timestamp tick after we looked at it,
-//! so it is re-hashed. The cache is only a cache: a damaged file is ignored and rebuilt.
+//! Racy-clean rule (git's, made exact): a file can change within the timestamp tick of its
+//! mtime without its stat changing, so an entry is recorded only when its mtime is safely
+//! before the moment its bytes were read (or written): older than that moment by the file
+//! system's timestamp granularity, which is 2 s where timestamps carry no nanoseconds (ext4
+//! with small inodes, FAT, HFS+, some NFS), one clock tick on other file systems, and nothing
+//! on those with multigrain timestamps (a change after a `stat` always gets a new timestamp;
+//! probed once per process). Every stat recorded comes from the open file (`fstat`), never from
+//! the path. As a second guard, entries not older than the cache file itself are dropped on
+//! load. The cache is only a cache: a damaged file is ignored and rebuilt.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use dvx_manifest::ChunkRef;
 use dvx_store::{ChunkId, Digest};
@@ -51,6 +58,25 @@ pub struct StatCache {
     written_ns: i64,
     map: HashMap<Vec<u8>, Cached>,
     dirty: bool,
+    /// The device of the state directory and whether its file system has multigrain
+    /// timestamps; probed on the first [`StatCache::record`].
+    multigrain: OnceLock<Option<(u64, bool)>>,
+}
+
+/// Timestamp granularity assumed where mtimes carry no nanoseconds (FAT's is 2 s).
+const COARSE_SLACK_NS: i64 = 2_000_000_000;
+/// One tick of the kernel's coarse clock, which stamps files where timestamps are not
+/// multigrain (a tick is 1-10 ms; twice the longest).
+const TICK_SLACK_NS: i64 = 20_000_000;
+
+/// Now, in nanoseconds since the epoch: take it just before reading (or writing) the bytes an
+/// entry will describe.
+pub fn now_ns() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        // A clock before 1970 makes every entry racy, which is safe.
+        Err(_) => i64::MIN,
+    }
 }
 
 impl StatCache {
@@ -62,6 +88,7 @@ impl StatCache {
             written_ns: 0,
             map: HashMap::new(),
             dirty: false,
+            multigrain: OnceLock::new(),
         };
         let Ok(meta) = std::fs::metadata(&path) else {
             return c;
@@ -97,6 +124,57 @@ impl StatCache {
         self.dirty = true;
     }
 
+    /// Records what a file's bytes hash to, given the `fstat` of the open file they were read
+    /// from or written to (`meta`) and the moment just before they were (`seen_ns`). A
+    /// racily clean entry (see the module doc) is not recorded and any older one for the
+    /// path is dropped, so the file is hashed again next time.
+    pub fn record(
+        &mut self,
+        rel: Vec<u8>,
+        meta: &std::fs::Metadata,
+        seen_ns: i64,
+        digest: Digest,
+        chunks: Vec<ChunkRef>,
+    ) {
+        if self.safely_before(meta, seen_ns) {
+            self.insert(rel, StatKey::of(meta), digest, chunks);
+        } else if self.map.remove(&rel).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// Drops the entry of `rel`, if any.
+    pub fn forget(&mut self, rel: &[u8]) {
+        if self.map.remove(rel).is_some() {
+            self.dirty = true;
+        }
+    }
+
+    /// The racy-clean rule: is `meta`'s mtime old enough that any change after `seen_ns` must
+    /// show in the stat?
+    fn safely_before(&self, meta: &std::fs::Metadata, seen_ns: i64) -> bool {
+        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        let slack = if meta.mtime_nsec() == 0 {
+            COARSE_SLACK_NS
+        } else if self.multigrain_dev() == Some(meta.dev()) {
+            0
+        } else {
+            TICK_SLACK_NS
+        };
+        mtime_ns < seen_ns.saturating_sub(slack)
+    }
+
+    fn multigrain_dev(&self) -> Option<u64> {
+        let probed = self.multigrain.get_or_init(|| {
+            let dir = self.path.parent()?;
+            probe_multigrain(dir).ok()
+        });
+        match probed {
+            Some((dev, true)) => Some(*dev),
+            _ => None,
+        }
+    }
+
     /// Drops the entries below the repo-relative directory `dir` that `present` (given the
     /// path below `dir`) rejects: files deleted since they were cached. `files` is how many
     /// files are present; when no more entries than that lie below `dir`, none can be stale
@@ -124,6 +202,36 @@ impl StatCache {
         }
         fsx::write_atomic(&self.path, &encode(&self.map))
     }
+}
+
+/// Does the file system of `dir` give a change made right after a `stat` a new timestamp
+/// (Linux multigrain timestamps), even within one clock tick? Three changes in a row, each
+/// right after an `fstat`, must all move the mtime: without multigrain timestamps two writes
+/// microseconds apart share a tick (and an mtime) unless a tick boundary falls between them.
+fn probe_multigrain(dir: &Path) -> std::io::Result<(u64, bool)> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let path = dvx_store::fs::temp_path(dir);
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        f.write_all(b"0")?;
+        let first = f.metadata()?;
+        let mut last = first.mtime() * 1_000_000_000 + first.mtime_nsec();
+        let mut moved = first.mtime_nsec() != 0;
+        for byte in [b"1", b"2", b"3"] {
+            f.write_all(byte)?;
+            let m = f.metadata()?;
+            let now = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+            moved &= now > last;
+            last = now;
+        }
+        Ok((first.dev(), moved))
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
 }
 
 fn encode(map: &HashMap<Vec<u8>, Cached>) -> Vec<u8> {
@@ -258,5 +366,69 @@ mod tests {
         );
         std::fs::write(dir.path().join("statcache"), b"garbage").expect("write");
         assert!(StatCache::load(dir.path()).get(b"a", &key).is_none());
+    }
+
+    /// A file changed in place within the timestamp tick in which its bytes were read keeps
+    /// its stat; such an entry must not be recorded, whatever the file system.
+    #[test]
+    fn entries_not_safely_older_than_the_read_are_not_recorded() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").expect("write");
+        let meta = std::fs::metadata(&file).expect("stat");
+        let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        let mut c = StatCache::load(dir.path());
+        // Read in the same instant as the last change: racy on every file system.
+        c.record(b"f".to_vec(), &meta, mtime, Digest::of(b"abc"), vec![]);
+        assert!(c.map.is_empty(), "an entry read at its mtime is racy");
+        // An older entry for the path is dropped rather than left to vouch for the file.
+        c.insert(
+            b"f".to_vec(),
+            StatKey::of(&meta),
+            Digest::of(b"old"),
+            vec![],
+        );
+        c.record(b"f".to_vec(), &meta, mtime, Digest::of(b"abc"), vec![]);
+        assert!(c.map.is_empty(), "a racy record drops the old entry");
+        // Read long after the change: recorded.
+        c.record(
+            b"f".to_vec(),
+            &meta,
+            mtime + 10_000_000_000,
+            Digest::of(b"abc"),
+            vec![],
+        );
+        assert!(c.map.contains_key(b"f".as_slice()));
+    }
+
+    /// Whole-second mtimes (1-second file systems): a read within 2 s of the change is racy.
+    #[test]
+    fn coarse_timestamps_get_two_seconds_of_slack() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").expect("write");
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(when))
+            .expect("set mtime");
+        let meta = std::fs::metadata(&file).expect("stat");
+        let mut c = StatCache::load(dir.path());
+        let second = 1_700_000_000 * 1_000_000_000i64;
+        // Read 0.9 s into the same second, and 1.5 s later: both racy.
+        for seen in [second + 900_000_000, second + 1_500_000_000] {
+            c.record(b"f".to_vec(), &meta, seen, Digest::of(b"abc"), vec![]);
+            assert!(c.map.is_empty(), "read at {seen}: racy");
+        }
+        c.record(
+            b"f".to_vec(),
+            &meta,
+            second + 2_100_000_000,
+            Digest::of(b"abc"),
+            vec![],
+        );
+        assert!(!c.map.is_empty(), "2.1 s later: safe");
     }
 }

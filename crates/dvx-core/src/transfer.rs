@@ -860,7 +860,8 @@ pub(crate) fn fetch_from(
                     EntryKind::Dir { id, .. } if inside || on_the_way => stack.push((rel, *id)),
                     EntryKind::File { chunks, .. } if inside => {
                         for c in chunks {
-                            if !store.contains(&c.id)? {
+                            // An indexed chunk whose pack is gone is fetched again.
+                            if !store.readable(&c.id)? {
                                 let files = needed.entry(c.id).or_default();
                                 if files.len() < 10 {
                                     files.push(join_rel(&base, &rel));

@@ -157,6 +157,9 @@ pub struct Store {
     config: StoreConfig,
     index: RwLock<Option<IndexSet>>,
     files: Mutex<HashMap<PackId, Arc<File>>>,
+    /// Length of each pack file looked at by [`Store::readable`]; `None`: absent or not a
+    /// regular file.
+    pack_lens: Mutex<HashMap<PackId, Option<u64>>>,
 }
 
 /// Counters of one write session.
@@ -231,6 +234,7 @@ impl Store {
             config,
             index: RwLock::new(None),
             files: Mutex::new(HashMap::new()),
+            pack_lens: Mutex::new(HashMap::new()),
         })
     }
 
@@ -385,6 +389,10 @@ impl Store {
     /// Forgets the loaded index so the next lookup re-reads the index directory.
     pub fn reload(&self) {
         *self.index.write().expect("index lock poisoned") = None;
+        self.pack_lens
+            .lock()
+            .expect("pack length cache poisoned")
+            .clear();
     }
 
     /// Where a chunk is stored, if it is.
@@ -395,6 +403,52 @@ impl Store {
     /// True when the store holds the chunk.
     pub fn contains(&self, id: &ChunkId) -> Result<bool> {
         Ok(self.lookup(id)?.is_some())
+    }
+
+    /// True when some copy of the chunk can be read back: the index names it and the pack
+    /// holding that copy is a regular file long enough to contain it. An index entry alone
+    /// proves nothing once packs were lost (disk damage, a manual clean-up, a partial
+    /// restore): whatever decides that a file on disk may be replaced must ask this.
+    pub fn readable(&self, id: &ChunkId) -> Result<bool> {
+        let locs = self.with_index(|s| s.lookup_all(id))?;
+        for loc in &locs {
+            if let Some(len) = self.pack_len(&loc.pack)? {
+                if loc.offset + u64::from(loc.stored_len) <= len {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn pack_len(&self, id: &PackId) -> Result<Option<u64>> {
+        if let Some(len) = self
+            .pack_lens
+            .lock()
+            .expect("pack length cache poisoned")
+            .get(id)
+        {
+            return Ok(*len);
+        }
+        let path = self.pack_path(id);
+        let len = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                // Readable, not only present: a pack we may not open saves nothing.
+                match File::open(&path) {
+                    Ok(_) => Some(m.len()),
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+                    Err(e) => return Err(Error::io("open pack", &path, e)),
+                }
+            }
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("stat", &path, e)),
+        };
+        self.pack_lens
+            .lock()
+            .expect("pack length cache poisoned")
+            .insert(*id, len);
+        Ok(len)
     }
 
     fn pack_file(&self, id: &PackId) -> Result<Arc<File>> {
