@@ -1014,18 +1014,36 @@ pub(crate) fn fetch_from(
         let rindex = RemoteIndex::load(ws, &b, &label, url)?;
         rindex.warn_damaged(&label, progress);
         let mut located: Vec<(ChunkId, Location)> = Vec::with_capacity(needed.len());
+        // Every missing chunk is collected first, so the error names every file affected.
+        let mut lost: Vec<(ChunkId, Option<PackId>)> = Vec::new();
+        let mut lost_files = std::collections::BTreeSet::new();
         for (c, files) in &needed {
             match rindex.lookup(c)? {
                 Some(l) => located.push((*c, l)),
                 None => {
-                    return Err(Error::RemoteObject {
-                        remote: label.clone(),
-                        object: format!("chunk {c}"),
-                        problem: "is missing".into(),
-                        files: files.clone(),
-                    })
+                    lost.push((*c, rindex.lookup_indexed(c)?.map(|l| l.pack)));
+                    lost_files.extend(files.iter().cloned());
                 }
             }
+        }
+        if let Some((c, pack)) = lost.first() {
+            // Chunks all indexed in one pack that is gone: name the pack.
+            let (object, problem) = match pack {
+                Some(p) if lost.iter().all(|(_, q)| q.as_ref() == Some(p)) => (
+                    format!("pack {p}"),
+                    format!("is missing or truncated ({} chunk(s) lost)", lost.len()),
+                ),
+                _ => (
+                    format!("chunk {c}"),
+                    format!("is missing ({} chunk(s) in all)", lost.len()),
+                ),
+            };
+            return Err(Error::RemoteObject {
+                remote: label.clone(),
+                object,
+                problem,
+                files: lost_files.into_iter().collect(),
+            });
         }
         located.sort_by_key(|(_, l)| (l.pack, l.offset));
         // Files served by each pack, to name them all if the pack turns out missing.
