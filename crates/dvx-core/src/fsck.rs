@@ -105,7 +105,8 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     for id in &packs {
         let path = store.pack_path(id);
         let name = format!("pack {id}");
-        let data = match std::fs::read(&path) {
+        // Regular files only: a FIFO or device in place of a pack must not block or never end.
+        let data = match dvx_store::fs::read_bounded(&path, u64::MAX) {
             Ok(d) => d,
             Err(e) => {
                 problems.push(problem(&name, &format!("unreadable: {e}")));

@@ -44,6 +44,7 @@ pub use remote_maint::{fsck_remote, gc_remote};
 pub use scan::FlatEntry;
 pub use status::{status, DatasetStatus, StatusReport, StatusState};
 pub use transfer::{
-    fetch, pull, push, remote_status, FetchOptions, PullOptions, PushOptions, TransferReport,
+    fetch, pull, push, remote_status, FetchOptions, PullOptions, PushOptions, RemoteState,
+    TransferReport,
 };
 pub use workspace::{init, Dataset, InitReport, Workspace, WorkspaceOptions};

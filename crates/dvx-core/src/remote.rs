@@ -6,6 +6,7 @@ use dvx_store::Backend;
 
 use crate::config::{validate_remote_name, AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 use crate::workspace::Workspace;
 
 /// A configured remote.
@@ -24,11 +25,30 @@ fn save_and_stage(ws: &Workspace, cfg: &RepoConfig) -> Result<()> {
     ws.stage(&[".dvx/config.toml".into()])
 }
 
-/// Adds a remote; the first one becomes the default.
-pub fn remote_add(ws: &Workspace, name: &str, url: &str, make_default: bool) -> Result<()> {
+/// Adds a remote; the first one becomes the default. A folder that does not exist yet is
+/// accepted (the first push creates it) with a warning: it is often a typo or an unmounted
+/// share.
+pub fn remote_add(
+    ws: &Workspace,
+    name: &str,
+    url: &str,
+    make_default: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
     ws.require_init()?;
     validate_remote_name(name)?;
-    RemoteUrl::parse(url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    let parsed = RemoteUrl::parse(url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    if let RemoteUrl::Dir(dir) = &parsed {
+        if !dir.is_dir() {
+            let what = if dir.exists() {
+                "is not a folder: push will fail until it is one"
+            } else {
+                "does not exist yet: the first `dvx push` creates it, but pull and fetch \
+                 fail until then (a typo? an unmounted share?)"
+            };
+            progress.warn(&format!("remote folder {} {what}", dir.display()));
+        }
+    }
     let mut cfg = RepoConfig::load(&ws.dvx_dir())?;
     if cfg.remotes.contains_key(name) {
         return Err(Error::Usage(format!(

@@ -23,6 +23,8 @@ use crate::transfer::{pack_key, parse_pack_key, parse_tree_key, tree_key, Counti
 use crate::workspace::{join_rel, Workspace};
 
 const PENDING_KEY: &str = "gc/pending.toml";
+/// Upper bound of `gc/pending.toml` (about 100 bytes per object listed).
+const MAX_PENDING_LEN: u64 = 64 << 20;
 
 /// Reads a tree from the local store or, failing that, from the remote (verified).
 fn get_tree(
@@ -36,7 +38,7 @@ fn get_tree(
             return Ok(Some(t));
         }
     }
-    match b.get(&tree_key(id)) {
+    match b.get(&tree_key(id), dvx_store::MAX_TREE_OBJECT_LEN) {
         Ok(obj) => {
             let raw = dvx_store::decode_tree_object(id, &obj).map_err(|e| e.to_string())?;
             Tree::decode(&raw).map(Some).map_err(|e| e.to_string())
@@ -62,6 +64,8 @@ pub fn fsck_remote(
         remote: label.clone(),
         source: e,
     };
+    // A missing remote is one problem, not "every object is missing".
+    b.check_reachable().map_err(rerr)?;
     let mut report = FsckReport::default();
     let packs: HashMap<PackId, u64> = b
         .list("packs/")
@@ -107,7 +111,11 @@ pub fn fsck_remote(
         for (p, n) in missing {
             problems.push(Problem {
                 object: format!("pack {p}"),
-                what: format!("is missing on the remote but its index lists {n} chunk(s) in it"),
+                what: format!(
+                    "is missing on the remote but its index lists {n} chunk(s) in it; \
+                     `dvx push` sends the chunks a version needs again, then `dvx gc --remote` \
+                     drops the stale index entries"
+                ),
                 files: vec![],
             });
         }
@@ -141,7 +149,7 @@ pub fn fsck_remote(
             }
             if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(id) {
                 report.trees += 1;
-                let t = match b.get(&tree_key(&id)) {
+                let t = match b.get(&tree_key(&id), dvx_store::MAX_TREE_OBJECT_LEN) {
                     Ok(obj) => dvx_store::decode_tree_object(&id, &obj)
                         .map_err(|e| e.to_string())
                         .and_then(|raw| Tree::decode(&raw).map_err(|e| e.to_string())),
@@ -176,7 +184,7 @@ pub fn fsck_remote(
                     EntryKind::File { chunks, .. } => {
                         let Some(ri) = &rindex else { continue };
                         for c in chunks {
-                            let what = match ri.lookup(&c.id)? {
+                            let what = match ri.lookup_indexed(&c.id)? {
                                 None => Some("is missing on the remote".to_string()),
                                 Some(l) if !packs.contains_key(&l.pack) => Some(format!(
                                     "is in pack {} which is missing on the remote",
@@ -245,6 +253,7 @@ pub fn gc_remote(
         remote: label.clone(),
         source: e,
     };
+    b.check_reachable().map_err(rerr)?;
     let mut report = GcReport::default();
 
     // Mark.
@@ -320,7 +329,7 @@ pub fn gc_remote(
     }
 
     // Phase logic.
-    let pending: Pending = match b.get(PENDING_KEY) {
+    let pending: Pending = match b.get(PENDING_KEY, MAX_PENDING_LEN) {
         Ok(bytes) => toml::from_str(&String::from_utf8_lossy(&bytes)).unwrap_or_default(),
         Err(BackendError::NotFound { .. }) => Pending::default(),
         Err(e) => return Err(rerr(e)),
@@ -365,10 +374,19 @@ pub fn gc_remote(
 
     // Packs first need an index that no longer names them: upload a merged index of what
     // stays, then drop the index files it replaces, then the packs, then the trees.
-    let doomed: HashSet<PackId> = delete
+    let mut doomed: HashSet<PackId> = delete
         .iter()
         .filter_map(|(k, _)| parse_pack_key(k))
         .collect();
+    // Entries naming packs that are gone (deleted by hand, lost) are dropped too: a push has
+    // sent their chunks again elsewhere, and fsck would report them forever. A push uploads a
+    // pack before its index, so an index never names a pack still on its way.
+    doomed.extend(
+        entries
+            .iter()
+            .map(|(_, l)| l.pack)
+            .filter(|p| !pack_sizes.contains_key(p)),
+    );
     if !doomed.is_empty() {
         let keep: Vec<(ChunkId, dvx_store::Location)> = entries
             .into_iter()

@@ -92,8 +92,12 @@ impl<'a> Counting<'a> {
         self.count(0, 0);
         self.inner.list(prefix)
     }
-    pub(crate) fn get(&self, key: &str) -> std::result::Result<Vec<u8>, BackendError> {
-        let r = self.inner.get(key)?;
+    pub(crate) fn get(
+        &self,
+        key: &str,
+        max_len: u64,
+    ) -> std::result::Result<Vec<u8>, BackendError> {
+        let r = self.inner.get(key, max_len)?;
         self.count(1, r.len() as u64);
         Ok(r)
     }
@@ -113,7 +117,25 @@ impl<'a> Counting<'a> {
         self.count(1, n);
         Ok(())
     }
+    pub(crate) fn check_reachable(&self) -> std::result::Result<(), BackendError> {
+        self.inner.check_reachable()
+    }
 }
+
+/// The trees on the remote, by listing. An object too small or too large to be a tree object
+/// is not one (it is damaged): it counts as absent, so push uploads the tree again.
+pub(crate) fn list_remote_trees(
+    b: &Counting<'_>,
+) -> std::result::Result<HashSet<TreeId>, BackendError> {
+    Ok(b.list("trees/")?
+        .iter()
+        .filter(|o| (TREE_OBJECT_MIN_LEN..=dvx_store::MAX_TREE_OBJECT_LEN).contains(&o.size))
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect())
+}
+
+/// Header bytes of a tree object file (FORMAT.md): nothing shorter is one.
+const TREE_OBJECT_MIN_LEN: u64 = 24;
 
 pub(crate) fn pack_key(id: &PackId) -> String {
     let h = id.to_hex();
@@ -134,9 +156,14 @@ pub(crate) fn parse_pack_key(key: &str) -> Option<PackId> {
 }
 
 /// The remote's chunk index: its index files (cached locally, they are immutable) plus the
-/// trailers of packs no index lists yet (a push interrupted between a pack and its index).
+/// trailers of packs no index lists yet (a push interrupted between a pack and its index),
+/// checked against the packs the remote really holds: an index may outlive a pack (deleted by
+/// hand, lost in a restore), and a chunk counts as on the remote only if its pack is listed
+/// and long enough to hold it.
 pub(crate) struct RemoteIndex {
     files: Vec<IndexFile>,
+    /// The packs listed on the remote, with their sizes.
+    pub(crate) packs: HashMap<PackId, u64>,
     /// Keys of the index files loaded (`index/<sum>.idx`).
     pub(crate) keys: Vec<String>,
     extra: HashMap<ChunkId, Location>,
@@ -179,7 +206,30 @@ impl RemoteIndex {
             }
             let local = cache_dir.join(format!("{name}.idx"));
             if !local.is_file() {
-                let data = b.get(&obj.key).map_err(rerr)?;
+                // Bounded by the size its header declares: the remote is not trusted. An
+                // object that cannot be read as an index (not a regular file, too large) is
+                // a damaged index; anything else (network, access) stops the command.
+                let fetched =
+                    b.get_range(&obj.key, 0, index::HEADER_LEN as u64)
+                        .and_then(|header| match index::file_len_from_header(&header) {
+                            Some(max_len) => b.get(&obj.key, max_len).map(Some),
+                            None => Ok(None),
+                        });
+                let data = match fetched {
+                    Ok(Some(d)) => d,
+                    Ok(None) => {
+                        damaged.push((
+                            obj.key.clone(),
+                            "is not an index file this dvx reads (bad header)".to_string(),
+                        ));
+                        continue;
+                    }
+                    Err(e @ BackendError::Permanent { .. }) => {
+                        damaged.push((obj.key.clone(), format!("cannot be used: {e}")));
+                        continue;
+                    }
+                    Err(e) => return Err(rerr(e)),
+                };
                 let ok = data.len() >= 32
                     && blake3::hash(&data[..data.len() - 32]).to_hex().as_str() == name;
                 if !ok {
@@ -209,10 +259,12 @@ impl RemoteIndex {
             .flat_map(|f| f.packs().iter().copied())
             .collect();
         let mut extra = HashMap::new();
+        let mut packs = HashMap::new();
         for obj in b.list("packs/").map_err(rerr)? {
             let Some(id) = parse_pack_key(&obj.key) else {
                 continue;
             };
+            packs.insert(id, obj.size);
             if indexed.contains(&id) {
                 continue;
             }
@@ -242,6 +294,7 @@ impl RemoteIndex {
         }
         Ok(RemoteIndex {
             files,
+            packs,
             keys,
             extra,
             cache_dir,
@@ -268,7 +321,24 @@ impl RemoteIndex {
         }
     }
 
+    /// Where the chunk is on the remote: a location in a pack that exists there and is long
+    /// enough to hold it, or None (the chunk must be uploaded again).
     pub(crate) fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        if let Some(l) = self.extra.get(id) {
+            return Ok(Some(*l));
+        }
+        for f in &self.files {
+            if let Some(l) = f.lookup(id)? {
+                if self.holds(&l) {
+                    return Ok(Some(l));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Where an index file says the chunk is, whether or not that pack exists (for fsck).
+    pub(crate) fn lookup_indexed(&self, id: &ChunkId) -> Result<Option<Location>> {
         if let Some(l) = self.extra.get(id) {
             return Ok(Some(*l));
         }
@@ -278,6 +348,13 @@ impl RemoteIndex {
             }
         }
         Ok(None)
+    }
+
+    /// True when the listed pack of `l` exists and reaches past the chunk.
+    pub(crate) fn holds(&self, l: &Location) -> bool {
+        self.packs
+            .get(&l.pack)
+            .is_some_and(|size| l.offset + l.stored_len as u64 <= *size)
     }
 }
 
@@ -399,26 +476,20 @@ pub(crate) fn push_to(
     let b = Counting::new(backend);
     let store = ws.store()?;
 
-    let remote_trees: HashSet<TreeId> = b
-        .list("trees/")
-        .map_err(rerr)?
-        .iter()
-        .filter_map(|o| parse_tree_key(&o.key))
-        .collect();
-    // Trees the remote lacks, with their height (leaves 0), and the chunks below them.
+    let remote_trees = list_remote_trees(&b).map_err(rerr)?;
+    // Every tree of the versions, with its height (leaves 0), and every chunk below them. A
+    // tree on the remote does not prove that what it names is there too (a pack may have been
+    // lost since): everything is checked against the remote's listing, and what is missing is
+    // sent again, so a push repairs the remote.
     let mut heights: HashMap<TreeId, u32> = HashMap::new();
     let mut chunks: HashSet<ChunkId> = HashSet::new();
     fn walk(
         store: &dvx_store::Store,
         id: &TreeId,
-        remote: &HashSet<TreeId>,
         heights: &mut HashMap<TreeId, u32>,
         chunks: &mut HashSet<ChunkId>,
         depth: usize,
     ) -> Result<u32> {
-        if remote.contains(id) {
-            return Ok(0);
-        }
         if let Some(h) = heights.get(id) {
             return Ok(*h);
         }
@@ -430,7 +501,7 @@ pub(crate) fn push_to(
         for e in tree.entries() {
             match &e.kind {
                 EntryKind::Dir { id: sub, .. } => {
-                    h = h.max(walk(store, sub, remote, heights, chunks, depth + 1)? + 1)
+                    h = h.max(walk(store, sub, heights, chunks, depth + 1)? + 1)
                 }
                 EntryKind::File { chunks: c, .. } => chunks.extend(c.iter().map(|c| c.id)),
                 EntryKind::Symlink { .. } => {}
@@ -450,7 +521,7 @@ pub(crate) fn push_to(
                 id: p.id,
             });
         }
-        walk(store, &p.id, &remote_trees, &mut heights, &mut chunks, 0)?;
+        walk(store, &p.id, &mut heights, &mut chunks, 0)?;
         report.datasets += 1;
         report.files = report.files.saturating_add(p.files);
         report.bytes = report.bytes.saturating_add(p.bytes);
@@ -460,11 +531,27 @@ pub(crate) fn push_to(
         let rindex = RemoteIndex::load(ws, &b, &label, url)?;
         rindex.warn_damaged(&label, progress);
         let mut missing = Vec::new();
+        let mut lost = HashSet::new();
         for c in &chunks {
             if rindex.lookup(c)?.is_none() {
-                let loc = store.lookup(c)?.ok_or(dvx_store::Error::MissingChunk(*c))?;
-                missing.push((*c, loc));
+                match store.lookup(c)? {
+                    Some(loc) => missing.push((*c, loc)),
+                    None => {
+                        lost.insert(*c);
+                    }
+                }
             }
+        }
+        if let Some(c) = lost.iter().next() {
+            return Err(Error::RemoteObject {
+                remote: label.clone(),
+                object: format!("chunk {c}"),
+                problem: format!(
+                    "is missing, and this machine does not have it either ({} chunk(s) in all)",
+                    lost.len()
+                ),
+                files: files_with_chunks(store, versions, &lost)?,
+            });
         }
         // Read the local packs sequentially.
         missing.sort_by_key(|(_, l)| (l.pack, l.offset));
@@ -472,6 +559,7 @@ pub(crate) fn push_to(
     }
 
     // Trees bottom-up: a parent only after all its children are on the remote.
+    heights.retain(|id, _| !remote_trees.contains(id));
     let mut levels: BTreeMap<u32, Vec<TreeId>> = BTreeMap::new();
     for (id, h) in &heights {
         levels.entry(*h).or_default().push(*id);
@@ -491,6 +579,41 @@ pub(crate) fn push_to(
     report.requests = b.requests.load(Ordering::Relaxed);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The dataset files (at most 50) of `versions` that hold any of `wanted`, from the local trees.
+fn files_with_chunks(
+    store: &dvx_store::Store,
+    versions: &[Pointer],
+    wanted: &HashSet<ChunkId>,
+) -> Result<Vec<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for p in versions {
+        let base = crate::workspace::Dataset {
+            path: p.path.clone(),
+            kind: p.kind,
+        }
+        .base();
+        let mut stack = vec![(String::new(), p.id)];
+        while let Some((prefix, id)) = stack.pop() {
+            for e in read_tree(store, &id)?.entries() {
+                let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+                match &e.kind {
+                    EntryKind::Dir { id, .. } => stack.push((rel, *id)),
+                    EntryKind::File { chunks, .. } => {
+                        if chunks.iter().any(|c| wanted.contains(&c.id)) {
+                            out.insert(join_rel(&base, &rel));
+                        }
+                    }
+                    EntryKind::Symlink { .. } => {}
+                }
+            }
+            if out.len() >= 50 {
+                return Ok(out.into_iter().collect());
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
 }
 
 /// A chunk ready to be appended to an upload pack: id, compression, stored bytes, raw length.
@@ -761,6 +884,11 @@ pub(crate) fn fetch_from(
         remote: label.clone(),
         ..TransferReport::default()
     };
+    // A remote that is not there (unmounted share) must not read as "objects missing".
+    b.check_reachable().map_err(|e| Error::Remote {
+        remote: label.clone(),
+        source: e,
+    })?;
 
     // 1. Trees: local ones are read, missing ones downloaded (verified), kept in memory and
     //    written to the store only after the chunks they name have arrived.
@@ -786,18 +914,26 @@ pub(crate) fn fetch_from(
         let tree = if store.has_tree(id) {
             read_tree(store, id)?
         } else {
-            let obj = b.get(&tree_key(id)).map_err(|e| match e {
-                BackendError::NotFound { .. } => Error::RemoteObject {
-                    remote: label.to_string(),
-                    object: format!("tree {id}"),
-                    problem: "is missing".into(),
-                    files: vec![dataset.to_string()],
-                },
-                e => Error::Remote {
-                    remote: label.to_string(),
-                    source: e,
-                },
-            })?;
+            let obj = b
+                .get(&tree_key(id), dvx_store::MAX_TREE_OBJECT_LEN)
+                .map_err(|e| match e {
+                    BackendError::NotFound { .. } => Error::RemoteObject {
+                        remote: label.to_string(),
+                        object: format!("tree {id}"),
+                        problem: if depth == 0 && b.list("trees/").is_ok_and(|t| t.is_empty()) {
+                            "is missing, and the remote holds no data at all (is it the right \
+                         remote? is its share mounted?)"
+                                .into()
+                        } else {
+                            "is missing".into()
+                        },
+                        files: vec![dataset.to_string()],
+                    },
+                    e => Error::Remote {
+                        remote: label.to_string(),
+                        source: e,
+                    },
+                })?;
             let corrupt = |detail: String| Error::RemoteObject {
                 remote: label.to_string(),
                 object: format!("tree {id}"),
@@ -879,18 +1015,36 @@ pub(crate) fn fetch_from(
         let rindex = RemoteIndex::load(ws, &b, &label, url)?;
         rindex.warn_damaged(&label, progress);
         let mut located: Vec<(ChunkId, Location)> = Vec::with_capacity(needed.len());
+        // Every missing chunk is collected first, so the error names every file affected.
+        let mut lost: Vec<(ChunkId, Option<PackId>)> = Vec::new();
+        let mut lost_files = std::collections::BTreeSet::new();
         for (c, files) in &needed {
             match rindex.lookup(c)? {
                 Some(l) => located.push((*c, l)),
                 None => {
-                    return Err(Error::RemoteObject {
-                        remote: label.clone(),
-                        object: format!("chunk {c}"),
-                        problem: "is missing".into(),
-                        files: files.clone(),
-                    })
+                    lost.push((*c, rindex.lookup_indexed(c)?.map(|l| l.pack)));
+                    lost_files.extend(files.iter().cloned());
                 }
             }
+        }
+        if let Some((c, pack)) = lost.first() {
+            // Chunks all indexed in one pack that is gone: name the pack.
+            let (object, problem) = match pack {
+                Some(p) if lost.iter().all(|(_, q)| q.as_ref() == Some(p)) => (
+                    format!("pack {p}"),
+                    format!("is missing or truncated ({} chunk(s) lost)", lost.len()),
+                ),
+                _ => (
+                    format!("chunk {c}"),
+                    format!("is missing ({} chunk(s) in all)", lost.len()),
+                ),
+            };
+            return Err(Error::RemoteObject {
+                remote: label.clone(),
+                object,
+                problem,
+                files: lost_files.into_iter().collect(),
+            });
         }
         located.sort_by_key(|(_, l)| (l.pack, l.offset));
         // Files served by each pack, to name them all if the pack turns out missing.
@@ -1029,26 +1183,146 @@ pub fn pull(
     Ok(report)
 }
 
-/// For each pointer: is its version on the remote (its root tree present)?
+/// What the remote holds of one dataset version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteState {
+    /// Every tree and chunk of the version is on the remote.
+    Pushed,
+    /// The version's root tree is not on the remote.
+    NotPushed,
+    /// The root tree is there but not everything below it (a pack lost or deleted, a push
+    /// interrupted by hand-made damage). `dvx push` from a machine that has the data repairs it.
+    Incomplete {
+        /// Trees of the version missing on the remote.
+        trees: u64,
+        /// Chunks of the version missing on the remote (or in packs that are gone).
+        chunks: u64,
+    },
+    /// The version is not in the local store and its trees on the remote cannot be read, so
+    /// completeness cannot be told.
+    Unknown(String),
+}
+
+impl RemoteState {
+    /// True only when the whole version is on the remote.
+    pub fn is_pushed(&self) -> bool {
+        *self == RemoteState::Pushed
+    }
+
+    /// Short machine-readable name: `pushed`, `not-pushed`, `incomplete`, `unknown`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RemoteState::Pushed => "pushed",
+            RemoteState::NotPushed => "not-pushed",
+            RemoteState::Incomplete { .. } => "incomplete",
+            RemoteState::Unknown(_) => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for RemoteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RemoteState::Pushed => write!(f, "pushed"),
+            RemoteState::NotPushed => write!(f, "not pushed"),
+            RemoteState::Incomplete { trees, chunks } => write!(
+                f,
+                "incomplete ({trees} tree(s) and {chunks} chunk(s) missing on the remote; \
+                 `dvx push` from a machine that has the data repairs it)"
+            ),
+            RemoteState::Unknown(why) => write!(f, "unknown ({why})"),
+        }
+    }
+}
+
+/// For each version: is all of it on the remote? Checks every tree against the remote's
+/// listing and every chunk against its index and the packs it really holds (trees are read
+/// from the local store, or downloaded when the store lacks them).
 pub fn remote_status(
     ws: &Workspace,
     remote: Option<&str>,
     env: &AwsEnv,
     ids: &[TreeId],
-) -> Result<(String, Vec<bool>)> {
+) -> Result<(String, Vec<RemoteState>)> {
     let r = open_remote(ws, remote, env)?;
     let label = format!("{} ({})", r.name, r.url);
+    let rerr = |e| Error::Remote {
+        remote: label.clone(),
+        source: e,
+    };
+    let b = Counting::new(r.backend.as_ref());
+    b.check_reachable().map_err(rerr)?;
+    let store = ws.store()?;
+    let remote_trees = list_remote_trees(&b).map_err(rerr)?;
+    let mut rindex: Option<RemoteIndex> = None;
     let mut out = Vec::new();
     for id in ids {
-        out.push(
-            r.backend
-                .head(&tree_key(id))
-                .map_err(|e| Error::Remote {
-                    remote: label.clone(),
-                    source: e,
-                })?
-                .is_some(),
-        );
+        if !remote_trees.contains(id) {
+            out.push(RemoteState::NotPushed);
+            continue;
+        }
+        let ri = match &rindex {
+            Some(ri) => ri,
+            None => rindex.insert(RemoteIndex::load(ws, &b, &label, &r.url)?),
+        };
+        let mut trees = 0u64;
+        let mut lost: HashSet<ChunkId> = HashSet::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![*id];
+        let mut unknown = None;
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t) {
+                continue;
+            }
+            if !remote_trees.contains(&t) {
+                trees += 1;
+                // What is below cannot be told without the tree; a local copy still tells it.
+                if !store.has_tree(&t) {
+                    continue;
+                }
+            }
+            let tree = if store.has_tree(&t) {
+                read_tree(store, &t)?
+            } else {
+                let got = b
+                    .get(&tree_key(&t), dvx_store::MAX_TREE_OBJECT_LEN)
+                    .map_err(|e| e.to_string())
+                    .and_then(|obj| {
+                        dvx_store::decode_tree_object(&t, &obj).map_err(|e| e.to_string())
+                    })
+                    .and_then(|raw| Tree::decode(&raw).map_err(|e| e.to_string()));
+                match got {
+                    Ok(tree) => tree,
+                    Err(e) => {
+                        unknown = Some(format!(
+                            "tree {t} on the remote cannot be read: {e}; run `dvx fsck --remote`"
+                        ));
+                        break;
+                    }
+                }
+            };
+            for e in tree.entries() {
+                match &e.kind {
+                    EntryKind::Dir { id, .. } => stack.push(*id),
+                    EntryKind::File { chunks: cs, .. } => {
+                        for c in cs {
+                            if !lost.contains(&c.id) && ri.lookup(&c.id)?.is_none() {
+                                lost.insert(c.id);
+                            }
+                        }
+                    }
+                    EntryKind::Symlink { .. } => {}
+                }
+            }
+        }
+        out.push(match unknown {
+            Some(why) => RemoteState::Unknown(why),
+            None if trees == 0 && lost.is_empty() => RemoteState::Pushed,
+            None => RemoteState::Incomplete {
+                trees,
+                chunks: lost.len() as u64,
+            },
+        });
     }
     Ok((r.name, out))
 }

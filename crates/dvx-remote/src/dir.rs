@@ -19,8 +19,27 @@ impl DirBackend {
         self.root.join(key)
     }
 
+    /// The error of a remote whose folder is gone: blame the mount, not the objects.
+    fn unreachable(&self) -> BackendError {
+        let what = if self.root.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        BackendError::Permanent {
+            key: String::new(),
+            message: format!(
+                "remote not reachable: the remote folder {} {what} (is the share mounted? \
+                 is the URL right? `dvx remote list` shows it)",
+                self.root.display()
+            ),
+        }
+    }
+
     fn err(&self, key: &str, e: std::io::Error) -> BackendError {
         match e.kind() {
+            // An object missing because the whole remote is missing is not the object's fault.
+            std::io::ErrorKind::NotFound if !self.root.is_dir() => self.unreachable(),
             std::io::ErrorKind::NotFound => BackendError::NotFound { key: key.into() },
             std::io::ErrorKind::Interrupted
             | std::io::ErrorKind::TimedOut
@@ -98,13 +117,33 @@ impl Backend for DirBackend {
         Ok(out)
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
-        std::fs::read(self.path(key)).map_err(|e| self.err(key, e))
+    fn get(&self, key: &str, max_len: u64) -> Result<Vec<u8>, BackendError> {
+        // A FIFO, a device or a huge file where an object should be fails here, before a read
+        // that would block or never end.
+        match dvx_store::fs::read_bounded(&self.path(key), max_len) {
+            Ok(data) => Ok(data),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(BackendError::Permanent {
+                key: key.into(),
+                message: format!("{e} ({})", self.path(key).display()),
+            }),
+            Err(e) => Err(self.err(key, e)),
+        }
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         use std::os::unix::fs::FileExt;
-        let f = std::fs::File::open(self.path(key)).map_err(|e| self.err(key, e))?;
+        let (f, size) = match dvx_store::fs::open_regular(&self.path(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(BackendError::Permanent {
+                    key: key.into(),
+                    message: format!("{e} ({})", self.path(key).display()),
+                })
+            }
+            Err(e) => return Err(self.err(key, e)),
+        };
+        // Never allocate more than the file can return.
+        let len = len.min(size.saturating_sub(offset));
         let mut buf = vec![0u8; len as usize];
         let mut done = 0usize;
         while done < buf.len() {
@@ -132,6 +171,8 @@ impl Backend for DirBackend {
 
     fn head(&self, key: &str) -> Result<Option<u64>, BackendError> {
         match std::fs::metadata(self.path(key)) {
+            // Like `list`: only regular files are objects.
+            Ok(m) if !m.is_file() => Ok(None),
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(key, e)),
@@ -143,6 +184,14 @@ impl Backend for DirBackend {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err(key, e)),
+        }
+    }
+
+    fn check_reachable(&self) -> Result<(), BackendError> {
+        if self.root.is_dir() {
+            Ok(())
+        } else {
+            Err(self.unreachable())
         }
     }
 }
@@ -166,7 +215,8 @@ mod tests {
         b.put("packs/ab/x.pack", b"0123456789".to_vec())
             .expect("put");
         b.put("trees/cd/y", b"t".to_vec()).expect("put");
-        assert_eq!(b.get("packs/ab/x.pack").expect("get"), b"0123456789");
+        assert_eq!(b.get("packs/ab/x.pack", 10).expect("get"), b"0123456789");
+        assert!(b.get("packs/ab/x.pack", 9).is_err(), "larger than allowed");
         assert_eq!(b.get_range("packs/ab/x.pack", 2, 3).expect("range"), b"234");
         let keys: Vec<String> = b
             .list("packs/")
@@ -176,7 +226,10 @@ mod tests {
             .collect();
         assert_eq!(keys, vec!["packs/ab/x.pack".to_string()]);
         assert_eq!(b.head("trees/cd/y").expect("head"), Some(1));
-        assert!(matches!(b.get("nope"), Err(BackendError::NotFound { .. })));
+        assert!(matches!(
+            b.get("nope", 10),
+            Err(BackendError::NotFound { .. })
+        ));
         b.delete("trees/cd/y").expect("delete");
         assert_eq!(b.head("trees/cd/y").expect("head"), None);
     }

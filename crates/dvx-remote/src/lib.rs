@@ -54,13 +54,29 @@ pub enum Error {
 }
 
 impl RemoteUrl {
-    /// Parses `s3://bucket[/prefix]`, `file:///path`, or a path (relative paths are taken
-    /// relative to `base`, the repository root).
+    /// Parses `s3://bucket[/prefix]`, `file:///path`, or a path. A relative path is taken
+    /// relative to `base`, the repository root (never the current directory), and a folder
+    /// at or below `base` is refused: the objects would sit in the worktree, where git and
+    /// dvx scans see them. Empty URLs, URLs with spaces around them or control characters in
+    /// them are refused too (a typo there would create a stray folder).
     pub fn parse(url: &str, base: &std::path::Path) -> Result<RemoteUrl, Error> {
         let bad = |why: &str| Error::BadUrl {
-            url: url.to_string(),
+            url: url.escape_debug().to_string(),
             why: why.to_string(),
         };
+        if url.trim().is_empty() {
+            return Err(bad("it is empty; give a folder path or s3://bucket/prefix"));
+        }
+        if url.trim() != url {
+            return Err(bad(
+                "it starts or ends with white space; give the path without spaces around it",
+            ));
+        }
+        if url.chars().any(char::is_control) {
+            return Err(bad(
+                "it contains control characters (a newline, a tab, ...)",
+            ));
+        }
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let valid_bucket = (3..=63).contains(&bucket.len())
@@ -91,11 +107,64 @@ impl RemoteUrl {
             return Err(bad("empty path"));
         }
         let p = PathBuf::from(path);
-        Ok(RemoteUrl::Dir(if p.is_absolute() {
-            p
-        } else {
-            base.join(p)
-        }))
+        let p = if p.is_absolute() { p } else { base.join(p) };
+        if is_within(&p, base) {
+            return Err(bad(&format!(
+                "the folder is inside the repository {} (a relative path is taken from the \
+                 repository root, and `~` is not expanded); keep the remote outside the \
+                 worktree, e.g. ../{}-remote or an absolute path",
+                base.display(),
+                base.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "data".into())
+            )));
+        }
+        Ok(RemoteUrl::Dir(p))
+    }
+}
+
+/// True when `path` is `base` or below it, after resolving `..` and the symlinks of the part
+/// of `path` that exists.
+fn is_within(path: &std::path::Path, base: &std::path::Path) -> bool {
+    let resolved = resolve(path);
+    let base_resolved = resolve(base);
+    resolved.starts_with(&base_resolved) || lexical(path).starts_with(lexical(base))
+}
+
+/// `..` and `.` removed without touching the file system.
+fn lexical(path: &std::path::Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The canonical form of the longest existing prefix of `path` with the rest appended.
+fn resolve(path: &std::path::Path) -> PathBuf {
+    let path = lexical(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canon) = std::fs::canonicalize(existing) {
+            let mut out = canon;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path,
+        }
     }
 }
 
@@ -132,6 +201,28 @@ mod tests {
             RemoteUrl::Dir("/mnt/nas".into())
         );
         assert!(RemoteUrl::parse("s3://A/x", base).is_err());
+        for nonsense in [
+            "",
+            " ",
+            "\t",
+            " /mnt/nas",
+            "/mnt/nas ",
+            "/mnt/\nnas",
+            "file://",
+        ] {
+            assert!(RemoteUrl::parse(nonsense, base).is_err(), "{nonsense:?}");
+        }
+        for inside in [
+            "remote",
+            "./x/../remote",
+            "~/nas",
+            "/repo",
+            "/repo/sub/",
+            "../repo/r",
+        ] {
+            assert!(RemoteUrl::parse(inside, base).is_err(), "{inside:?}");
+        }
+        assert!(RemoteUrl::parse("/repository-remote", base).is_ok());
         assert!(RemoteUrl::parse("http://x/y", base).is_err());
         assert!(RemoteUrl::parse("s3://bucket/../x", base).is_err());
     }

@@ -45,8 +45,8 @@ impl<B: Backend> Backend for Retrying<B> {
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
         self.run(|b| b.list(prefix))
     }
-    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
-        self.run(|b| b.get(key))
+    fn get(&self, key: &str, max_len: u64) -> Result<Vec<u8>, BackendError> {
+        self.run(|b| b.get(key, max_len))
     }
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         self.run(|b| b.get_range(key, offset, len))
@@ -59,6 +59,9 @@ impl<B: Backend> Backend for Retrying<B> {
     }
     fn delete(&self, key: &str) -> Result<(), BackendError> {
         self.run(|b| b.delete(key))
+    }
+    fn check_reachable(&self) -> Result<(), BackendError> {
+        self.run(|b| b.check_reachable())
     }
 }
 
@@ -78,7 +81,7 @@ mod tests {
         fn list(&self, _: &str) -> Result<Vec<ObjectInfo>, BackendError> {
             Ok(vec![])
         }
-        fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+        fn get(&self, key: &str, _: u64) -> Result<Vec<u8>, BackendError> {
             if self.fails.fetch_sub(1, Ordering::SeqCst) > 0 {
                 Err(BackendError::Transient {
                     key: key.into(),
@@ -111,9 +114,9 @@ mod tests {
             fails: AtomicU32::new(2),
         });
         r.first_delay = Duration::from_millis(1);
-        assert_eq!(r.get("k").expect("third try works"), b"ok");
+        assert_eq!(r.get("k", 10).expect("third try works"), b"ok");
         assert!(r.put("k", vec![]).is_err());
         r.inner.fails.store(100, Ordering::SeqCst);
-        assert!(r.get("k").is_err(), "gives up after 5 attempts");
+        assert!(r.get("k", 10).is_err(), "gives up after 5 attempts");
     }
 }

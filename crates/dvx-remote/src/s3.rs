@@ -239,23 +239,44 @@ impl Backend for S3Backend {
         Ok(out)
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
+    fn get(&self, key: &str, max_len: u64) -> Result<Vec<u8>, BackendError> {
+        use futures::StreamExt;
         let path = self.path(key);
-        self.rt
-            .block_on(async {
-                let r = self.store.get(&path).await?;
-                r.bytes().await
-            })
-            .map(|b| b.to_vec())
-            .map_err(|e| self.map_err(key, e))
+        // The declared size is checked before the body is read, and the body is read with
+        // the same cap: a server may send more than it declared.
+        let body = self.rt.block_on(async {
+            let r = self.store.get(&path).await?;
+            if r.meta.size > max_len {
+                return Ok(Err(r.meta.size));
+            }
+            let mut out = Vec::with_capacity(r.meta.size as usize);
+            let mut stream = r.into_stream();
+            while let Some(part) = stream.next().await {
+                let part = part?;
+                if (out.len() + part.len()) as u64 > max_len {
+                    return Ok(Err((out.len() + part.len()) as u64));
+                }
+                out.extend_from_slice(&part);
+            }
+            Ok(Ok(out))
+        });
+        match body {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(size)) => Err(dvx_store::too_large(key, size, max_len)),
+            Err(e) => Err(self.map_err(key, e)),
+        }
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         let path = self.path(key);
-        self.rt
+        let data = self
+            .rt
             .block_on(self.store.get_range(&path, offset..offset + len))
-            .map(|b| b.to_vec())
-            .map_err(|e| self.map_err(key, e))
+            .map_err(|e| self.map_err(key, e))?;
+        if data.len() as u64 > len {
+            return Err(dvx_store::too_large(key, data.len() as u64, len));
+        }
+        Ok(data.to_vec())
     }
 
     fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {

@@ -64,9 +64,11 @@ pub trait Backend: Send + Sync {
     fn describe(&self) -> String;
     /// Every object whose key starts with `prefix`.
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError>;
-    /// A whole object.
-    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError>;
-    /// `len` bytes at `offset` of an object.
+    /// A whole object of at most `max_len` bytes. A larger object is an error
+    /// ([`too_large`]) found before its bytes are read: objects are untrusted, and the caller
+    /// knows how large one of its kind can be.
+    fn get(&self, key: &str, max_len: u64) -> Result<Vec<u8>, BackendError>;
+    /// At most `len` bytes at `offset` of an object (fewer at its end).
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError>;
     /// Stores an object (atomically; replacing an object with the same bytes is harmless).
     fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError>;
@@ -74,6 +76,23 @@ pub trait Backend: Send + Sync {
     fn head(&self, key: &str) -> Result<Option<u64>, BackendError>;
     /// Deletes an object (absent is fine).
     fn delete(&self, key: &str) -> Result<(), BackendError>;
+    /// Checks that the remote is there to be read: a folder remote whose folder does not
+    /// exist (an unmounted share, a typo) is an error here, where [`Backend::list`] calls it
+    /// empty so that a first push can create it.
+    fn check_reachable(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+}
+
+/// The error of a [`Backend::get`] whose object is larger than allowed.
+pub fn too_large(key: &str, size: u64, max_len: u64) -> BackendError {
+    BackendError::Permanent {
+        key: key.into(),
+        message: format!(
+            "is {size} bytes, more than the {max_len} bytes an object of its kind can have: it \
+             is damaged or not a dvx object; remove it (`dvx fsck --remote` checks the remote)"
+        ),
+    }
 }
 
 /// An in-memory backend for tests.
@@ -111,13 +130,18 @@ impl Backend for MemoryBackend {
         }))
     }
 
-    fn get(&self, key: &str) -> Result<Vec<u8>, BackendError> {
-        self.with_objects(|o| o.get(key).cloned())
-            .ok_or_else(|| BackendError::NotFound { key: key.into() })
+    fn get(&self, key: &str, max_len: u64) -> Result<Vec<u8>, BackendError> {
+        let data = self
+            .with_objects(|o| o.get(key).cloned())
+            .ok_or_else(|| BackendError::NotFound { key: key.into() })?;
+        if data.len() as u64 > max_len {
+            return Err(too_large(key, data.len() as u64, max_len));
+        }
+        Ok(data)
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
-        let data = self.get(key)?;
+        let data = self.get(key, u64::MAX)?;
         let start = (offset as usize).min(data.len());
         let end = (offset.saturating_add(len) as usize).min(data.len());
         Ok(data[start..end].to_vec())

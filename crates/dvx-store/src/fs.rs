@@ -34,9 +34,63 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| Error::io("read", path, e))
 }
 
-/// Opens a file for reading.
+/// Opens a store file for reading: it must be a regular file (see [`open_regular`]).
 pub fn open(path: &Path) -> Result<File> {
-    File::open(path).map_err(|e| Error::io("open", path, e))
+    open_regular(path)
+        .map(|(f, _)| f)
+        .map_err(|e| Error::io("open", path, e))
+}
+
+/// Opens `path` for reading and returns it with its size, refusing anything but a regular
+/// file: a FIFO would block the reader forever and a device (`/dev/zero`) never ends. The
+/// path is checked before opening (opening some devices has side effects), the open does not
+/// block, and the open handle is checked again (the path may have been swapped meanwhile).
+/// The error for a non-regular file has kind `InvalidData`.
+pub fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, meta.len()))
+}
+
+fn not_regular() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "not a regular file (a FIFO, device, socket or directory stands where a dvx object \
+         should be); remove it",
+    )
+}
+
+/// Reads a whole regular file of at most `max` bytes without ever holding more than `max + 1`
+/// bytes, whatever the file claims or becomes while it is read. A larger file, or one that is
+/// not regular, is an error of kind `InvalidData` saying so.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, len) = open_regular(path)?;
+    let too_big = |n: u64| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("is {n} bytes, more than the {max} bytes an object of its kind can have"),
+        )
+    };
+    if len > max {
+        return Err(too_big(len));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    file.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(too_big(out.len() as u64));
+    }
+    Ok(out)
 }
 
 /// fsyncs a directory so a rename inside it is durable.

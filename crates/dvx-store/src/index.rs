@@ -12,7 +12,8 @@ use crate::pack::{Compression, MAX_CHUNK_LEN};
 pub const MAGIC: &[u8; 8] = b"DVXIDX\0\0";
 /// Index format version.
 pub const VERSION: u32 = 1;
-const HEADER_LEN: usize = 24;
+/// Bytes of the header ([`file_len_from_header`] reads them).
+pub const HEADER_LEN: usize = 24;
 const FANOUT_LEN: usize = 256 * 4;
 /// One entry: id 32, pack number u32, offset u64, stored_len u32, raw_len u32, compression u8, pad 3.
 pub const ENTRY_LEN: usize = 56;
@@ -82,10 +83,27 @@ pub fn write_index(dir: &Path, mut entries: Vec<(ChunkId, Location)>) -> Result<
     out.extend_from_slice(sum.as_bytes());
     let path = dir.join(format!("{}.idx", sum.to_hex()));
     // Same name means same content, unless the existing file is damaged: then replace it.
-    if std::fs::read(&path).ok().as_deref() != Some(&out[..]) {
+    if sfs::read_bounded(&path, out.len() as u64).ok().as_deref() != Some(&out[..]) {
         sfs::write_atomic(&path, &out)?;
     }
     Ok(path)
+}
+
+/// The length an index file must have according to its first [`HEADER_LEN`] bytes, or None
+/// if they are not an index header this version reads. Bounds the download of an untrusted
+/// index before its bytes arrive.
+pub fn file_len_from_header(header: &[u8]) -> Option<u64> {
+    if header.len() < HEADER_LEN || &header[..8] != MAGIC {
+        return None;
+    }
+    if u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) != VERSION {
+        return None;
+    }
+    let npacks = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes")) as u64;
+    let count = u64::from_le_bytes(header[16..24].try_into().expect("8 bytes"));
+    count
+        .checked_mul(ENTRY_LEN as u64)?
+        .checked_add(npacks * 32 + (HEADER_LEN + FANOUT_LEN + CHECKSUM_LEN) as u64)
 }
 
 /// An opened, memory-mapped index file.
@@ -101,7 +119,18 @@ pub struct IndexFile {
 impl IndexFile {
     /// Opens and validates an index file.
     pub fn open(path: &Path) -> Result<IndexFile> {
-        let file = sfs::open(path)?;
+        // A FIFO or device in place of an index is a damaged index (skipped, reported by
+        // fsck), never a read that blocks.
+        let (file, _) = sfs::open_regular(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::CorruptIndex {
+                    path: path.to_path_buf(),
+                    detail: e.to_string(),
+                }
+            } else {
+                Error::io("open", path, e)
+            }
+        })?;
         // SAFETY: index files are immutable once renamed into place (written to a temporary
         // file, fsynced, renamed) and are only ever deleted, never modified in place, so the
         // mapping cannot change under us. Every offset read below is bounds-checked against
@@ -279,6 +308,12 @@ mod tests {
         let path = write_index(dir.path(), entries.clone()).expect("write");
         let idx = IndexFile::open(&path).expect("open");
         assert_eq!(idx.len(), 1000);
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(
+            file_len_from_header(&bytes[..HEADER_LEN]),
+            Some(bytes.len() as u64)
+        );
+        assert_eq!(file_len_from_header(&[0u8; HEADER_LEN]), None);
         assert!(idx.verify());
         for (id, loc) in &entries {
             assert_eq!(idx.lookup(id).expect("lookup"), Some(*loc));

@@ -16,11 +16,12 @@ pub mod index;
 pub mod pack;
 mod store;
 
-pub use backend::{Backend, BackendError, MemoryBackend, ObjectInfo};
+pub use backend::{too_large, Backend, BackendError, MemoryBackend, ObjectInfo};
 pub use chunker::{chunk_batches, chunk_reader, ChunkerParams};
 pub use error::{Error, Result};
 pub use id::{ChunkId, Digest, PackId, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};
 pub use store::{
     decode_tree_object, Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats,
+    MAX_TREE_OBJECT_LEN,
 };

@@ -21,6 +21,10 @@ const TREE_MAGIC: &[u8; 8] = b"DVXTOBJ\0";
 const TREE_HEADER_LEN: usize = 24;
 /// Upper bound of a decoded tree object (guards decompression of untrusted data).
 pub const MAX_TREE_LEN: u64 = 1 << 30;
+/// Upper bound of a stored tree object file (header + payload): the payload is compressed only
+/// when that makes it smaller, so it is never longer than [`MAX_TREE_LEN`]. Every read of a
+/// tree object, local or remote, is capped at this size before anything is allocated.
+pub const MAX_TREE_OBJECT_LEN: u64 = TREE_HEADER_LEN as u64 + MAX_TREE_LEN;
 /// Number of index files above which a writer merges them into one.
 const MERGE_THRESHOLD: usize = 16;
 const MAX_OPEN_PACKS: usize = 128;
@@ -354,7 +358,7 @@ impl Store {
                 continue;
             }
             let path = self.pack_path(&id);
-            let Ok(file) = File::open(&path) else {
+            let Ok((file, _)) = sfs::open_regular(&path) else {
                 continue;
             };
             if let Ok(entries) = pack::read_trailer(&file, &path) {
@@ -460,7 +464,9 @@ impl Store {
             files.clear();
         }
         let path = self.pack_path(id);
-        let f = Arc::new(File::open(&path).map_err(|e| Error::io("open pack", &path, e))?);
+        // Not a plain open: a FIFO or device in place of a pack must fail, not block.
+        let (f, _) = sfs::open_regular(&path).map_err(|e| Error::io("open pack", &path, e))?;
+        let f = Arc::new(f);
         files.insert(*id, f.clone());
         Ok(f)
     }
@@ -531,10 +537,22 @@ impl Store {
 
     /// The bytes of a tree object file as stored (header + payload), for uploading.
     pub fn tree_object_bytes(&self, id: &TreeId) -> Result<Vec<u8>> {
+        self.tree_file(id)
+    }
+
+    /// The bytes of a tree object file, read with the format's size cap.
+    fn tree_file(&self, id: &TreeId) -> Result<Vec<u8>> {
         let path = self.tree_path(id);
-        match std::fs::read(&path) {
+        match sfs::read_bounded(&path, MAX_TREE_OBJECT_LEN) {
             Ok(d) => Ok(d),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingTree(*id)),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(Error::CorruptTree {
+                id: *id,
+                detail: format!(
+                    "{} {e}; run `dvx fsck`, then `dvx pull` or `dvx add` the data again",
+                    path.display()
+                ),
+            }),
             Err(e) => Err(Error::io("read", &path, e)),
         }
     }
@@ -573,7 +591,7 @@ impl Store {
             let path = self.tree_path(id);
             // Present and intact: nothing to do but freshen it (a concurrent gc's grace period
             // then protects it). Present but damaged: rewrite it (self-healing).
-            if let Ok(existing) = std::fs::read(&path) {
+            if let Ok(existing) = sfs::read_bounded(&path, MAX_TREE_OBJECT_LEN) {
                 if decode_tree_object(id, &existing).is_ok() {
                     self.freshen(&path);
                     continue;
@@ -626,14 +644,7 @@ impl Store {
 
     /// Reads a tree object and verifies it against its id.
     pub fn read_tree(&self, id: &TreeId) -> Result<Vec<u8>> {
-        let path = self.tree_path(id);
-        let data = match std::fs::read(&path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::MissingTree(*id))
-            }
-            Err(e) => return Err(Error::io("read", &path, e)),
-        };
+        let data = self.tree_file(id)?;
         decode_tree_object(id, &data)
     }
 
@@ -836,6 +847,9 @@ pub fn decode_tree_object(id: &TreeId, data: &[u8]) -> Result<Vec<u8>> {
     };
     if data.len() < TREE_HEADER_LEN || &data[..8] != TREE_MAGIC {
         return Err(bad("not a tree object (bad magic or too short)"));
+    }
+    if data.len() as u64 > MAX_TREE_OBJECT_LEN {
+        return Err(bad("larger than any tree object can be"));
     }
     let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
     if version != 1 {

@@ -3,13 +3,14 @@ use std::io::Write;
 use serde_json::json;
 
 use crate::args::RemoteAction;
+use crate::progress::Bars;
 use crate::settings::Settings;
 
 pub fn run(s: &Settings, action: RemoteAction, out: &mut dyn Write) -> anyhow::Result<i32> {
     let ws = s.workspace()?;
     match action {
         RemoteAction::Add { name, url, default } => {
-            dvx_core::remote_add(&ws, &name, &url, default)?;
+            dvx_core::remote_add(&ws, &name, &url, default, &Bars::new(s.progress))?;
             writeln!(
                 out,
                 "added remote {name} -> {url} (.dvx/config.toml staged; commit it to share)"

@@ -39,7 +39,11 @@ pub fn run(
                     "deleted": d.deleted,
                 });
                 if let Some((name, flags)) = &pushed {
-                    v["remote"] = json!({"name": name, "pushed": flags[i]});
+                    v["remote"] = json!({
+                        "name": name,
+                        "pushed": flags[i].is_pushed(),
+                        "state": flags[i].as_str(),
+                    });
                 }
                 v
             })
@@ -70,8 +74,7 @@ pub fn run(
             }
         }
         if let Some((name, flags)) = &pushed {
-            let state = if flags[i] { "pushed" } else { "not pushed" };
-            writeln!(out, "  remote {name}: {state}")?;
+            writeln!(out, "  remote {name}: {}", flags[i])?;
         }
     }
     Ok(crate::EXIT_OK)
