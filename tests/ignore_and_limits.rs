@@ -202,6 +202,13 @@ fn escape_trailing_spaces() {
 #[test]
 fn escape_braces() {
     exact_case("x{a,b}", &["xa/y", "xb"]);
+    // dvx's own walk reads the line too (its globs know `{a,b}`): it must not hide `xa/`.
+    let repo = TestRepo::new();
+    repo.write("x{a,b}/f", b"f");
+    repo.write("xa/d/f", b"d");
+    repo.dvx(&["add", "x{a,b}"]).ok();
+    repo.dvx(&["add", "--no-stage", "xa/d"]).ok();
+    repo.dvx(&["status"]).ok().stdout_has("xa/d: clean");
 }
 
 #[test]
