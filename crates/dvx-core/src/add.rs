@@ -90,7 +90,16 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
             }
             prefix = crate::workspace::join_rel(&prefix, comp);
         }
+        if let Some(d) = datasets.iter().find(|d: &&Dataset| {
+            path.starts_with(&format!("{}/", d.path)) || d.path.starts_with(&format!("{path}/"))
+        }) {
+            return Err(Error::Usage(format!(
+                "{} and {path} overlap: a dataset cannot hold another; add one of them",
+                d.path
+            )));
+        }
         if !datasets.iter().any(|d: &Dataset| d.path == path) {
+            check_pointer_fits(&path, kind, opts)?;
             datasets.push(Dataset { path, kind });
         }
     }
@@ -139,11 +148,10 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
         let file = pointer.file();
         // Re-adding unchanged data keeps the pointer byte-identical (no spurious git diff).
         if !unchanged {
-            crate::fsx::write_atomic(&ws.abs(&file), pointer.to_toml().as_bytes())?;
+            crate::fsx::write_atomic(&ws.abs(&file), pointer.encode_checked()?.as_bytes())?;
         }
-        let gi = ws.ensure_ignored(&ds.path)?;
         to_stage.push(file);
-        to_stage.push(gi);
+        to_stage.extend(ws.ignore_dataset(&ds.path, ds.kind)?);
         added.push(DatasetAdded {
             path: ds.path.clone(),
             id,
@@ -162,4 +170,41 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
         datasets: added,
         stats,
     })
+}
+
+/// Refuses, before anything is stored, a pointer that readers could not read back (larger than
+/// a pointer may be): it is written with the longest values its computed fields can take.
+fn check_pointer_fits(path: &str, kind: DatasetKind, opts: &AddOptions) -> Result<()> {
+    let widest = Pointer {
+        path: path.to_string(),
+        kind,
+        id: TreeId::of(b""),
+        files: u64::MAX,
+        bytes: u64::MAX,
+        meta: Meta {
+            message: opts.message.clone(),
+            created: Some(crate::fsx::now_rfc3339()),
+            extra: opts.meta.clone(),
+        },
+    };
+    match widest.encode_checked() {
+        Ok(_) => Ok(()),
+        Err(dvx_manifest::Error::PointerTooLarge { file, len, limit }) => {
+            // Name the largest value, the one to shorten.
+            let largest = opts
+                .meta
+                .iter()
+                .map(|(k, v)| (k.len() + v.len(), format!("--meta {k}")))
+                .chain(opts.message.iter().map(|m| (m.len(), "-m".to_string())))
+                .max_by_key(|(n, _)| *n);
+            let culprit = match largest {
+                Some((n, what)) => format!("; the largest value is {what} ({n} bytes)"),
+                None => String::new(),
+            };
+            Err(Error::Usage(format!(
+                "the pointer {file} would take {len} bytes, more than the {limit} every dvx command accepts{culprit}: shorten the message or metadata (nothing was added)"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

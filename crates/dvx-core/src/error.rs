@@ -150,6 +150,40 @@ move them out of the folder, then rerun; nothing was changed", .files.len(), lis
         /// The untracked files in it, repo-relative.
         files: Vec<String>,
     },
+    /// `dvx add` found an entry that readers would refuse; nothing was stored for it.
+    #[error("{path}: {problem}; nothing was added: {advice}")]
+    OverLimit {
+        /// Repo-relative path of the entry (or the dataset).
+        path: String,
+        /// What is too large or invalid, with the limit.
+        problem: String,
+        /// What to do.
+        advice: String,
+    },
+    /// A folder being added holds another dataset's pointer.
+    #[error("{outer} contains the dataset {inner} (its pointer {pointer}): a dataset cannot hold another, whose data would be stored twice; add the folders beside {inner} one by one, or stop tracking {inner} first (`git rm {pointer}`) and rerun `dvx add {outer}`")]
+    NestedDataset {
+        /// The dataset being added.
+        outer: String,
+        /// The dataset inside it.
+        inner: String,
+        /// The inner dataset's pointer file.
+        pointer: String,
+    },
+    /// Two pointers track overlapping paths (one dataset inside the other).
+    #[error("{outer_pointer} and {inner_pointer} {place} track overlapping paths ({inner} is inside {outer}): dvx will not apply either; keep one of them (`git rm` the other) and commit")]
+    OverlappingDatasets {
+        /// The outer dataset.
+        outer: String,
+        /// Its pointer file.
+        outer_pointer: String,
+        /// The dataset inside it.
+        inner: String,
+        /// Its pointer file.
+        inner_pointer: String,
+        /// "in the worktree" or "at <rev>".
+        place: String,
+    },
 }
 
 fn list(files: &[String]) -> String {

@@ -432,6 +432,11 @@ pub fn scan_dataset(
         },
     }
 
+    // `add` refuses what readers would refuse before it stores a byte.
+    if writer.is_some() {
+        let todo = pending.iter().map(|p| (p.rel.as_slice(), p.key.size));
+        crate::limits::check_scan(ws, ds, &listing, todo, params.max)?;
+    }
     if !pending.is_empty() {
         let total: u64 = pending.iter().map(|p| p.key.size).sum();
         progress.begin(

@@ -415,22 +415,24 @@ fn dedup_versions(mut v: Vec<Pointer>) -> Vec<Pointer> {
     v
 }
 
+/// Pushing moves data only, so versions with overlapping pointers are pushed too (a checkout
+/// of them refuses).
 fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Pointer>> {
     let mut out = Vec::new();
     if opts.all_revs {
         for c in ws.repo.all_commits()? {
-            out.extend(ws.pointers_at(&c)?.into_iter().map(|(p, _)| p));
+            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
         }
-        out.extend(ws.all_worktree_pointers()?);
+        out.extend(ws.all_worktree_pointers_unchecked()?);
     } else if opts.revs.is_empty() {
         if let Some(head) = ws.repo.head()? {
-            out.extend(ws.pointers_at(&head)?.into_iter().map(|(p, _)| p));
+            out.extend(ws.pointers_at_unchecked(&head)?.into_iter().map(|(p, _)| p));
         }
-        out.extend(ws.all_worktree_pointers()?);
+        out.extend(ws.all_worktree_pointers_unchecked()?);
     } else {
         for r in &opts.revs {
             let c = ws.repo.resolve(r)?;
-            out.extend(ws.pointers_at(&c)?.into_iter().map(|(p, _)| p));
+            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
         }
     }
     Ok(dedup_versions(out))
@@ -493,7 +495,7 @@ pub(crate) fn push_to(
         if let Some(h) = heights.get(id) {
             return Ok(*h);
         }
-        if depth > 512 {
+        if depth > dvx_manifest::limits::MAX_DEPTH {
             return Err(Error::Usage(format!("tree {id} is nested too deeply")));
         }
         let tree = read_tree(store, id)?;
@@ -908,7 +910,7 @@ pub(crate) fn fetch_from(
         if trees.contains_key(id) {
             return Ok(());
         }
-        if depth > 512 {
+        if depth > dvx_manifest::limits::MAX_DEPTH {
             return Err(Error::Usage(format!("tree {id} is nested too deeply")));
         }
         let tree = if store.has_tree(id) {

@@ -2,14 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use dvx_manifest::limits::{MAX_DEPTH, MAX_FILES};
 use dvx_manifest::{Entry, EntryKind, Tree};
 use dvx_store::{Store, TreeId};
 
 use crate::error::{Error, Result};
 use crate::scan::{FlatEntry, Listing};
-
-/// Deepest directory nesting accepted from a tree (guards recursion on hostile input).
-const MAX_DEPTH: usize = 512;
 
 #[derive(Default)]
 struct Node {
@@ -86,7 +84,7 @@ fn encode_node(node: &Node, out: &mut Vec<Vec<u8>>) -> Result<(TreeId, u64, u64)
         });
     }
     let tree = Tree::new(entries)?;
-    let bytes = tree.encode();
+    let bytes = tree.encode_bounded()?;
     let id = TreeId::of(&bytes);
     out.push(bytes);
     Ok((id, tree.size(), tree.files()))
@@ -110,12 +108,6 @@ pub fn load_listing(store: &Store, root: &TreeId) -> Result<Listing> {
     load_into(store, root, &mut Vec::new(), &mut out, 0, &mut used)?;
     Ok(out)
 }
-
-/// Most files (and links) a version may hold. Before a tree is expanded, what it declares
-/// (directories carry their totals) must fit, so a hostile tree that shares subtrees to
-/// describe billions of files is refused before it costs memory; a directory that lies about
-/// its totals is caught as soon as its real totals come back.
-pub const MAX_FILES: u64 = 50_000_000;
 
 /// Loads a dataset's version and checks its shape against the pointer: a single-file
 /// dataset holds exactly one entry, named like the file.
@@ -157,6 +149,10 @@ fn load_into(
         }));
     }
     let tree = read_tree(store, id)?;
+    // Before a tree is expanded, what it declares (directories carry their totals) must fit
+    // MAX_FILES, so a hostile tree that shares subtrees to describe billions of files is
+    // refused before it costs memory; a directory that lies about its totals is caught as soon
+    // as its real totals come back.
     let declared = tree
         .entries()
         .iter()

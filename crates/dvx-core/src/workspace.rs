@@ -3,7 +3,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-use dvx_manifest::{DatasetKind, Pointer, POINTER_SUFFIX};
+use dvx_manifest::{pointer_path_for, DatasetKind, Pointer, POINTER_SUFFIX};
 use dvx_store::{Store, StoreOptions};
 
 use crate::error::{Error, Result};
@@ -264,7 +264,10 @@ impl Workspace {
         Ok(path)
     }
 
-    /// Pointer files (repo-relative) in the worktree, sorted.
+    /// Pointer files (repo-relative) in the worktree, sorted: the files named `*.dvx` the walk
+    /// finds (honouring `.gitignore`s, so ignored folders such as the datasets themselves are
+    /// not walked), plus every pointer in git's index that is in the worktree, since an ignore
+    /// rule must not hide a pointer dvx staged.
     pub fn worktree_pointers(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         let walker = ignore::WalkBuilder::new(&self.root)
@@ -292,7 +295,13 @@ impl Workspace {
                 }
             }
         }
+        for f in self.repo.index_paths_with_suffix(POINTER_SUFFIX)? {
+            if is_pointer_name(&f) && matches!(fsx::lstat(&self.abs(&f))?, Some(m) if m.is_file()) {
+                out.push(f);
+            }
+        }
         out.sort();
+        out.dedup();
         Ok(out)
     }
 
@@ -307,8 +316,17 @@ impl Workspace {
         }
     }
 
-    /// Every pointer in the worktree, parsed.
+    /// Every pointer in the worktree, parsed; refuses two that track overlapping paths
+    /// ([`Error::OverlappingDatasets`]), which no command can apply both of.
     pub fn all_worktree_pointers(&self) -> Result<Vec<Pointer>> {
+        let out = self.all_worktree_pointers_unchecked()?;
+        check_overlap(out.iter(), "in the worktree")?;
+        Ok(out)
+    }
+
+    /// Every pointer in the worktree, parsed, overlapping or not (gc and fsck must see every
+    /// version).
+    pub fn all_worktree_pointers_unchecked(&self) -> Result<Vec<Pointer>> {
         let mut out = Vec::new();
         for f in self.worktree_pointers()? {
             let bytes = fsx::read(&self.abs(&f))?;
@@ -346,6 +364,7 @@ impl Workspace {
                 None => self.worktree_pointer(&prefix)?.map(|p| (p, None)),
             };
             if let Some((p, raw)) = found {
+                self.refuse_outer(commit, &parts[..n], &p)?;
                 let below = parts[n..].join("/");
                 let rel = match p.kind {
                     DatasetKind::Dir => below,
@@ -358,11 +377,52 @@ impl Workspace {
         Ok(None)
     }
 
-    /// Every pointer at a commit.
+    /// Refuses when a dataset above `inner` (whose path is `parts`) also has a pointer.
+    fn refuse_outer(
+        &self,
+        commit: Option<&dvx_git::Commit>,
+        parts: &[&str],
+        inner: &Pointer,
+    ) -> Result<()> {
+        for n in (1..parts.len()).rev() {
+            let outer = parts[..n].join("/");
+            let file = pointer_path_for(&outer);
+            let present = match commit {
+                Some(c) => self.repo.read_file(c, &file)?.is_some(),
+                None => fsx::lstat(&self.abs(&file))?.is_some_and(|m| m.is_file()),
+            };
+            if present {
+                return Err(Error::OverlappingDatasets {
+                    outer,
+                    outer_pointer: file,
+                    inner: inner.path.clone(),
+                    inner_pointer: inner.file(),
+                    place: match commit {
+                        Some(c) => format!("at {}", c.id),
+                        None => "in the worktree".into(),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Every pointer at a commit; refuses two that track overlapping paths
+    /// ([`Error::OverlappingDatasets`]).
     pub fn pointers_at(&self, commit: &dvx_git::Commit) -> Result<Vec<(Pointer, Vec<u8>)>> {
+        let out = self.pointers_at_unchecked(commit)?;
+        check_overlap(out.iter().map(|(p, _)| p), &format!("at {}", commit.id))?;
+        Ok(out)
+    }
+
+    /// Every pointer at a commit, overlapping or not (gc and fsck must see every version).
+    pub fn pointers_at_unchecked(
+        &self,
+        commit: &dvx_git::Commit,
+    ) -> Result<Vec<(Pointer, Vec<u8>)>> {
         let mut out = Vec::new();
         for f in self.repo.list_files_with_suffix(commit, POINTER_SUFFIX)? {
-            if f.len() == POINTER_SUFFIX.len() || f.ends_with(&format!("/{POINTER_SUFFIX}")) {
+            if !is_pointer_name(&f) {
                 continue;
             }
             if let Some(bytes) = self.repo.read_file(commit, &f)? {
@@ -393,42 +453,83 @@ impl Workspace {
         Ok(path)
     }
 
-    /// Adds `/<name>` to the .gitignore beside the dataset (under a lock) unless present.
-    /// Returns the repo-relative .gitignore path.
-    pub fn ensure_ignored(&self, dataset: &str) -> Result<String> {
+    /// Keeps the dataset out of git: adds dvx's marked entry for it to the `.gitignore` beside
+    /// it (see the `gitignore` module), and removes stale dvx entries (whose pointer is gone
+    /// from the worktree) from every `.gitignore` on the way there, since one of those could
+    /// hide the dataset's pointer. Runs under a lock. Returns every repo-relative `.gitignore`
+    /// to stage: the dataset's own first, then those that changed.
+    pub fn ignore_dataset(&self, dataset: &str, kind: DatasetKind) -> Result<Vec<String>> {
         let (dir, name) = match dataset.rfind('/') {
             Some(i) => (&dataset[..i], &dataset[i + 1..]),
             None => ("", dataset),
         };
-        let gi_rel = join_rel(dir, ".gitignore");
-        let gi = self.abs(&gi_rel);
-        let line = format!("/{name}");
         let _lock = crate::lock::LockFile::acquire(
             &self.state_dir().join("gitignore.lock"),
             std::time::Duration::from_secs(60),
         )?;
-        let current = match std::fs::read_to_string(&gi) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io("read", gi, e)),
-        };
-        if current.lines().any(|l| {
-            let l = l.trim();
-            l == line || l == format!("{line}/") || l == name
-        }) {
-            return Ok(gi_rel);
+        let own = join_rel(dir, ".gitignore");
+        let mut out = vec![own.clone()];
+        let mut at = String::new();
+        let mut parts = dir.split('/').filter(|c| !c.is_empty());
+        loop {
+            let gi_rel = join_rel(&at, ".gitignore");
+            let add = (gi_rel == own).then_some((name, kind == DatasetKind::Dir));
+            let exists = |n: &str| {
+                let pointer = self.abs(&pointer_path_for(&join_rel(&at, n)));
+                // When in doubt (cannot stat), the pointer counts as present: keep the line.
+                !matches!(fsx::lstat(&pointer), Ok(None))
+            };
+            if self.edit_gitignore(&gi_rel, add, &exists)? && gi_rel != own {
+                out.push(gi_rel);
+            }
+            match parts.next() {
+                Some(p) => at = join_rel(&at, p),
+                None => break,
+            }
         }
-        let mut text = current;
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
-        }
-        text.push_str(&line);
-        text.push('\n');
-        fsx::write_atomic(&gi, text.as_bytes())?;
-        Ok(gi_rel)
+        Ok(out)
     }
 
-    /// Stages repo-relative paths in git, serialised with other dvx processes.
+    /// [`Workspace::ignore_dataset`] for a directory or file dataset, returning the dataset's
+    /// own `.gitignore` only (edits of the others are staged by the next `dvx add`).
+    pub fn ensure_ignored(&self, dataset: &str) -> Result<String> {
+        let kind = match fsx::lstat(&self.abs(dataset))? {
+            Some(m) if !m.is_dir() => DatasetKind::File,
+            _ => DatasetKind::Dir,
+        };
+        let mut all = self.ignore_dataset(dataset, kind)?;
+        Ok(all.swap_remove(0))
+    }
+
+    /// Applies `gitignore::update` to one `.gitignore`; true when it was rewritten.
+    fn edit_gitignore(
+        &self,
+        gi_rel: &str,
+        add: Option<(&str, bool)>,
+        pointer_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<bool> {
+        let gi = self.abs(gi_rel);
+        let current = match std::fs::read(&gi) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if add.is_none() {
+                    return Ok(false);
+                }
+                Vec::new()
+            }
+            Err(e) => return Err(Error::io("read", gi, e)),
+        };
+        let Some(new) = crate::gitignore::update(&current, add, pointer_exists) else {
+            return Ok(false);
+        };
+        fsx::write_atomic(&gi, &new)?;
+        Ok(true)
+    }
+
+    /// Stages repo-relative paths in git, serialised with other dvx processes. Callers stage
+    /// only dvx's own files (pointers, `.gitignore`s, `.dvx/config.toml`), never data, so they
+    /// are staged whatever the ignore rules say (`git add -f`): an ignore line, dvx's stale
+    /// one or a broad one of the user's, must not keep a pointer out of git.
     pub fn stage(&self, rel: &[String]) -> Result<()> {
         let _lock = crate::lock::LockFile::acquire(
             &self.state_dir().join("git.lock"),
@@ -436,9 +537,44 @@ impl Workspace {
         )?;
         let paths: Vec<PathBuf> = rel.iter().map(|r| self.abs(r)).collect();
         let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-        self.repo.stage(&refs)?;
+        self.repo.stage_forced(&refs)?;
         Ok(())
     }
+}
+
+/// True for a pointer file path: named `<something>.dvx`, not just `.dvx`.
+fn is_pointer_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.len() > POINTER_SUFFIX.len() && name.ends_with(POINTER_SUFFIX)
+}
+
+/// Refuses pointers of which one tracks a path inside another's (`data.dvx` and
+/// `data/sub.dvx`): both would be applied to the same files.
+fn check_overlap<'a>(pointers: impl Iterator<Item = &'a Pointer>, place: &str) -> Result<()> {
+    let mut paths: Vec<&Pointer> = pointers.collect();
+    paths.sort_by(|a, b| a.path.cmp(&b.path));
+    // Sorted, a dataset's nested ones follow it, possibly after unrelated siblings such as
+    // `data-x` (`-` sorts before `/`): compare each with every earlier one still a prefix.
+    let mut open: Vec<&Pointer> = Vec::new();
+    for p in paths {
+        while let Some(top) = open.last() {
+            if p.path.starts_with(&format!("{}/", top.path)) {
+                return Err(Error::OverlappingDatasets {
+                    outer: top.path.clone(),
+                    outer_pointer: top.file(),
+                    inner: p.path.clone(),
+                    inner_pointer: p.file(),
+                    place: place.to_string(),
+                });
+            }
+            if p.path.starts_with(top.path.as_str()) {
+                break;
+            }
+            open.pop();
+        }
+        open.push(p);
+    }
+    Ok(())
 }
 
 /// What `dvx init` did.

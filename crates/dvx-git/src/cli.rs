@@ -23,6 +23,16 @@ impl Repo {
     /// exists), this retries with backoff for about 10 s before giving up with
     /// [`Error::IndexLocked`]. Other failures return [`Error::GitCommand`] with git's stderr.
     pub fn stage(&self, paths: &[&Path]) -> Result<()> {
+        self.stage_with(paths, false)
+    }
+
+    /// [`Repo::stage`] with `git add -f`: the paths are staged even when ignore rules match
+    /// them. For files that must be committed whatever the `.gitignore`s say (dvx pointers).
+    pub fn stage_forced(&self, paths: &[&Path]) -> Result<()> {
+        self.stage_with(paths, true)
+    }
+
+    fn stage_with(&self, paths: &[&Path], force: bool) -> Result<()> {
         if paths.is_empty() {
             return Ok(());
         }
@@ -33,17 +43,26 @@ impl Repo {
             spec.extend_from_slice(rel.as_os_str().as_encoded_bytes());
             spec.push(0);
         }
-        let args = ["add", "--pathspec-from-file=-", "--pathspec-file-nul"];
+        let args: &[&str] = if force {
+            &[
+                "add",
+                "--force",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+            ]
+        } else {
+            &["add", "--pathspec-from-file=-", "--pathspec-file-nul"]
+        };
         let start = Instant::now();
         let mut delay = FIRST_DELAY;
         loop {
-            let out = self.run_git(&args, Some(&spec))?;
+            let out = self.run_git(args, Some(&spec))?;
             if out.status.success() {
                 return Ok(());
             }
             let stderr = String::from_utf8_lossy(&out.stderr);
             let Some(lock) = self.index_lock(&stderr) else {
-                return Err(self.command_failed(&args, &out));
+                return Err(self.command_failed(args, &out));
             };
             let waited = start.elapsed();
             if waited >= LOCK_WAIT {

@@ -245,6 +245,25 @@ impl Repo {
         Ok(out)
     }
 
+    /// Paths of the git index whose file name ends with `suffix` (outside `.dvx/` and `.git/`),
+    /// sorted; names only, nothing is read.
+    pub fn index_paths_with_suffix(&self, suffix: &str) -> Result<Vec<String>> {
+        let repo = self.inner.to_thread_local();
+        let index = repo
+            .index_or_empty()
+            .map_err(|e| Error::git("read the git index", e))?;
+        let mut out = Vec::new();
+        for entry in index.entries() {
+            let path = entry.path(&index).to_str_lossy().into_owned();
+            let name = path.rsplit('/').next().unwrap_or(&path);
+            if name.ends_with(suffix) && !path.starts_with(".dvx/") && !path.starts_with(".git/") {
+                out.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Every commit reachable from any reference (branches, tags, remote-tracking branches,
     /// HEAD, stash), newest first. Commits beyond a shallow boundary are simply absent.
     pub fn all_commits(&self) -> Result<Vec<Commit>> {

@@ -23,4 +23,14 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A pointer would be larger than readers accept.
+    #[error("pointer file {file} would take {len} bytes, more than the {limit} a pointer may hold: shorten the message (-m) or the --meta values")]
+    PointerTooLarge {
+        /// The pointer file (repo-relative).
+        file: String,
+        /// Its length as it would be written.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
 }

@@ -7,6 +7,7 @@
 
 mod diff;
 mod error;
+pub mod limits;
 mod pointer;
 mod tree;
 

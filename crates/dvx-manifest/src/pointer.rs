@@ -7,13 +7,13 @@ use dvx_store::TreeId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::limits::MAX_POINTER_LEN;
 use crate::tree::validate_name;
 
 /// Pointer format version.
 pub const POINTER_FORMAT: u32 = 1;
 /// File name suffix of pointer files.
 pub const POINTER_SUFFIX: &str = ".dvx";
-const MAX_POINTER_LEN: usize = 1 << 20;
 
 /// Whether the dataset is a directory or a single file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +148,29 @@ impl Pointer {
         )
     }
 
+    /// [`Pointer::to_toml`], checked to be readable: at most [`MAX_POINTER_LEN`] bytes, and
+    /// parsed back by [`Pointer::parse`] to the same pointer. Writers use this, so no pointer is
+    /// written that a reader would refuse.
+    pub fn encode_checked(&self) -> Result<String> {
+        let text = self.to_toml();
+        let file = self.file();
+        if text.len() > MAX_POINTER_LEN {
+            return Err(Error::PointerTooLarge {
+                file,
+                len: text.len(),
+                limit: MAX_POINTER_LEN,
+            });
+        }
+        match Pointer::parse(&file, text.as_bytes()) {
+            Ok(back) if back == *self => Ok(text),
+            Ok(_) => Err(Error::BadPointer {
+                file,
+                detail: "it does not read back as written".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The pointer file's repo-relative path.
     pub fn file(&self) -> String {
         pointer_path_for(&self.path)
@@ -205,5 +228,27 @@ mod tests {
         assert!(err.to_string().contains("data.dvx"));
         let bad_id = text.replace(&TreeId::of(b"t").to_hex(), "1234");
         assert!(Pointer::parse("data/raw.dvx", bad_id.as_bytes()).is_err());
+    }
+
+    /// A pointer `encode_checked` accepts is one `parse` reads, up to the same byte.
+    #[test]
+    fn writer_and_reader_share_the_size_limit() {
+        let mut p = sample();
+        let fill = |p: &mut Pointer, n: usize| p.meta.message = Some("m".repeat(n));
+        fill(&mut p, 0);
+        let empty = p.to_toml().len();
+        fill(&mut p, MAX_POINTER_LEN - empty);
+        let text = p.encode_checked().expect("exactly at the limit");
+        assert_eq!(text.len(), MAX_POINTER_LEN);
+        assert_eq!(
+            Pointer::parse("data/raw.dvx", text.as_bytes()).expect("reads"),
+            p
+        );
+        fill(&mut p, MAX_POINTER_LEN - empty + 1);
+        assert!(matches!(
+            p.encode_checked(),
+            Err(Error::PointerTooLarge { .. })
+        ));
+        assert!(Pointer::parse("data/raw.dvx", p.to_toml().as_bytes()).is_err());
     }
 }

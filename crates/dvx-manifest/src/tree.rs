@@ -5,16 +5,11 @@
 use dvx_store::{ChunkId, Digest, TreeId};
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_CHUNKS, MAX_ENTRIES, MAX_LINK, MAX_NAME, MAX_TREE_LEN};
 
 /// Tree encoding version.
 pub const TREE_FORMAT: u8 = 1;
 const MAGIC: &[u8; 4] = b"DVXT";
-/// Upper bound of entries in one tree (guards against absurd counts).
-const MAX_ENTRIES: u64 = 10_000_000;
-/// Upper bound of chunks of one file (2^24 chunks of <= 256 MiB each).
-const MAX_CHUNKS: u64 = 1 << 24;
-const MAX_NAME: usize = 4096;
-const MAX_LINK: usize = 65536;
 
 /// One chunk of a file: its id and uncompressed length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -114,11 +109,19 @@ pub fn validate_name(name: &[u8]) -> Result<()> {
 }
 
 impl Tree {
-    /// Builds a tree from entries: sorts them, rejects invalid or duplicate names.
+    /// Builds a tree from entries: sorts them, rejects invalid or duplicate names and
+    /// anything else [`Tree::decode`] would refuse, so every tree built here can be read back.
     pub fn new(mut entries: Vec<Entry>) -> Result<Tree> {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
+        if entries.len() as u64 > MAX_ENTRIES {
+            return Err(Error::BadTree(format!(
+                "{} entries in one directory; at most {MAX_ENTRIES} are allowed",
+                entries.len()
+            )));
+        }
         for e in &entries {
             validate_name(&e.name)?;
+            validate_kind(&e.name, &e.kind)?;
         }
         if let Some(w) = entries.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(Error::BadTree(format!(
@@ -196,6 +199,19 @@ impl Tree {
             }
         }
         out
+    }
+
+    /// [`Tree::encode`], refused when the encoding is longer than a tree object may be
+    /// ([`MAX_TREE_LEN`]): readers would reject it.
+    pub fn encode_bounded(&self) -> Result<Vec<u8>> {
+        let bytes = self.encode();
+        if bytes.len() as u64 > MAX_TREE_LEN {
+            return Err(Error::BadTree(format!(
+                "the directory's tree would take {} bytes; a tree object holds at most {MAX_TREE_LEN}",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
     }
 
     /// The tree's id: BLAKE3 of [`Tree::encode`].
@@ -293,6 +309,45 @@ impl Tree {
         }
         Ok(Tree { entries })
     }
+}
+
+/// The per-entry rules of [`Tree::decode`] that the encoding alone does not enforce.
+fn validate_kind(name: &[u8], kind: &EntryKind) -> Result<()> {
+    let what = || String::from_utf8_lossy(name).into_owned();
+    match kind {
+        EntryKind::File { size, chunks, .. } => {
+            if chunks.len() as u64 > MAX_CHUNKS {
+                return Err(Error::BadTree(format!(
+                    "file {:?} has {} chunks; at most {MAX_CHUNKS} are allowed",
+                    what(),
+                    chunks.len()
+                )));
+            }
+            if chunks.iter().any(|c| c.len == 0) {
+                return Err(Error::BadTree(format!("file {:?}: empty chunk", what())));
+            }
+            let total = chunks
+                .iter()
+                .fold(0u64, |acc, c| acc.saturating_add(u64::from(c.len)));
+            if total != *size {
+                return Err(Error::BadTree(format!(
+                    "file {:?}: chunk lengths add up to {total}, not its size {size}",
+                    what()
+                )));
+            }
+        }
+        EntryKind::Symlink { target } => {
+            if target.is_empty() || target.contains(&0) || target.len() > MAX_LINK {
+                return Err(Error::BadTree(format!(
+                    "symlink {:?}: its target must be 1 to {MAX_LINK} bytes without NUL (it has {})",
+                    what(),
+                    target.len()
+                )));
+            }
+        }
+        EntryKind::Dir { .. } => {}
+    }
+    Ok(())
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -436,5 +491,67 @@ mod tests {
         for cut in 0..good.len() {
             assert!(Tree::decode(&good[..cut]).is_err());
         }
+    }
+
+    /// Every bound `Tree::new` (the encoder side, used by `add`) applies is the one
+    /// `Tree::decode` applies: at the limit both accept, one past it both refuse.
+    #[test]
+    fn encoder_and_decoder_share_every_limit() {
+        use crate::limits::{MAX_LINK, MAX_NAME};
+        let link = |name: Vec<u8>, target: Vec<u8>| Entry {
+            name,
+            kind: EntryKind::Symlink { target },
+        };
+        // Accepted by both sides at the limit.
+        for e in [
+            link(vec![b'n'; MAX_NAME], b"t".to_vec()),
+            link(b"l".to_vec(), vec![b't'; MAX_LINK]),
+        ] {
+            let t = Tree::new(vec![e]).expect("at the limit");
+            assert_eq!(Tree::decode(&t.encode()).expect("decodes"), t);
+        }
+        // Refused by both sides one past it (the encoding is crafted by hand, since the
+        // encoder refuses to build it).
+        let crafted = |e: &Entry| {
+            let mut out = MAGIC.to_vec();
+            out.push(TREE_FORMAT);
+            put_varint(&mut out, 1);
+            let EntryKind::Symlink { target } = &e.kind else {
+                unreachable!("links only")
+            };
+            out.push(4);
+            put_bytes(&mut out, &e.name);
+            put_bytes(&mut out, target);
+            out
+        };
+        for e in [
+            link(vec![b'n'; MAX_NAME + 1], b"t".to_vec()),
+            link(b"l".to_vec(), vec![b't'; MAX_LINK + 1]),
+            link(b"l".to_vec(), Vec::new()),
+            link(b"l".to_vec(), b"a\0b".to_vec()),
+            link(b"a\\b".to_vec(), b"t".to_vec()),
+        ] {
+            assert!(Tree::new(vec![e.clone()]).is_err(), "encoder took {e:?}");
+            assert!(Tree::decode(&crafted(&e)).is_err(), "decoder took {e:?}");
+        }
+        // Files: chunk lengths must add up to the size and none may be empty.
+        let mut f = file("f", b"abc", false);
+        if let EntryKind::File { size, .. } = &mut f.kind {
+            *size = 4;
+        }
+        assert!(Tree::new(vec![f.clone()]).is_err());
+        let mut bytes = Tree { entries: vec![f] }.encode();
+        assert!(Tree::decode(&bytes).is_err());
+        let mut empty = file("e", b"x", false);
+        if let EntryKind::File { chunks, size, .. } = &mut empty.kind {
+            chunks[0].len = 0;
+            *size = 0;
+        }
+        assert!(Tree::new(vec![empty.clone()]).is_err());
+        bytes = Tree {
+            entries: vec![empty],
+        }
+        .encode();
+        assert!(Tree::decode(&bytes).is_err());
     }
 }

@@ -317,8 +317,8 @@ pub fn checkout(
                     crate::fsx::write_atomic(&path, raw)?;
                     to_stage.push(file);
                 }
-                let gi = ws.ensure_ignored(&plan.ds.path)?;
-                to_stage.push(gi);
+                // Also drops dvx's lines for pointers gone from the worktree.
+                to_stage.extend(ws.ignore_dataset(&plan.ds.path, plan.pointer.kind)?);
             }
         }
     }
