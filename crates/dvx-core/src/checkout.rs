@@ -50,6 +50,9 @@ pub struct DatasetCheckout {
     pub removed: u64,
     /// Entries already right.
     pub unchanged: u64,
+    /// Set when only this part of the dataset (repo-relative) was restored: the pointer was
+    /// left alone, so the dataset as a whole is at no one version.
+    pub part: Option<String>,
 }
 
 /// What checkout did.
@@ -68,6 +71,7 @@ struct Plan {
     target: Listing,
     current: Listing,
     unsaved: Vec<String>,
+    part: Option<String>,
 }
 
 fn io_path(base: &Path, rel: &[u8]) -> PathBuf {
@@ -189,7 +193,7 @@ pub fn checkout(
             // With --force nothing needs to be proven saved, but we still need to know what
             // is there; hashing is what makes "only write what differs" possible.
             scan_dataset_full(ws, &ds, store, &cache, None, progress).or_else(|e| match e {
-                Error::Usage(_) => Ok((Listing::new(), Vec::new())),
+                Error::Refused(_) => Ok((Listing::new(), Vec::new())),
                 e => Err(e),
             })?
         } else {
@@ -234,6 +238,7 @@ pub fn checkout(
             }
         }
         plans.push(Plan {
+            part: (!below.is_empty()).then(|| ds.display(&below)),
             leftovers,
             ds,
             pointer,
@@ -349,7 +354,7 @@ fn ensure_dir(path: &Path, force: bool) -> Result<()> {
             crate::fsx::remove_file(path)?;
             std::fs::create_dir(path).map_err(|e| Error::io("create directory", path, e))
         }
-        Some(_) => Err(Error::Usage(format!(
+        Some(_) => Err(Error::Refused(format!(
             "{} is in the way: it is not a directory (a symlink or file ignored by .dvxignore?); move it away or use --force",
             path.display()
         ))),
@@ -374,6 +379,7 @@ fn apply(
         bytes_written: 0,
         removed: 0,
         unchanged: 0,
+        part: plan.part.clone(),
     };
     // Again now: an earlier dataset of this checkout may have put a link above this one.
     check_parents(ws, ds)?;

@@ -73,9 +73,9 @@ impl FlatEntry {
 /// Path (relative to the dataset base, `/`-separated bytes) -> entry. Directories included.
 pub type Listing = BTreeMap<Vec<u8>, FlatEntry>;
 
-/// Display form of a listing path.
+/// Display form of a listing path: lossless, so distinct names stay distinct in reports.
 pub fn rel_str(rel: &[u8]) -> String {
-    String::from_utf8_lossy(rel).into_owned()
+    crate::names::rel_string(rel)
 }
 
 fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
@@ -272,7 +272,7 @@ pub fn scan_dataset_full(
                 }),
             }
         } else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{}: not a regular file, directory or symlink; dvx cannot track it (list it in .dvxignore)",
                 path.display()
             )));
@@ -285,7 +285,7 @@ pub fn scan_dataset_full(
             let path = base.join(std::ffi::OsStr::from_bytes(&name));
             if let Some(meta) = crate::fsx::lstat(&path)? {
                 if meta.is_dir() {
-                    return Err(Error::Usage(format!(
+                    return Err(Error::Refused(format!(
                         "{} is a directory but its pointer says it is a single file; rerun `dvx add {}` to track it as a directory",
                         path.display(),
                         ds.path
@@ -297,7 +297,7 @@ pub fn scan_dataset_full(
         None => match crate::fsx::lstat(&base)? {
             None => {}
             Some(m) if !m.is_dir() => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                     "{} is not a directory (its pointer {} describes a directory); move it away or use --force",
                     base.display(),
                     ds.pointer_file()
@@ -348,7 +348,7 @@ pub fn scan_dataset_full(
                         let ent = match ent {
                             Ok(ent) => ent,
                             Err(e) => {
-                                return fail(Error::Usage(format!(
+                                return fail(Error::Refused(format!(
                                     "cannot scan {}: {e}",
                                     base.display()
                                 )))
