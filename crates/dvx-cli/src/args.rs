@@ -203,9 +203,9 @@ pub enum Command {
     },
     /// Read or change settings: `dvx config` lists them, `dvx config <key>` prints one,
     /// `dvx config <key> <value>` sets it, `--unset <key>` removes it. Keys are dotted:
-    /// `core.default_remote`, `remotes.<name>.url|endpoint|region|allow_http` (committed file,
-    /// staged when changed); with `--local`, `store` and `remotes.<name>.*` including
-    /// credentials (this machine only); with `--store`, `zstd_level`, `remote_zstd_level`,
+    /// `core.default_remote`, `remotes.<name>.url|region` (committed file, staged when
+    /// changed); with `--local`, `store` and `remotes.<name>.*` including `endpoint`,
+    /// `allow_http` and credentials (this machine only; secrets hidden in listings); with `--store`, `zstd_level`, `remote_zstd_level`,
     /// `pack_size`.
     Config {
         /// This machine's settings (.dvx/config.local.toml, never committed).
