@@ -179,11 +179,19 @@ pub enum Command {
         /// `<rev>:<path>`, the path relative to the repository root.
         spec: String,
     },
-    /// Print a dataset's version id.
+    /// Print a dataset's version id. Without a revision, fails (exit 1) if the data on disk
+    /// is not the version the pointer records; at a revision, prints what that commit recorded.
     Id {
         /// `[<rev>] <path>`
         #[arg(value_name = "REV|PATH", required = true)]
         args: Vec<String>,
+        /// Print the id the pointer records, whatever is on disk.
+        #[arg(long, conflicts_with = "worktree")]
+        pointer: bool,
+        /// Print the id of the data on disk (computed through the stat cache; not saved in the
+        /// store until `dvx add`).
+        #[arg(long)]
+        worktree: bool,
     },
     /// Show every commit that changed a dataset.
     Log {
@@ -195,9 +203,9 @@ pub enum Command {
     },
     /// Read or change settings: `dvx config` lists them, `dvx config <key>` prints one,
     /// `dvx config <key> <value>` sets it, `--unset <key>` removes it. Keys are dotted:
-    /// `core.default_remote`, `remotes.<name>.url|endpoint|region|allow_http` (committed file,
-    /// staged when changed); with `--local`, `store` and `remotes.<name>.*` including
-    /// credentials (this machine only); with `--store`, `zstd_level`, `remote_zstd_level`,
+    /// `core.default_remote`, `remotes.<name>.url|region` (committed file, staged when
+    /// changed); with `--local`, `store` and `remotes.<name>.*` including `endpoint`,
+    /// `allow_http` and credentials (this machine only; secrets hidden in listings); with `--store`, `zstd_level`, `remote_zstd_level`,
     /// `pack_size`.
     Config {
         /// This machine's settings (.dvx/config.local.toml, never committed).

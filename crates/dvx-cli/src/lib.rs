@@ -34,10 +34,44 @@ pub fn main() -> i32 {
         }
     };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = PipeAware(stdout.lock());
     let code = run(cli, &mut out);
-    let _ = out.flush();
-    code
+    match out.flush() {
+        Ok(()) => code,
+        Err(_) if stdout_closed() => code,
+        Err(e) => report_error(&anyhow::Error::new(e).context("writing to standard output")),
+    }
+}
+
+/// Set when standard output's reader went away (`dvx ls | head`).
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Standard output that notes a closed pipe: a reader that stops reading (`head`) ends the
+/// command normally, as it does for git, instead of making it fail.
+struct PipeAware<W: Write>(W);
+
+impl<W: Write> PipeAware<W> {
+    fn note<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for PipeAware<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Self::note(self.0.write(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Self::note(self.0.flush())
+    }
 }
 
 /// Runs a parsed command line, writing results to `out` and errors to stderr.
@@ -52,8 +86,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> i32 {
     }
 }
 
-/// Prints an error chain once and maps it to an exit code.
+/// Prints an error chain once and maps it to an exit code. An error caused by standard
+/// output being closed is a normal end: nothing is printed, exit 0.
 fn report_error(err: &anyhow::Error) -> i32 {
+    if stdout_closed() && is_broken_pipe(err) {
+        return EXIT_OK;
+    }
     let mut msg = format!("error: {err}");
     let mut seen = err.to_string();
     for cause in err.chain().skip(1) {
@@ -63,8 +101,16 @@ fn report_error(err: &anyhow::Error) -> i32 {
             seen.push_str(&c);
         }
     }
-    eprintln!("{msg}");
+    // Whatever layer forgot to, no URL password reaches the terminal.
+    eprintln!("{}", dvx_core::redact_userinfo(&msg));
     exit_code(err)
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn exit_code(err: &anyhow::Error) -> i32 {

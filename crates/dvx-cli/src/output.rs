@@ -16,9 +16,23 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A name (file, link target, dataset) as human output prints it: unchanged when plain,
+/// C-quoted when it could forge lines or drive the terminal (see `dvx_core::quote`).
+pub fn q(name: &str) -> std::borrow::Cow<'_, str> {
+    dvx_core::quote(name)
+}
+
+/// A name as JSON output carries it: itself when UTF-8, else quoted (lossless).
+pub fn jn(name: &str) -> String {
+    dvx_core::json_name(name).into_owned()
+}
+
 /// Writes a JSON value and a newline.
 pub fn json(out: &mut dyn std::io::Write, v: &serde_json::Value) -> anyhow::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, v)?;
-    writeln!(out)?;
+    // Rendered first, so that a failed write is a plain io::Error (a closed pipe is then
+    // recognised as the normal end it is).
+    let mut text = serde_json::to_vec_pretty(v)?;
+    text.push(b'\n');
+    out.write_all(&text)?;
     Ok(())
 }

@@ -58,6 +58,8 @@ fn aws_env() -> dvx_core::AwsEnv {
         access_key_id: env("AWS_ACCESS_KEY_ID"),
         secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
         session_token: env("AWS_SESSION_TOKEN"),
+        allow_http: env("AWS_ALLOW_HTTP")
+            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
     };
     let profile = env("AWS_PROFILE");
     if a.access_key_id.is_none() || profile.is_some() {

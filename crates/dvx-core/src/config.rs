@@ -39,13 +39,15 @@ impl Default for CoreConfig {
 pub struct RemoteConfig {
     /// Folder path or `s3://bucket/prefix`.
     pub url: String,
-    /// S3 endpoint for non-AWS services.
+    /// S3 endpoint for non-AWS services. Read but never used: where signed requests go is
+    /// this machine's choice (config.local.toml or the environment); a committed one makes
+    /// opening the remote fail with the command that approves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// S3 region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    /// Allow plain HTTP.
+    /// Allow plain HTTP. Like `endpoint`, never used from the committed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
 }
@@ -111,9 +113,9 @@ impl RepoConfig {
     /// Parses and checks the text of a `config.toml` (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<RepoConfig> {
         let cfg: RepoConfig = toml::from_str(text)
-            .map_err(|e| Error::Usage(format!("invalid {}: {}", path.display(), e.message())))?;
+            .map_err(|e| Error::Refused(format!("invalid {}: {}", path.display(), e.message())))?;
         if cfg.core.format != 1 {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{}: config format {} is not supported by this dvx; upgrade dvx",
                 path.display(),
                 cfg.core.format
@@ -124,8 +126,8 @@ impl RepoConfig {
 
     /// Writes `.dvx/config.toml` atomically.
     pub fn save(&self, dvx_dir: &Path) -> Result<()> {
-        let body =
-            toml::to_string(self).map_err(|e| Error::Usage(format!("cannot write config: {e}")))?;
+        let body = toml::to_string(self)
+            .map_err(|e| Error::Refused(format!("cannot write config: {e}")))?;
         fsx::write_atomic(
             &dvx_dir.join("config.toml"),
             format!("{HEADER}{body}").as_bytes(),
@@ -138,8 +140,9 @@ impl LocalConfig {
     pub fn load(dvx_dir: &Path) -> Result<LocalConfig> {
         let path = dvx_dir.join("config.local.toml");
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| Error::Usage(format!("invalid {}: {}", path.display(), e.message()))),
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                Error::Refused(format!("invalid {}: {}", path.display(), e.message()))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalConfig::default()),
             Err(e) => Err(Error::io("read", path, e)),
         }
@@ -160,6 +163,8 @@ pub struct AwsEnv {
     pub secret_access_key: Option<String>,
     /// `AWS_SESSION_TOKEN` or the profile's.
     pub session_token: Option<String>,
+    /// `AWS_ALLOW_HTTP` (`true`/`false`).
+    pub allow_http: Option<bool>,
 }
 
 /// A remote name must be a simple word.

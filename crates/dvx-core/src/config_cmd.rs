@@ -22,8 +22,26 @@ pub enum ConfigScope {
     Store,
 }
 
-/// Keys whose values are not printed in listings.
-const SECRET_KEYS: &[&str] = &["secret_access_key"];
+/// Keys whose values are never printed, in any view.
+const SECRET_KEYS: &[&str] = &["secret_access_key", "session_token"];
+
+/// What a view shows instead of a secret.
+const HIDDEN: &str = "(set, hidden)";
+
+/// Settings that redirect signed requests: read only from this machine's file or the
+/// environment, never from the committed one (a commit must not pick where credentials go).
+pub(crate) const LOCAL_ONLY_REMOTE_KEYS: &[&str] = &["endpoint", "allow_http"];
+
+/// `v` as a view may show it: secrets hidden, URL passwords redacted.
+fn masked(key: &str, v: &Value) -> Value {
+    match v {
+        _ if SECRET_KEYS.contains(&key) => Value::String(HIDDEN.into()),
+        Value::String(s) => Value::String(dvx_remote::redact_userinfo(s)),
+        Value::Table(t) => Value::Table(t.iter().map(|(k, v)| (k.clone(), masked(k, v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|v| masked("", v)).collect()),
+        other => other.clone(),
+    }
+}
 
 impl ConfigScope {
     /// The file's path.
@@ -65,7 +83,7 @@ pub struct ConfigEntry {
 fn read_table(scope: ConfigScope, path: &Path) -> Result<Table> {
     match std::fs::read_to_string(path) {
         Ok(text) => text.parse::<Table>().map_err(|e| {
-            Error::Usage(format!(
+            Error::Refused(format!(
                 "invalid {}: {}; fix or delete the file",
                 path.display(),
                 e.message()
@@ -139,11 +157,7 @@ fn flatten(prefix: &str, t: &Table, out: &mut Vec<ConfigEntry>) {
         match v {
             Value::Table(sub) => flatten(&key, sub, out),
             _ => {
-                let value = if SECRET_KEYS.contains(&k.as_str()) {
-                    "\"(set, hidden)\"".to_string()
-                } else {
-                    v.to_string()
-                };
+                let value = masked(k, v).to_string();
                 out.push(ConfigEntry { key, value });
             }
         }
@@ -163,7 +177,12 @@ fn parse_value(text: &str) -> Value {
 fn validate(scope: ConfigScope, path: &Path, text: &str, key: Option<&str>) -> Result<()> {
     let typed: Table = match scope {
         ConfigScope::Repo => {
-            let cfg = RepoConfig::parse(path, text)?;
+            // The new text comes from the command line: what the reader refuses is a usage
+            // error here.
+            let cfg = RepoConfig::parse(path, text).map_err(|e| match e {
+                Error::Refused(m) => Error::Usage(m),
+                e => e,
+            })?;
             for name in cfg.remotes.keys() {
                 validate_remote_name(name)?;
             }
@@ -216,16 +235,26 @@ pub fn config_list(ws: &Workspace, scope: ConfigScope) -> Result<Vec<ConfigEntry
     Ok(out)
 }
 
-/// The value of one setting as TOML (strings quoted), if set.
+/// The value of one setting (a string as plain text, anything else as TOML), if set.
+/// A section is shown with its secrets hidden and URL passwords redacted, as listings are;
+/// a secret asked for by its full key is printed, as `aws configure get` does: that is a
+/// deliberate request for that one value (e.g. by a script), not a view.
 pub fn config_get(ws: &Workspace, scope: ConfigScope, key: &str) -> Result<Option<String>> {
     check_key(key)?;
     if scope == ConfigScope::Store {
         ws.require_init()?;
     }
     let table = read_table(scope, &scope.path(ws))?;
-    Ok(lookup(&table, key).map(|v| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let last = key.rsplit('.').next().unwrap_or(key);
+    Ok(lookup(&table, key).map(|v| {
+        let shown = match v {
+            Value::String(s) if SECRET_KEYS.contains(&last) => Value::String(s.clone()),
+            v => masked(last, v),
+        };
+        match shown {
+            Value::String(s) => s,
+            other => other.to_string(),
+        }
     }))
 }
 
@@ -256,6 +285,15 @@ pub fn config_set(ws: &Workspace, scope: ConfigScope, key: &str, value: &str) ->
     }
     if scope == ConfigScope::Repo && key == "core.format" {
         return Err(Error::Usage("core.format is set by dvx itself".into()));
+    }
+    if let ["remotes", name, setting] = key.split('.').collect::<Vec<_>>()[..] {
+        if scope == ConfigScope::Repo && LOCAL_ONLY_REMOTE_KEYS.contains(&setting) {
+            return Err(Error::Usage(format!(
+                "{key} is read only from this machine's settings, never from the committed \
+                 file (a commit must not choose where credentials are sent): run `dvx config \
+                 --local remotes.{name}.{setting} {value}`"
+            )));
+        }
     }
     let path = scope.path(ws);
     let mut table = read_table(scope, &path)?;

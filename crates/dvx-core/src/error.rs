@@ -16,7 +16,7 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] dvx_git::Error),
     /// A file-system call failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {source}", qp(path))]
     Io {
         /// Operation.
         op: &'static str,
@@ -28,7 +28,8 @@ pub enum Error {
     },
     /// The disk filled up.
     #[error(
-        "disk full while writing {path}: free some space and rerun; no file was left half-written"
+        "disk full while writing {}: free some space and rerun; no file was left half-written",
+        qp(path)
     )]
     DiskFull {
         /// The file being written.
@@ -70,7 +71,7 @@ pub enum Error {
         files: Vec<String>,
     },
     /// Some files could not be restored.
-    #[error("{} file(s) could not be restored; they were left untouched:\n{}", .failures.len(), .failures.iter().map(|(f, e)| format!("  {f}: {e}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{} file(s) could not be restored; they were left untouched:\n{}", .failures.len(), .failures.iter().map(|(f, e)| format!("  {}: {e}", crate::names::quote(f))).collect::<Vec<_>>().join("\n"))]
     RestoreFailed {
         /// (file, reason) pairs.
         failures: Vec<(String, String)>,
@@ -84,7 +85,7 @@ pub enum Error {
         id: dvx_store::TreeId,
     },
     /// Restored bytes do not match the digest the tree records.
-    #[error("{file}: restored content does not match its recorded digest {expected}: the dataset's tree or chunks are corrupt; run `dvx fsck`")]
+    #[error("{}: restored content does not match its recorded digest {expected}: the dataset's tree or chunks are corrupt; run `dvx fsck`", crate::names::quote(file))]
     DigestMismatch {
         /// The dataset file.
         file: String,
@@ -92,7 +93,7 @@ pub enum Error {
         expected: dvx_store::Digest,
     },
     /// A directory on the way to a dataset is a symlink or a file.
-    #[error("{path} is not a real directory (a symlink or a file): dvx never writes through links; replace it with a directory")]
+    #[error("{} is not a real directory (a symlink or a file): dvx never writes through links; replace it with a directory", qp(path))]
     UnsafeParent {
         /// The offending path.
         path: PathBuf,
@@ -119,7 +120,7 @@ pub enum Error {
         files: Vec<String>,
     },
     /// A file that the dataset names is damaged in the store.
-    #[error("{file}: {source}")]
+    #[error("{}: {source}", crate::names::quote(file))]
     DamagedFile {
         /// The dataset file affected.
         file: String,
@@ -129,7 +130,7 @@ pub enum Error {
     },
     /// Something that is not a `want` stands where the version needs one, and checkout may
     /// not remove it.
-    #[error("{path} is in the way: the version has a {want} there; move it away (or rerun with --force if it is a tracked file whose content you do not need)")]
+    #[error("{} is in the way: the version has a {want} there; move it away (or rerun with --force if it is a tracked file whose content you do not need)", qp(path))]
     InTheWay {
         /// The path.
         path: PathBuf,
@@ -139,9 +140,7 @@ pub enum Error {
     /// A folder the version replaces by a file or link holds files dvx does not track
     /// (ignored by .dvxignore, or not dvx's): checkout never removes those, with or without
     /// --force, so it stops before changing anything.
-    #[error("{path} must become a {want} in this version, but the folder holds {} file(s) dvx does not track (ignored by .dvxignore):
-{}
-move them out of the folder, then rerun; nothing was changed", .files.len(), list(.files))]
+    #[error("{} must become a {want} in this version, but the folder holds {} file(s) dvx does not track (ignored by .dvxignore):\n{}\nmove them out of the folder, then rerun; nothing was changed", crate::names::quote(path), .files.len(), list(.files))]
     IgnoredInTheWay {
         /// The folder.
         path: String,
@@ -184,14 +183,51 @@ move them out of the folder, then rerun; nothing was changed", .files.len(), lis
         /// "in the worktree" or "at <rev>".
         place: String,
     },
+    /// The command cannot go on because of what is on disk, in the store or on a remote (a
+    /// file in the way, a lock held, a config that must be approved): not a command-line
+    /// mistake, so exit code 1, unlike [`Error::Usage`].
+    #[error("{0}")]
+    Refused(String),
+    /// A path argument names nothing any dataset holds.
+    #[error("no dataset holds path {path} {place}{hint}")]
+    NoSuchPath {
+        /// The path as resolved, repo-relative.
+        path: String,
+        /// "in the worktree" or "at revision <rev>".
+        place: String,
+        /// What to run to see what is there.
+        hint: String,
+    },
+    /// The data on disk is not the version its pointer records.
+    #[error("{path}: the data on disk is not the version its pointer {pointer} records ({recorded}): it is {on_disk}; `dvx status {path}` shows what differs. `dvx id --pointer {path}` prints the recorded id, `dvx id --worktree {path}` the id of what is on disk (saved in the store only by `dvx add`)")]
+    DataDiffers {
+        /// Dataset path.
+        path: String,
+        /// Its pointer file.
+        pointer: String,
+        /// The id the pointer records.
+        recorded: dvx_store::TreeId,
+        /// The id of the data on disk.
+        on_disk: dvx_store::TreeId,
+    },
 }
 
 fn list(files: &[String]) -> String {
-    let mut s: Vec<String> = files.iter().take(50).map(|f| format!("  {f}")).collect();
+    let mut s: Vec<String> = files
+        .iter()
+        .take(50)
+        .map(|f| format!("  {}", crate::names::quote(f)))
+        .collect();
     if files.len() > 50 {
         s.push(format!("  ... and {} more", files.len() - 50));
     }
     s.join("\n")
+}
+
+/// A path as messages print it: quoted if its name could forge lines or drive the terminal.
+fn qp(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    crate::names::quote(&crate::names::rel_string(path.as_os_str().as_bytes())).into_owned()
 }
 
 impl Error {
@@ -211,7 +247,8 @@ impl Error {
             Error::NotInitialized { .. }
             | Error::OutsideRepo { .. }
             | Error::Usage(_)
-            | Error::NotADataset { .. } => true,
+            | Error::NotADataset { .. }
+            | Error::NoSuchPath { .. } => true,
             _ => false,
         }
     }

@@ -313,7 +313,7 @@ fn check_version(
             continue;
         };
         for e in tree.entries() {
-            let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+            let rel = join_rel(&prefix, &crate::names::rel_string(&e.name));
             match &e.kind {
                 EntryKind::Dir { id, .. } => stack.push((rel, *id)),
                 EntryKind::File { chunks, .. } => {

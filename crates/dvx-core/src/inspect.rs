@@ -124,6 +124,7 @@ pub fn ls(
         let listing = listing_of(ws, &p)?;
         let dirs = crate::treeio::dir_info(ws.store()?, &p.id)?;
         let prefix = format!("{below}/");
+        let before = out.len();
         for (rel, e) in &listing {
             let r = rel_str(rel);
             if !below.is_empty() && r != below && !r.starts_with(&prefix) {
@@ -149,7 +150,7 @@ pub fn ls(
                     size: 0,
                     digest: None,
                     executable: false,
-                    target: Some(String::from_utf8_lossy(target).into_owned()),
+                    target: Some(crate::names::rel_string(target)),
                 },
                 FlatEntry::Dir => LsEntry {
                     path: ds.display(&r),
@@ -159,6 +160,18 @@ pub fn ls(
                     executable: false,
                     target: None,
                 },
+            });
+        }
+        // A misspelt path inside a dataset must not look like an empty folder.
+        if !below.is_empty() && out.len() == before {
+            return Err(Error::NoSuchPath {
+                path: ds.display(&below),
+                place: place(rev),
+                hint: format!(
+                    " (`dvx ls{} {}` lists what it holds)",
+                    rev.map(|r| format!(" {r}")).unwrap_or_default(),
+                    ds.path
+                ),
             });
         }
     }
@@ -175,20 +188,30 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
         ))
     })?;
     let rev = if rev.is_empty() { "HEAD" } else { rev };
-    let path = path.trim_start_matches("./").trim_end_matches('/');
+    // A name printed quoted (control characters, bytes that are not UTF-8) is taken back in
+    // that form: `dvx cat 'HEAD:"data/\377.bin"'`.
+    let unquoted = crate::names::unquote(path).map(|b| crate::names::rel_string(&b));
+    let path = unquoted
+        .as_deref()
+        .unwrap_or(path)
+        .trim_start_matches("./")
+        .trim_end_matches('/');
+    let shown = crate::names::quote(path);
     let commit = ws.repo.resolve(rev)?;
     let (p, below) = find_dataset(ws, Some(&commit), path)?.ok_or_else(|| {
         Error::Usage(format!(
-            "{path} is not inside any dataset at revision {rev}"
+            "{shown} is not inside any dataset at revision {rev}"
         ))
     })?;
     let listing = listing_of(ws, &p)?;
-    let entry = listing.get(below.as_bytes()).ok_or_else(|| {
-        Error::Usage(format!(
-            "{path}: no such file in dataset {} at revision {rev}",
-            p.path
-        ))
-    })?;
+    let entry = listing
+        .get(&crate::names::rel_bytes(&below))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "{shown}: no such file in dataset {} at revision {rev}",
+                p.path
+            ))
+        })?;
     let FlatEntry::File {
         chunks,
         size,
@@ -197,7 +220,7 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
     } = entry
     else {
         return Err(Error::Usage(format!(
-            "{path} is not a regular file at revision {rev}"
+            "{shown} is not a regular file at revision {rev}"
         )));
     };
     let store = ws.store()?;
@@ -228,16 +251,87 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
     out.flush().map_err(stdout_err)
 }
 
-/// The version id of a dataset at `rev` (or in the worktree).
-pub fn id(ws: &Workspace, rev: Option<&str>, path: &Path, cwd: &Path) -> Result<TreeId> {
+/// Which id `dvx id` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdOf {
+    /// The recorded id, but only if the data on disk is that version (always, at a revision:
+    /// a revision's pointer is what that commit recorded, whatever is on disk now).
+    Checked,
+    /// The id the pointer records, whatever is on disk.
+    Pointer,
+    /// The id of the data on disk (not necessarily saved in the store).
+    Worktree,
+}
+
+/// The version id of a dataset at `rev` (or in the worktree), as `of` asks.
+pub fn id(
+    ws: &Workspace,
+    rev: Option<&str>,
+    path: &Path,
+    cwd: &Path,
+    of: IdOf,
+    progress: &dyn Progress,
+) -> Result<TreeId> {
+    if rev.is_some() && of == IdOf::Worktree {
+        return Err(Error::Usage(
+            "the id of the data on disk takes no revision: `dvx id --worktree <path>`".into(),
+        ));
+    }
     let commit = commit_of(ws, rev)?;
     let rel = ws.dataset_path(cwd, path)?;
-    let p = pointer_of(ws, commit.as_ref(), &rel)?.ok_or_else(|| Error::NotADataset {
+    let not_a_dataset = || Error::NotADataset {
         pointer: dvx_manifest::pointer_path_for(&rel),
         path: rel.clone(),
         place: place(rev),
-    })?;
-    Ok(p.id)
+    };
+    let p = pointer_of(ws, commit.as_ref(), &rel)?;
+    match (of, rev) {
+        (IdOf::Pointer, _) | (IdOf::Checked, Some(_)) => Ok(p.ok_or_else(not_a_dataset)?.id),
+        (IdOf::Worktree, _) => {
+            let kind = match &p {
+                Some(p) => p.kind,
+                None => match crate::fsx::lstat(&ws.abs(&rel))? {
+                    Some(m) if m.is_dir() => DatasetKind::Dir,
+                    Some(m) if m.is_file() => DatasetKind::File,
+                    _ => return Err(not_a_dataset()),
+                },
+            };
+            disk_id(ws, &rel, kind, progress)
+        }
+        (IdOf::Checked, None) => {
+            let p = p.ok_or_else(not_a_dataset)?;
+            let on_disk = disk_id(ws, &rel, p.kind, progress)?;
+            if on_disk != p.id {
+                return Err(Error::DataDiffers {
+                    path: rel.clone(),
+                    pointer: dvx_manifest::pointer_path_for(&rel),
+                    recorded: p.id,
+                    on_disk,
+                });
+            }
+            Ok(p.id)
+        }
+    }
+}
+
+/// The id of what is on disk: a scan through the stat cache (only files whose stat changed
+/// are read) and trees encoded in memory, as `add` would store them.
+fn disk_id(
+    ws: &Workspace,
+    rel: &str,
+    kind: DatasetKind,
+    progress: &dyn Progress,
+) -> Result<TreeId> {
+    ws.require_init()?;
+    let ds = Dataset {
+        path: rel.to_string(),
+        kind,
+    };
+    let store = ws.store()?;
+    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let listing = scan_dataset(ws, &ds, store, &cache, None, progress)?;
+    cache.into_inner().expect("cache lock poisoned").save()?;
+    Ok(crate::treeio::listing_id(&listing)?.0)
 }
 
 /// One version in a dataset's history.
@@ -261,11 +355,18 @@ pub struct LogEntry {
 
 /// Every commit reachable from HEAD that changed the pointer(s), newest first.
 pub fn log(ws: &Workspace, path: Option<&Path>, cwd: &Path) -> Result<Vec<LogEntry>> {
-    let Some(head) = ws.repo.head()? else {
+    let head = ws.repo.head()?;
+    let named = path.map(|p| ws.dataset_path(cwd, p)).transpose()?;
+    let Some(head) = head else {
+        if let Some(d) = &named {
+            if !has_worktree_pointer(ws, d) {
+                return Err(no_dataset_in_history(d));
+            }
+        }
         return Ok(Vec::new());
     };
-    let datasets: Vec<String> = match path {
-        Some(p) => vec![ws.dataset_path(cwd, p)?],
+    let datasets: Vec<String> = match &named {
+        Some(d) => vec![d.clone()],
         None => {
             let mut set: BTreeSet<String> = ws
                 .pointers_at(&head)?
@@ -299,8 +400,30 @@ pub fn log(ws: &Workspace, path: Option<&Path>, cwd: &Path) -> Result<Vec<LogEnt
             });
         }
     }
+    if let Some(d) = &named {
+        // A path that no commit's pointer and no worktree pointer names is a typo, not a
+        // dataset without history.
+        if out.is_empty() && !has_worktree_pointer(ws, d) {
+            return Err(no_dataset_in_history(d));
+        }
+    }
     out.sort_by_key(|e| std::cmp::Reverse(e.commit.time));
     Ok(out)
+}
+
+fn has_worktree_pointer(ws: &Workspace, d: &str) -> bool {
+    std::fs::symlink_metadata(ws.abs(&dvx_manifest::pointer_path_for(d))).is_ok()
+}
+
+fn no_dataset_in_history(d: &str) -> Error {
+    Error::NoSuchPath {
+        path: d.to_string(),
+        place: "in the worktree or in the history of HEAD".into(),
+        hint: format!(
+            " (no pointer {} was ever committed; `dvx log` lists every dataset)",
+            dvx_manifest::pointer_path_for(d)
+        ),
+    }
 }
 
 /// One side of a diff.

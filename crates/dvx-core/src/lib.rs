@@ -19,6 +19,7 @@ mod gitignore;
 mod inspect;
 mod limits;
 mod lock;
+mod names;
 mod progress;
 mod remote;
 mod remote_maint;
@@ -33,13 +34,16 @@ pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};
+/// Masks `user:password@` in URLs of any text shown to the user.
+pub use dvx_remote::redact_userinfo;
 pub use error::{Error, Result};
 pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
 pub use fsx::rfc3339;
 pub use gc::{gc, GcOptions, GcReport};
 pub use inspect::{
-    cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, LogEntry, LsEntry,
+    cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, IdOf, LogEntry, LsEntry,
 };
+pub use names::{json_name, quote, rel_bytes, rel_string, unquote};
 pub use progress::{NoProgress, Progress, Unit};
 pub use remote::{remote_add, remote_default, remote_list, remote_remove, RemoteInfo};
 pub use remote_maint::{fsck_remote, gc_remote};

@@ -74,7 +74,7 @@ impl LockFile {
                         continue;
                     }
                     if start.elapsed() > timeout {
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Refused(format!(
                             "timed out waiting for lock {}: another dvx is running; if none is, remove that file",
                             path.display()
                         )));
@@ -116,7 +116,7 @@ impl LockFile {
                     let empty = std::fs::read(path).is_ok_and(|b| b.is_empty());
                     if !empty && holder_alive(path) {
                         let holder = std::fs::read_to_string(path).unwrap_or_default();
-                        return Err(Error::Usage(format!(
+                        return Err(Error::Refused(format!(
                             "another dvx gc is running (pid {}, lock {}): wait for it to finish",
                             holder.trim(),
                             path.display()
@@ -131,7 +131,7 @@ impl LockFile {
                 Err(e) => return Err(Error::io("create lock", path, e)),
             }
         }
-        Err(Error::Usage(format!(
+        Err(Error::Refused(format!(
             "cannot take the lock {}",
             path.display()
         )))

@@ -4,7 +4,9 @@
 use dvx_remote::{RemoteUrl, S3Settings};
 use dvx_store::Backend;
 
-use crate::config::{validate_remote_name, AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
+use crate::config::{
+    validate_remote_name, AwsEnv, LocalConfig, LocalRemote, RemoteConfig, RepoConfig,
+};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
@@ -98,7 +100,7 @@ pub fn remote_list(ws: &Workspace) -> Result<Vec<RemoteInfo>> {
         .iter()
         .map(|(n, r)| RemoteInfo {
             name: n.clone(),
-            url: r.url.clone(),
+            url: dvx_remote::redact_userinfo(&r.url),
             default: cfg.core.default_remote.as_deref() == Some(n),
         })
         .collect())
@@ -131,13 +133,14 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
     let local = LocalConfig::load(&ws.dvx_dir())?;
     let lr = local.remotes.get(&name).cloned().unwrap_or_default();
     let url = lr.url.clone().unwrap_or_else(|| committed.url.clone());
-    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::Refused(e.to_string()))?;
+    if matches!(parsed, RemoteUrl::S3 { .. }) {
+        refuse_committed_redirects(&name, committed, &lr, env)?;
+    }
     let s3 = S3Settings {
-        endpoint: env
-            .endpoint
-            .clone()
-            .or(lr.endpoint)
-            .or(committed.endpoint.clone()),
+        // The committed endpoint and allow_http are never used (see
+        // `refuse_committed_redirects`): only this machine chooses where requests go.
+        endpoint: env.endpoint.clone().or(lr.endpoint),
         region: env
             .region
             .clone()
@@ -146,8 +149,55 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
         access_key_id: env.access_key_id.clone().or(lr.access_key_id),
         secret_access_key: env.secret_access_key.clone().or(lr.secret_access_key),
         session_token: env.session_token.clone(),
-        allow_http: lr.allow_http.or(committed.allow_http).unwrap_or(false),
+        allow_http: env.allow_http.or(lr.allow_http).unwrap_or(false),
     };
-    let backend = dvx_remote::open(&parsed, &s3).map_err(|e| Error::Usage(e.to_string()))?;
+    let backend = dvx_remote::open(&parsed, &s3).map_err(|e| Error::Refused(e.to_string()))?;
+    let url = dvx_remote::redact_userinfo(&url);
     Ok(OpenRemote { name, url, backend })
+}
+
+/// A committed `endpoint` or `allow_http` would let whoever writes a commit send this
+/// machine's signed requests (and session token) to a host of their choice, on a plain `git
+/// checkout` with the hooks. Unless this machine set its own value (config.local.toml or the
+/// environment), stop before any request and say how to approve it.
+fn refuse_committed_redirects(
+    name: &str,
+    committed: &RemoteConfig,
+    local: &LocalRemote,
+    env: &AwsEnv,
+) -> Result<()> {
+    let mut unapproved = Vec::new();
+    if let Some(e) = &committed.endpoint {
+        if env.endpoint.is_none() && local.endpoint.is_none() {
+            unapproved.push((
+                "endpoint",
+                format!(
+                    "'{}'",
+                    dvx_remote::redact_userinfo(e).replace('\'', r"'\''")
+                ),
+                "AWS_ENDPOINT_URL",
+            ));
+        }
+    }
+    if committed.allow_http == Some(true) && env.allow_http.is_none() && local.allow_http.is_none()
+    {
+        unapproved.push(("allow_http", "true".into(), "AWS_ALLOW_HTTP=true"));
+    }
+    if unapproved.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = unapproved.iter().map(|u| u.0).collect();
+    let commands: Vec<String> = unapproved
+        .iter()
+        .map(|(k, v, env)| {
+            format!("    dvx config --local remotes.{name}.{k} {v}   (or set {env})")
+        })
+        .collect();
+    Err(Error::Refused(format!(
+        "remote {name}: the committed .dvx/config.toml sets {}, which dvx takes only from this \
+         machine's settings, so that a commit cannot choose where your credentials are sent; \
+         nothing was sent. If you trust it, approve it once on this machine:\n{}",
+        keys.join(" and "),
+        commands.join("\n")
+    )))
 }

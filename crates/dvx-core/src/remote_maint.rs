@@ -178,7 +178,7 @@ pub fn fsck_remote(
                 continue;
             };
             for e in tree.entries() {
-                let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+                let rel = join_rel(&prefix, &crate::names::rel_string(&e.name));
                 match &e.kind {
                     EntryKind::Dir { id, .. } => stack.push((rel, *id)),
                     EntryKind::File { chunks, .. } => {
@@ -281,7 +281,7 @@ pub fn gc_remote(
             Ok(None) => {}
             // A tree we cannot read: we cannot know what it needs, so delete nothing.
             Err(e) => {
-                return Err(Error::Usage(format!(
+                return Err(Error::Refused(format!(
                 "remote gc stopped: tree {id} cannot be read ({e}); run `dvx fsck --remote` first"
             )))
             }
@@ -428,7 +428,7 @@ pub fn gc_remote(
     } else {
         let text = format!(
             "# dvx remote gc: objects found unreferenced; a later gc deletes those still unreferenced\n# once the grace period has passed since `marked` (unix seconds).\n{}",
-            toml::to_string(&next).map_err(|e| Error::Usage(e.to_string()))?
+            toml::to_string(&next).map_err(|e| Error::Refused(e.to_string()))?
         );
         b.put(PENDING_KEY, text.into_bytes()).map_err(rerr)?;
     }

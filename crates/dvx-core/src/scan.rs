@@ -73,9 +73,9 @@ impl FlatEntry {
 /// Path (relative to the dataset base, `/`-separated bytes) -> entry. Directories included.
 pub type Listing = BTreeMap<Vec<u8>, FlatEntry>;
 
-/// Display form of a listing path.
+/// Display form of a listing path: lossless, so distinct names stay distinct in reports.
 pub fn rel_str(rel: &[u8]) -> String {
-    String::from_utf8_lossy(rel).into_owned()
+    crate::names::rel_string(rel)
 }
 
 /// The stat cache's key of a dataset file: its repo-relative path.
@@ -305,7 +305,7 @@ pub fn scan_dataset(
                 }),
             }
         } else {
-            return Err(Error::Usage(format!(
+            return Err(Error::Refused(format!(
                 "{}: not a regular file, directory or symlink; dvx cannot track it (list it in .dvxignore)",
                 path.display()
             )));
@@ -394,7 +394,7 @@ pub fn scan_dataset(
                         let ent = match ent {
                             Ok(ent) => ent,
                             Err(e) => {
-                                return fail(Error::Usage(format!(
+                                return fail(Error::Refused(format!(
                                     "cannot scan {}: {e}",
                                     base.display()
                                 )))

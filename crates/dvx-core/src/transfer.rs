@@ -496,7 +496,7 @@ pub(crate) fn push_to(
             return Ok(*h);
         }
         if depth > dvx_manifest::limits::MAX_DEPTH {
-            return Err(Error::Usage(format!("tree {id} is nested too deeply")));
+            return Err(Error::Refused(format!("tree {id} is nested too deeply")));
         }
         let tree = read_tree(store, id)?;
         let mut h = 0;
@@ -911,7 +911,7 @@ pub(crate) fn fetch_from(
             return Ok(());
         }
         if depth > dvx_manifest::limits::MAX_DEPTH {
-            return Err(Error::Usage(format!("tree {id} is nested too deeply")));
+            return Err(Error::Refused(format!("tree {id} is nested too deeply")));
         }
         let tree = if store.has_tree(id) {
             read_tree(store, id)?
@@ -990,7 +990,7 @@ pub(crate) fn fetch_from(
         while let Some((prefix, id)) = stack.pop() {
             let tree = trees.get(&id).expect("all trees were loaded above");
             for e in tree.entries() {
-                let rel = join_rel(&prefix, &String::from_utf8_lossy(&e.name));
+                let rel = join_rel(&prefix, &crate::names::rel_string(&e.name));
                 let inside =
                     below.is_empty() || rel == *below || rel.starts_with(&format!("{below}/"));
                 let on_the_way = below.starts_with(&format!("{rel}/"));

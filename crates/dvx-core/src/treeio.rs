@@ -21,6 +21,21 @@ enum Child {
 
 /// Writes the trees of a listing bottom-up; returns the root id, total bytes and file count.
 pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64)> {
+    let (root, encoded) = encode_listing(listing)?;
+    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    store.write_trees(&refs)?;
+    Ok(root)
+}
+
+/// The version id a listing would have (root id, total bytes, file count), computed in
+/// memory: nothing is written to the store.
+pub fn listing_id(listing: &Listing) -> Result<(TreeId, u64, u64)> {
+    encode_listing(listing).map(|(root, _)| root)
+}
+
+/// Every tree of a listing encoded, children before parents, and the root's id and totals.
+#[allow(clippy::type_complexity)]
+fn encode_listing(listing: &Listing) -> Result<((TreeId, u64, u64), Vec<Vec<u8>>)> {
     let mut root = Node::default();
     for (path, entry) in listing {
         let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
@@ -49,9 +64,7 @@ pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64
     // then write them all at once.
     let mut encoded = Vec::new();
     let root = encode_node(&root, &mut encoded)?;
-    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-    store.write_trees(&refs)?;
-    Ok(root)
+    Ok((root, encoded))
 }
 
 fn encode_node(node: &Node, out: &mut Vec<Vec<u8>>) -> Result<(TreeId, u64, u64)> {

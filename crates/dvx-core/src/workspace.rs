@@ -281,7 +281,7 @@ impl Workspace {
             })
             .build();
         for ent in walker {
-            let ent = ent.map_err(|e| Error::Usage(format!("cannot list the worktree: {e}")))?;
+            let ent = ent.map_err(|e| Error::Refused(format!("cannot list the worktree: {e}")))?;
             if !ent.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }

@@ -168,6 +168,33 @@ fn resolve(path: &std::path::Path) -> PathBuf {
     }
 }
 
+/// `text` with the user-info of every URL in it (`https://user:password@host`) replaced by
+/// `***`, for anything that is displayed: an endpoint may carry a password.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
+            })
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(i) => {
+                out.push_str("***");
+                out.push_str(&authority[i..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Opens a backend for `url`, wrapped in [`Retrying`].
 pub fn open(url: &RemoteUrl, s3: &S3Settings) -> Result<Box<dyn Backend>, Error> {
     match url {
@@ -225,5 +252,18 @@ mod tests {
         assert!(RemoteUrl::parse("/repository-remote", base).is_ok());
         assert!(RemoteUrl::parse("http://x/y", base).is_err());
         assert!(RemoteUrl::parse("s3://bucket/../x", base).is_err());
+    }
+
+    #[test]
+    fn userinfo_is_redacted() {
+        assert_eq!(
+            redact_userinfo("GET http://ak:s3cr3t@127.0.0.1:9/b/k failed; see https://x.io/a@b"),
+            "GET http://***@127.0.0.1:9/b/k failed; see https://x.io/a@b"
+        );
+        assert_eq!(
+            redact_userinfo("endpoint = \"https://u:p@h\""),
+            "endpoint = \"https://***@h\""
+        );
+        assert_eq!(redact_userinfo("/mnt/nas"), "/mnt/nas");
     }
 }

@@ -32,7 +32,10 @@ impl std::fmt::Debug for S3Settings {
     // Never print secrets, not even in debug output.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(crate::redact_userinfo),
+            )
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id.as_ref().map(|_| "***"))
             .field(
@@ -64,7 +67,7 @@ impl S3Backend {
         };
         let setup = |why: String| crate::Error::Setup {
             remote: url.clone(),
-            why,
+            why: crate::redact_userinfo(&why),
         };
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(bucket)
@@ -112,12 +115,28 @@ impl S3Backend {
             .enable_all()
             .build()
             .map_err(|e| setup(format!("cannot start the I/O runtime: {e}")))?;
-        let secrets = [&s.secret_access_key, &s.session_token, &s.access_key_id]
-            .into_iter()
-            .flatten()
-            .filter(|v| v.len() >= 4)
-            .cloned()
-            .collect();
+        // An endpoint's password may also appear on its own (decoded) in a message.
+        let endpoint_password = s.endpoint.as_deref().and_then(|e| {
+            let authority = e.split_once("://")?.1.split('/').next()?;
+            let userinfo = authority.rsplit_once('@')?.0;
+            Some(
+                userinfo
+                    .split_once(':')
+                    .map_or(userinfo, |(_, p)| p)
+                    .to_string(),
+            )
+        });
+        let secrets = [
+            &s.secret_access_key,
+            &s.session_token,
+            &s.access_key_id,
+            &endpoint_password,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|v| v.len() >= 4)
+        .cloned()
+        .collect();
         Ok(S3Backend {
             store,
             prefix: prefix.to_string(),
@@ -139,7 +158,8 @@ impl S3Backend {
         for secret in &self.secrets {
             s = s.replace(secret.as_str(), "***");
         }
-        s
+        // Errors quote the request URL, which carries an endpoint's user:password.
+        crate::redact_userinfo(&s)
     }
 
     fn map_err(&self, key: &str, e: object_store::Error) -> BackendError {

@@ -23,6 +23,5 @@ pub use id::{ChunkId, Digest, PackId, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};
 pub use store::{
     decode_tree_object, Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats,
-    MAX_TREE_OBJECT_LEN,
-    MAX_TREE_LEN,
+    MAX_TREE_LEN, MAX_TREE_OBJECT_LEN,
 };

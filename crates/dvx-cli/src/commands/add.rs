@@ -43,7 +43,7 @@ pub fn run(
         writeln!(
             out,
             "{}: {what}, {} files, {}, id {}",
-            d.path,
+            crate::output::q(&d.path),
             d.files,
             bytes(d.bytes),
             d.id.short()

@@ -1,7 +1,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::output::bytes;
+use crate::output::{bytes, q};
 use crate::progress::Bars;
 use crate::settings::Settings;
 
@@ -22,21 +22,42 @@ pub fn run(
     };
     let report = dvx_core::checkout(&ws, &opts, &Bars::new(s.progress))?;
     for d in &report.datasets {
-        writeln!(
-            out,
-            "{}: {} at {}: {} written ({}), {} removed, {} unchanged",
-            d.path,
-            if d.written + d.removed == 0 {
-                "already"
-            } else {
-                "now"
-            },
-            d.id.short(),
+        let counts = format!(
+            "{} written ({}), {} removed, {} unchanged",
             d.written,
             bytes(d.bytes_written),
             d.removed,
             d.unchanged
-        )?;
+        );
+        match &d.part {
+            // Only a part changed: the dataset is at no one version, and must not be said to be.
+            Some(part) => writeln!(out, "{}", part_line(part, d, &counts))?,
+            None => writeln!(
+                out,
+                "{}: {} at {}: {counts}",
+                q(&d.path),
+                if d.written + d.removed == 0 {
+                    "already"
+                } else {
+                    "now"
+                },
+                d.id.short(),
+            )?,
+        }
     }
     Ok(crate::EXIT_OK)
+}
+
+/// The report line of a partial checkout or pull: what was restored from which version, and
+/// that the pointer (the dataset's recorded version) did not move.
+pub fn part_line(part: &str, d: &dvx_core::DatasetCheckout, counts: &str) -> String {
+    format!(
+        "{}: restored from version {} of {}: {counts}; the pointer {} is unchanged \
+         (`dvx status {}` shows how the data now differs from it)",
+        q(part),
+        d.id.short(),
+        q(&d.path),
+        q(&format!("{}.dvx", d.path)),
+        q(&d.path)
+    )
 }

@@ -5,6 +5,7 @@ use dvx_core::DiffSide;
 use dvx_manifest::Change;
 use serde_json::json;
 
+use crate::output::{jn, q};
 use crate::progress::Bars;
 use crate::settings::Settings;
 
@@ -38,22 +39,22 @@ pub fn run(
                 for c in &d.changes {
                     match c {
                         Change::Added { path, size } => {
-                            added.push(json!({"path": path, "size": size}))
+                            added.push(json!({"path": jn(path), "size": size}))
                         }
                         Change::Removed { path, size } => {
-                            removed.push(json!({"path": path, "size": size}))
+                            removed.push(json!({"path": jn(path), "size": size}))
                         }
                         Change::Modified {
                             path,
                             old_size,
                             new_size,
                         } => modified.push(
-                            json!({"path": path, "old_size": old_size, "new_size": new_size}),
+                            json!({"path": jn(path), "old_size": old_size, "new_size": new_size}),
                         ),
                     }
                 }
                 json!({
-                    "path": d.path,
+                    "path": jn(&d.path),
                     "from": d.from.map(|i| i.to_hex()),
                     "to": d.to.map(|i| i.to_hex()),
                     "added": added,
@@ -68,13 +69,13 @@ pub fn run(
     for d in &report.datasets {
         for c in &d.changes {
             match c {
-                Change::Added { path, size } => writeln!(out, "A {path} ({size} bytes)")?,
-                Change::Removed { path, size } => writeln!(out, "D {path} ({size} bytes)")?,
+                Change::Added { path, size } => writeln!(out, "A {} ({size} bytes)", q(path))?,
+                Change::Removed { path, size } => writeln!(out, "D {} ({size} bytes)", q(path))?,
                 Change::Modified {
                     path,
                     old_size,
                     new_size,
-                } => writeln!(out, "M {path} ({old_size} -> {new_size} bytes)")?,
+                } => writeln!(out, "M {} ({old_size} -> {new_size} bytes)", q(path))?,
             }
         }
     }

@@ -28,7 +28,10 @@ pub fn run(
         let problems: Vec<_> = r
             .problems
             .iter()
-            .map(|p| json!({"object": p.object, "problem": p.what, "files": p.files}))
+            .map(|p| {
+                let files: Vec<String> = p.files.iter().map(|f| crate::output::jn(f)).collect();
+                json!({"object": p.object, "problem": p.what, "files": files})
+            })
             .collect();
         crate::output::json(
             out,
@@ -41,7 +44,7 @@ pub fn run(
         for p in &r.problems {
             writeln!(out, "{}: {}", p.object, p.what)?;
             for f in &p.files {
-                writeln!(out, "  affects {f}")?;
+                writeln!(out, "  affects {}", crate::output::q(f))?;
             }
         }
         for line in &r.repaired {

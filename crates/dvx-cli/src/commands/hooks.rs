@@ -15,26 +15,37 @@ use crate::settings::Settings;
 /// First line after the shebang of every hook dvx writes; recognises them.
 const MARK: &str = "# dvx hook: installed by `dvx install-hooks`";
 
+/// Shared tail of post-checkout and post-merge. git has already moved when they run, so a
+/// data problem is reported and the hook still exits 0: a failing hook would make a done
+/// checkout look failed and break scripts and `git bisect`.
+const CHECKOUT_DATA: &str = r#"# Nothing to do at a commit that names no dataset (e.g. one from before `dvx init`).
+git ls-files -- '*.dvx' | grep -q . || exit 0
+"$dvx" checkout && exit 0
+echo "dvx: warning: git has moved, but the data was not brought in step with it (see above);" >&2
+echo "dvx: the files on disk may be of another version: run \`dvx status\`, then \`dvx pull\` or \`dvx checkout\`" >&2
+exit 0
+"#;
+
 /// (name, what it does, body after the preamble)
 const HOOKS: &[(&str, &str, &str)] = &[
     (
         "post-checkout",
-        "after git switches branch or commit, make every dataset match its pointer",
+        "after git switches branch or commit, make every dataset match its pointer (a data \
+         problem is reported as a warning: git has already moved)",
         r#"# $3 is 1 for a switch of branch or commit, 0 for `git checkout -- <path>`.
 [ "$3" = 1 ] || exit 0
-exec "$dvx" checkout
 "#,
     ),
     (
         "post-merge",
-        "after git merges (git pull), make every dataset match its pointer",
-        r#"exec "$dvx" checkout
-"#,
+        "after git merges (git pull), make every dataset match its pointer (a data problem is \
+         reported as a warning: git has already merged)",
+        "",
     ),
     (
         "pre-push",
-        "before git sends commits, send the data they name to the default dvx remote \
-         (skip with `git push --no-verify`)",
+        "before git sends commits, send the data they name to the default dvx remote; the push \
+         stops if that data cannot be sent (skip with `git push --no-verify`)",
         r#"remote="$1"
 revs=$(
   while read -r local_ref local_sha remote_ref remote_sha; do
@@ -50,17 +61,31 @@ revs=$(
   done
 )
 [ -n "$revs" ] || exit 0
-printf '%s\n' $revs | xargs "$dvx" push
+# Commits that name no dataset (e.g. all from before `dvx init`) have no data to send.
+need=
+for r in $revs; do
+  if git ls-tree -r --name-only "$r" | grep -q '\.dvx$'; then need=1; break; fi
+done
+[ -n "$need" ] || exit 0
+# Commits whose data is not on the remote must not go out: a clone could not get the data.
+printf '%s\n' $revs | xargs "$dvx" push && exit 0
+echo "dvx: push stopped: the data of the commits being pushed could not be sent to the dvx remote (see above); fix that and push again, or skip this check with \`git push --no-verify\`" >&2
+exit 1
 "#,
     ),
 ];
 
 /// The shell text of one hook.
-fn script(exe: &Path, what: &str, body: &str) -> String {
+fn script(exe: &Path, name: &str, what: &str, body: &str) -> String {
     let quoted = exe.to_string_lossy().replace('\'', r"'\''");
+    let tail = if name == "pre-push" {
+        ""
+    } else {
+        CHECKOUT_DATA
+    };
     format!(
         "#!/bin/sh\n{MARK} (delete this file to remove it).\n# {what}.\n\
-         dvx='{quoted}'\n[ -x \"$dvx\" ] || dvx=dvx\n{body}"
+         dvx='{quoted}'\n[ -x \"$dvx\" ] || dvx=dvx\n{body}{tail}"
     )
 }
 
@@ -113,7 +138,7 @@ pub fn run(s: &Settings, uninstall: bool, out: &mut dyn Write) -> anyhow::Result
         // Written beside, made executable, then renamed: a hook git runs meanwhile is
         // whole, old or new.
         let mut f = dvx_store::fs::AtomicFile::create(&path)?;
-        f.write_all(script(&exe, what, body).as_bytes())?;
+        f.write_all(script(&exe, name, what, body).as_bytes())?;
         std::fs::set_permissions(f.tmp_path(), std::fs::Permissions::from_mode(0o755))
             .with_context(|| format!("making {} executable", path.display()))?;
         f.commit()?;

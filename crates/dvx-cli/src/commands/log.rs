@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::output::{jn, q};
 use crate::settings::Settings;
 
 pub fn run(
@@ -18,7 +19,7 @@ pub fn run(
             .iter()
             .map(|e| {
                 json!({
-                    "path": e.path,
+                    "path": jn(&e.path),
                     "commit": e.commit.id,
                     "date": dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
                     "id": e.id.map(|i| i.to_hex()),
@@ -39,7 +40,7 @@ pub fn run(
     for e in &entries {
         let id = e.id.map_or_else(|| "(deleted)".to_string(), |i| i.short());
         let path = if many {
-            format!(" {}", e.path)
+            format!(" {}", q(&e.path))
         } else {
             String::new()
         };

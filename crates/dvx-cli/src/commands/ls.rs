@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::output::{jn, q};
 use crate::settings::{Settings, UsageError};
 
 pub fn run(
@@ -28,14 +29,14 @@ pub fn run(
             .iter()
             .map(|e| {
                 let mut o = json!({
-                    "path": e.path,
+                    "path": jn(&e.path),
                     "kind": e.kind,
                     "size": e.size,
                     "digest": e.digest,
                     "executable": e.executable,
                 });
                 if let Some(t) = &e.target {
-                    o["target"] = json!(t);
+                    o["target"] = json!(jn(t));
                 }
                 o
             })
@@ -45,13 +46,13 @@ pub fn run(
     }
     for e in &entries {
         match e.kind {
-            "file" => writeln!(out, "{}\t{}", e.size, e.path)?,
-            "dir" => writeln!(out, "-\t{}/", e.path)?,
+            "file" => writeln!(out, "{}\t{}", e.size, q(&e.path))?,
+            "dir" => writeln!(out, "-\t{}/", q(&e.path))?,
             _ => writeln!(
                 out,
                 "-\t{} -> {}",
-                e.path,
-                e.target.as_deref().unwrap_or("")
+                q(&e.path),
+                q(e.target.as_deref().unwrap_or(""))
             )?,
         }
     }

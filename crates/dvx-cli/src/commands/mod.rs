@@ -65,7 +65,18 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
         Command::Checkout { args, paths, force } => checkout::run(s, args, paths, force, out),
         Command::Ls { args, paths, json } => ls::run(s, args, paths, json, out),
         Command::Cat { spec } => cat::run(s, &spec, out),
-        Command::Id { args } => id::run(s, args, out),
+        Command::Id {
+            args,
+            pointer,
+            worktree,
+        } => {
+            let of = match (pointer, worktree) {
+                (true, _) => dvx_core::IdOf::Pointer,
+                (_, true) => dvx_core::IdOf::Worktree,
+                _ => dvx_core::IdOf::Checked,
+            };
+            id::run(s, args, of, out)
+        }
         Command::Log { path, json } => log::run(s, path, json, out),
         Command::Diff { args, paths, json } => diff::run(s, args, paths, json, out),
         Command::InstallHooks { uninstall } => hooks::run(s, uninstall, out),
@@ -98,11 +109,23 @@ pub fn split_revs(
             continue;
         }
         let as_path = s.cwd.join(&a);
+        // A path on disk, or one inside a dataset of the worktree (even if missing there: the
+        // command then says no dataset holds it, instead of calling it a bad revision).
         let is_path = std::fs::symlink_metadata(&as_path).is_ok()
             || ws
                 .dataset_path(&s.cwd, std::path::Path::new(&a))
                 .ok()
-                .is_some_and(|d| ws.abs(&dvx_manifest::pointer_path_for(&d)).is_file());
+                .is_some_and(|d| {
+                    let mut prefix = String::new();
+                    d.split('/').any(|c| {
+                        prefix = if prefix.is_empty() {
+                            c.to_string()
+                        } else {
+                            format!("{prefix}/{c}")
+                        };
+                        ws.abs(&dvx_manifest::pointer_path_for(&prefix)).is_file()
+                    })
+                });
         if is_path {
             paths.push(PathBuf::from(a));
             continue;

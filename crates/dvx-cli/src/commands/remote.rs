@@ -13,7 +13,8 @@ pub fn run(s: &Settings, action: RemoteAction, out: &mut dyn Write) -> anyhow::R
             dvx_core::remote_add(&ws, &name, &url, default, &Bars::new(s.progress))?;
             writeln!(
                 out,
-                "added remote {name} -> {url} (.dvx/config.toml staged; commit it to share)"
+                "added remote {name} -> {} (.dvx/config.toml staged; commit it to share)",
+                dvx_core::redact_userinfo(&url)
             )?;
         }
         RemoteAction::Remove { name } => {

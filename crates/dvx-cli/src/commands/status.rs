@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::output::{jn, q};
 use crate::progress::Bars;
 use crate::settings::Settings;
 
@@ -30,13 +31,13 @@ pub fn run(
             .enumerate()
             .map(|(i, d)| {
                 let mut v = json!({
-                    "path": d.path,
-                    "pointer": d.pointer,
+                    "path": jn(&d.path),
+                    "pointer": jn(&d.pointer),
                     "id": d.id.to_hex(),
                     "state": d.state.as_str(),
-                    "added": d.added,
-                    "modified": d.modified,
-                    "deleted": d.deleted,
+                    "added": d.added.iter().map(|p| jn(p)).collect::<Vec<_>>(),
+                    "modified": d.modified.iter().map(|p| jn(p)).collect::<Vec<_>>(),
+                    "deleted": d.deleted.iter().map(|p| jn(p)).collect::<Vec<_>>(),
                 });
                 if let Some((name, flags)) = &pushed {
                     v["remote"] = json!({
@@ -59,10 +60,10 @@ pub fn run(
             dvx_core::StatusState::NotInStore => writeln!(
                 out,
                 "{}: version {} is not in the local store (run `dvx pull`)",
-                d.path,
+                q(&d.path),
                 d.id.short()
             )?,
-            state => writeln!(out, "{}: {}", d.path, state.as_str())?,
+            state => writeln!(out, "{}: {}", q(&d.path), state.as_str())?,
         }
         for (label, list) in [
             ("added:   ", &d.added),
@@ -70,7 +71,7 @@ pub fn run(
             ("deleted: ", &d.deleted),
         ] {
             for p in list {
-                writeln!(out, "  {label} {p}")?;
+                writeln!(out, "  {label} {}", q(p))?;
             }
         }
         if let Some((name, flags)) = &pushed {

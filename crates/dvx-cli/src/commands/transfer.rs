@@ -67,15 +67,19 @@ pub fn pull(
     let r = dvx_core::pull(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
     if let Some(co) = &r.checkout {
         for d in &co.datasets {
-            writeln!(
-                out,
-                "{}: at {}: {} written, {} removed, {} unchanged",
-                d.path,
-                d.id.short(),
-                d.written,
-                d.removed,
-                d.unchanged
-            )?;
+            let counts = format!(
+                "{} written, {} removed, {} unchanged",
+                d.written, d.removed, d.unchanged
+            );
+            match &d.part {
+                Some(part) => writeln!(out, "{}", super::checkout::part_line(part, d, &counts))?,
+                None => writeln!(
+                    out,
+                    "{}: at {}: {counts}",
+                    crate::output::q(&d.path),
+                    d.id.short()
+                )?,
+            }
         }
     }
     writeln!(out, "{}", summary("fetched", "received", &r))?;

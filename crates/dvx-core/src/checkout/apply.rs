@@ -34,6 +34,7 @@ pub(super) fn apply(
         bytes_written: 0,
         removed: 0,
         unchanged: 0,
+        part: plan.part.clone(),
     };
     // The dataset's directory, reached without following a link (an earlier dataset of this
     // checkout may have put one above it). Missing directories are created; a link or file at

@@ -51,6 +51,9 @@ pub struct DatasetCheckout {
     pub removed: u64,
     /// Entries already right.
     pub unchanged: u64,
+    /// Set when only this part of the dataset (repo-relative) was restored: the pointer was
+    /// left alone, so the dataset as a whole is at no one version.
+    pub part: Option<String>,
 }
 
 /// What checkout did.
@@ -67,6 +70,7 @@ struct Plan {
     target: Listing,
     current: Listing,
     unsaved: Vec<String>,
+    part: Option<String>,
 }
 
 fn io_path(base: &Path, rel: &[u8]) -> PathBuf {
@@ -275,6 +279,7 @@ pub fn checkout(
             }
         }
         plans.push(Plan {
+            part: (!below.is_empty()).then(|| ds.display(&below)),
             ds,
             pointer,
             raw_pointer,
