@@ -339,8 +339,8 @@ fn nonsense_remote_urls_are_refused() {
             .stderr_is_error();
     }
     assert_eq!(repo.read_str(".dvx/config.toml"), before);
-    // The same URLs written into the config by hand are refused when used, and nothing is
-    // created in the worktree.
+    // The same URLs written into the config by hand are refused when used (a bad file, not a
+    // bad command line: exit 1), and nothing is created in the worktree.
     for bad in [" ", "store", "./data/x"] {
         let cfg = format!(
             "{before}\n[remotes.hand]\nurl = {}\n",
@@ -348,7 +348,7 @@ fn nonsense_remote_urls_are_refused() {
         );
         repo.write(".dvx/config.toml", cfg.as_bytes());
         repo.dvx(&["push", "-r", "hand"])
-            .code_is(2)
+            .code_is(1)
             .stderr_is_error();
         assert!(!repo.path(" ").exists() && !repo.path("store").exists());
         assert!(!repo.path("data/x").exists());

@@ -362,6 +362,31 @@ impl DirTree {
         })
     }
 
+    /// Writes `bytes` to the file `rel` atomically and durably (temporary file, fsync, swap,
+    /// fsync of the directory): for pointers, which are the only record of a version.
+    pub fn write_atomic(&self, rel: &[u8], bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let (dir_rel, _) = split(rel);
+        let path = self.path(rel);
+        let (mut f, tmp) = self.create_temp(dir_rel)?;
+        let result = (|| {
+            f.write_all(bytes)
+                .map_err(|e| Error::io("write", &path, e))?;
+            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .map_err(|e| Error::io("chmod", &path, e))?;
+            f.sync_all().map_err(|e| Error::io("sync", &path, e))?;
+            self.commit_temp(rel, &tmp)
+        })();
+        if result.is_err() {
+            self.discard_temp(dir_rel, &tmp);
+            return result;
+        }
+        if let Some(dir) = self.dir(dir_rel)? {
+            rfs::fsync(&*dir).map_err(|e| Error::io("sync", self.path(dir_rel), io_err(e)))?;
+        }
+        Ok(())
+    }
+
     /// Creates (or replaces) the symlink `rel` -> `target`, atomically.
     pub fn symlink(&self, rel: &[u8], target: &[u8]) -> Result<()> {
         let (dir_rel, name) = split(rel);

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use dvx_manifest::Pointer;
 use dvx_store::{Store, TreeId};
 
+use crate::beneath::DirTree;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{hash_file, rel_str, scan_dataset, FlatEntry, Listing};
@@ -317,9 +318,21 @@ pub fn checkout(
         if ok {
             if let Some(raw) = &plan.raw_pointer {
                 let file = plan.pointer.file();
-                let path = ws.abs(&file);
-                if crate::fsx::read(&path).ok().as_deref() != Some(raw.as_slice()) {
-                    crate::fsx::write_atomic(&path, raw)?;
+                // Through a handle of the pointer's directory, like the data: a directory
+                // swapped for a link meanwhile does not redirect the write.
+                let (dir, name) = crate::beneath::split(file.as_bytes());
+                let tree = DirTree::open(ws.root(), &String::from_utf8_lossy(dir), false)?;
+                let current = match tree.open_file(name)? {
+                    Some(mut f) => {
+                        let mut bytes = Vec::new();
+                        std::io::Read::read_to_end(&mut f, &mut bytes)
+                            .map_err(|e| Error::io("read", tree.path(name), e))?;
+                        Some(bytes)
+                    }
+                    None => None,
+                };
+                if current.as_deref() != Some(raw.as_slice()) {
+                    tree.write_atomic(name, raw)?;
                     to_stage.push(file);
                 }
                 // Also drops dvx's lines for pointers gone from the worktree.
