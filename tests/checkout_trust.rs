@@ -607,3 +607,74 @@ fn sparse_files_come_back_sparse() {
     }
     repo.dvx(&["status"]).ok().stdout_has("clean");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 17 (small files a commit controls). A pointer or a config committed as a link to /dev/zero
+// or replaced by a FIFO fails the command instead of hanging or filling memory.
+
+/// Runs `dvx args` in the repository, killing it after 30 s; returns its exit code, or
+/// panics if it had to be killed.
+fn dvx_within(repo: &TestRepo, args: &[&str]) -> i32 {
+    let mut child = repo
+        .dvx_cmd(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code().unwrap_or(-1);
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dvx {args:?} still running after 30 s: it blocked or read without bound");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn committed_pointers_and_configs_are_read_bounded() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(0x17);
+    g.file(&repo.path("data/a.bin"), 1000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    // A pointer that is a link to /dev/zero (git checks links out as links).
+    fs::remove_file(repo.path("data.dvx")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", repo.path("data.dvx")).unwrap();
+    for args in [
+        &["status"][..],
+        &["checkout"],
+        &["id", "data"],
+        &["ls", "data"],
+    ] {
+        assert_eq!(dvx_within(&repo, args), 1, "dvx {args:?}");
+    }
+    fs::remove_file(repo.path("data.dvx")).unwrap();
+    repo.git(&["checkout", "--", "data.dvx"]).ok();
+    repo.dvx(&["status"]).ok();
+    // The committed config as a FIFO, and as a link to /dev/zero.
+    let cfg = repo.path(".dvx/config.toml");
+    let saved = fs::read(&cfg).unwrap();
+    fs::remove_file(&cfg).unwrap();
+    let mk = Command::new("mkfifo").arg(&cfg).status().unwrap();
+    assert!(mk.success());
+    // (status finds no initialised repository: a FIFO is not a config file)
+    assert!(
+        [1, 2].contains(&dvx_within(&repo, &["status"])),
+        "config as a FIFO"
+    );
+    assert_eq!(dvx_within(&repo, &["config"]), 1, "config as a FIFO");
+    fs::remove_file(&cfg).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &cfg).unwrap();
+    assert!(
+        [1, 2].contains(&dvx_within(&repo, &["status"])),
+        "config linked to /dev/zero"
+    );
+    fs::remove_file(&cfg).unwrap();
+    fs::write(&cfg, saved).unwrap();
+    repo.dvx(&["status"]).ok();
+}

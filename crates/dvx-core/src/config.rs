@@ -103,7 +103,7 @@ impl RepoConfig {
     /// Reads `.dvx/config.toml` (missing = defaults).
     pub fn load(dvx_dir: &Path) -> Result<RepoConfig> {
         let path = dvx_dir.join("config.toml");
-        match std::fs::read_to_string(&path) {
+        match crate::fsx::read_small_string(&path, crate::fsx::MAX_TEXT_FILE) {
             Ok(t) => RepoConfig::parse(&path, &t),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RepoConfig::default()),
             Err(e) => Err(Error::io("read", path, e)),
@@ -139,7 +139,7 @@ impl LocalConfig {
     /// Reads `.dvx/config.local.toml` (missing = defaults).
     pub fn load(dvx_dir: &Path) -> Result<LocalConfig> {
         let path = dvx_dir.join("config.local.toml");
-        match std::fs::read_to_string(&path) {
+        match crate::fsx::read_small_string(&path, crate::fsx::MAX_TEXT_FILE) {
             Ok(text) => toml::from_str(&text).map_err(|e| {
                 Error::Refused(format!("invalid {}: {}", path.display(), e.message()))
             }),

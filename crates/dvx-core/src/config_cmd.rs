@@ -81,7 +81,7 @@ pub struct ConfigEntry {
 }
 
 fn read_table(scope: ConfigScope, path: &Path) -> Result<Table> {
-    match std::fs::read_to_string(path) {
+    match crate::fsx::read_small_string(path, crate::fsx::MAX_TEXT_FILE) {
         Ok(text) => text.parse::<Table>().map_err(|e| {
             Error::Refused(format!(
                 "invalid {}: {}; fix or delete the file",

@@ -22,6 +22,22 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io("read", path, e))
 }
 
+/// Reads a small file a user or a commit controls (a pointer, a config, a `.gitignore`): it
+/// must be a regular file of at most `max` bytes, so a FIFO or a link to `/dev/zero` committed
+/// in its place fails instead of hanging or filling memory.
+pub fn read_small(path: &Path, max: usize) -> std::io::Result<Vec<u8>> {
+    dvx_store::fs::read_bounded(path, max as u64)
+}
+
+/// [`read_small`] as UTF-8 text.
+pub fn read_small_string(path: &Path, max: usize) -> std::io::Result<String> {
+    String::from_utf8(read_small(path, max)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Bound of a config file or a `.gitignore` read by [`read_small`].
+pub const MAX_TEXT_FILE: usize = 16 << 20;
+
 pub fn create_dir_all(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))
 }

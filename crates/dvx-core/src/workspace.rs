@@ -282,7 +282,9 @@ impl Workspace {
             .build();
         for ent in walker {
             let ent = ent.map_err(|e| Error::Refused(format!("cannot list the worktree: {e}")))?;
-            if !ent.file_type().is_some_and(|t| t.is_file()) {
+            // Anything but a folder named `*.dvx` is a pointer: one that is a link or a FIFO
+            // is refused when read, never silently skipped.
+            if ent.file_type().is_none_or(|t| t.is_dir()) {
                 continue;
             }
             let name = ent.file_name().to_string_lossy();
@@ -296,7 +298,7 @@ impl Workspace {
             }
         }
         for f in self.repo.index_paths_with_suffix(POINTER_SUFFIX)? {
-            if is_pointer_name(&f) && matches!(fsx::lstat(&self.abs(&f))?, Some(m) if m.is_file()) {
+            if is_pointer_name(&f) && matches!(fsx::lstat(&self.abs(&f))?, Some(m) if !m.is_dir()) {
                 out.push(f);
             }
         }
@@ -309,7 +311,7 @@ impl Workspace {
     pub fn worktree_pointer(&self, dataset: &str) -> Result<Option<Pointer>> {
         let file = dvx_manifest::pointer_path_for(dataset);
         let path = self.abs(&file);
-        match std::fs::read(&path) {
+        match fsx::read_small(&path, dvx_manifest::limits::MAX_POINTER_LEN) {
             Ok(bytes) => Ok(Some(Pointer::parse(&file, &bytes)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io("read", path, e)),
@@ -329,7 +331,9 @@ impl Workspace {
     pub fn all_worktree_pointers_unchecked(&self) -> Result<Vec<Pointer>> {
         let mut out = Vec::new();
         for f in self.worktree_pointers()? {
-            let bytes = fsx::read(&self.abs(&f))?;
+            let path = self.abs(&f);
+            let bytes = fsx::read_small(&path, dvx_manifest::limits::MAX_POINTER_LEN)
+                .map_err(|e| Error::io("read", &path, e))?;
             out.push(Pointer::parse(&f, &bytes)?);
         }
         Ok(out)
@@ -509,7 +513,7 @@ impl Workspace {
         pointer_exists: &dyn Fn(&str) -> bool,
     ) -> Result<bool> {
         let gi = self.abs(gi_rel);
-        let current = match std::fs::read(&gi) {
+        let current = match fsx::read_small(&gi, fsx::MAX_TEXT_FILE) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if add.is_none() {
