@@ -296,8 +296,6 @@ impl DirTree {
         if kind_of(&st) != Kind::File {
             return Ok(None);
         }
-        // Back to blocking reads (a regular file never blocks anyway).
-        let _ = rustix::fs::fcntl_setfl(&fd, OFlags::empty());
         Ok(Some(File::from(fd)))
     }
 

@@ -100,7 +100,7 @@ pub fn hash_file(
     progress: &dyn Progress,
 ) -> Result<(Digest, Vec<ChunkRef>, u64)> {
     let file = open_regular(path)?;
-    hash_open_file(file, path, params, writer, progress)
+    hash_open_file(&file, path, params, writer, progress)
 }
 
 /// Opens the regular file at `path` for reading: never through a link at `path` itself and
@@ -134,13 +134,12 @@ fn changed_while_read(path: &Path) -> Error {
 
 /// [`hash_file`] of a file already open.
 pub(crate) fn hash_open_file(
-    file: std::fs::File,
+    file: &std::fs::File,
     path: &Path,
     params: ChunkerParams,
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<(Digest, Vec<ChunkRef>, u64)> {
-    let again = file.try_clone().map_err(|e| Error::io("open", path, e))?;
     let size_hint = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     let mut hasher = blake3::Hasher::new();
     let mut chunks = Vec::new();
@@ -217,9 +216,9 @@ pub(crate) fn hash_open_file(
             if single.is_some() {
                 // The file grew after the first read: hash it whole after all.
                 use std::io::Seek;
-                let mut again = again;
+                let mut again = file;
                 again.rewind().map_err(|e| Error::io("read", path, e))?;
-                return hash_open_file(again, path, params, writer, progress);
+                return hash_open_file(file, path, params, writer, progress);
             }
             Digest::from(hasher.finalize())
         }
@@ -461,11 +460,8 @@ pub fn scan_dataset(
                 if before.ino() != p.key.ino {
                     return Err(changed_while_read(&p.path));
                 }
-                let reader = file
-                    .try_clone()
-                    .map_err(|e| Error::io("open", &p.path, e))?;
                 let (digest, chunks, len) =
-                    hash_open_file(reader, &p.path, params, writer, progress)?;
+                    hash_open_file(&file, &p.path, params, writer, progress)?;
                 let after = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
                 // Cached only if the file did not change while we read it, and by the stat
                 // of the file read itself.

@@ -363,9 +363,8 @@ fn chmod_in_place(
     if meta.nlink() != 1 {
         return Ok(None);
     }
-    let copy = file.try_clone().map_err(|e| Error::io("open", &path, e))?;
     let (d, _, _) = hash_open_file(
-        copy,
+        file,
         &path,
         store.config().chunker,
         None,
