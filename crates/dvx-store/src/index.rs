@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::fs as sfs;
 use crate::id::{ChunkId, PackId};
-use crate::pack::{Compression, MAX_CHUNK_LEN};
+use crate::pack::{Compression, PackEntry, MAX_CHUNK_LEN};
 
 /// First 8 bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"DVXIDX\0\0";
@@ -34,6 +34,30 @@ pub struct Location {
     pub raw_len: u32,
     /// Encoding.
     pub compression: Compression,
+}
+
+impl Location {
+    /// Where `entry` of `pack` is.
+    pub fn of(pack: PackId, entry: &PackEntry) -> Location {
+        Location {
+            pack,
+            offset: entry.offset,
+            stored_len: entry.stored_len,
+            raw_len: entry.raw_len,
+            compression: entry.compression,
+        }
+    }
+
+    /// The pack entry of chunk `id` at this location.
+    pub fn entry(&self, id: ChunkId) -> PackEntry {
+        PackEntry {
+            id,
+            offset: self.offset,
+            stored_len: self.stored_len,
+            raw_len: self.raw_len,
+            compression: self.compression,
+        }
+    }
 }
 
 /// Writes an index file for `entries` into `dir`, named `<blake3 of contents>.idx`.
