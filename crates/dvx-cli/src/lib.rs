@@ -116,18 +116,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<dvx_core::Error>() {
-            return if e.is_usage() {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILURE
-            };
-        }
-        if let Some(e) = cause.downcast_ref::<dvx_git::Error>() {
-            return if e.is_usage() {
-                EXIT_USAGE
-            } else {
-                EXIT_FAILURE
-            };
+            return e.kind().exit_code();
         }
         if cause.downcast_ref::<settings::UsageError>().is_some() {
             return EXIT_USAGE;

@@ -57,25 +57,30 @@ pub struct AddReport {
 pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result<AddReport> {
     ws.require_init()?;
     if opts.paths.is_empty() {
-        return Err(Error::Usage(
-            "nothing to add: name a directory or file".into(),
-        ));
+        return Err(Error::InvalidArgument {
+            argument: "path",
+            message: "nothing to add: name a directory or file".into(),
+        });
     }
     let mut datasets = Vec::new();
     for p in &opts.paths {
         let path = ws.dataset_path(&opts.cwd, p)?;
         let abs = ws.abs(&path);
-        let meta = crate::fsx::lstat(&abs)?
-            .ok_or_else(|| Error::Usage(format!("{}: no such file or directory", p.display())))?;
+        let meta = crate::fsx::lstat(&abs)?.ok_or_else(|| Error::NoSuchFile {
+            path: p.display().to_string(),
+        })?;
         let kind = if meta.is_dir() {
             DatasetKind::Dir
         } else if meta.is_file() {
             DatasetKind::File
         } else {
-            return Err(Error::Usage(format!(
-                "{}: a dataset must be a directory or a regular file (symlinks are not followed)",
-                p.display()
-            )));
+            return Err(Error::NotARegularFile {
+                path: p.display().to_string(),
+                place: String::new(),
+                detail:
+                    "a dataset must be a directory or a regular file (symlinks are not followed)"
+                        .into(),
+            });
         };
         // A path inside an existing dataset is a mistake: add the dataset itself.
         let mut prefix = String::new();
@@ -83,9 +88,12 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
             if !prefix.is_empty() {
                 let candidate = ws.abs(&dvx_manifest::pointer_path_for(&prefix));
                 if candidate.is_file() {
-                    return Err(Error::Usage(format!(
-                        "{path} is inside the dataset {prefix}: run `dvx add {prefix}` instead"
-                    )));
+                    return Err(Error::InvalidArgument {
+                        argument: "path",
+                        message: format!(
+                            "{path} is inside the dataset {prefix}: run `dvx add {prefix}` instead"
+                        ),
+                    });
                 }
             }
             prefix = crate::workspace::join_rel(&prefix, comp);
@@ -93,10 +101,13 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
         if let Some(d) = datasets.iter().find(|d: &&Dataset| {
             path.starts_with(&format!("{}/", d.path)) || d.path.starts_with(&format!("{path}/"))
         }) {
-            return Err(Error::Usage(format!(
-                "{} and {path} overlap: a dataset cannot hold another; add one of them",
-                d.path
-            )));
+            return Err(Error::InvalidArgument {
+                argument: "path",
+                message: format!(
+                    "{} and {path} overlap: a dataset cannot hold another; add one of them",
+                    d.path
+                ),
+            });
         }
         if !datasets.iter().any(|d: &Dataset| d.path == path) {
             check_pointer_fits(&path, kind, opts)?;
@@ -201,9 +212,12 @@ fn check_pointer_fits(path: &str, kind: DatasetKind, opts: &AddOptions) -> Resul
                 Some((n, what)) => format!("; the largest value is {what} ({n} bytes)"),
                 None => String::new(),
             };
-            Err(Error::Usage(format!(
-                "the pointer {file} would take {len} bytes, more than the {limit} every dvx command accepts{culprit}: shorten the message or metadata (nothing was added)"
-            )))
+            Err(Error::InvalidArgument {
+                argument: "--meta",
+                message: format!(
+                    "the pointer {file} would take {len} bytes, more than the {limit} every dvx command accepts{culprit}: shorten the message or metadata (nothing was added)"
+                ),
+            })
         }
         Err(e) => Err(e.into()),
     }

@@ -112,22 +112,28 @@ impl RepoConfig {
 
     /// Parses and checks the text of a `config.toml` (`path` names it in errors).
     pub fn parse(path: &Path, text: &str) -> Result<RepoConfig> {
-        let cfg: RepoConfig = toml::from_str(text)
-            .map_err(|e| Error::Refused(format!("invalid {}: {}", path.display(), e.message())))?;
+        let cfg: RepoConfig = toml::from_str(text).map_err(|e| Error::InvalidConfig {
+            path: path.to_path_buf(),
+            detail: e.message().to_string(),
+        })?;
         if cfg.core.format != 1 {
-            return Err(Error::Refused(format!(
-                "{}: config format {} is not supported by this dvx; upgrade dvx",
-                path.display(),
-                cfg.core.format
-            )));
+            return Err(Error::InvalidConfig {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "config format {} is not supported by this dvx; upgrade dvx",
+                    cfg.core.format
+                ),
+            });
         }
         Ok(cfg)
     }
 
     /// Writes `.dvx/config.toml` atomically.
     pub fn save(&self, dvx_dir: &Path) -> Result<()> {
-        let body = toml::to_string(self)
-            .map_err(|e| Error::Refused(format!("cannot write config: {e}")))?;
+        let body = toml::to_string(self).map_err(|e| Error::Encode {
+            what: "config.toml".into(),
+            detail: e.to_string(),
+        })?;
         fsx::write_atomic(
             &dvx_dir.join("config.toml"),
             format!("{HEADER}{body}").as_bytes(),
@@ -140,8 +146,9 @@ impl LocalConfig {
     pub fn load(dvx_dir: &Path) -> Result<LocalConfig> {
         let path = dvx_dir.join("config.local.toml");
         match crate::fsx::read_small_string(&path, crate::fsx::MAX_TEXT_FILE) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                Error::Refused(format!("invalid {}: {}", path.display(), e.message()))
+            Ok(text) => toml::from_str(&text).map_err(|e| Error::InvalidConfig {
+                path: path.clone(),
+                detail: e.message().to_string(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LocalConfig::default()),
             Err(e) => Err(Error::io("read", path, e)),
@@ -178,8 +185,9 @@ pub fn validate_remote_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Usage(format!(
-            "invalid remote name `{name}`: use letters, digits, '-', '_' or '.'"
-        )))
+        Err(Error::InvalidArgument {
+            argument: "name",
+            message: format!("invalid remote name `{name}`: use letters, digits, '-', '_' or '.'"),
+        })
     }
 }

@@ -82,12 +82,9 @@ pub struct ConfigEntry {
 
 fn read_table(scope: ConfigScope, path: &Path) -> Result<Table> {
     match crate::fsx::read_small_string(path, crate::fsx::MAX_TEXT_FILE) {
-        Ok(text) => text.parse::<Table>().map_err(|e| {
-            Error::Refused(format!(
-                "invalid {}: {}; fix or delete the file",
-                path.display(),
-                e.message()
-            ))
+        Ok(text) => text.parse::<Table>().map_err(|e| Error::InvalidConfig {
+            path: path.to_path_buf(),
+            detail: format!("{}; fix or delete the file", e.message()),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && scope != ConfigScope::Store => {
             Ok(Table::new())
@@ -105,9 +102,23 @@ fn lookup<'a>(t: &'a Table, key: &str) -> Option<&'a Value> {
     Some(v)
 }
 
+fn bad_key(message: String) -> Error {
+    Error::InvalidArgument {
+        argument: "key",
+        message,
+    }
+}
+
+fn bad_value(message: String) -> Error {
+    Error::InvalidArgument {
+        argument: "value",
+        message,
+    }
+}
+
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(Error::Usage(format!(
+        return Err(bad_key(format!(
             "invalid key {key:?}: use dotted names such as core.default_remote or \
              remotes.origin.url"
         )));
@@ -124,7 +135,7 @@ fn set_in(t: &mut Table, key: &str, value: Value) -> Result<()> {
             .entry((*p).to_string())
             .or_insert_with(|| Value::Table(Table::new()));
         cur = entry.as_table_mut().ok_or_else(|| {
-            Error::Usage(format!(
+            bad_key(format!(
                 "{} is a value, not a section: cannot set {key}",
                 parts[..=i].join(".")
             ))
@@ -180,7 +191,7 @@ fn validate(scope: ConfigScope, path: &Path, text: &str, key: Option<&str>) -> R
             // The new text comes from the command line: what the reader refuses is a usage
             // error here.
             let cfg = RepoConfig::parse(path, text).map_err(|e| match e {
-                Error::Refused(m) => Error::Usage(m),
+                e @ Error::InvalidConfig { .. } => bad_value(e.to_string()),
                 e => e,
             })?;
             for name in cfg.remotes.keys() {
@@ -188,7 +199,7 @@ fn validate(scope: ConfigScope, path: &Path, text: &str, key: Option<&str>) -> R
             }
             if let Some(d) = &cfg.core.default_remote {
                 if !cfg.remotes.contains_key(d) {
-                    return Err(Error::Usage(format!(
+                    return Err(bad_value(format!(
                         "core.default_remote: no remote named {d:?} (add it first: `dvx remote \
                          add {d} <folder or s3://bucket/prefix>`)"
                     )));
@@ -197,24 +208,26 @@ fn validate(scope: ConfigScope, path: &Path, text: &str, key: Option<&str>) -> R
             Table::try_from(&cfg)
         }
         ConfigScope::Local => {
-            let cfg: LocalConfig = toml::from_str(text).map_err(|e| {
-                Error::Usage(format!("invalid {}: {}", path.display(), e.message()))
-            })?;
+            let cfg: LocalConfig = toml::from_str(text)
+                .map_err(|e| bad_value(format!("invalid {}: {}", path.display(), e.message())))?;
             for name in cfg.remotes.keys() {
                 validate_remote_name(name)?;
             }
             Table::try_from(&cfg)
         }
         ConfigScope::Store => {
-            let cfg = dvx_store::StoreConfig::parse(path, text)
-                .map_err(|e| Error::Usage(e.to_string()))?;
+            let cfg =
+                dvx_store::StoreConfig::parse(path, text).map_err(|e| bad_value(e.to_string()))?;
             Table::try_from(&cfg)
         }
     }
-    .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))?;
+    .map_err(|e| Error::Encode {
+        what: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
     if let Some(key) = key {
         if lookup(&typed, key).is_none() {
-            return Err(Error::Usage(format!(
+            return Err(bad_key(format!(
                 "{key} is not a setting of {} (see `dvx config --help`)",
                 path.display()
             )));
@@ -259,8 +272,10 @@ pub fn config_get(ws: &Workspace, scope: ConfigScope, key: &str) -> Result<Optio
 }
 
 fn render(path: &Path, table: &Table) -> Result<String> {
-    toml::to_string(table)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))
+    toml::to_string(table).map_err(|e| Error::Encode {
+        what: path.display().to_string(),
+        detail: e.to_string(),
+    })
 }
 
 /// Writes the checked text (with the file's header) and stages the committed file.
@@ -278,17 +293,17 @@ pub fn config_set(ws: &Workspace, scope: ConfigScope, key: &str, value: &str) ->
     ws.require_init()?;
     if scope == ConfigScope::Store && (key == "format" || key.split('.').next() == Some("chunker"))
     {
-        return Err(Error::Usage(format!(
+        return Err(bad_key(format!(
             "{key} is fixed for the life of the store (chunk ids depend on it); a different \
              chunker needs a new store"
         )));
     }
     if scope == ConfigScope::Repo && key == "core.format" {
-        return Err(Error::Usage("core.format is set by dvx itself".into()));
+        return Err(bad_key("core.format is set by dvx itself".into()));
     }
     if let ["remotes", name, setting] = key.split('.').collect::<Vec<_>>()[..] {
         if scope == ConfigScope::Repo && LOCAL_ONLY_REMOTE_KEYS.contains(&setting) {
-            return Err(Error::Usage(format!(
+            return Err(bad_key(format!(
                 "{key} is read only from this machine's settings, never from the committed \
                  file (a commit must not choose where credentials are sent): run `dvx config \
                  --local remotes.{name}.{setting} {value}`"
@@ -314,7 +329,7 @@ pub fn config_unset(ws: &Workspace, scope: ConfigScope, key: &str) -> Result<boo
     }
     let text = render(&path, &table)?;
     validate(scope, &path, &text, None)
-        .map_err(|e| Error::Usage(format!("{key} cannot be removed: without it, {e}")))?;
+        .map_err(|e| bad_key(format!("{key} cannot be removed: without it, {e}")))?;
     rewrite(ws, scope, &path, &text)?;
     Ok(true)
 }

@@ -51,9 +51,83 @@ pub enum Error {
         /// Repository root.
         root: PathBuf,
     },
-    /// A bad argument.
+    /// An argument of the call is invalid (a bad path, spec, key or value, options that
+    /// exclude each other). `argument` names which one.
+    #[error("{message}")]
+    InvalidArgument {
+        /// The argument concerned ("path", "key", "spec", "--worktree", ...).
+        argument: &'static str,
+        /// What is wrong and what to pass instead.
+        message: String,
+    },
+    /// A path argument names nothing on disk.
+    #[error("{}: no such file or directory", crate::names::quote(path))]
+    NoSuchFile {
+        /// The path as given.
+        path: String,
+    },
+    /// An entry is not something dvx can track or read as a file (a FIFO, a socket, a device,
+    /// a symlink where a file must be, a folder where a file must be).
+    #[error("{}{}: {detail}", crate::names::quote(path), place)]
+    NotARegularFile {
+        /// The path.
+        path: String,
+        /// "" (on disk) or " at revision <rev>".
+        place: String,
+        /// What it is and what to do.
+        detail: String,
+    },
+    /// A named remote is not configured (or no remote is, and none was named).
+    #[error("{}", match name { Some(n) => format!("no remote named `{n}` (see `dvx remote list`)"), None => "no remote configured: add one with `dvx remote add origin <folder or s3://bucket/prefix>`".to_string() })]
+    NoSuchRemote {
+        /// The name asked for; `None` when no name was given and no default is set.
+        name: Option<String>,
+    },
+    /// A remote URL given on the command line is not understood.
+    #[error(transparent)]
+    BadRemoteUrl(dvx_remote::Error),
+    /// A config file on disk is invalid or of an unsupported format.
+    #[error("invalid {}: {detail}", qp(path))]
+    InvalidConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        detail: String,
+    },
+    /// A remote could not be set up from its settings.
+    #[error(transparent)]
+    RemoteSetup(dvx_remote::Error),
+    /// A committed setting that only this machine may choose must be approved first.
+    #[error("remote {remote}: the committed .dvx/config.toml sets {}, which dvx takes only from this machine's settings, so that a commit cannot choose where your credentials are sent; nothing was sent. If you trust it, approve it once on this machine:\n{}", .keys.join(" and "), .commands.join("\n"))]
+    NotApproved {
+        /// The remote.
+        remote: String,
+        /// The committed keys.
+        keys: Vec<String>,
+        /// The commands that approve them.
+        commands: Vec<String>,
+    },
+    /// Another dvx holds a lock this command needs.
+    #[error("{what} (lock {}){}", qp(path), holder.as_ref().map(|h| format!(", held by pid {h}")).unwrap_or_default())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// What is running and what to do.
+        what: String,
+        /// The holder's pid as recorded, if known.
+        holder: Option<String>,
+    },
+    /// gc stopped because it could not prove an object unused; nothing was deleted.
     #[error("{0}")]
-    Usage(String),
+    GcStopped(String),
+    /// A value could not be encoded (a bug: every value dvx writes is encodable).
+    #[error("cannot encode {what}: {detail}")]
+    Encode {
+        /// What was being written.
+        what: String,
+        /// The encoder's message.
+        detail: String,
+    },
     /// The path names no dataset.
     #[error("{path} is not a dataset: no pointer file {pointer} {place}")]
     NotADataset {
@@ -183,11 +257,6 @@ pub enum Error {
         /// "in the worktree" or "at <rev>".
         place: String,
     },
-    /// The command cannot go on because of what is on disk, in the store or on a remote (a
-    /// file in the way, a lock held, a config that must be approved): not a command-line
-    /// mistake, so exit code 1, unlike [`Error::Usage`].
-    #[error("{0}")]
-    Refused(String),
     /// A path argument names nothing any dataset holds.
     #[error("no dataset holds path {path} {place}{hint}")]
     NoSuchPath {
@@ -234,22 +303,333 @@ impl Error {
     /// Wraps an I/O error with operation and path (ENOSPC becomes [`Error::DiskFull`]).
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        if source.raw_os_error() == Some(libc::ENOSPC) {
+        if is_disk_full(&source) {
             return Error::DiskFull { path };
         }
         Error::Io { op, path, source }
     }
 
-    /// True for errors caused by the command line (exit code 2).
-    pub fn is_usage(&self) -> bool {
+    /// What kind of failure this is: what a caller acts on.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
         match self {
-            Error::Git(e) => e.is_usage(),
-            Error::NotInitialized { .. }
-            | Error::OutsideRepo { .. }
-            | Error::Usage(_)
-            | Error::NotADataset { .. }
-            | Error::NoSuchPath { .. } => true,
-            _ => false,
+            Error::Store(e) => store_kind(e),
+            Error::Manifest(e) => match e {
+                dvx_manifest::Error::BadTree(_) => K::CorruptObject,
+                dvx_manifest::Error::BadName { .. } => K::InvalidName,
+                dvx_manifest::Error::BadPointer { .. } => K::InvalidPointer,
+                dvx_manifest::Error::PointerTooLarge { .. } => K::TooLarge,
+            },
+            Error::Git(e) => git_kind(e),
+            Error::Io { .. } => K::Io,
+            Error::DiskFull { .. } => K::DiskFull,
+            Error::NotInitialized { .. } => K::NotInitialized,
+            Error::OutsideRepo { .. } => K::OutsideRepository,
+            Error::InvalidArgument { .. } | Error::BadRemoteUrl(_) => K::InvalidArgument,
+            Error::NoSuchFile { .. } | Error::NoSuchPath { .. } => K::NoSuchPath,
+            Error::NotADataset { .. } => K::NoSuchDataset,
+            Error::NotARegularFile { .. } => K::NotARegularFile,
+            Error::NoSuchRemote { .. } => K::NoSuchRemote,
+            Error::InvalidConfig { .. } | Error::RemoteSetup(_) => K::InvalidConfig,
+            Error::NotApproved { .. } => K::NotApproved,
+            Error::Locked { .. } => K::Busy,
+            Error::GcStopped(_) => K::GcStopped,
+            Error::Encode { .. } => K::Internal,
+            Error::Unsaved { .. } => K::UnsavedChanges,
+            Error::DataDiffers { .. } => K::DataDiffers,
+            Error::RestoreFailed { .. } => K::RestoreFailed,
+            Error::MissingVersion { .. } => K::MissingObject,
+            Error::DigestMismatch { .. } => K::CorruptObject,
+            Error::UnsafeParent { .. } | Error::InTheWay { .. } | Error::IgnoredInTheWay { .. } => {
+                K::InTheWay
+            }
+            Error::Remote { source, .. } => backend_kind(source),
+            Error::RemoteObject { problem, .. } => {
+                if problem.starts_with("is missing") {
+                    K::MissingObject
+                } else {
+                    K::CorruptObject
+                }
+            }
+            Error::DamagedFile { source, .. } => store_kind(source),
+            Error::OverLimit { .. } => K::TooLarge,
+            Error::NestedDataset { .. } | Error::OverlappingDatasets { .. } => {
+                K::OverlappingDatasets
+            }
         }
+    }
+
+    /// True for errors caused by the command line or call (exit code 2).
+    pub fn is_usage(&self) -> bool {
+        self.kind().is_usage()
+    }
+}
+
+/// The kind of an [`Error`]: a flat list a caller can match without knowing which layer
+/// failed. The CLI's exit code follows it ([`ErrorKind::exit_code`]); the Python module maps
+/// each kind to an exception class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Not inside a git repository with a working tree.
+    NotARepository,
+    /// `dvx init` was never run here.
+    NotInitialized,
+    /// A path argument lies outside the repository.
+    OutsideRepository,
+    /// The path names no dataset (no pointer file).
+    NoSuchDataset,
+    /// The path names nothing on disk or in the dataset.
+    NoSuchPath,
+    /// The revision names no commit.
+    UnknownRevision,
+    /// No remote of that name (or none configured).
+    NoSuchRemote,
+    /// Another argument is invalid.
+    InvalidArgument,
+    /// Work on disk is not saved in the store; the command would lose it.
+    UnsavedChanges,
+    /// The data on disk is not the version its pointer records.
+    DataDiffers,
+    /// Something on disk stands where the version needs something else.
+    InTheWay,
+    /// An entry is a FIFO, socket, device or link where a regular file must be.
+    NotARegularFile,
+    /// An input is over one of dvx's limits.
+    TooLarge,
+    /// An entry name cannot be stored or restored safely.
+    InvalidName,
+    /// A pointer file cannot be parsed.
+    InvalidPointer,
+    /// Two datasets overlap (one inside the other).
+    OverlappingDatasets,
+    /// Stored bytes do not match their id, or an object cannot be decoded.
+    CorruptObject,
+    /// An object the data needs is not in the store or on the remote.
+    MissingObject,
+    /// Some files could not be restored; each has its own reason.
+    RestoreFailed,
+    /// A config file is invalid.
+    InvalidConfig,
+    /// A committed setting needs this machine's approval.
+    NotApproved,
+    /// Another dvx (or git) holds a lock.
+    Busy,
+    /// gc could not prove objects unused, so it deleted nothing.
+    GcStopped,
+    /// The remote cannot be reached (network, timeout, unmounted folder).
+    RemoteUnreachable,
+    /// The remote refused the credentials or the request.
+    RemoteDenied,
+    /// The remote (bucket or folder) does not exist.
+    RemoteNotFound,
+    /// Another remote failure.
+    RemoteFailed,
+    /// The disk is full.
+    DiskFull,
+    /// Another file-system error.
+    Io,
+    /// git failed.
+    Git,
+    /// A bug in dvx.
+    Internal,
+}
+
+impl ErrorKind {
+    /// True for kinds caused by how dvx was called.
+    pub fn is_usage(self) -> bool {
+        use ErrorKind as K;
+        matches!(
+            self,
+            K::NotARepository
+                | K::NotInitialized
+                | K::OutsideRepository
+                | K::NoSuchDataset
+                | K::NoSuchPath
+                | K::UnknownRevision
+                | K::NoSuchRemote
+                | K::InvalidArgument
+        )
+    }
+
+    /// The CLI's exit code: 2 for a usage error, 1 for a failure of the data, the disk or
+    /// the remote.
+    pub fn exit_code(self) -> i32 {
+        if self.is_usage() {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// A stable snake_case name for machine-readable output.
+    pub fn name(self) -> &'static str {
+        use ErrorKind as K;
+        match self {
+            K::NotARepository => "not_a_repository",
+            K::NotInitialized => "not_initialized",
+            K::OutsideRepository => "outside_repository",
+            K::NoSuchDataset => "no_such_dataset",
+            K::NoSuchPath => "no_such_path",
+            K::UnknownRevision => "unknown_revision",
+            K::NoSuchRemote => "no_such_remote",
+            K::InvalidArgument => "invalid_argument",
+            K::UnsavedChanges => "unsaved_changes",
+            K::DataDiffers => "data_differs",
+            K::InTheWay => "in_the_way",
+            K::NotARegularFile => "not_a_regular_file",
+            K::TooLarge => "too_large",
+            K::InvalidName => "invalid_name",
+            K::InvalidPointer => "invalid_pointer",
+            K::OverlappingDatasets => "overlapping_datasets",
+            K::CorruptObject => "corrupt_object",
+            K::MissingObject => "missing_object",
+            K::RestoreFailed => "restore_failed",
+            K::InvalidConfig => "invalid_config",
+            K::NotApproved => "not_approved",
+            K::Busy => "busy",
+            K::GcStopped => "gc_stopped",
+            K::RemoteUnreachable => "remote_unreachable",
+            K::RemoteDenied => "remote_denied",
+            K::RemoteNotFound => "remote_not_found",
+            K::RemoteFailed => "remote_failed",
+            K::DiskFull => "disk_full",
+            K::Io => "io",
+            K::Git => "git",
+            K::Internal => "internal",
+        }
+    }
+
+    /// Every kind, in declaration order (for docs and bindings).
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::NotARepository,
+        ErrorKind::NotInitialized,
+        ErrorKind::OutsideRepository,
+        ErrorKind::NoSuchDataset,
+        ErrorKind::NoSuchPath,
+        ErrorKind::UnknownRevision,
+        ErrorKind::NoSuchRemote,
+        ErrorKind::InvalidArgument,
+        ErrorKind::UnsavedChanges,
+        ErrorKind::DataDiffers,
+        ErrorKind::InTheWay,
+        ErrorKind::NotARegularFile,
+        ErrorKind::TooLarge,
+        ErrorKind::InvalidName,
+        ErrorKind::InvalidPointer,
+        ErrorKind::OverlappingDatasets,
+        ErrorKind::CorruptObject,
+        ErrorKind::MissingObject,
+        ErrorKind::RestoreFailed,
+        ErrorKind::InvalidConfig,
+        ErrorKind::NotApproved,
+        ErrorKind::Busy,
+        ErrorKind::GcStopped,
+        ErrorKind::RemoteUnreachable,
+        ErrorKind::RemoteDenied,
+        ErrorKind::RemoteNotFound,
+        ErrorKind::RemoteFailed,
+        ErrorKind::DiskFull,
+        ErrorKind::Io,
+        ErrorKind::Git,
+        ErrorKind::Internal,
+    ];
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn store_kind(e: &dvx_store::Error) -> ErrorKind {
+    use dvx_store::Error as S;
+    use ErrorKind as K;
+    match e {
+        S::Io { .. } => K::Io,
+        S::DiskFull { .. } => K::DiskFull,
+        S::CorruptChunk { .. }
+        | S::CorruptPack { .. }
+        | S::CorruptIndex { .. }
+        | S::CorruptTree { .. } => K::CorruptObject,
+        S::MissingChunk(_) | S::MissingTree(_) => K::MissingObject,
+        S::BadConfig { .. } => K::InvalidConfig,
+        S::BadId(_) => K::InvalidArgument,
+    }
+}
+
+fn git_kind(e: &dvx_git::Error) -> ErrorKind {
+    use dvx_git::Error as G;
+    use ErrorKind as K;
+    match e {
+        G::NotARepo { .. } | G::BareRepo { .. } => K::NotARepository,
+        G::UnknownRevision { .. } | G::NotACommit { .. } => K::UnknownRevision,
+        G::PathOutsideRepo { .. } => K::OutsideRepository,
+        G::IndexLocked { .. } => K::Busy,
+        G::Io { source, .. } if is_disk_full(source) => K::DiskFull,
+        G::Io { .. } => K::Io,
+        _ => K::Git,
+    }
+}
+
+fn backend_kind(e: &dvx_store::BackendError) -> ErrorKind {
+    use dvx_store::BackendError as B;
+    use ErrorKind as K;
+    match e {
+        B::NotFound { .. } => K::MissingObject,
+        B::Transient { .. } => K::RemoteUnreachable,
+        B::Denied { .. } => K::RemoteDenied,
+        B::NoRemote { .. } => K::RemoteNotFound,
+        B::Permanent { .. } => K::RemoteFailed,
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_are_unique_and_exit_codes_split_usage_from_failures() {
+        let names: std::collections::HashSet<&str> =
+            ErrorKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            assert_eq!(k.exit_code(), if k.is_usage() { 2 } else { 1 }, "{k}");
+        }
+    }
+
+    #[test]
+    fn wrapped_errors_keep_their_kind() {
+        let full = Error::io(
+            "write",
+            "/x",
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+        );
+        assert_eq!(full.kind(), ErrorKind::DiskFull);
+        let rev = Error::Git(dvx_git::Error::UnknownRevision { rev: "nope".into() });
+        assert_eq!(rev.kind(), ErrorKind::UnknownRevision);
+        assert_eq!(rev.kind().exit_code(), 2);
+        let missing = Error::Store(dvx_store::Error::MissingTree(dvx_store::TreeId::of(b"")));
+        assert_eq!(missing.kind(), ErrorKind::MissingObject);
+        let denied = Error::Remote {
+            remote: "origin".into(),
+            source: dvx_store::BackendError::Denied {
+                key: String::new(),
+                message: "access denied".into(),
+            },
+        };
+        assert_eq!(denied.kind(), ErrorKind::RemoteDenied);
+        assert_eq!(denied.kind().exit_code(), 1);
+        let locked = Error::Locked {
+            path: "/r/.dvx/gc.lock".into(),
+            what: "another dvx gc is running".into(),
+            holder: Some("42".into()),
+        };
+        assert_eq!(locked.kind(), ErrorKind::Busy);
+        assert!(locked.to_string().contains("held by pid 42"), "{locked}");
     }
 }

@@ -100,9 +100,9 @@ fn store_live_roots(ws: &Workspace, store: &Store) -> Result<(Vec<TreeId>, u64)>
             continue;
         }
         let unreadable = |e: Error| {
-            Error::Refused(format!(
+            Error::GcStopped(format!(
                 "gc: cannot read the repository at {} that shares this store ({e}); it may need \
-             versions no other repository names. Fix it, or if it is gone for good delete {}",
+                 versions no other repository names. Fix it, or if it is gone for good delete {}",
                 root.display(),
                 record.display()
             ))

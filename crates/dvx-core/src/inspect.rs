@@ -182,10 +182,9 @@ pub fn ls(
 /// first byte is written; large ones chunk by chunk.
 pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
     ws.require_init()?;
-    let (rev, path) = spec.split_once(':').ok_or_else(|| {
-        Error::Usage(format!(
-            "`{spec}`: expected <rev>:<path>, e.g. HEAD~1:data/a.csv"
-        ))
+    let (rev, path) = spec.split_once(':').ok_or_else(|| Error::InvalidArgument {
+        argument: "spec",
+        message: format!("`{spec}`: expected <rev>:<path>, e.g. HEAD~1:data/a.csv"),
     })?;
     let rev = if rev.is_empty() { "HEAD" } else { rev };
     // A name printed quoted (control characters, bytes that are not UTF-8) is taken back in
@@ -198,19 +197,18 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
         .trim_end_matches('/');
     let shown = crate::names::quote(path);
     let commit = ws.repo.resolve(rev)?;
-    let (p, below) = find_dataset(ws, Some(&commit), path)?.ok_or_else(|| {
-        Error::Usage(format!(
-            "{shown} is not inside any dataset at revision {rev}"
-        ))
+    let (p, below) = find_dataset(ws, Some(&commit), path)?.ok_or_else(|| Error::NoSuchPath {
+        path: shown.to_string(),
+        place: format!("at revision {rev}"),
+        hint: format!(" (`dvx ls {rev}` lists its datasets)"),
     })?;
     let listing = listing_of(ws, &p)?;
     let entry = listing
         .get(&crate::names::rel_bytes(&below))
-        .ok_or_else(|| {
-            Error::Usage(format!(
-                "{shown}: no such file in dataset {} at revision {rev}",
-                p.path
-            ))
+        .ok_or_else(|| Error::NoSuchPath {
+            path: shown.to_string(),
+            place: format!("at revision {rev}"),
+            hint: format!(" (`dvx ls {rev} {}` lists what it holds)", p.path),
         })?;
     let FlatEntry::File {
         chunks,
@@ -219,9 +217,11 @@ pub fn cat(ws: &Workspace, spec: &str, out: &mut dyn Write) -> Result<()> {
         ..
     } = entry
     else {
-        return Err(Error::Usage(format!(
-            "{shown} is not a regular file at revision {rev}"
-        )));
+        return Err(Error::NotARegularFile {
+            path: path.to_string(),
+            place: format!(" at revision {rev}"),
+            detail: "a folder or a symlink; `dvx cat` prints files".into(),
+        });
     };
     let store = ws.store()?;
     let read = |id: &dvx_store::ChunkId| {
@@ -273,9 +273,11 @@ pub fn id(
     progress: &dyn Progress,
 ) -> Result<TreeId> {
     if rev.is_some() && of == IdOf::Worktree {
-        return Err(Error::Usage(
-            "the id of the data on disk takes no revision: `dvx id --worktree <path>`".into(),
-        ));
+        return Err(Error::InvalidArgument {
+            argument: "--worktree",
+            message: "the id of the data on disk takes no revision: `dvx id --worktree <path>`"
+                .into(),
+        });
     }
     let commit = commit_of(ws, rev)?;
     let rel = ws.dataset_path(cwd, path)?;

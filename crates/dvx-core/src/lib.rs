@@ -16,6 +16,7 @@ mod fsck;
 mod fsx;
 mod gc;
 mod gitignore;
+mod hooks;
 mod inspect;
 mod limits;
 mod lock;
@@ -36,10 +37,11 @@ pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};
 /// Masks `user:password@` in URLs of any text shown to the user.
 pub use dvx_remote::redact_userinfo;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
 pub use fsx::rfc3339;
 pub use gc::{gc, GcOptions, GcReport};
+pub use hooks::{install_hooks, uninstall_hooks, InstalledHook};
 pub use inspect::{
     cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, IdOf, LogEntry, LsEntry,
 };

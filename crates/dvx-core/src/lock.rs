@@ -74,10 +74,11 @@ impl LockFile {
                         continue;
                     }
                     if start.elapsed() > timeout {
-                        return Err(Error::Refused(format!(
-                            "timed out waiting for lock {}: another dvx is running; if none is, remove that file",
-                            path.display()
-                        )));
+                        return Err(Error::Locked {
+                            path: path.to_path_buf(),
+                            what: "timed out waiting for the lock: another dvx is running; if none is, remove that file".into(),
+                            holder: std::fs::read_to_string(path).ok().map(|h| h.trim().to_string()),
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -115,12 +116,13 @@ impl LockFile {
                     // crash of an older dvx): stale.
                     let empty = std::fs::read(path).is_ok_and(|b| b.is_empty());
                     if !empty && holder_alive(path) {
-                        let holder = std::fs::read_to_string(path).unwrap_or_default();
-                        return Err(Error::Refused(format!(
-                            "another dvx gc is running (pid {}, lock {}): wait for it to finish",
-                            holder.trim(),
-                            path.display()
-                        )));
+                        return Err(Error::Locked {
+                            path: path.to_path_buf(),
+                            what: "another dvx gc is running: wait for it to finish".into(),
+                            holder: std::fs::read_to_string(path)
+                                .ok()
+                                .map(|h| h.trim().to_string()),
+                        });
                     }
                     // Stale: its holder died. Move it aside atomically, then retry.
                     let aside = path.with_extension(format!("stale-{}", std::process::id()));
@@ -131,10 +133,11 @@ impl LockFile {
                 Err(e) => return Err(Error::io("create lock", path, e)),
             }
         }
-        Err(Error::Refused(format!(
-            "cannot take the lock {}",
-            path.display()
-        )))
+        Err(Error::Locked {
+            path: path.to_path_buf(),
+            what: "cannot take the lock: it keeps reappearing; another dvx may be starting".into(),
+            holder: None,
+        })
     }
 }
 

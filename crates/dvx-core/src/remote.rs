@@ -39,7 +39,7 @@ pub fn remote_add(
 ) -> Result<()> {
     ws.require_init()?;
     validate_remote_name(name)?;
-    let parsed = RemoteUrl::parse(url, ws.root()).map_err(|e| Error::Usage(e.to_string()))?;
+    let parsed = RemoteUrl::parse(url, ws.root()).map_err(Error::BadRemoteUrl)?;
     if let RemoteUrl::Dir(dir) = &parsed {
         if !dir.is_dir() {
             let what = if dir.exists() {
@@ -53,9 +53,12 @@ pub fn remote_add(
     }
     let mut cfg = RepoConfig::load(&ws.dvx_dir())?;
     if cfg.remotes.contains_key(name) {
-        return Err(Error::Usage(format!(
-            "remote `{name}` already exists: remove it first (`dvx remote remove {name}`)"
-        )));
+        return Err(Error::InvalidArgument {
+            argument: "name",
+            message: format!(
+                "remote `{name}` already exists: remove it first (`dvx remote remove {name}`)"
+            ),
+        });
     }
     cfg.remotes.insert(
         name.to_string(),
@@ -107,7 +110,9 @@ pub fn remote_list(ws: &Workspace) -> Result<Vec<RemoteInfo>> {
 }
 
 fn unknown(name: &str) -> Error {
-    Error::Usage(format!("no remote named `{name}` (see `dvx remote list`)"))
+    Error::NoSuchRemote {
+        name: Some(name.to_string()),
+    }
 }
 
 /// An opened remote.
@@ -125,15 +130,23 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
     let cfg = RepoConfig::load(&ws.dvx_dir())?;
     let name = match name {
         Some(n) => n.to_string(),
-        None => cfg.core.default_remote.clone().ok_or_else(|| {
-            Error::Usage("no remote configured: add one with `dvx remote add origin <folder or s3://bucket/prefix>`".into())
-        })?,
+        None => cfg
+            .core
+            .default_remote
+            .clone()
+            .ok_or(Error::NoSuchRemote { name: None })?,
     };
     let committed = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
     let local = LocalConfig::load(&ws.dvx_dir())?;
     let lr = local.remotes.get(&name).cloned().unwrap_or_default();
-    let url = lr.url.clone().unwrap_or_else(|| committed.url.clone());
-    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::Refused(e.to_string()))?;
+    let (url, file) = match &lr.url {
+        Some(u) => (u.clone(), "config.local.toml"),
+        None => (committed.url.clone(), "config.toml"),
+    };
+    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::InvalidConfig {
+        path: ws.dvx_dir().join(file),
+        detail: e.to_string(),
+    })?;
     if matches!(parsed, RemoteUrl::S3 { .. }) {
         refuse_committed_redirects(&name, committed, &lr, env)?;
     }
@@ -151,7 +164,7 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
         session_token: env.session_token.clone(),
         allow_http: env.allow_http.or(lr.allow_http).unwrap_or(false),
     };
-    let backend = dvx_remote::open(&parsed, &s3).map_err(|e| Error::Refused(e.to_string()))?;
+    let backend = dvx_remote::open(&parsed, &s3).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
     Ok(OpenRemote { name, url, backend })
 }
@@ -193,11 +206,9 @@ fn refuse_committed_redirects(
             format!("    dvx config --local remotes.{name}.{k} {v}   (or set {env})")
         })
         .collect();
-    Err(Error::Refused(format!(
-        "remote {name}: the committed .dvx/config.toml sets {}, which dvx takes only from this \
-         machine's settings, so that a commit cannot choose where your credentials are sent; \
-         nothing was sent. If you trust it, approve it once on this machine:\n{}",
-        keys.join(" and "),
-        commands.join("\n")
-    )))
+    Err(Error::NotApproved {
+        remote: name.to_string(),
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+        commands,
+    })
 }

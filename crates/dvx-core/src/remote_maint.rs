@@ -280,11 +280,9 @@ pub fn gc_remote(
             }
             Ok(None) => {}
             // A tree we cannot read: we cannot know what it needs, so delete nothing.
-            Err(e) => {
-                return Err(Error::Refused(format!(
+            Err(e) => return Err(Error::GcStopped(format!(
                 "remote gc stopped: tree {id} cannot be read ({e}); run `dvx fsck --remote` first"
-            )))
-            }
+            ))),
         }
     }
     report.live_chunks = live_chunks.len() as u64;
@@ -428,7 +426,10 @@ pub fn gc_remote(
     } else {
         let text = format!(
             "# dvx remote gc: objects found unreferenced; a later gc deletes those still unreferenced\n# once the grace period has passed since `marked` (unix seconds).\n{}",
-            toml::to_string(&next).map_err(|e| Error::Refused(e.to_string()))?
+            toml::to_string(&next).map_err(|e| Error::Encode {
+                what: PENDING_KEY.into(),
+                detail: e.to_string(),
+            })?
         );
         b.put(PENDING_KEY, text.into_bytes()).map_err(rerr)?;
     }

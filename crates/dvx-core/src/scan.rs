@@ -304,10 +304,13 @@ pub fn scan_dataset(
                 }),
             }
         } else {
-            return Err(Error::Refused(format!(
-                "{}: not a regular file, directory or symlink; dvx cannot track it (list it in .dvxignore)",
-                path.display()
-            )));
+            return Err(Error::NotARegularFile {
+                path: path.display().to_string(),
+                place: String::new(),
+                detail: "not a regular file, directory or symlink; dvx cannot track it (list it \
+                         in .dvxignore)"
+                    .into(),
+            });
         }
         Ok(())
     };
@@ -392,12 +395,7 @@ pub fn scan_dataset(
                         };
                         let ent = match ent {
                             Ok(ent) => ent,
-                            Err(e) => {
-                                return fail(Error::Refused(format!(
-                                    "cannot scan {}: {e}",
-                                    base.display()
-                                )))
-                            }
+                            Err(e) => return fail(crate::workspace::walk_error(base, e)),
                         };
                         if ent.depth() == 0 {
                             return WalkState::Continue;

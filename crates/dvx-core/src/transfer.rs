@@ -496,7 +496,10 @@ pub(crate) fn push_to(
             return Ok(*h);
         }
         if depth > dvx_manifest::limits::MAX_DEPTH {
-            return Err(Error::Refused(format!("tree {id} is nested too deeply")));
+            return Err(Error::Store(dvx_store::Error::CorruptTree {
+                id: *id,
+                detail: "nested too deeply".into(),
+            }));
         }
         let tree = read_tree(store, id)?;
         let mut h = 0;
@@ -911,7 +914,10 @@ pub(crate) fn fetch_from(
             return Ok(());
         }
         if depth > dvx_manifest::limits::MAX_DEPTH {
-            return Err(Error::Refused(format!("tree {id} is nested too deeply")));
+            return Err(Error::Store(dvx_store::Error::CorruptTree {
+                id: *id,
+                detail: "nested too deeply".into(),
+            }));
         }
         let tree = if store.has_tree(id) {
             read_tree(store, id)?

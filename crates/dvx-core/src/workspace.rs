@@ -26,7 +26,7 @@ pub(crate) const STORE_USERS_DIR: &str = "repos";
 /// A git worktree with dvx in it.
 pub struct Workspace {
     /// The git repository.
-    pub repo: dvx_git::Repo,
+    pub(crate) repo: dvx_git::Repo,
     root: PathBuf,
     store_dir: PathBuf,
     store_options: StoreOptions,
@@ -113,6 +113,11 @@ impl Workspace {
             store_options: opts.store_options,
             store: OnceLock::new(),
         })
+    }
+
+    /// The commit a revision (hash, branch, tag, `HEAD~1`...) names.
+    pub fn resolve(&self, rev: &str) -> Result<dvx_git::Commit> {
+        Ok(self.repo.resolve(rev)?)
     }
 
     /// Worktree root.
@@ -226,25 +231,31 @@ impl Workspace {
         let rel = full.strip_prefix(&self.root).map_err(|_| outside())?;
         let mut parts = Vec::new();
         for c in rel.components() {
-            let s = c.as_os_str().to_str().ok_or_else(|| {
-                Error::Usage(format!(
-                    "{}: dataset paths must be valid UTF-8",
-                    user.display()
-                ))
-            })?;
+            let s = c
+                .as_os_str()
+                .to_str()
+                .ok_or_else(|| Error::InvalidArgument {
+                    argument: "path",
+                    message: format!("{}: dataset paths must be valid UTF-8", user.display()),
+                })?;
             parts.push(s.to_string());
         }
         if parts.is_empty() {
-            return Err(Error::Usage(
-                "cannot track the repository root itself: name a directory or file inside it"
-                    .into(),
-            ));
+            return Err(Error::InvalidArgument {
+                argument: "path",
+                message:
+                    "cannot track the repository root itself: name a directory or file inside it"
+                        .into(),
+            });
         }
         if parts[0] == ".git" || parts[0] == ".dvx" {
-            return Err(Error::Usage(format!(
-                "{}: paths inside .git or .dvx cannot be datasets",
-                user.display()
-            )));
+            return Err(Error::InvalidArgument {
+                argument: "path",
+                message: format!(
+                    "{}: paths inside .git or .dvx cannot be datasets",
+                    user.display()
+                ),
+            });
         }
         let mut path = parts.join("/");
         if let Some(stripped) = path.strip_suffix(POINTER_SUFFIX) {
@@ -256,10 +267,12 @@ impl Workspace {
             dvx_manifest::validate_name(comp.as_bytes())?;
         }
         if path.chars().any(char::is_control) {
-            return Err(Error::Usage(format!(
-                "{:?}: a dataset path cannot contain control characters (newline, tab...): rename it",
-                path
-            )));
+            return Err(Error::InvalidArgument {
+                argument: "path",
+                message: format!(
+                    "{path:?}: a dataset path cannot contain control characters (newline, tab...): rename it"
+                ),
+            });
         }
         Ok(path)
     }
@@ -281,7 +294,7 @@ impl Workspace {
             })
             .build();
         for ent in walker {
-            let ent = ent.map_err(|e| Error::Refused(format!("cannot list the worktree: {e}")))?;
+            let ent = ent.map_err(|e| walk_error(self.root(), e))?;
             // Anything but a folder named `*.dvx` is a pointer: one that is a link or a FIFO
             // is refused when read, never silently skipped.
             if ent.file_type().is_none_or(|t| t.is_dir()) {
@@ -612,4 +625,24 @@ pub fn init(ws: &Workspace) -> Result<InitReport> {
         dvx_dir: dir,
         created,
     })
+}
+
+/// A failed step of a directory walk, as the I/O error it wraps (with the path it names).
+pub(crate) fn walk_error(base: &Path, e: ignore::Error) -> Error {
+    let path = walk_error_path(&e).unwrap_or(base).to_path_buf();
+    let detail = e.to_string();
+    match e.into_io_error() {
+        Some(io) => Error::io("list", path, io),
+        None => Error::io("list", path, std::io::Error::other(detail)),
+    }
+}
+
+fn walk_error_path(e: &ignore::Error) -> Option<&Path> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        _ => None,
+    }
 }

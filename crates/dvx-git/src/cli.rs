@@ -141,6 +141,18 @@ impl Repo {
         lock.exists().then_some(lock)
     }
 
+    /// The directory git runs hooks from (`git rev-parse --git-path hooks`: honours
+    /// `core.hooksPath` and linked worktrees), absolute.
+    pub fn hooks_dir(&self) -> Result<PathBuf> {
+        let args = ["rev-parse", "--git-path", "hooks"];
+        let out = self.run_git(&args, None)?;
+        if !out.status.success() {
+            return Err(self.command_failed(&args, &out));
+        }
+        let rel = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok(self.workdir.join(rel))
+    }
+
     /// Run `git --literal-pathspecs -C <workdir> <args>`, feeding `stdin` if given.
     fn run_git(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let mut cmd = Command::new("git");

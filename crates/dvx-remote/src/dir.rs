@@ -26,8 +26,7 @@ impl DirBackend {
         } else {
             "does not exist"
         };
-        BackendError::Permanent {
-            key: String::new(),
+        BackendError::NoRemote {
             message: format!(
                 "remote not reachable: the remote folder {} {what} (is the share mounted? \
                  is the URL right? `dvx remote list` shows it)",
@@ -46,6 +45,10 @@ impl DirBackend {
             | std::io::ErrorKind::WouldBlock => BackendError::Transient {
                 key: key.into(),
                 message: e.to_string(),
+            },
+            std::io::ErrorKind::PermissionDenied => BackendError::Denied {
+                key: key.into(),
+                message: format!("{} ({})", e, self.path(key).display()),
             },
             _ => BackendError::Permanent {
                 key: key.into(),
@@ -96,8 +99,7 @@ impl Backend for DirBackend {
         if !self.root.exists() {
             return match self.root.parent() {
                 Some(p) if p.is_dir() => Ok(Vec::new()),
-                _ => Err(BackendError::Permanent {
-                    key: String::new(),
+                _ => Err(BackendError::NoRemote {
                     message: format!(
                         "neither the remote folder {} nor its parent exists: is the share mounted?",
                         self.root.display()

@@ -166,13 +166,12 @@ impl S3Backend {
         let text = self.redact(e.to_string());
         let key = key.to_string();
         match e {
-            object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => BackendError::Permanent {
-                key,
+            object_store::Error::NotFound { .. } if text.contains("NoSuchBucket") => BackendError::NoRemote {
                 message: format!("the bucket of {} does not exist: create it or fix the remote URL", self.url),
             },
             object_store::Error::NotFound { .. } => BackendError::NotFound { key },
             object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
-                BackendError::Permanent {
+                BackendError::Denied {
                     key,
                     message: format!(
                         "access denied by {}{}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) and the bucket policy",
@@ -184,8 +183,7 @@ impl S3Backend {
             _ => {
                 let lower = text.to_ascii_lowercase();
                 if text.contains("NoSuchBucket") {
-                    BackendError::Permanent {
-                        key,
+                    BackendError::NoRemote {
                         message: format!("the bucket of {} does not exist: create it or fix the remote URL", self.url),
                     }
                 } else if text.contains("InvalidAccessKeyId")
@@ -193,7 +191,7 @@ impl S3Backend {
                     || text.contains("AccessDenied")
                     || lower.contains("403 forbidden")
                 {
-                    BackendError::Permanent {
+                    BackendError::Denied {
                         key,
                         message: format!(
                             "access denied by {}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)",
@@ -237,8 +235,7 @@ impl Backend for S3Backend {
             .block_on(self.store.list(Some(&base)).try_collect())
             .map_err(|e| match self.map_err(prefix, e) {
                 // Listing a bucket that is not there.
-                BackendError::NotFound { key } => BackendError::Permanent {
-                    key,
+                BackendError::NotFound { .. } => BackendError::NoRemote {
                     message: format!(
                         "the bucket of {} does not exist: create it or fix the remote URL",
                         self.url

@@ -15,7 +15,21 @@ pub enum BackendError {
         /// Object key.
         key: String,
     },
-    /// A failure that retrying will not fix (access denied, no such bucket, bad settings).
+    /// The remote refused the credentials or the request.
+    #[error("{}{message}", key_prefix(key))]
+    Denied {
+        /// Object key (or the remote root).
+        key: String,
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The remote itself (bucket, folder) does not exist.
+    #[error("{message}")]
+    NoRemote {
+        /// What is missing and what to do.
+        message: String,
+    },
+    /// Another failure that retrying will not fix (bad settings, an object too large).
     #[error("{}{message}", key_prefix(key))]
     Permanent {
         /// Object key (or the remote root).

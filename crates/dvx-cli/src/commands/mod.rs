@@ -130,7 +130,7 @@ pub fn split_revs(
             paths.push(PathBuf::from(a));
             continue;
         }
-        match ws.repo.resolve(&a) {
+        match ws.resolve(&a) {
             Ok(_) => revs.push(a),
             Err(e) => {
                 let more = i + 1 < n || !extra_paths.is_empty();

@@ -179,11 +179,11 @@ pub fn checkout(
         }
         if !below.is_empty() {
             if !target.contains_key(below.as_bytes()) {
-                return Err(Error::Usage(format!(
-                    "{} is not in dataset {} at that version",
-                    ds.display(&below),
-                    ds.path
-                )));
+                return Err(Error::NoSuchPath {
+                    path: ds.display(&below),
+                    place: format!("in dataset {} at that version", ds.path),
+                    hint: String::new(),
+                });
             }
             target.retain(|rel, e| {
                 in_part(rel, &below) || (above_part(rel, &below) && matches!(e, FlatEntry::Dir))
