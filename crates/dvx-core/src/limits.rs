@@ -155,9 +155,13 @@ fn nested_pointer(ws: &Workspace, ds: &Dataset, rel: &[u8]) -> Result<()> {
     let rel = String::from_utf8_lossy(rel);
     let file = ds.display(&rel);
     let path = ws.abs(&file);
-    let Ok(bytes) = std::fs::read(&path) else {
-        // Unreadable now: the hashing that follows reports it with its path.
-        return Ok(());
+    // Read no more than a pointer can hold: a big data file of that name is plain data.
+    let bytes = match crate::fsx::read_small(&path, dvx_manifest::limits::MAX_POINTER_LEN) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Ok(()),
+        // Gone since the walk: the scan that follows reports it with its path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("read", path, e)),
     };
     // A file named `*.dvx` that is not a pointer is plain data.
     if let Ok(p) = Pointer::parse(&file, &bytes) {
