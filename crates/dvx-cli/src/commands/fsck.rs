@@ -30,7 +30,12 @@ pub fn run(
             .iter()
             .map(|p| {
                 let files: Vec<String> = p.files.iter().map(|f| crate::output::jn(f)).collect();
-                json!({"object": p.object, "problem": p.what, "files": files})
+                json!({
+                    "kind": p.kind.as_str(),
+                    "object": p.object,
+                    "problem": p.what,
+                    "files": files,
+                })
             })
             .collect();
         crate::output::json(
