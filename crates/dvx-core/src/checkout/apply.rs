@@ -96,6 +96,7 @@ pub(super) fn apply(
     done.unchanged = (files - work.len()) as u64;
     let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
     progress.begin("restoring", Some(total), Unit::Bytes);
+    progress.files(work.len() as u64);
     let base = ds.base();
     // Taken strictly in this order (rayon's splitting would start the second-largest file
     // only after the largest, when the two should be written side by side).
@@ -112,6 +113,7 @@ pub(super) fn apply(
             }
             n
         });
+        progress.file_done();
         (ds.display(&rel_str(rel)), r)
     });
     progress.end();
