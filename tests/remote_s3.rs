@@ -274,7 +274,7 @@ fn s3_settings_from_config_local_toml() {
     };
     let r = ctx.dvx(&["push"]);
     r.ok();
-    summary(&r, "pushed");
+    summary_line(&r, "pushed");
     // config.local.toml is ignored by git, never committed.
     let porcelain = ctx.repo.git_out(&["status", "--porcelain", "--ignored"]);
     assert!(

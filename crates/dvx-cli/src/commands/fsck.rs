@@ -2,6 +2,7 @@ use std::io::Write;
 
 use serde_json::json;
 
+use crate::output::count;
 use crate::progress::Bars;
 use crate::settings::Settings;
 
@@ -57,16 +58,16 @@ pub fn run(
         }
         writeln!(
             out,
-            "checked {} packs ({} chunks), {} indexes, {} trees, {} versions: {}",
-            r.packs,
-            r.chunks,
-            r.indexes,
-            r.trees,
-            r.versions,
+            "checked {} ({}), {}, {}, {}: {}",
+            count(r.packs, "pack"),
+            count(r.chunks, "chunk"),
+            count(r.indexes, "index"),
+            count(r.trees, "tree"),
+            count(r.versions, "version"),
             if r.problems.is_empty() {
                 "no problems".to_string()
             } else {
-                format!("{} problem(s)", r.problems.len())
+                count(r.problems.len() as u64, "problem")
             }
         )?;
     }
