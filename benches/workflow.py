@@ -722,26 +722,25 @@ def remote_stats(ctx: dict, tool: str, kind: str, which: str) -> dict:
     return out
 
 
-SUMMARY_RE = re.compile(r"(pushed|fetched) (\d+) dataset version\(s\): (\d+) files, (\d+) bytes; "
-                        r"(sent|received) (\d+) bytes in (\d+) objects \((\d+) requests\)")
-
-
 def dvx_summary(step: dict | None) -> dict | None:
-    """Numbers of dvx's push/fetch summary line (`... sent <S> bytes in <O> objects (<N> requests)`)."""
+    """Numbers of dvx's push/pull summary: the JSON `--json` prints (exact counts; the human
+    line rounds sizes): versions, files, bytes, transferred, objects, requests, seconds."""
     if step is None:
         return None
     texts = []
     for run in step["runs"]:
-        for ext in (".out", ".err"):
-            try:
-                texts.append(Path(run["log"] + ext).read_text(errors="replace"))
-            except OSError:
-                pass
+        try:
+            texts.append(Path(run["log"] + ".out").read_text(errors="replace"))
+        except OSError:
+            pass
     for text in texts:
-        m = SUMMARY_RE.search(text)
-        if m:
-            return {"line": m[0], "versions": int(m[2]), "files": int(m[3]), "bytes": int(m[4]),
-                    "transferred": int(m[6]), "objects": int(m[7]), "requests": int(m[8])}
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and "transferred" in doc:
+            keys = ("versions", "files", "bytes", "transferred", "objects", "requests")
+            return {"line": "json", **{k: int(doc[k]) for k in keys}}
     return {"line": None, "unparsed_stdout": (texts[0] if texts else "").strip()[-300:]}
 
 
@@ -778,7 +777,7 @@ def remote_phase(tool: str, r: Runner, repo: Path, ctx: dict, exe: str, res: dic
         K, all_r, inc_r = f"{kind}:", f"{kind}-all", f"{kind}-inc"
         try:
             # 1. both versions -> empty remote
-            cmd = ([exe, "push", "--all-revs", "-r", all_r] if tool == "dvx"
+            cmd = ([exe, "push", "--all-revs", "-r", all_r, "--json"] if tool == "dvx"
                    else [exe, "push", "--all-commits", "-r", all_r])
             st = S[K + "push_all"] = r.step(tool, f"{kind}-push-all", [cmd], repo)
             info["all"] = remote_stats(ctx, tool, kind, "all")
@@ -789,9 +788,9 @@ def remote_phase(tool: str, r: Runner, repo: Path, ctx: dict, exe: str, res: dic
                 f"{info['all']['objects']} objects" + (f" ({info['all']['trees']} trees)" if tool == "dvx" else ""))
             # 2. v1 then v2 -> another empty remote
             if tool == "dvx":
-                st1 = S[K + "push_v1"] = r.step(tool, f"{kind}-push-v1", [[exe, "push", "v1", "-r", inc_r]], repo)
+                st1 = S[K + "push_v1"] = r.step(tool, f"{kind}-push-v1", [[exe, "push", "v1", "-r", inc_r, "--json"]], repo)
                 info["inc_v1"] = remote_stats(ctx, tool, kind, "inc")
-                st2 = S[K + "push_v2"] = r.step(tool, f"{kind}-push-v2", [[exe, "push", "v2", "-r", inc_r]], repo)
+                st2 = S[K + "push_v2"] = r.step(tool, f"{kind}-push-v2", [[exe, "push", "v2", "-r", inc_r, "--json"]], repo)
             else:  # DVC pushes what the checked-out .dvc files need: push at v1, then at v2
                 r.quiet(["git", "checkout", "-q", "v1"], repo)
                 try:
@@ -806,7 +805,7 @@ def remote_phase(tool: str, r: Runner, repo: Path, ctx: dict, exe: str, res: dic
                 info["inc_v1"]["summary"] = dvx_summary(st1)
                 info["inc_v2"]["summary"] = dvx_summary(st2)
                 info["v2_sent_bytes"] = (info["inc_v2"]["summary"] or {}).get("transferred")
-                info["v2_sent_source"] = "dvx push summary line (sent <S> bytes)"
+                info["v2_sent_source"] = "dvx push --json (transferred)"
                 C[K + "status_remote_pushed_inc"] = check_dvx_status_remote(r, exe, repo, inc_r)
             else:
                 info["v2_sent_bytes"] = info["v2_growth_bytes"]
@@ -819,7 +818,8 @@ def remote_phase(tool: str, r: Runner, repo: Path, ctx: dict, exe: str, res: dic
                 fast_rmtree(clone)
             S[K + "clone_v1"] = r.step(tool, f"{kind}-clone-v1",
                                        [["git", "clone", "-q", "--branch", "v1", str(repo), str(clone)]], ctx["wd"])
-            stp = S[K + "pull_v1"] = r.step(tool, f"{kind}-pull-v1", [[exe, "pull", "-r", all_r]], clone)
+            pull = [exe, "pull", "-r", all_r] + (["--json"] if tool == "dvx" else [])
+            stp = S[K + "pull_v1"] = r.step(tool, f"{kind}-pull-v1", [pull], clone)
             if tool == "dvx":
                 info["pull_summary"] = dvx_summary(stp)
             C[K + "pull_v1_identical"] = compare(ctx["m1"], clone / "data")

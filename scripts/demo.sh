@@ -1,18 +1,39 @@
 #!/usr/bin/env bash
 # dvx demo on a fresh machine: builds dvx, makes a git repository with a generated dataset,
 # versions it twice, and restores the first version. Uses only a local folder; no account.
+# Every step is printed before it runs (`$ command`), followed by its output.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+echo "== building dvx (cargo build --release; the first build takes several minutes)"
+# cargo shows its own progress (a bar on a terminal, one line per crate otherwise).
+cargo build --release --manifest-path "$ROOT/Cargo.toml"
 DVX="$ROOT/target/release/dvx"
+# `dvx` in the steps below is the binary just built.
+dvx() { "$DVX" "$@"; }
+# Prints a step as it would be typed (arguments with spaces quoted), then runs it.
+step() {
+    local shown="" a
+    for a in "$@"; do
+        if [[ "$a" =~ ^[A-Za-z0-9_./=:~@^+-]+$ ]]; then
+            shown+=" $a"
+        else
+            shown+=" \"$a\""
+        fi
+    done
+    printf '\n$%s\n' "$shown"
+    "$@"
+}
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dvx-demo.XXXXXX")"
 cd "$WORK"
+echo
 echo "== demo repository: $WORK"
-git init -q -b main
+step git init -q -b main
 git config user.email demo@example.com
 git config user.name "dvx demo"
 
-# A small dataset from a seeded RNG: a CSV, a binary file, nested small files.
+echo
+echo "== a dataset from a seeded RNG: data/table.csv (200,000 rows), data/model.bin (8 MiB),"
+echo "   300 small files in data/images/"
 python3 - <<'PY'
 import os, random
 rng = random.Random(42)
@@ -28,13 +49,15 @@ for i in range(300):
         f.write(rng.randbytes(rng.randint(1024, 16384)))
 PY
 
-"$DVX" init
-"$DVX" add data -m "raw export" --meta source=demo
-git commit -qm "data v1"
-V1=$("$DVX" id data)
-echo "== v1 id: $V1"
+step dvx init
+step dvx add data -m "raw export" --meta source=demo
+step git commit -qm "data v1"
+V1=$(dvx id data)
+echo "== v1 id (dvx id data): $V1"
 
-# Edit: change rows in the middle of the CSV, patch the binary, add and delete files.
+echo
+echo "== edit: 10 rows changed and 1 inserted in the CSV, 4 KiB of model.bin patched,"
+echo "   data/images/new.raw added, data/images/img0000.raw deleted"
 python3 - <<'PY'
 import random
 rng = random.Random(7)
@@ -49,19 +72,27 @@ with open("data/model.bin", "r+b") as f:
 open("data/images/new.raw", "wb").write(rng.randbytes(5000))
 PY
 rm data/images/img0000.raw
-"$DVX" status
-"$DVX" add data -m "cleaned"
-git commit -qm "data v2"
-"$DVX" log data
-"$DVX" diff HEAD~1 HEAD data
+step dvx status
+step dvx add data -m "cleaned"
+step git commit -qm "data v2"
+step dvx log data
+step dvx diff HEAD~1 HEAD data
 
-echo "== checkout v1"
-"$DVX" checkout HEAD~1 data
-test "$("$DVX" id data)" = "$V1"
-"$DVX" status
-echo "== and back to v2"
-"$DVX" checkout HEAD data
-"$DVX" status
-git checkout -q HEAD~1 && "$DVX" checkout && echo "== git checkout HEAD~1 + dvx checkout: data is v1 again"
+echo
+echo "== back to v1"
+step dvx checkout HEAD~1 data
+step dvx id data
+test "$(dvx id data)" = "$V1" && echo "== the id is v1's again: the data is byte-identical"
+step dvx status
+echo
+echo "== and forward to v2"
+step dvx checkout HEAD data
+step dvx status
+echo
+echo "== git checkout, then dvx checkout: the data follows the commit"
+step git checkout -q HEAD~1
+step dvx checkout
+test "$(dvx id data)" = "$V1" && echo "== data is v1 again"
+echo
 echo "== store: $(du -sh .dvx/store | cut -f1) for two versions of $(du -sh --exclude=.dvx data | cut -f1) of data"
 echo "demo OK ($WORK)"

@@ -2,7 +2,7 @@
 # A throw-away S3-compatible server (SeaweedFS `weed mini`) for the remote tests.
 #
 #   scripts/s3-server.sh start    start it (fresh, empty data dir), wait until S3 answers
-#   scripts/s3-server.sh stop     stop it and delete its data
+#   scripts/s3-server.sh stop     stop it and delete its data, log, sockets and credentials
 #   scripts/s3-server.sh env      print `export DVX_TEST_S3_...=...` for the running server
 #   scripts/s3-server.sh status   exit 0 if it is running and answering
 #
@@ -17,8 +17,8 @@
 # listens there) and their gRPC ports (+10000). A
 # busy port is replaced by a free one (the S3 port too: `env` prints the one in use).
 # Settings (environment): DVX_S3_STATE_DIR (default ${TMPDIR:-/tmp}/dvx-s3-server: pid, log,
-# data), DVX_S3_PORT (8333), DVX_S3_BUCKET (dvx-test), DVX_S3_START_TIMEOUT (60 seconds),
-# WEED (path of the weed binary, default: `weed` from PATH).
+# sockets, credentials and data, all removed by `stop`), DVX_S3_PORT (8333), DVX_S3_BUCKET
+# (dvx-test), DVX_S3_START_TIMEOUT (60 seconds), WEED (path of the weed binary, default: `weed` from PATH).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +32,7 @@ WEED="${WEED:-weed}"
 PIDFILE="$STATE/weed.pid"
 LOG="$STATE/weed.log"
 ENVFILE="$STATE/env"
+IDENTITIES="$STATE/identities.json"
 
 die() { echo "s3-server: $*" >&2; exit 1; }
 
@@ -93,8 +94,11 @@ stop() {
         fi
         echo "s3-server: stopped (pid $pid)"
     fi
-    rm -f "$PIDFILE" "$ENVFILE"
+    # Everything start made: pid, env, log, identities, the local sockets and the data.
+    rm -f "$PIDFILE" "$ENVFILE" "$LOG" "$IDENTITIES" "$STATE/filer.sock" "$STATE/s3.sock"
     rm -rf "$STATE/data"
+    # The state dir itself, if nothing else is in it (it may be shared or chosen by hand).
+    rmdir "$STATE" 2>/dev/null || true
 }
 
 start() {
@@ -124,7 +128,7 @@ start() {
     admin="$(pick_port 23646)"
     adming="$(pick_port $((admin + 10000)))"
 
-    cat >"$STATE/identities.json" <<EOF
+    cat >"$IDENTITIES" <<EOF
 {"identities":[{"name":"dvx","credentials":[{"accessKey":"$ACCESS_KEY","secretKey":"$SECRET_KEY"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
 EOF
 
@@ -133,7 +137,7 @@ EOF
         -dir="$STATE/data"
         -ip=127.0.0.1 -ip.bind=127.0.0.1 -metricsIp=127.0.0.1
         -bucket="$BUCKET"
-        -s3.config="$STATE/identities.json"
+        -s3.config="$IDENTITIES"
         -webdav=false -admin.ui=false
         -s3.port.iceberg=0 -s3.port.lance=0
         -s3.autoCreateBucket=false

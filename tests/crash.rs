@@ -630,7 +630,7 @@ fn assert_fsck_ok_or_root_missing(repo: &TestRepo, dir: &Path, id: &str, what: &
     let problems = doc["problems"].as_array().unwrap();
     let only_root_missing = problems.len() == 1
         && problems[0]["object"] == format!("tree {id}")
-        && problems[0]["problem"] == "is missing";
+        && problems[0]["kind"] == "missing";
     assert!(
         only_root_missing,
         "{what}: fsck after the killed pull reports more than the missing root tree\n{r}"

@@ -340,18 +340,23 @@ fn log_text_format() {
     assert_eq!(lines.len(), 3, "one line per commit changing data.dvx\n{t}");
     let want = [(c4, "third"), (c2, "second"), (c1, "first version")];
     for (line, (c, msg)) in lines.iter().zip(want) {
-        // `<commit short> <date> <id short> <files> files <bytes> bytes <message>`
+        // `<commit short> <date> <id short> <files> file[s] <size> <unit> <message>`, the size
+        // human (`4.9 KiB`; `log --json` has the exact bytes).
         let p = repo.pointer_at(c, "data.dvx");
         let tok: Vec<&str> = line.splitn(8, ' ').collect();
-        let why = format!("line {line:?} does not match `<commit short> <date> <id short> <files> files <bytes> bytes <message>`\n{t}");
+        let why = format!("line {line:?} does not match `<commit short> <date> <id short> <files> file[s] <size> <unit> <message>`\n{t}");
         assert_eq!(tok.len(), 8, "{why}");
         assert!(tok[0].len() >= 7 && c.starts_with(tok[0]), "commit: {why}");
         assert_eq!(tok[1].get(..19), git_date(repo, c).get(..19), "date: {why}");
         assert!(tok[2].len() >= 7 && p.id().starts_with(tok[2]), "id: {why}");
-        assert_eq!(tok[3], p.num("files").to_string(), "files: {why}");
-        assert_eq!(tok[4], "files", "{why}");
-        assert_eq!(tok[5], p.num("bytes").to_string(), "bytes: {why}");
-        assert_eq!(tok[6], "bytes", "{why}");
+        let files = p.num("files");
+        assert_eq!(tok[3], files.to_string(), "files: {why}");
+        assert_eq!(tok[4], if files == 1 { "file" } else { "files" }, "{why}");
+        assert_eq!(
+            format!("{} {}", tok[5], tok[6]),
+            human_bytes(p.num("bytes")),
+            "size: {why}"
+        );
         assert_eq!(tok[7], msg, "message: {why}");
     }
 }

@@ -485,3 +485,125 @@ fn a_path_no_dataset_holds_is_an_error() {
         repo.dvx(args).code_is(2).stderr_is_error();
     }
 }
+
+// ---- issue 11: summaries a person reads ----
+
+/// Panics unless every `<n> <noun>` of `line` agrees: a known noun (after an adjective such
+/// as `new` or `dataset`) is singular exactly when n is 1.
+#[track_caller]
+fn counts_agree(line: &str) {
+    const NOUNS: [(&str, &str); 9] = [
+        ("file", "files"),
+        ("pack", "packs"),
+        ("chunk", "chunks"),
+        ("index", "indexes"),
+        ("tree", "trees"),
+        ("version", "versions"),
+        ("object", "objects"),
+        ("request", "requests"),
+        ("problem", "problems"),
+    ];
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || "(),;:".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect();
+    for (i, w) in words.iter().enumerate() {
+        let Ok(n) = w.parse::<u64>() else {
+            continue;
+        };
+        let mut next = words.get(i + 1).copied().unwrap_or("");
+        if next == "new" || next == "dataset" {
+            next = words.get(i + 2).copied().unwrap_or("");
+        }
+        for (one, many) in NOUNS {
+            if next == one || next == many {
+                let want = if n == 1 { one } else { many };
+                assert_eq!(next, want, "`{n} ... {next}` in {line:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn summaries_use_human_sizes_and_counts_that_agree() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(0x11);
+    g.file(&repo.path("data/a/x.bin"), 3_000);
+    g.file(&repo.path("data/a/y.bin"), 3_000);
+    g.file(&repo.path("data/b.bin"), 2_000);
+    let r = repo.dvx(&["add", "data"]);
+    r.ok().stdout_has(&format!(
+        "data: added, 3 files, {}, id ",
+        human_bytes(8_000)
+    ));
+    counts_agree(&r.stdout_str());
+    let stored = r.stderr_str();
+    assert!(stored.starts_with("stored "), "{r}");
+    assert!(!stored.contains("(s)"), "{r}");
+    counts_agree(&stored);
+    repo.commit("v1");
+    // v2: the folder a/ and its two files are gone.
+    remove(&repo.path("data/a"));
+    let r = repo.dvx(&["add", "data"]);
+    r.ok()
+        .stdout_has(&format!(", 1 file, {}, id ", human_bytes(2_000)));
+    counts_agree(&r.stderr_str());
+    repo.commit("v2");
+
+    // `removed` counts files: two, not the folder as a third.
+    repo.dvx(&["checkout", "HEAD~1", "data"])
+        .ok()
+        .stdout_has("data: now at ")
+        .stdout_has(&format!(
+            ": 2 written ({}), 0 removed, 1 unchanged",
+            human_bytes(6_000)
+        ));
+    repo.dvx(&["checkout", "HEAD", "data"])
+        .ok()
+        .stdout_has(": 0 written (0 B), 2 removed, 1 unchanged");
+    assert!(!repo.path("data/a").exists());
+
+    let r = repo.dvx(&["log", "data"]);
+    r.ok()
+        .stdout_has(&format!(" 1 file {} ", human_bytes(2_000)));
+    for line in r.stdout_str().lines() {
+        counts_agree(line);
+    }
+    let r = repo.dvx(&["fsck"]);
+    r.ok().stdout_has(": no problems");
+    assert!(r.stdout_str().starts_with("checked "), "{r}");
+    counts_agree(&r.stdout_str());
+    let r = repo.dvx(&["gc", "--keep-days", "0"]);
+    r.ok();
+    assert!(!r.stdout_str().contains("(s)"), "{r}");
+    counts_agree(&r.stdout_str());
+}
+
+/// `dvx --help` gives each command one line; the details are in `dvx <command> --help`.
+#[test]
+fn help_lists_each_command_on_one_line() {
+    let repo = TestRepo::new();
+    let r = repo.dvx(&["--help"]);
+    r.ok();
+    let out = r.stdout_str();
+    let commands: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(commands.len() >= 15, "{r}");
+    for line in &commands {
+        // A continuation line would be indented deeper than the command names.
+        assert!(
+            line.starts_with("  ") && !line.starts_with("   "),
+            "a command's description runs over several lines: {line:?}\n{r}"
+        );
+        assert!(line.len() <= 100, "a command's line is too long: {line:?}");
+    }
+    let r = repo.dvx(&["config", "--help"]);
+    r.ok()
+        .stdout_has("core.default_remote")
+        .stdout_has("allow_http")
+        .stdout_has("zstd_level");
+}

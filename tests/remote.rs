@@ -85,6 +85,83 @@ fn folder_many_small_files_make_few_remote_objects() {
     assert_snapshot_eq("pull of 1000 small files", &want, &snap_in(&clone, "data"));
 }
 
+/// The summaries of push, fetch and pull: human sizes, counts that agree with their nouns,
+/// "nothing to push/fetch" when nothing had to move, and the exact numbers under `--json`.
+#[test]
+fn folder_transfer_summaries_are_human_and_say_when_nothing_moved() {
+    let ctx = folder_ctx(true);
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0x5e7);
+    g.file(&repo.path("data/one.bin"), 5_000);
+    repo.dvx(&["add", "data"]).ok();
+    ctx.add_origin();
+    repo.commit("one file");
+    let what = format!("1 dataset version (1 file, {})", human_bytes(5_000));
+
+    let r = ctx.dvx(&["push"]);
+    r.ok();
+    let line = summary_line(&r, "pushed");
+    assert!(line.starts_with(&format!("pushed {what}: sent ")), "{r}");
+    assert!(
+        !line.contains("bytes"),
+        "raw byte counts in a human line\n{r}"
+    );
+    let r = ctx.dvx(&["push"]);
+    r.ok();
+    let line = summary_line(&r, "pushed");
+    assert!(
+        line.starts_with(&format!("nothing to push: the remote already has {what}; ")),
+        "{r}"
+    );
+    let again = ctx.push(&[]);
+    assert_eq!(
+        (again.objects, again.versions, again.files),
+        (0, 1, 1),
+        "{again:?}"
+    );
+    assert_eq!(again.bytes, 5_000, "{again:?}");
+
+    // pull: what was restored, then the summary.
+    let clone = repo.clone_to("clone", &[]);
+    let r = ctx.dvx_in(&clone, &["pull"]);
+    r.ok();
+    let line = summary_line(&r, "pulled");
+    assert!(
+        line.starts_with(&format!("pulled {what}: received ")),
+        "{r}"
+    );
+    r.stdout_has(&format!(
+        ": 1 written ({}), 0 removed, 0 unchanged",
+        human_bytes(5_000)
+    ));
+    // Everything is in the store now: nothing to fetch, by fetch or by pull.
+    let r = ctx.dvx_in(&clone, &["fetch"]);
+    r.ok();
+    let line = summary_line(&r, "fetched");
+    assert!(
+        line.starts_with(&format!(
+            "nothing to fetch: the local store already has {what}; "
+        )),
+        "{r}"
+    );
+    let r = ctx.dvx_in(&clone, &["pull"]);
+    r.ok();
+    summary_line(&r, "pulled");
+    r.stdout_has("nothing to fetch: ")
+        .stdout_has(": 0 written (0 B), 0 removed, 1 unchanged");
+    let j = ctx.dvx_in(&clone, &["pull", "--json"]);
+    j.ok();
+    let s = summary(&j);
+    assert_eq!(
+        (s.versions, s.files, s.bytes, s.objects),
+        (1, 1, 5_000, 0),
+        "{s:?}"
+    );
+    let doc = j.json();
+    assert_eq!(doc["datasets"][0]["path"], "data", "{j}");
+    assert_eq!(doc["datasets"][0]["unchanged"], 1, "{j}");
+}
+
 /// `dvx pull` in a fresh clone must fail (exit 1) naming the remote, an object id and at least
 /// one affected file, and must not write wrong content.
 #[track_caller]
@@ -432,7 +509,7 @@ fn relative_folder_remote_is_relative_to_the_repository_root() {
     let code = repo.path("code");
     let r = repo.dvx_in(&code, &["push"]);
     r.ok();
-    summary(&r, "pushed");
+    summary_line(&r, "pushed");
     let remote_dir = repo.tmp().join("rel-remote");
     assert!(
         remote_dir.join("packs").is_dir(),

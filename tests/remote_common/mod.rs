@@ -138,7 +138,7 @@ impl Objects {
     }
 }
 
-/// The numbers of a `pushed ...` / `fetched ...` summary line.
+/// The numbers of a `dvx push --json` / `dvx fetch --json` / `dvx pull --json` summary.
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
     pub versions: u64,
@@ -150,58 +150,156 @@ pub struct Summary {
     pub secs: f64,
 }
 
-/// Parses the one summary line of `dvx push` (`verb` = "pushed") or `dvx fetch` ("fetched"):
-/// `<verb> <D> dataset version(s): <F> files, <B> bytes; sent <S> bytes in <O> objects (<N> requests) in <T>s`.
+/// Parses the JSON summary of `dvx push --json`, `dvx fetch --json` or `dvx pull --json`
+/// (exact counts; the human line rounds sizes): `{"versions", "files", "bytes",
+/// "transferred", "objects", "requests", "seconds"}`.
 #[track_caller]
-pub fn summary(run: &Run, verb: &str) -> Summary {
+pub fn summary(run: &Run) -> Summary {
+    let doc = run.json();
+    let n = |k: &str| -> u64 {
+        doc[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("summary: `{k}` is not a count\n{run}"))
+    };
+    Summary {
+        versions: n("versions"),
+        files: n("files"),
+        bytes: n("bytes"),
+        transferred: n("transferred"),
+        objects: n("objects"),
+        requests: n("requests"),
+        secs: doc["seconds"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("summary: `seconds` is not a number\n{run}")),
+    }
+}
+
+/// Checks the one human summary line of `dvx push` (`verb` = "pushed"), `dvx fetch`
+/// ("fetched") or `dvx pull` ("pulled") and returns it. When data moved:
+/// `<verb> <D> dataset version[s] (<F> file[s], <size>): sent|received <size> in <O> object[s]
+/// (<N> request[s]) in <T>s`; when nothing had to: `nothing to push: the remote already has
+/// ...` / `nothing to fetch: the local store already has ...`. Sizes are human
+/// ([`human_bytes`]), every count agrees with its noun.
+#[track_caller]
+pub fn summary_line(run: &Run, verb: &str) -> String {
     let out = run.stdout_str();
+    let nothing = if verb == "pushed" {
+        "nothing to push: "
+    } else {
+        "nothing to fetch: "
+    };
     let lines: Vec<&str> = out
         .lines()
-        .filter(|l| l.starts_with(&format!("{verb} ")))
+        .filter(|l| l.starts_with(&format!("{verb} ")) || l.starts_with(nothing))
         .collect();
     assert_eq!(
         lines.len(),
         1,
-        "expected exactly one `{verb} ...` summary line on stdout\n{run}"
+        "expected exactly one `{verb} ...` or `{nothing}...` summary line on stdout\n{run}"
     );
     let line = lines[0];
     let word = if verb == "pushed" { "sent" } else { "received" };
-    let shape_ok = line.contains(" dataset version")
-        && line.contains(" files, ")
-        && line.contains(&format!(" bytes; {word} "))
-        && line.contains(" objects (")
-        && line.contains(" requests) in ")
-        && line.ends_with('s');
-    assert!(
-        shape_ok,
-        "summary line does not have the contract's shape \
-         `{verb} <D> dataset version(s): <F> files, <B> bytes; {word} <S> bytes in <O> objects (<N> requests) in <T>s`\n{run}"
-    );
-    let nums: Vec<&str> = line
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .filter(|t| !t.is_empty() && t.chars().any(|c| c.is_ascii_digit()))
-        .collect();
-    assert_eq!(
-        nums.len(),
-        7,
-        "expected 7 numbers in the summary line\n{run}"
-    );
-    let n = |i: usize| -> u64 {
-        nums[i]
-            .parse()
-            .unwrap_or_else(|e| panic!("summary number {:?}: {e}\n{run}", nums[i]))
+    let holder = if verb == "pushed" {
+        "the remote"
+    } else {
+        "the local store"
     };
-    Summary {
-        versions: n(0),
-        files: n(1),
-        bytes: n(2),
-        transferred: n(3),
-        objects: n(4),
-        requests: n(5),
-        secs: nums[6]
-            .trim_end_matches('.')
-            .parse()
-            .unwrap_or_else(|e| panic!("summary time {:?}: {e}\n{run}", nums[6])),
+    // `<D> dataset version[s] (<F> file[s], <size>)`
+    let what = |c: &mut Shape| {
+        c.count("dataset version")
+            && c.lit(" (")
+            && c.count("file")
+            && c.lit(", ")
+            && c.size()
+            && c.lit(")")
+    };
+    let mut moved = Shape(line);
+    let moved_ok = moved.lit(verb)
+        && moved.lit(" ")
+        && what(&mut moved)
+        && moved.lit(&format!(": {word} "))
+        && moved.size()
+        && moved.lit(" in ")
+        && moved.count("object")
+        && moved.lit(" (")
+        && moved.count("request")
+        && moved.lit(") in ")
+        && moved.secs()
+        && moved.0.is_empty();
+    let mut none = Shape(line);
+    let none_ok = none.lit(nothing)
+        && none.lit(&format!("{holder} already has "))
+        && what(&mut none)
+        && none.lit("; ")
+        && none.count("request")
+        && none.lit(" in ")
+        && none.secs()
+        && none.0.is_empty();
+    assert!(
+        moved_ok || none_ok,
+        "summary line does not have the contract's shape \
+         `{verb} <D> dataset version[s] (<F> file[s], <size>): {word} <size> in <O> object[s] \
+         (<N> request[s]) in <T>s` or `{nothing}{holder} already has <D> dataset version[s] \
+         (<F> file[s], <size>); <N> request[s] in <T>s`\n{run}"
+    );
+    line.to_string()
+}
+
+/// A summary line being matched from the left: each method consumes what it recognises and
+/// says whether it did.
+struct Shape<'a>(&'a str);
+
+impl<'a> Shape<'a> {
+    fn lit(&mut self, s: &str) -> bool {
+        match self.0.strip_prefix(s) {
+            Some(rest) => {
+                self.0 = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn number(&mut self) -> Option<&'a str> {
+        let end = self
+            .0
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(self.0.len());
+        let (n, rest) = self.0.split_at(end);
+        self.0 = rest;
+        (!n.is_empty()).then_some(n)
+    }
+
+    /// `<n> <noun>`, the noun plural unless n is 1 (regular plurals).
+    fn count(&mut self, noun: &str) -> bool {
+        let Some(n) = self.number() else {
+            return false;
+        };
+        let plural = format!("{noun}s");
+        self.lit(" ") && self.lit(if n == "1" { noun } else { &plural })
+    }
+
+    /// A size as dvx prints it (`human_bytes`): `<n> B` or `<n>.<d> KiB|MiB|GiB|TiB`.
+    fn size(&mut self) -> bool {
+        if self.number().is_none() {
+            return false;
+        }
+        if self.lit(" B") {
+            return true;
+        }
+        self.lit(".")
+            && self.number().is_some_and(|d| d.len() == 1)
+            && ["KiB", "MiB", "GiB", "TiB"]
+                .iter()
+                .any(|u| self.lit(&format!(" {u}")))
+    }
+
+    /// Seconds with two decimals and an `s`.
+    fn secs(&mut self) -> bool {
+        self.number().is_some()
+            && self.lit(".")
+            && self.number().is_some_and(|d| d.len() == 2)
+            && self.lit("s")
     }
 }
 
@@ -266,10 +364,11 @@ impl Ctx {
     pub fn push(&self, args: &[&str]) -> Summary {
         let mut a = vec!["push"];
         a.extend_from_slice(args);
+        a.push("--json");
         let r = self.dvx(&a);
         r.ok();
         eprintln!("dvx {}: {}", a.join(" "), r.stdout_str().trim());
-        summary(&r, "pushed")
+        summary(&r)
     }
 
     /// Remote objects (panics if they cannot be listed).
@@ -491,9 +590,9 @@ pub fn roundtrip_all_revs(ctx: &Ctx) {
 
     // fetch, then checkout without the remote.
     let fetched = repo.clone_to("fetched", &[]);
-    let f = ctx.dvx_in(&fetched, &["fetch"]);
+    let f = ctx.dvx_in(&fetched, &["fetch", "--json"]);
     f.ok();
-    let fs1 = summary(&f, "fetched");
+    let fs1 = summary(&f);
     assert_eq!(fs1.versions, 1, "{fs1:?}");
     assert_eq!(fs1.files, p2.num("files"), "{fs1:?}");
     assert_eq!(fs1.bytes, p2.num("bytes"), "{fs1:?}");
@@ -504,9 +603,9 @@ pub fn roundtrip_all_revs(ctx: &Ctx) {
     );
     repo.dvx_in(&fetched, &["checkout"]).ok();
     assert_snapshot_eq("fetch + checkout", &v2, &snap_in(&fetched, "data"));
-    let f = ctx.dvx_in(&fetched, &["fetch", "v1"]);
+    let f = ctx.dvx_in(&fetched, &["fetch", "v1", "--json"]);
     f.ok();
-    let fs2 = summary(&f, "fetched");
+    let fs2 = summary(&f);
     assert!(
         fs2.transferred < fs1.transferred / 4,
         "fetching v1 after v2 should only need the few chunks that differ: {fs2:?} after {fs1:?}"
@@ -697,9 +796,9 @@ pub fn interrupted_transfers(ctx: &Ctx) {
 
     let killed = kill_repeatedly(ctx, repo.root(), &["push"]);
     eprintln!("push: {killed} runs killed");
-    let r = ctx.dvx(&["push"]);
+    let r = ctx.dvx(&["push", "--json"]);
     r.ok();
-    let s = summary(&r, "pushed");
+    let s = summary(&r);
     assert_eq!(s.versions, 1, "{s:?}");
     assert!(remote_pushed(ctx, repo.root(), "big"));
     let again = ctx.push(&[]);

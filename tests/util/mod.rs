@@ -437,6 +437,22 @@ fn run(mut cmd: Command, prog: &str, args: &[&str], dir: &Path) -> Run {
     Run { cmd: line, out }
 }
 
+/// A size as dvx's human output prints it: `512 B`, `4.9 KiB`, `1.5 MiB` (powers of 1024, one
+/// decimal). The contract the summary lines are checked against.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let (mut v, mut u) = (n as f64, 0);
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// Recursively collects regular files below `dir` accepted by `keep`.
 pub fn find_files(dir: &Path, keep: &mut dyn FnMut(&Path) -> bool, out: &mut Vec<PathBuf>) {
     let Ok(rd) = fs::read_dir(dir) else { return };

@@ -81,7 +81,10 @@ pub enum Command {
         #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "")]
         remote: Option<String>,
     },
-    /// Verify every pack, index and tree, and that every version in the history is complete.
+    /// Verify the store's objects, and that every version in the history is complete.
+    ///
+    /// Every pack, index and tree is read and checked against its id; every version any ref
+    /// names must have all its trees and chunks.
     Fsck {
         /// Rebuild the index from the packs.
         #[arg(long)]
@@ -94,7 +97,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Free the space of objects no version in any ref, the worktree or the index needs.
+    /// Free the space of objects that no ref, worktree or index needs.
+    ///
+    /// Marks from every version in any ref, the worktree's pointers and (for a shared store)
+    /// the other repositories using it; objects younger than the grace period are kept.
     Gc {
         /// Report what would be freed; change nothing.
         #[arg(long)]
@@ -126,6 +132,9 @@ pub enum Command {
         /// Remote name (default: the default remote).
         #[arg(short, long)]
         remote: Option<String>,
+        /// Machine-readable summary (exact byte counts).
+        #[arg(long)]
+        json: bool,
     },
     /// Download the data of versions into the local store (no checkout).
     Fetch {
@@ -134,6 +143,9 @@ pub enum Command {
         /// Remote name.
         #[arg(short, long)]
         remote: Option<String>,
+        /// Machine-readable summary (exact byte counts).
+        #[arg(long)]
+        json: bool,
     },
     /// Fetch and check out: `dvx pull [<rev>] [<path>...]`.
     Pull {
@@ -149,6 +161,9 @@ pub enum Command {
         /// Overwrite files whose content is not saved in the store.
         #[arg(short, long)]
         force: bool,
+        /// Machine-readable summary (exact byte counts) and what was restored.
+        #[arg(long)]
+        json: bool,
     },
     /// Restore datasets to the version of a revision (or of the worktree's pointers).
     Checkout {
@@ -179,8 +194,10 @@ pub enum Command {
         /// `<rev>:<path>`, the path relative to the repository root.
         spec: String,
     },
-    /// Print a dataset's version id. Without a revision, fails (exit 1) if the data on disk
-    /// is not the version the pointer records; at a revision, prints what that commit recorded.
+    /// Print a dataset's version id (to log with a model trained on it).
+    ///
+    /// Without a revision, fails (exit 1) if the data on disk is not the version the pointer
+    /// records; at a revision, prints what that commit recorded.
     Id {
         /// `[<rev>] <path>`
         #[arg(value_name = "REV|PATH", required = true)]
@@ -201,12 +218,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Read or change settings: `dvx config` lists them, `dvx config <key>` prints one,
-    /// `dvx config <key> <value>` sets it, `--unset <key>` removes it. Keys are dotted:
-    /// `core.default_remote`, `remotes.<name>.url|region` (committed file, staged when
-    /// changed); with `--local`, `store` and `remotes.<name>.*` including `endpoint`,
-    /// `allow_http` and credentials (this machine only; secrets hidden in listings); with `--store`, `zstd_level`, `remote_zstd_level`,
-    /// `pack_size`.
+    /// Read or change settings (committed, this machine's, or the store's).
+    ///
+    /// `dvx config` lists them, `dvx config <key>` prints one, `dvx config <key> <value>`
+    /// sets it, `--unset <key>` removes it. Keys are dotted:
+    ///
+    /// - the committed file (.dvx/config.toml, staged when changed): `core.default_remote`,
+    ///   `remotes.<name>.url|region`;
+    ///
+    /// - with `--local`, this machine only (.dvx/config.local.toml): `store` and
+    ///   `remotes.<name>.*` including `endpoint`, `allow_http` and credentials (secrets hidden
+    ///   in listings);
+    ///
+    /// - with `--store`: `zstd_level`, `remote_zstd_level`, `pack_size`.
     Config {
         /// This machine's settings (.dvx/config.local.toml, never committed).
         #[arg(long, conflicts_with = "store")]
@@ -222,8 +246,10 @@ pub enum Command {
         /// New value: TOML (3, true, "text") or plain text.
         value: Option<String>,
     },
-    /// Install git hooks that keep data in step with git: `post-checkout` and `post-merge`
-    /// run `dvx checkout`; `pre-push` pushes the data of the commits being pushed.
+    /// Install git hooks that keep the data in step with git.
+    ///
+    /// `post-checkout` and `post-merge` run `dvx checkout`; `pre-push` pushes the data of the
+    /// commits being pushed.
     InstallHooks {
         /// Remove the hooks dvx installed (others are left alone).
         #[arg(long)]

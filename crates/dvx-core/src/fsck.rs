@@ -12,10 +12,36 @@ use dvx_store::{ChunkId, PackId, Store, TreeId};
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
 use crate::workspace::{join_rel, Workspace};
+use ProblemKind::{Damaged, Missing, Unreadable};
+
+/// The kind of a problem: what a caller decides on (`what` is worded for people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The object is there but its bytes are wrong: they do not match its id or checksum,
+    /// do not decode, or disagree with the pack they describe.
+    Damaged,
+    /// The object is there but could not be read (an I/O error, not a regular file).
+    Unreadable,
+    /// An object a version (or an index entry) needs is not there: the version is incomplete.
+    Missing,
+}
+
+impl ProblemKind {
+    /// `damaged`, `unreadable` or `missing`, as `fsck --json` gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemKind::Damaged => "damaged",
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::Missing => "missing",
+        }
+    }
+}
 
 /// One problem found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
+    /// What kind of problem it is.
+    pub kind: ProblemKind,
     /// The object concerned (pack, index file, tree or chunk).
     pub object: String,
     /// What is wrong.
@@ -109,14 +135,18 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         let data = match dvx_store::fs::read_bounded(&path, u64::MAX) {
             Ok(d) => d,
             Err(e) => {
-                problems.push(problem(&name, &format!("unreadable: {e}")));
+                problems.push(problem(Unreadable, &name, &format!("unreadable: {e}")));
                 continue;
             }
         };
         report.packs += 1;
         progress.advance(data.len() as u64);
         if !pack::id_matches(&data, id) {
-            problems.push(problem(&name, "content does not match its name (damaged)"));
+            problems.push(problem(
+                Damaged,
+                &name,
+                "content does not match its name (damaged)",
+            ));
         }
         let entries = pack::read_trailer_with(&path, data.len() as u64, |buf, off| {
             let end = off as usize + buf.len();
@@ -131,7 +161,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         let entries = match entries {
             Ok(e) => e,
             Err(e) => {
-                problems.push(problem(&name, &format!("trailer unreadable: {e}")));
+                problems.push(problem(Damaged, &name, &format!("trailer unreadable: {e}")));
                 continue;
             }
         };
@@ -158,18 +188,18 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         let idx = match IndexFile::open(&path) {
             Ok(i) => i,
             Err(e) => {
-                problems.push(problem(&name, &e.to_string()));
+                problems.push(problem(Damaged, &name, &e.to_string()));
                 continue;
             }
         };
         if !idx.verify() {
-            problems.push(problem(&name, "checksum mismatch (damaged)"));
+            problems.push(problem(Damaged, &name, "checksum mismatch (damaged)"));
             continue;
         }
         let entries = match idx.entries() {
             Ok(e) => e,
             Err(e) => {
-                problems.push(problem(&name, &e.to_string()));
+                problems.push(problem(Damaged, &name, &e.to_string()));
                 continue;
             }
         };
@@ -191,12 +221,14 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         }
         if wrong > 0 {
             problems.push(problem(
+                Damaged,
                 &name,
                 &format!("{wrong} entries disagree with their packs"),
             ));
         }
         for p in missing_packs {
             problems.push(problem(
+                Missing,
                 &name,
                 &format!("lists pack {p}, which is missing or unreadable"),
             ));
@@ -211,14 +243,14 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
             Ok(t) => {
                 good_trees.insert(id, t);
             }
-            Err(e) => problems.push(problem(&format!("tree {id}"), &e.to_string())),
+            Err(e) => problems.push(problem(Damaged, &format!("tree {id}"), &e.to_string())),
         }
     }
 
     // 4. Every version in the history: all trees and chunks present and sound (a chunk
     //    counts as present only if the pack its index entry names exists and is readable).
     let readable_packs: HashSet<PackId> = pack_entries.keys().copied().collect();
-    let mut affected: BTreeMap<String, (String, BTreeSet<String>)> = BTreeMap::new();
+    let mut affected: Affected = BTreeMap::new();
     for (p, label) in all_versions(ws)? {
         report.versions += 1;
         let rev = label.rsplit('@').next().unwrap_or("").to_string();
@@ -232,8 +264,9 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
             &mut affected,
         )?;
     }
-    for (object, (what, files)) in affected {
+    for (object, (kind, what, files)) in affected {
         problems.push(Problem {
+            kind,
             object,
             what,
             files: files.into_iter().take(20).collect(),
@@ -243,6 +276,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         let key = format!("chunk {c}");
         if !problems.iter().any(|p| p.object == key) {
             problems.push(problem(
+                Damaged,
                 &key,
                 &format!("{detail} (not used by any version in the history)"),
             ));
@@ -254,25 +288,34 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     if opts.repair {
         let unreadable = store.rebuild_index()?;
         report.repaired.push(format!(
-            "rebuilt the index from {} pack(s){}",
-            store.list_packs()?.len() - unreadable.len(),
+            "rebuilt the index from {}{}",
+            packs_word(store.list_packs()?.len() - unreadable.len()),
             if unreadable.is_empty() {
                 String::new()
             } else {
-                format!(" ({} unreadable pack(s) left out)", unreadable.len())
+                format!(" ({} left out: unreadable)", packs_word(unreadable.len()))
             }
         ));
     }
     Ok(report)
 }
 
-fn problem(object: &str, what: &str) -> Problem {
+fn problem(kind: ProblemKind, object: &str, what: &str) -> Problem {
     Problem {
+        kind,
         object: object.to_string(),
         what: what.to_string(),
         files: Vec::new(),
     }
 }
+
+/// `1 pack`, `3 packs`.
+fn packs_word(n: usize) -> String {
+    format!("{n} pack{}", if n == 1 { "" } else { "s" })
+}
+
+/// Problems found while walking versions, by object: kind, what, the files affected.
+type Affected = BTreeMap<String, (ProblemKind, String, BTreeSet<String>)>;
 
 fn check_version(
     store: &Store,
@@ -281,7 +324,7 @@ fn check_version(
     trees: &HashMap<TreeId, Tree>,
     bad_chunks: &HashMap<ChunkId, String>,
     readable_packs: &HashSet<PackId>,
-    affected: &mut BTreeMap<String, (String, BTreeSet<String>)>,
+    affected: &mut Affected,
 ) -> Result<()> {
     let base = crate::workspace::Dataset {
         path: p.path.clone(),
@@ -295,16 +338,16 @@ fn check_version(
             continue;
         }
         let Some(tree) = trees.get(&id) else {
-            let what = if store.has_tree(&id) {
-                "is damaged"
+            let (kind, what) = if store.has_tree(&id) {
+                (Damaged, "is damaged")
             } else {
-                "is missing"
+                (Missing, "is missing")
             };
             let file = format!("{}@{rev}", join_rel(&base, &prefix));
             affected
                 .entry(format!("tree {id}"))
-                .or_insert_with(|| (what.into(), BTreeSet::new()))
-                .1
+                .or_insert_with(|| (kind, what.into(), BTreeSet::new()))
+                .2
                 .insert(if prefix.is_empty() {
                     format!("{}@{rev}", p.path)
                 } else {
@@ -319,20 +362,20 @@ fn check_version(
                 EntryKind::File { chunks, .. } => {
                     for c in chunks {
                         let issue = if let Some(d) = bad_chunks.get(&c.id) {
-                            Some(format!("is damaged ({d})"))
+                            Some((Damaged, format!("is damaged ({d})")))
                         } else if !store
                             .lookup(&c.id)?
                             .is_some_and(|l| readable_packs.contains(&l.pack))
                         {
-                            Some("is missing".to_string())
+                            Some((Missing, "is missing".to_string()))
                         } else {
                             None
                         };
-                        if let Some(what) = issue {
+                        if let Some((kind, what)) = issue {
                             affected
                                 .entry(format!("chunk {}", c.id))
-                                .or_insert_with(|| (what, BTreeSet::new()))
-                                .1
+                                .or_insert_with(|| (kind, what, BTreeSet::new()))
+                                .2
                                 .insert(format!("{}@{rev}", join_rel(&base, &rel)));
                         }
                     }

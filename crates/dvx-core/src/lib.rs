@@ -38,7 +38,7 @@ pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEn
 /// Masks `user:password@` in URLs of any text shown to the user.
 pub use dvx_remote::redact_userinfo;
 pub use error::{Error, ErrorKind, Result};
-pub use fsck::{fsck, FsckOptions, FsckReport, Problem};
+pub use fsck::{fsck, FsckOptions, FsckReport, Problem, ProblemKind};
 pub use fsx::rfc3339;
 pub use gc::{gc, GcOptions, GcReport};
 pub use hooks::{install_hooks, uninstall_hooks, InstalledHook};

@@ -17,6 +17,11 @@ pub trait Progress: Sync {
     fn advance(&self, n: u64);
     /// The current phase is over.
     fn end(&self);
+    /// The current phase (counted in bytes) works through `total` files; each is reported
+    /// by [`Progress::file_done`]. Ignored unless the implementation shows it.
+    fn files(&self, _total: u64) {}
+    /// One more file of the current phase is done (written, hashed, or given up on).
+    fn file_done(&self) {}
     /// Something the user should know that does not stop the operation (a damaged object
     /// that was worked around). Ignored unless the implementation shows it.
     fn warn(&self, _message: &str) {}

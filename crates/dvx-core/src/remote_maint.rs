@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AwsEnv;
 use crate::error::{Error, Result};
-use crate::fsck::{live_roots, FsckReport, Problem};
+use crate::fsck::{live_roots, FsckReport, Problem, ProblemKind};
 use crate::gc::{GcOptions, GcReport};
 use crate::progress::Progress;
 use crate::remote::open_remote;
@@ -85,6 +85,7 @@ pub fn fsck_remote(
         Ok(i) => Some(i),
         Err(e) => {
             problems.push(Problem {
+                kind: ProblemKind::Unreadable,
                 object: "remote index".into(),
                 what: e.to_string(),
                 files: vec![],
@@ -95,6 +96,7 @@ pub fn fsck_remote(
     if let Some(ri) = &rindex {
         for (key, problem) in &ri.damaged {
             problems.push(Problem {
+                kind: ProblemKind::Damaged,
                 object: key.clone(),
                 what: format!("{problem}; fetch reads its packs through their trailers"),
                 files: vec![],
@@ -110,11 +112,13 @@ pub fn fsck_remote(
         }
         for (p, n) in missing {
             problems.push(Problem {
+                kind: ProblemKind::Missing,
                 object: format!("pack {p}"),
                 what: format!(
-                    "is missing on the remote but its index lists {n} chunk(s) in it; \
+                    "is missing on the remote but its index lists {n} {} in it; \
                      `dvx push` sends the chunks a version needs again, then `dvx gc --remote` \
-                     drops the stale index entries"
+                     drops the stale index entries",
+                    if n == 1 { "chunk" } else { "chunks" }
                 ),
                 files: vec![],
             });
@@ -122,7 +126,7 @@ pub fn fsck_remote(
     }
     // Every version of the history.
     let mut decoded: HashMap<TreeId, Option<Tree>> = HashMap::new();
-    let mut affected: BTreeMap<String, (String, std::collections::BTreeSet<String>)> =
+    let mut affected: BTreeMap<String, (ProblemKind, String, std::collections::BTreeSet<String>)> =
         BTreeMap::new();
     for (p, label_v) in live_roots(ws)? {
         report.versions += 1;
@@ -142,8 +146,14 @@ pub fn fsck_remote(
             if !trees.contains(&id) {
                 affected
                     .entry(format!("tree {id}"))
-                    .or_insert_with(|| ("is missing on the remote".into(), Default::default()))
-                    .1
+                    .or_insert_with(|| {
+                        (
+                            ProblemKind::Missing,
+                            "is missing on the remote".into(),
+                            Default::default(),
+                        )
+                    })
+                    .2
                     .insert(shown);
                 continue;
             }
@@ -165,11 +175,12 @@ pub fn fsck_remote(
                             .entry(format!("tree {id}"))
                             .or_insert_with(|| {
                                 (
+                                    ProblemKind::Damaged,
                                     format!("is damaged on the remote ({e})"),
                                     Default::default(),
                                 )
                             })
-                            .1
+                            .2
                             .insert(shown.clone());
                     }
                 }
@@ -195,8 +206,10 @@ pub fn fsck_remote(
                             if let Some(what) = what {
                                 affected
                                     .entry(format!("chunk {}", c.id))
-                                    .or_insert_with(|| (what, Default::default()))
-                                    .1
+                                    .or_insert_with(|| {
+                                        (ProblemKind::Missing, what, Default::default())
+                                    })
+                                    .2
                                     .insert(format!("{}@{rev}", join_rel(&base, &rel)));
                             }
                         }
@@ -206,8 +219,9 @@ pub fn fsck_remote(
             }
         }
     }
-    for (object, (what, files)) in affected {
+    for (object, (kind, what, files)) in affected {
         problems.push(Problem {
+            kind,
             object,
             what,
             files: files.into_iter().take(20).collect(),

@@ -445,6 +445,7 @@ pub fn scan_dataset(
             Some(total),
             Unit::Bytes,
         );
+        progress.files(pending.len() as u64);
         // Largest first, so a big file does not start last and run alone.
         pending.sort_by_key(|p| std::cmp::Reverse(p.key.size));
         let results: Vec<Result<(Vec<u8>, FlatEntry)>> = pending
@@ -460,6 +461,7 @@ pub fn scan_dataset(
                 }
                 let (digest, chunks, len) =
                     hash_open_file(&file, &p.path, params, writer, progress)?;
+                progress.file_done();
                 let after = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
                 // Cached only if the file did not change while we read it, and by the stat
                 // of the file read itself.

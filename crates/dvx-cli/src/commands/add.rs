@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::output::bytes;
+use crate::output::{bytes, count};
 use crate::progress::Bars;
 use crate::settings::{Settings, UsageError};
 
@@ -42,9 +42,9 @@ pub fn run(
         };
         writeln!(
             out,
-            "{}: {what}, {} files, {}, id {}",
+            "{}: {what}, {}, {}, id {}",
             crate::output::q(&d.path),
-            d.files,
+            count(d.files, "file"),
             bytes(d.bytes),
             d.id.short()
         )?;
@@ -52,11 +52,11 @@ pub fn run(
     let st = report.stats;
     // The per-dataset lines are the result (stdout); store counters are information (stderr).
     eprintln!(
-        "stored {} new chunks ({} raw, {} on disk) in {} pack(s) in {:.2}s",
-        st.new_chunks,
+        "stored {} ({} raw, {} on disk) in {} in {:.2}s",
+        count(st.new_chunks, "new chunk"),
         bytes(st.new_bytes),
         bytes(st.stored_bytes),
-        st.packs,
+        count(st.packs, "pack"),
         started.elapsed().as_secs_f64()
     );
     Ok(crate::EXIT_OK)

@@ -22,13 +22,7 @@ pub fn run(
     };
     let report = dvx_core::checkout(&ws, &opts, &Bars::new(s.progress))?;
     for d in &report.datasets {
-        let counts = format!(
-            "{} written ({}), {} removed, {} unchanged",
-            d.written,
-            bytes(d.bytes_written),
-            d.removed,
-            d.unchanged
-        );
+        let counts = counts(d);
         match &d.part {
             // Only a part changed: the dataset is at no one version, and must not be said to be.
             Some(part) => writeln!(out, "{}", part_line(part, d, &counts))?,
@@ -36,7 +30,7 @@ pub fn run(
                 out,
                 "{}: {} at {}: {counts}",
                 q(&d.path),
-                if d.written + d.removed == 0 {
+                if d.written + d.removed + d.dirs_removed == 0 {
                     "already"
                 } else {
                     "now"
@@ -46,6 +40,18 @@ pub fn run(
         }
     }
     Ok(crate::EXIT_OK)
+}
+
+/// What a checkout did to one dataset: `3 written (1.2 MiB), 1 removed, 5 unchanged` (files
+/// and links; directories are not counted).
+pub fn counts(d: &dvx_core::DatasetCheckout) -> String {
+    format!(
+        "{} written ({}), {} removed, {} unchanged",
+        d.written,
+        bytes(d.bytes_written),
+        d.removed,
+        d.unchanged
+    )
 }
 
 /// The report line of a partial checkout or pull: what was restored from which version, and

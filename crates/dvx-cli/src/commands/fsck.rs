@@ -2,6 +2,7 @@ use std::io::Write;
 
 use serde_json::json;
 
+use crate::output::count;
 use crate::progress::Bars;
 use crate::settings::Settings;
 
@@ -30,7 +31,12 @@ pub fn run(
             .iter()
             .map(|p| {
                 let files: Vec<String> = p.files.iter().map(|f| crate::output::jn(f)).collect();
-                json!({"object": p.object, "problem": p.what, "files": files})
+                json!({
+                    "kind": p.kind.as_str(),
+                    "object": p.object,
+                    "problem": p.what,
+                    "files": files,
+                })
             })
             .collect();
         crate::output::json(
@@ -52,16 +58,16 @@ pub fn run(
         }
         writeln!(
             out,
-            "checked {} packs ({} chunks), {} indexes, {} trees, {} versions: {}",
-            r.packs,
-            r.chunks,
-            r.indexes,
-            r.trees,
-            r.versions,
+            "checked {} ({}), {}, {}, {}: {}",
+            count(r.packs, "pack"),
+            count(r.chunks, "chunk"),
+            count(r.indexes, "index"),
+            count(r.trees, "tree"),
+            count(r.versions, "version"),
             if r.problems.is_empty() {
                 "no problems".to_string()
             } else {
-                format!("{} problem(s)", r.problems.len())
+                count(r.problems.len() as u64, "problem")
             }
         )?;
     }

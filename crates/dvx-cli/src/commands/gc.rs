@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::output::bytes;
+use crate::output::{bytes, count, plural};
 use crate::progress::Bars;
 use crate::settings::{Settings, UsageError};
 
@@ -53,20 +53,20 @@ pub fn run(
     } else {
         writeln!(
             out,
-            "{}{} versions live ({} chunks); packs: {} kept ({}), {} deleted, {} rewritten; {} trees deleted; {} freed{}",
+            "{}{} live ({}); packs: {} kept ({}), {} deleted, {} rewritten; {} deleted; {} freed{}",
             if dry_run { "dry run: " } else { "" },
-            r.versions,
-            r.live_chunks,
+            count(r.versions, "version"),
+            count(r.live_chunks, "chunk"),
             r.packs_kept,
             bytes(r.bytes_kept),
             r.packs_deleted,
             r.packs_rewritten,
-            r.trees_deleted,
+            count(r.trees_deleted, "tree"),
             bytes(r.bytes_freed),
             if r.young_kept > 0 {
                 format!(
-                    " ({} objects {} kept)",
-                    r.young_kept,
+                    " ({} {} kept)",
+                    count(r.young_kept, "object"),
                     if remote.is_some() {
                         "unreferenced but within the grace period (listed in gc/pending.toml)"
                     } else {
@@ -80,9 +80,9 @@ pub fn run(
         if r.other_repos > 0 {
             writeln!(
                 out,
-                "the store is shared: the versions of {} other repositor{} using it were kept",
+                "the store is shared: the versions of {} {} using it were kept",
                 r.other_repos,
-                if r.other_repos == 1 { "y" } else { "ies" }
+                plural(r.other_repos, "other repository")
             )?;
         }
     }

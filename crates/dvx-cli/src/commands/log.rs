@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::output::{jn, q};
+use crate::output::{bytes, count, jn, q};
 use crate::settings::Settings;
 
 pub fn run(
@@ -46,11 +46,11 @@ pub fn run(
         };
         writeln!(
             out,
-            "{} {}{path} {id} {} files {} bytes {}",
+            "{} {}{path} {id} {} {} {}",
             &e.commit.id[..e.commit.id.len().min(10)],
             dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
-            e.files,
-            e.bytes,
+            count(e.files, "file"),
+            bytes(e.bytes),
             e.message.as_deref().unwrap_or(&e.commit.summary)
         )?;
     }

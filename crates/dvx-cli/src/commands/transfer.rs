@@ -1,14 +1,60 @@
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Instant;
 
+use serde_json::json;
+
+use crate::output::{bytes, count, jn, q};
 use crate::progress::Bars;
 use crate::settings::Settings;
 
-fn summary(verb: &str, moved: &str, r: &dvx_core::TransferReport) -> String {
+/// Which way the data went, for the summary's words.
+#[derive(Clone, Copy)]
+enum Way {
+    Push,
+    Fetch,
+    Pull,
+}
+
+/// The one summary line of push, fetch and pull, in human units. `seconds` is the whole
+/// command's wall time (for pull: fetch and restore).
+fn summary(way: Way, r: &dvx_core::TransferReport, seconds: f64) -> String {
+    let (verb, moved, nothing, holder) = match way {
+        Way::Push => ("pushed", "sent", "nothing to push", "the remote"),
+        Way::Fetch => ("fetched", "received", "nothing to fetch", "the local store"),
+        Way::Pull => ("pulled", "received", "nothing to fetch", "the local store"),
+    };
+    if r.datasets == 0 {
+        return format!("{nothing}: no dataset version");
+    }
+    let what = format!(
+        "{} ({}, {})",
+        count(r.datasets, "dataset version"),
+        count(r.files, "file"),
+        bytes(r.bytes)
+    );
+    let requests = count(r.requests, "request");
+    if r.objects == 0 {
+        return format!("{nothing}: {holder} already has {what}; {requests} in {seconds:.2}s");
+    }
     format!(
-        "{verb} {} dataset version(s): {} files, {} bytes; {moved} {} bytes in {} objects ({} requests) in {:.2}s",
-        r.datasets, r.files, r.bytes, r.transferred, r.objects, r.requests, r.seconds
+        "{verb} {what}: {moved} {} in {} ({requests}) in {seconds:.2}s",
+        bytes(r.transferred),
+        count(r.objects, "object"),
     )
+}
+
+/// The report as `--json` gives it: exact counts, for scripts.
+fn summary_json(r: &dvx_core::TransferReport, seconds: f64) -> serde_json::Value {
+    json!({
+        "versions": r.datasets,
+        "files": r.files,
+        "bytes": r.bytes,
+        "transferred": r.transferred,
+        "objects": r.objects,
+        "requests": r.requests,
+        "seconds": seconds,
+    })
 }
 
 pub fn push(
@@ -16,6 +62,7 @@ pub fn push(
     revs: Vec<String>,
     all_revs: bool,
     remote: Option<String>,
+    as_json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let ws = s.workspace()?;
@@ -25,7 +72,11 @@ pub fn push(
         remote,
     };
     let r = dvx_core::push(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
-    writeln!(out, "{}", summary("pushed", "sent", &r))?;
+    if as_json {
+        crate::output::json(out, &summary_json(&r, r.seconds))?;
+    } else {
+        writeln!(out, "{}", summary(Way::Push, &r, r.seconds))?;
+    }
     Ok(crate::EXIT_OK)
 }
 
@@ -33,6 +84,7 @@ pub fn fetch(
     s: &Settings,
     revs: Vec<String>,
     remote: Option<String>,
+    as_json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let ws = s.workspace()?;
@@ -43,45 +95,63 @@ pub fn fetch(
         remote,
     };
     let r = dvx_core::fetch(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
-    writeln!(out, "{}", summary("fetched", "received", &r))?;
+    if as_json {
+        crate::output::json(out, &summary_json(&r, r.seconds))?;
+    } else {
+        writeln!(out, "{}", summary(Way::Fetch, &r, r.seconds))?;
+    }
     Ok(crate::EXIT_OK)
 }
 
-pub fn pull(
-    s: &Settings,
-    args: Vec<String>,
-    paths: Vec<PathBuf>,
-    remote: Option<String>,
-    force: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<i32> {
+pub struct PullArgs {
+    pub args: Vec<String>,
+    pub paths: Vec<PathBuf>,
+    pub remote: Option<String>,
+    pub force: bool,
+    pub json: bool,
+}
+
+pub fn pull(s: &Settings, a: PullArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let started = Instant::now();
     let ws = s.workspace()?;
-    let (revs, paths) = super::split_revs(&ws, s, args, paths, 1)?;
+    let (revs, paths) = super::split_revs(&ws, s, a.args, a.paths, 1)?;
     let opts = dvx_core::PullOptions {
         rev: revs.into_iter().next(),
         paths,
         cwd: s.cwd.clone(),
-        remote,
-        force,
+        remote: a.remote,
+        force: a.force,
     };
     let r = dvx_core::pull(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
-    if let Some(co) = &r.checkout {
-        for d in &co.datasets {
-            let counts = format!(
-                "{} written, {} removed, {} unchanged",
-                d.written, d.removed, d.unchanged
-            );
-            match &d.part {
-                Some(part) => writeln!(out, "{}", super::checkout::part_line(part, d, &counts))?,
-                None => writeln!(
-                    out,
-                    "{}: at {}: {counts}",
-                    crate::output::q(&d.path),
-                    d.id.short()
-                )?,
-            }
+    // The report's own time ends with the download; the user waited for the restore too.
+    let seconds = started.elapsed().as_secs_f64();
+    let datasets = r.checkout.as_ref().map_or(&[][..], |c| &c.datasets[..]);
+    if a.json {
+        let mut v = summary_json(&r, seconds);
+        v["datasets"] = datasets
+            .iter()
+            .map(|d| {
+                json!({
+                    "path": jn(&d.path),
+                    "id": d.id.to_hex(),
+                    "part": d.part.as_deref().map(jn),
+                    "written": d.written,
+                    "bytes_written": d.bytes_written,
+                    "removed": d.removed,
+                    "unchanged": d.unchanged,
+                })
+            })
+            .collect();
+        crate::output::json(out, &v)?;
+        return Ok(crate::EXIT_OK);
+    }
+    for d in datasets {
+        let counts = super::checkout::counts(d);
+        match &d.part {
+            Some(part) => writeln!(out, "{}", super::checkout::part_line(part, d, &counts))?,
+            None => writeln!(out, "{}: at {}: {counts}", q(&d.path), d.id.short())?,
         }
     }
-    writeln!(out, "{}", summary("fetched", "received", &r))?;
+    writeln!(out, "{}", summary(Way::Pull, &r, seconds))?;
     Ok(crate::EXIT_OK)
 }

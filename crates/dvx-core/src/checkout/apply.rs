@@ -33,6 +33,7 @@ pub(super) fn apply(
         written: 0,
         bytes_written: 0,
         removed: 0,
+        dirs_removed: 0,
         unchanged: 0,
         part: plan.part.clone(),
     };
@@ -65,7 +66,7 @@ pub(super) fn apply(
     for (rel, _) in dir_removals {
         // A directory still holding files ignored by .dvxignore is kept: they are the user's.
         tree.remove_dir(rel)?;
-        done.removed += 1;
+        done.dirs_removed += 1;
     }
     // 2. Directories, parents first, never through a symlink.
     let dirs: BTreeSet<&Vec<u8>> = plan
@@ -96,6 +97,7 @@ pub(super) fn apply(
     done.unchanged = (files - work.len()) as u64;
     let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
     progress.begin("restoring", Some(total), Unit::Bytes);
+    progress.files(work.len() as u64);
     let base = ds.base();
     // Taken strictly in this order (rayon's splitting would start the second-largest file
     // only after the largest, when the two should be written side by side).
@@ -112,6 +114,7 @@ pub(super) fn apply(
             }
             n
         });
+        progress.file_done();
         (ds.display(&rel_str(rel)), r)
     });
     progress.end();

@@ -48,9 +48,11 @@ pub struct DatasetCheckout {
     pub written: u64,
     /// Bytes written.
     pub bytes_written: u64,
-    /// Entries removed.
+    /// Files and links removed.
     pub removed: u64,
-    /// Entries already right.
+    /// Directories removed (not counted in `removed`).
+    pub dirs_removed: u64,
+    /// Files and links already right.
     pub unchanged: u64,
     /// Set when only this part of the dataset (repo-relative) was restored: the pointer was
     /// left alone, so the dataset as a whole is at no one version.
