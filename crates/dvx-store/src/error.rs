@@ -78,6 +78,12 @@ pub enum Error {
     BadId(String),
 }
 
+impl From<crate::id::ParseIdError> for Error {
+    fn from(e: crate::id::ParseIdError) -> Error {
+        Error::BadId(e.0)
+    }
+}
+
 impl Error {
     /// Wraps an I/O error with the operation and path, turning ENOSPC into [`Error::DiskFull`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {

@@ -11,7 +11,8 @@ pub mod chunker;
 mod direct;
 mod error;
 pub mod fs;
-pub mod id;
+/// The id types, from the `dvx-id` crate that the store shares with the manifest.
+pub use dvx_id as id;
 pub mod index;
 pub mod pack;
 mod store;
@@ -19,7 +20,7 @@ mod store;
 pub use backend::{too_large, Backend, BackendError, MemoryBackend, ObjectInfo};
 pub use chunker::{chunk_batches, chunk_reader, ChunkerParams};
 pub use error::{Error, Result};
-pub use id::{ChunkId, Digest, PackId, TreeId};
+pub use id::{ChunkId, Digest, PackId, ParseIdError, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};
 pub use store::{
     decode_tree_object, Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats,

@@ -13,8 +13,9 @@ use crate::pack::{self, Compression};
 
 const TREE_MAGIC: &[u8; 8] = b"DVXTOBJ\0";
 const TREE_HEADER_LEN: usize = 24;
-/// Upper bound of a decoded tree object (guards decompression of untrusted data).
-pub const MAX_TREE_LEN: u64 = 1 << 30;
+/// Upper bound of a decoded tree object (guards decompression of untrusted data); the same
+/// bound the manifest's tree decoder applies.
+pub use dvx_id::MAX_TREE_LEN;
 /// Upper bound of a stored tree object file (header + payload): the payload is compressed only
 /// when that makes it smaller, so it is never longer than [`MAX_TREE_LEN`]. Every read of a
 /// tree object, local or remote, is capped at this size before anything is allocated.
