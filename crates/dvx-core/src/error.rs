@@ -231,10 +231,11 @@ fn qp(path: &std::path::Path) -> String {
 }
 
 impl Error {
-    /// Wraps an I/O error with operation and path (ENOSPC becomes [`Error::DiskFull`]).
+    /// Wraps an I/O error with operation and path (a full disk, as [`dvx_store::is_disk_full`]
+    /// tells, becomes [`Error::DiskFull`]).
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        if source.raw_os_error() == Some(libc::ENOSPC) {
+        if dvx_store::is_disk_full(&source) {
             return Error::DiskFull { path };
         }
         Error::Io { op, path, source }

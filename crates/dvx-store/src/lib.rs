@@ -19,7 +19,7 @@ mod store;
 
 pub use backend::{too_large, Backend, BackendError, MemoryBackend, ObjectInfo};
 pub use chunker::{chunk_batches, chunk_reader, ChunkerParams};
-pub use error::{Error, Result};
+pub use error::{is_disk_full, Error, Result};
 pub use id::{ChunkId, Digest, PackId, ParseIdError, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};
 pub use store::{
