@@ -69,8 +69,8 @@ struct Job {
     offset: u64,
 }
 
-/// Opens `path` for writing a new file, with `O_DIRECT` where the platform has it. Returns
-/// whether direct I/O is on.
+/// Opens `path` for writing a new file, with `O_DIRECT` on Linux; elsewhere (and where the
+/// file system refuses it) a plain file, written buffered. Returns whether direct I/O is on.
 pub(crate) fn create_new(path: &Path) -> Result<(File, bool)> {
     use std::fs::OpenOptions;
     #[cfg(target_os = "linux")]
@@ -244,15 +244,20 @@ impl Drop for DirectWriter {
 /// Writes one aligned block; on `EINVAL` from `O_DIRECT` (a file system that accepts the flag
 /// but not these alignments) turns direct I/O off for the file and writes it buffered.
 fn write_block(f: &File, direct: &mut bool, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    match f.write_all_at(bytes, offset) {
+    match crate::fs::pwrite_all(f, bytes, offset) {
+        #[cfg(target_os = "linux")]
         Err(e) if *direct && e.raw_os_error() == Some(libc::EINVAL) => {
             *direct = false;
             let flags = rustix::fs::fcntl_getfl(f)?;
             rustix::fs::fcntl_setfl(f, flags - rustix::fs::OFlags::DIRECT)?;
-            f.write_all_at(bytes, offset)
+            crate::fs::pwrite_all(f, bytes, offset)
         }
-        r => r,
+        r => {
+            // Only Linux opens with O_DIRECT (see `create_new`); elsewhere it is always off.
+            #[cfg(not(target_os = "linux"))]
+            let _ = direct;
+            r
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! and the lookups that go through it.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -155,20 +154,8 @@ impl Store {
         {
             return Ok(*len);
         }
-        let path = self.pack_path(id);
-        let len = match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => {
-                // Readable, not only present: a pack we may not open saves nothing.
-                match File::open(&path) {
-                    Ok(_) => Some(m.len()),
-                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
-                    Err(e) => return Err(Error::io("open pack", &path, e)),
-                }
-            }
-            Ok(_) => None,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io("stat", &path, e)),
-        };
+        // Readable, not only present: a pack we may not open saves nothing.
+        let len = sfs::readable_len(&self.pack_path(id))?;
         self.pack_lens
             .lock()
             .expect("pack length cache poisoned")

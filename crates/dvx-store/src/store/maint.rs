@@ -3,30 +3,25 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
 use super::Store;
 use crate::error::{Error, Result};
-use crate::fs::{self as sfs, TMP_PREFIX};
+use crate::fs as sfs;
 use crate::id::PackId;
 use crate::index::{self, IndexFile, Location};
 use crate::pack;
 
+/// Age below which [`Store::freshen`] leaves an object alone: it is well inside gc's grace
+/// period already, and a command that reuses many objects then writes each mtime once.
+const FRESH_FOR: Duration = Duration::from_secs(60);
+
 impl Store {
     /// Marks an object as recently used by setting its mtime to now (when it is older than
-    /// ten minutes), so that gc's grace period covers objects a running command relies on.
+    /// [`FRESH_FOR`]), so that gc's grace period covers objects a running command relies on.
     /// Best effort: a read-only store is left alone.
     pub fn freshen(&self, path: &Path) {
-        let now = std::time::SystemTime::now();
-        let stale = std::fs::metadata(path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > std::time::Duration::from_secs(60));
-        if stale {
-            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
-                let _ = f.set_modified(now);
-            }
-        }
+        sfs::touch_if_older(path, FRESH_FOR);
     }
 
     /// Merges all index files into one when there are more than `threshold`.
@@ -51,11 +46,7 @@ impl Store {
         let merged = index::write_index(&self.index_dir(), all)?;
         for p in inputs {
             if p != merged {
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &p, e)),
-                }
+                sfs::remove_file_if_exists(&p)?;
             }
         }
         sfs::sync_dir(&self.index_dir())?;
@@ -89,11 +80,7 @@ impl Store {
         };
         for p in old {
             if Some(&p) != merged.as_ref() {
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io("remove", &p, e)),
-                }
+                sfs::remove_file_if_exists(&p)?;
             }
         }
         sfs::sync_dir(&self.index_dir())?;
@@ -118,7 +105,7 @@ impl Store {
         let merged = index::write_index(&self.index_dir(), all)?;
         for p in old {
             if p != merged {
-                let _ = std::fs::remove_file(&p);
+                let _ = sfs::remove_file_if_exists(&p);
             }
         }
         sfs::sync_dir(&self.index_dir())?;
@@ -127,35 +114,15 @@ impl Store {
     }
 
     /// Removes leftovers of interrupted writes older than `min_age` (temporary files).
-    pub fn clean_temp_files(&self, min_age: std::time::Duration) -> Result<u64> {
-        let mut removed = 0;
-        let now = std::time::SystemTime::now();
+    pub fn clean_temp_files(&self, min_age: Duration) -> Result<u64> {
         let mut dirs = vec![self.packs_dir(), self.index_dir(), self.trees_dir()];
         for d in [self.packs_dir(), self.trees_dir()] {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                dirs.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
-            }
+            dirs.extend(sfs::subdirs(&d));
         }
-        for d in dirs {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in rd.flatten() {
-                let name = e.file_name();
-                if !name.to_string_lossy().starts_with(TMP_PREFIX) {
-                    continue;
-                }
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| now.duration_since(m).ok())
-                    .is_some_and(|age| age >= min_age);
-                if old && std::fs::remove_file(e.path()).is_ok() {
-                    removed += 1;
-                }
-            }
-        }
+        let removed = dirs
+            .iter()
+            .map(|d| sfs::remove_old_temp_files(d, min_age))
+            .sum();
         Ok(removed)
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::error::{Error, Result};
-use crate::fs::{self as sfs, TMP_PREFIX};
+use crate::fs as sfs;
 use crate::id::{PackId, TreeId};
 pub use crate::index::Location;
 use crate::pack;
@@ -38,7 +38,7 @@ pub struct Store {
 impl Store {
     /// True when `root` holds a store.
     pub fn exists(root: &Path) -> bool {
-        root.join("config.toml").is_file()
+        sfs::is_file(&root.join("config.toml"))
     }
 
     /// Opens the store at `root`, creating it with `opts` if it does not exist yet.
@@ -73,15 +73,14 @@ impl Store {
     /// Opens an existing store.
     pub fn open(root: &Path) -> Result<Store> {
         let cfg_path = root.join("config.toml");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+        let text = sfs::read_to_string(&cfg_path).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 Error::BadConfig {
                     path: cfg_path.clone(),
                     detail: "no store here (config.toml is missing); run `dvx init`".into(),
                 }
-            } else {
-                Error::io("read", &cfg_path, e)
             }
+            e => e,
         })?;
         let config = StoreConfig::parse(&cfg_path, &text)?;
         for sub in ["packs", "index", "trees"] {
@@ -129,7 +128,7 @@ impl Store {
     /// Every pack file present.
     pub fn list_packs(&self) -> Result<Vec<PackId>> {
         let mut out = Vec::new();
-        for path in list_two_level(&self.packs_dir())? {
+        for path in sfs::list_two_level(&self.packs_dir())? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if let Some(hex) = name.strip_suffix(".pack") {
                 if let Ok(id) = hex.parse() {
@@ -144,7 +143,7 @@ impl Store {
     /// Every tree object present.
     pub fn list_trees(&self) -> Result<Vec<TreeId>> {
         let mut out = Vec::new();
-        for path in list_two_level(&self.trees_dir())? {
+        for path in sfs::list_two_level(&self.trees_dir())? {
             if let Some(Ok(id)) = path.file_name().and_then(|n| n.to_str()).map(str::parse) {
                 out.push(id);
             }
@@ -156,42 +155,13 @@ impl Store {
     /// Every index file present.
     pub fn list_index_files(&self) -> Result<Vec<PathBuf>> {
         let dir = self.index_dir();
-        let mut out = Vec::new();
-        let rd = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
-        for ent in rd {
-            let ent = ent.map_err(|e| Error::io("list", &dir, e))?;
-            let p = ent.path();
-            if p.extension().is_some_and(|e| e == "idx") {
-                out.push(p);
-            }
-        }
+        let mut out: Vec<PathBuf> = sfs::list_dir(&dir)?
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+            .collect();
         out.sort();
         Ok(out)
     }
-}
-
-fn list_two_level(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    for sub in rd {
-        let sub = sub.map_err(|e| Error::io("list", dir, e))?;
-        let p = sub.path();
-        if !p.is_dir() {
-            continue;
-        }
-        let rd2 = std::fs::read_dir(&p).map_err(|e| Error::io("list", &p, e))?;
-        for ent in rd2 {
-            let ent = ent.map_err(|e| Error::io("list", &p, e))?;
-            if !ent.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
-                out.push(ent.path());
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

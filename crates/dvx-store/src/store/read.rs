@@ -78,12 +78,7 @@ impl Store {
     /// disk reads with its work.
     pub fn will_need(&self, pack: &PackId, offset: u64, len: u64) {
         if let Ok(file) = self.pack_file(pack) {
-            let _ = rustix::fs::fadvise(
-                &*file,
-                offset,
-                std::num::NonZeroU64::new(len),
-                rustix::fs::Advice::WillNeed,
-            );
+            sfs::advise_will_need(&file, offset, len);
         }
     }
 }

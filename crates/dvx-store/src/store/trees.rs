@@ -64,7 +64,7 @@ impl Store {
 
     /// True when the tree object is present.
     pub fn has_tree(&self, id: &TreeId) -> bool {
-        self.tree_path(id).is_file()
+        sfs::is_file(&self.tree_path(id))
     }
 
     /// Stores an encoded tree (the bytes are opaque here) and returns its id. Idempotent.

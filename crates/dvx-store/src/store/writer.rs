@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use super::Store;
 use crate::error::Result;
+use crate::fs as sfs;
 use crate::id::{ChunkId, PackId};
 use crate::index::{self, Location};
 use crate::pack::{self, Compression, PackBuilder};
@@ -103,7 +104,7 @@ impl StoreWriter<'_> {
                     return Ok(true);
                 }
                 let path = self.store.pack_path(&loc.pack);
-                if !path.is_file() {
+                if !sfs::is_file(&path) {
                     return Ok(false);
                 }
                 reused.insert(loc.pack);
