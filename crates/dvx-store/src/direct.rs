@@ -4,15 +4,15 @@
 //! Why: a buffered write copies every byte into a new page-cache page, and the fsync that
 //! follows writes it to disk regardless. The copy is pure overhead for a pack, and on virtual
 //! machines whose free memory goes back to the host (free page reporting, balloons) it is the
-//! dominant cost: every new page-cache page faults on the host first (measured on a
-//! Firecracker guest: 1 GB buffered write + fsync 1.25-3.1 s, with `O_DIRECT` 0.49-0.66 s).
+//! dominant cost: every new page-cache page faults on the host first (measurements in
+//! docs/PERFORMANCE.md).
 //!
 //! How: bytes are gathered in a few block-aligned buffers that are reused (so their memory
 //! stays resident); a full buffer goes to a writer thread that writes it with `pwrite`, so
 //! the disk works while the caller keeps chunking and hashing. The tail is padded to a whole
 //! block, written, and the file is truncated to its real length. When the file system refuses
-//! `O_DIRECT` (tmpfs, some network file systems) the writer falls back to buffered writes of
-//! the same buffers: the bytes on disk are the same either way.
+//! `O_DIRECT` (tmpfs, some network file systems), and on every platform but Linux, the writer
+//! makes buffered writes of the same buffers: the bytes on disk are the same either way.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

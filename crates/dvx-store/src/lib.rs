@@ -1,5 +1,7 @@
-//! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, zstd-compressed
-//! chunks appended to self-describing pack files, immutable sorted index files, and tree objects.
+//! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, chunks appended to
+//! self-describing pack files, immutable sorted index files, and tree objects. Chunks are stored
+//! raw locally (the store's `zstd_level`, 0 by default) and zstd-compressed on the way to a
+//! remote (`remote_zstd_level`); a pack entry records which, so either kind reads back.
 //!
 //! The main types are [`Store`] (open/create a store, read verified chunks and trees),
 //! [`StoreWriter`] (a write session that packs new chunks and publishes an index when finished),

@@ -18,7 +18,7 @@ pub struct StoreOptions {
     pub chunker: ChunkerParams,
     /// Target pack size in bytes; a pack is closed once it reaches this size.
     pub pack_size: u64,
-    /// zstd level for chunks stored by `add` (0: stored raw).
+    /// zstd level for chunks stored by `add` (0: stored raw, the default).
     pub zstd_level: i32,
     /// zstd level for raw chunks sent to a remote by `push` (0: sent raw).
     pub remote_zstd_level: i32,
@@ -28,16 +28,15 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             chunker: ChunkerParams::default(),
-            // ~64 MiB: few enough objects for remotes and directory listings, small enough
-            // that rewriting a mostly-dead pack in gc is cheap.
+            // Few enough objects for remotes and directory listings, small enough that
+            // rewriting a mostly-dead pack in gc is cheap.
             pack_size: 64 << 20,
-            // Raw: compression was 40% of `add`'s CPU (zstd level 1 runs at ~380 MB/s on
-            // CSV), so the local store keeps chunks as they are, like a working copy, and
-            // `push` compresses what it sends (remotes are where bytes cost: network,
-            // storage bills). Checkout of local data then never decompresses.
+            // Raw: compression is a large share of `add`'s CPU, so the local store keeps
+            // chunks as they are, like a working copy, and `push` compresses what it sends
+            // (remotes are where bytes cost: network, storage bills). Checkout of local data
+            // then never decompresses. See docs/PERFORMANCE.md.
             zstd_level: 0,
-            // Level 1: about twice as fast as zstd's default (3) for a slightly lower ratio
-            // (CSV still compresses ~3x).
+            // zstd's fastest level: much faster than its default for a slightly lower ratio.
             remote_zstd_level: 1,
         }
     }

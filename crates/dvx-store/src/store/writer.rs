@@ -65,7 +65,8 @@ struct PackState {
     packs: u64,
 }
 
-/// A write session: new chunks are compressed and appended to packs; [`StoreWriter::finish`]
+/// A write session: new chunks are appended to packs (compressed only when the store's
+/// `zstd_level` asks for it, raw by default); [`StoreWriter::finish`]
 /// seals the last pack and publishes one index file for everything written. A sealed pack is
 /// usable by others even before its index exists (its trailer is read on open), but nothing
 /// may reference the chunks (trees, pointers) before `finish` returns. Usable from many
@@ -163,7 +164,8 @@ impl StoreWriter<'_> {
         if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
             return Ok(None);
         }
-        let raw_len = u32::try_from(data.len()).expect("chunks are at most 256 MiB");
+        let raw_len = u32::try_from(data.len())
+            .expect("a chunk is at most pack::MAX_CHUNK_LEN bytes, far below 4 GiB");
         let level = if try_compress {
             self.store.config.zstd_level
         } else {
