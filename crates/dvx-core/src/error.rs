@@ -300,10 +300,11 @@ fn qp(path: &std::path::Path) -> String {
 }
 
 impl Error {
-    /// Wraps an I/O error with operation and path (ENOSPC becomes [`Error::DiskFull`]).
+    /// Wraps an I/O error with operation and path (a full disk, as [`dvx_store::is_disk_full`]
+    /// tells, becomes [`Error::DiskFull`]).
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        if is_disk_full(&source) {
+        if dvx_store::is_disk_full(&source) {
             return Error::DiskFull { path };
         }
         Error::Io { op, path, source }
@@ -566,7 +567,7 @@ fn git_kind(e: &dvx_git::Error) -> ErrorKind {
         G::UnknownRevision { .. } | G::NotACommit { .. } => K::UnknownRevision,
         G::PathOutsideRepo { .. } => K::OutsideRepository,
         G::IndexLocked { .. } => K::Busy,
-        G::Io { source, .. } if is_disk_full(source) => K::DiskFull,
+        G::Io { source, .. } if dvx_store::is_disk_full(source) => K::DiskFull,
         G::Io { .. } => K::Io,
         _ => K::Git,
     }
@@ -584,9 +585,6 @@ fn backend_kind(e: &dvx_store::BackendError) -> ErrorKind {
     }
 }
 
-fn is_disk_full(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == std::io::ErrorKind::StorageFull
-}
 
 #[cfg(test)]
 mod tests {

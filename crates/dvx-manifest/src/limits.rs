@@ -16,7 +16,7 @@ pub const MAX_DEPTH: usize = 512;
 /// Most files (and links) one version may hold.
 pub const MAX_FILES: u64 = 50_000_000;
 /// Largest encoded tree (the raw length a tree object may declare).
-pub const MAX_TREE_LEN: u64 = dvx_store::MAX_TREE_LEN;
+pub const MAX_TREE_LEN: u64 = dvx_id::MAX_TREE_LEN;
 /// Largest pointer file, in bytes.
 pub const MAX_POINTER_LEN: usize = 1 << 20;
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dvx_store::TreeId;
+use dvx_id::TreeId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 //! (docs/FORMAT.md, "Tree object"). Decoding validates everything, since trees come from
 //! remotes and are untrusted.
 
-use dvx_store::{ChunkId, Digest, TreeId};
+use dvx_id::{ChunkId, Digest, TreeId};
 
 use crate::error::{Error, Result};
 use crate::limits::{MAX_CHUNKS, MAX_ENTRIES, MAX_LINK, MAX_NAME, MAX_TREE_LEN};

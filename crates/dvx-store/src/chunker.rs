@@ -19,7 +19,8 @@ pub struct ChunkerParams {
 
 impl Default for ChunkerParams {
     /// 16 KiB / 64 KiB / 256 KiB: small enough that an edit stores little, large enough that
-    /// the per-chunk overhead (index entry, tree entry) stays under 0.1%.
+    /// the per-chunk overhead (an index entry and a tree entry, under a hundred bytes) stays
+    /// small next to the chunk.
     fn default() -> Self {
         ChunkerParams {
             min: 16 * 1024,

@@ -4,15 +4,15 @@
 //! Why: a buffered write copies every byte into a new page-cache page, and the fsync that
 //! follows writes it to disk regardless. The copy is pure overhead for a pack, and on virtual
 //! machines whose free memory goes back to the host (free page reporting, balloons) it is the
-//! dominant cost: every new page-cache page faults on the host first (measured on a
-//! Firecracker guest: 1 GB buffered write + fsync 1.25-3.1 s, with `O_DIRECT` 0.49-0.66 s).
+//! dominant cost: every new page-cache page faults on the host first (measurements in
+//! docs/PERFORMANCE.md).
 //!
 //! How: bytes are gathered in a few block-aligned buffers that are reused (so their memory
 //! stays resident); a full buffer goes to a writer thread that writes it with `pwrite`, so
 //! the disk works while the caller keeps chunking and hashing. The tail is padded to a whole
 //! block, written, and the file is truncated to its real length. When the file system refuses
-//! `O_DIRECT` (tmpfs, some network file systems) the writer falls back to buffered writes of
-//! the same buffers: the bytes on disk are the same either way.
+//! `O_DIRECT` (tmpfs, some network file systems), and on every platform but Linux, the writer
+//! makes buffered writes of the same buffers: the bytes on disk are the same either way.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -69,8 +69,8 @@ struct Job {
     offset: u64,
 }
 
-/// Opens `path` for writing a new file, with `O_DIRECT` where the platform has it. Returns
-/// whether direct I/O is on.
+/// Opens `path` for writing a new file, with `O_DIRECT` on Linux; elsewhere (and where the
+/// file system refuses it) a plain file, written buffered. Returns whether direct I/O is on.
 pub(crate) fn create_new(path: &Path) -> Result<(File, bool)> {
     use std::fs::OpenOptions;
     #[cfg(target_os = "linux")]
@@ -244,15 +244,20 @@ impl Drop for DirectWriter {
 /// Writes one aligned block; on `EINVAL` from `O_DIRECT` (a file system that accepts the flag
 /// but not these alignments) turns direct I/O off for the file and writes it buffered.
 fn write_block(f: &File, direct: &mut bool, bytes: &[u8], offset: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    match f.write_all_at(bytes, offset) {
+    match crate::fs::pwrite_all(f, bytes, offset) {
+        #[cfg(target_os = "linux")]
         Err(e) if *direct && e.raw_os_error() == Some(libc::EINVAL) => {
             *direct = false;
             let flags = rustix::fs::fcntl_getfl(f)?;
             rustix::fs::fcntl_setfl(f, flags - rustix::fs::OFlags::DIRECT)?;
-            f.write_all_at(bytes, offset)
+            crate::fs::pwrite_all(f, bytes, offset)
         }
-        r => r,
+        r => {
+            // Only Linux opens with O_DIRECT (see `create_new`); elsewhere it is always off.
+            #[cfg(not(target_os = "linux"))]
+            let _ = direct;
+            r
+        }
     }
 }
 

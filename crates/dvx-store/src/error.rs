@@ -2,6 +2,17 @@ use std::path::PathBuf;
 
 use crate::id::{ChunkId, PackId, TreeId};
 
+/// True when an I/O error means the disk is full: `ENOSPC`, or whatever the platform reports
+/// as [`std::io::ErrorKind::StorageFull`]. The one test every dvx crate applies, so a full
+/// disk gets the same error and advice wherever it strikes.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        return true;
+    }
+    e.kind() == std::io::ErrorKind::StorageFull
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -78,13 +89,18 @@ pub enum Error {
     BadId(String),
 }
 
+impl From<crate::id::ParseIdError> for Error {
+    fn from(e: crate::id::ParseIdError) -> Error {
+        Error::BadId(e.0)
+    }
+}
+
 impl Error {
-    /// Wraps an I/O error with the operation and path, turning ENOSPC into [`Error::DiskFull`].
+    /// Wraps an I/O error with the operation and path, turning a full disk (see
+    /// [`is_disk_full`]) into [`Error::DiskFull`].
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         let path = path.into();
-        if source.raw_os_error() == Some(libc::ENOSPC)
-            || source.kind() == std::io::ErrorKind::StorageFull
-        {
+        if is_disk_full(&source) {
             return Error::DiskFull { path };
         }
         Error::Io { op, path, source }

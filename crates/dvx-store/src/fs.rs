@@ -1,10 +1,13 @@
-//! The one module through which the store touches the file system: every error names its path,
-//! and every write is atomic (temporary file in the target directory, fsync, rename, fsync dir).
+//! The one module through which the store touches the file system (with [`crate::direct`], the
+//! writer of big files it uses): every error names its path, every write is atomic (temporary
+//! file in the target directory, fsync, rename, fsync dir), and the calls that differ between
+//! platforms live here, each with a portable fallback.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use crate::direct::DirectWriter;
 use crate::error::{Error, Result};
@@ -47,14 +50,17 @@ pub fn open(path: &Path) -> Result<File> {
 /// block, and the open handle is checked again (the path may have been swapped meanwhile).
 /// The error for a non-regular file has kind `InvalidData`.
 pub fn open_regular(path: &Path) -> std::io::Result<(File, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
     if !fs::metadata(path)?.is_file() {
         return Err(not_regular());
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = opts.open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(not_regular());
@@ -93,13 +99,23 @@ pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// fsyncs a directory so a rename inside it is durable.
+/// fsyncs a directory so a rename inside it is durable. Windows has no such call (a
+/// directory cannot be opened as a file there, and NTFS journals the rename itself): nothing
+/// to do.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    match File::open(dir) {
-        Ok(f) => f
-            .sync_all()
-            .map_err(|e| Error::io("fsync directory", dir, e)),
-        Err(e) => Err(Error::io("open directory", dir, e)),
+    #[cfg(unix)]
+    {
+        match File::open(dir) {
+            Ok(f) => f
+                .sync_all()
+                .map_err(|e| Error::io("fsync directory", dir, e)),
+            Err(e) => Err(Error::io("open directory", dir, e)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -225,7 +241,190 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Positional read of exactly `buf.len()` bytes at `offset`.
 pub fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(buf, offset)
-        .map_err(|e| Error::io("read", path, e))
+    pread_exact(file, buf, offset).map_err(|e| Error::io("read", path, e))
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`; many threads may read one file at once.
+pub(crate) fn pread_exact(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        // `seek_read` also moves the file's cursor, which no reader of a store file uses.
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.seek_read(&mut buf[done..], offset + done as u64) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes all of `buf` at `offset`.
+pub(crate) fn pwrite_all(file: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.seek_write(&buf[done..], offset + done as u64) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when `path` is a regular file (following symlinks); false when it is absent or
+/// cannot be looked at.
+pub(crate) fn is_file(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// Reads a whole file as UTF-8 text.
+pub(crate) fn read_to_string(path: &Path) -> Result<String> {
+    fs::read_to_string(path).map_err(|e| Error::io("read", path, e))
+}
+
+/// The paths of the entries of `dir`, in no particular order.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = fs::read_dir(dir).map_err(|e| Error::io("list", dir, e))?;
+    rd.map(|ent| ent.map(|e| e.path()).map_err(|e| Error::io("list", dir, e)))
+        .collect()
+}
+
+/// The files one level below the subdirectories of `dir` (`dir/<hh>/<name>`, the layout of
+/// packs and trees), temporary files excepted. A missing `dir` holds nothing.
+pub(crate) fn list_two_level(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    for sub in rd {
+        let sub = sub.map_err(|e| Error::io("list", dir, e))?;
+        let p = sub.path();
+        if !p.is_dir() {
+            continue;
+        }
+        let rd2 = fs::read_dir(&p).map_err(|e| Error::io("list", &p, e))?;
+        for ent in rd2 {
+            let ent = ent.map_err(|e| Error::io("list", &p, e))?;
+            if !ent.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                out.push(ent.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The subdirectories of `dir`; best effort (an unreadable `dir` has none).
+pub(crate) fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Removes the temporary files directly in `dir` last modified at least `min_age` ago, and
+/// returns how many went; best effort (what cannot be read or removed is left).
+pub(crate) fn remove_old_temp_files(dir: &Path, min_age: Duration) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for e in rd.flatten() {
+        if !e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= min_age);
+        if old && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Removes a file; one that is already gone is no error.
+pub(crate) fn remove_file_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+/// The length of `path` when it is a regular file this process may open for reading; `None`
+/// when it is absent, not a regular file, or not readable.
+pub(crate) fn readable_len(path: &Path) -> Result<Option<u64>> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() => match File::open(path) {
+            Ok(_) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Ok(None),
+            Err(e) => Err(Error::io("open", path, e)),
+        },
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+/// Sets the mtime of `path` to now when it is older than `min_age`; best effort (a read-only
+/// file or store is left alone).
+pub(crate) fn touch_if_older(path: &Path, min_age: Duration) {
+    let now = SystemTime::now();
+    let stale = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age > min_age);
+    if stale {
+        if let Ok(f) = OpenOptions::new().write(true).open(path) {
+            let _ = f.set_modified(now);
+        }
+    }
+}
+
+/// Asks the kernel to start reading `len` bytes of `file` at `offset` into the page cache.
+/// Advice only: it does not wait, a failure changes nothing but speed, and where the platform
+/// has no such call it does nothing.
+pub(crate) fn advise_will_need(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::fs::fadvise(
+            file,
+            offset,
+            std::num::NonZeroU64::new(len),
+            rustix::fs::Advice::WillNeed,
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, offset, len);
 }

@@ -1,5 +1,7 @@
-//! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, zstd-compressed
-//! chunks appended to self-describing pack files, immutable sorted index files, and tree objects.
+//! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, chunks appended to
+//! self-describing pack files, immutable sorted index files, and tree objects. Chunks are stored
+//! raw locally (the store's `zstd_level`, 0 by default) and zstd-compressed on the way to a
+//! remote (`remote_zstd_level`); a pack entry records which, so either kind reads back.
 //!
 //! The main types are [`Store`] (open/create a store, read verified chunks and trees),
 //! [`StoreWriter`] (a write session that packs new chunks and publishes an index when finished),
@@ -11,15 +13,16 @@ pub mod chunker;
 mod direct;
 mod error;
 pub mod fs;
-pub mod id;
+/// The id types, from the `dvx-id` crate that the store shares with the manifest.
+pub use dvx_id as id;
 pub mod index;
 pub mod pack;
 mod store;
 
 pub use backend::{too_large, Backend, BackendError, MemoryBackend, ObjectInfo};
 pub use chunker::{chunk_batches, chunk_reader, ChunkerParams};
-pub use error::{Error, Result};
-pub use id::{ChunkId, Digest, PackId, TreeId};
+pub use error::{is_disk_full, Error, Result};
+pub use id::{ChunkId, Digest, PackId, ParseIdError, TreeId};
 pub use pack::{Compression, PackBuilder, PackEntry};
 pub use store::{
     decode_tree_object, Location, Store, StoreConfig, StoreOptions, StoreWriter, WriteStats,

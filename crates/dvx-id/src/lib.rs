@@ -1,9 +1,33 @@
-//! Typed 32-byte BLAKE3 ids. Hex strings are parsed only at the edges (`FromStr`).
+//! The ids of dvx's objects: typed 32-byte BLAKE3 hashes ([`ChunkId`], [`TreeId`], [`Digest`],
+//! [`PackId`]), made from bytes with `of` and parsed from hex only at the edges (`FromStr`).
+//!
+//! The store and the manifest both name objects by these ids; keeping them here lets the
+//! manifest (pure data) name a tree without depending on the store's packs and compression.
+//! [`MAX_TREE_LEN`] is the one bound both sides of a tree object share.
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::Error;
+/// Largest encoded tree a [`TreeId`] may name, in bytes: the manifest's decoder refuses longer
+/// trees and the store caps the decompression of a tree object at this size.
+pub const MAX_TREE_LEN: u64 = 1 << 30;
+
+/// A hex string that is not an id: not 64 characters, or not hexadecimal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseIdError(pub String);
+
+impl fmt::Display for ParseIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid id `{}`: expected 64 hexadecimal characters",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ParseIdError {}
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -24,7 +48,7 @@ macro_rules! id_type {
             pub fn to_hex(&self) -> String {
                 hex(&self.0)
             }
-            /// The first `n` hex characters, for humans.
+            /// The first 12 hex characters, for humans.
             pub fn short(&self) -> String {
                 let mut s = self.to_hex();
                 s.truncate(12);
@@ -50,9 +74,9 @@ macro_rules! id_type {
         }
 
         impl FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
-                parse_hex(s).map($name).ok_or_else(|| Error::BadId(s.to_string()))
+            type Err = ParseIdError;
+            fn from_str(s: &str) -> Result<Self, ParseIdError> {
+                parse_hex(s).map($name).ok_or_else(|| ParseIdError(s.to_string()))
             }
         }
 
@@ -77,7 +101,9 @@ id_type!(
     Digest
 );
 id_type!(
-    /// The id of a pack file: BLAKE3 of the whole file.
+    /// The id of a pack file: BLAKE3 of its trailer entries (pack format 2), which list the id,
+    /// offset and lengths of every chunk and so cover every byte. Format-1 packs were named by
+    /// the hash of the whole file.
     PackId
 );
 
@@ -117,5 +143,6 @@ mod tests {
         assert_eq!(id.to_hex(), blake3::hash(b"hello").to_hex().to_string());
         assert!("xyz".parse::<ChunkId>().is_err());
         assert!("g".repeat(64).parse::<ChunkId>().is_err());
+        assert_eq!(id.short(), id.to_hex()[..12]);
     }
 }
