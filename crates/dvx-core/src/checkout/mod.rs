@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{hash_file, rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
-use crate::status::select_pointers;
+use crate::targets::Target;
 use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
@@ -109,48 +109,18 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     ws.require_init()?;
-    // (pointer, its bytes at the revision, path below the dataset base: "" = everything)
-    let commit = opts
-        .rev
-        .as_deref()
-        .map(|r| ws.repo.resolve(r))
-        .transpose()?;
-    let mut targets: Vec<(Pointer, Option<Vec<u8>>, String)> = Vec::new();
-    if opts.paths.is_empty() {
-        match &commit {
-            Some(c) => targets.extend(
-                ws.pointers_at(c)?
-                    .into_iter()
-                    .map(|(p, raw)| (p, Some(raw), String::new())),
-            ),
-            None => targets.extend(
-                select_pointers(ws, &opts.cwd, &[])?
-                    .into_iter()
-                    .map(|p| (p, None, String::new())),
-            ),
-        }
-    } else {
-        for p in &opts.paths {
-            let path = ws.dataset_path(&opts.cwd, p)?;
-            let found =
-                ws.find_dataset(commit.as_ref(), &path)?
-                    .ok_or_else(|| Error::NotADataset {
-                        pointer: dvx_manifest::pointer_path_for(&path),
-                        path: path.clone(),
-                        place: match &opts.rev {
-                            Some(r) => format!("at revision {r}"),
-                            None => "in the worktree".into(),
-                        },
-                    })?;
-            targets.push(found);
-        }
-    }
+    let targets = crate::targets::select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
     let store = ws.store()?;
     let cache = Mutex::new(StatCache::load(&ws.state_dir()));
 
     // Phase 1: read every target version and scan the disk; nothing is changed yet.
     let mut plans = Vec::new();
-    for (pointer, raw_pointer, below) in targets {
+    for Target {
+        pointer,
+        raw: raw_pointer,
+        below,
+    } in targets
+    {
         // Restoring a part of a dataset leaves its pointer alone.
         let raw_pointer = if below.is_empty() { raw_pointer } else { None };
         if !store.has_tree(&pointer.id) {

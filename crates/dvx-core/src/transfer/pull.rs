@@ -1,0 +1,50 @@
+//! `dvx pull`: fetch, then checkout.
+
+use std::path::PathBuf;
+
+use super::fetch::fetch_targets;
+use super::TransferReport;
+use crate::checkout::{checkout, CheckoutOptions};
+use crate::config::AwsEnv;
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::targets::select;
+use crate::workspace::Workspace;
+
+/// Options of `pull`.
+#[derive(Clone, Debug, Default)]
+pub struct PullOptions {
+    /// Revision (default: the worktree's pointers).
+    pub rev: Option<String>,
+    /// Datasets or paths inside them.
+    pub paths: Vec<PathBuf>,
+    /// Directory paths are relative to.
+    pub cwd: PathBuf,
+    /// Remote name.
+    pub remote: Option<String>,
+    /// Overwrite unsaved changes.
+    pub force: bool,
+}
+
+/// Fetch, then checkout.
+pub fn pull(
+    ws: &Workspace,
+    opts: &PullOptions,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let targets = select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
+    let mut report = fetch_targets(ws, &targets, opts.remote.as_deref(), env, progress)?;
+    let co = checkout(
+        ws,
+        &CheckoutOptions {
+            rev: opts.rev.clone(),
+            paths: opts.paths.clone(),
+            cwd: opts.cwd.clone(),
+            force: opts.force,
+        },
+        progress,
+    )?;
+    report.checkout = Some(co);
+    Ok(report)
+}
