@@ -995,15 +995,6 @@ impl StoreWriter<'_> {
         Ok(true)
     }
 
-    /// Existing packs this session reused (deduplicated against).
-    pub fn reused_packs(&self) -> Vec<PackId> {
-        self.reused
-            .lock()
-            .expect("reused poisoned")
-            .iter()
-            .copied()
-            .collect()
-    }
     /// Stores `data` as a chunk unless the store (or this session) has it. Returns its id.
     pub fn add_chunk(&self, data: &[u8]) -> Result<ChunkId> {
         let id = ChunkId::of(data);
