@@ -338,25 +338,16 @@ pub fn gc_remote(
             .into_iter()
             .filter(|(_, l)| !doomed.contains(&l.pack))
             .collect();
-        let scratch = ws
-            .dvx_dir()
-            .join("tmp")
-            .join(format!("gc-{}", std::process::id()));
-        crate::fsx::create_dir_all(&scratch)?;
-        let result = (|| -> Result<()> {
-            let mut new_key = None;
-            if !keep.is_empty() {
-                new_key = Some(put_index(&b, &scratch, keep)?.0);
+        let scratch = crate::fsx::ScratchDir::new(ws, "gc")?;
+        let mut new_key = None;
+        if !keep.is_empty() {
+            new_key = Some(put_index(&b, scratch.path(), keep)?.0);
+        }
+        for k in &rindex.keys {
+            if Some(k) != new_key.as_ref() {
+                b.delete(k).map_err(rerr)?;
             }
-            for k in &rindex.keys {
-                if Some(k) != new_key.as_ref() {
-                    b.delete(k).map_err(rerr)?;
-                }
-            }
-            Ok(())
-        })();
-        let _ = std::fs::remove_dir_all(&scratch);
-        result?;
+        }
     }
     for (k, _) in &delete {
         b.delete(k).map_err(rerr)?;

@@ -298,27 +298,25 @@ impl RemoteIndex {
     /// Where the chunk is on the remote: a location in a pack that exists there and is long
     /// enough to hold it, or None (the chunk must be uploaded again).
     pub(crate) fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
-        if let Some(l) = self.extra.get(id) {
-            return Ok(Some(*l));
-        }
-        for f in &self.files {
-            if let Some(l) = f.lookup(id)? {
-                if self.holds(&l) {
-                    return Ok(Some(l));
-                }
-            }
-        }
-        Ok(None)
+        self.find(id, |l| self.holds(l))
     }
 
     /// Where an index file says the chunk is, whether or not that pack exists (for fsck).
     pub(crate) fn lookup_indexed(&self, id: &ChunkId) -> Result<Option<Location>> {
+        self.find(id, |_| true)
+    }
+
+    /// The first location of the chunk that `usable` accepts (an unindexed pack's trailer
+    /// always is: the pack was listed).
+    fn find(&self, id: &ChunkId, usable: impl Fn(&Location) -> bool) -> Result<Option<Location>> {
         if let Some(l) = self.extra.get(id) {
             return Ok(Some(*l));
         }
         for f in &self.files {
             if let Some(l) = f.lookup(id)? {
-                return Ok(Some(l));
+                if usable(&l) {
+                    return Ok(Some(l));
+                }
             }
         }
         Ok(None)

@@ -127,6 +127,34 @@ fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// Fetches `p` from `remote` into a fresh worktree at `dir`, checks it out, and compares the
+/// data with `from`'s.
+fn fetch_and_compare(from: &Workspace, remote: &MemoryBackend, url: &str, p: &Pointer, dir: &Path) {
+    let c = clone_pointer(from, dir);
+    fetch_from(
+        &c,
+        remote,
+        "mem",
+        url,
+        &[(p.clone(), String::new())],
+        &NoProgress,
+    )
+    .expect("fetch");
+    checkout(
+        &c,
+        &CheckoutOptions {
+            cwd: c.root().to_path_buf(),
+            ..CheckoutOptions::default()
+        },
+        &NoProgress,
+    )
+    .expect("checkout");
+    assert_eq!(
+        read_all(&from.root().join("data")),
+        read_all(&c.root().join("data"))
+    );
+}
+
 #[test]
 fn push_fetch_round_trip_is_incremental_and_verified() {
     let tmp = tempfile::tempdir().expect("tmp");
@@ -161,29 +189,7 @@ fn push_fetch_round_trip_is_incremental_and_verified() {
     .expect("push");
     assert_eq!((again.transferred, again.objects), (0, 0));
 
-    let b = clone_pointer(&a, &tmp.path().join("b"));
-    fetch_from(
-        &b,
-        &remote,
-        "mem",
-        "mem://x",
-        &[(p1.clone(), String::new())],
-        &NoProgress,
-    )
-    .expect("fetch");
-    checkout(
-        &b,
-        &CheckoutOptions {
-            cwd: b.root().to_path_buf(),
-            ..CheckoutOptions::default()
-        },
-        &NoProgress,
-    )
-    .expect("checkout");
-    assert_eq!(
-        read_all(&a.root().join("data")),
-        read_all(&b.root().join("data"))
-    );
+    fetch_and_compare(&a, &remote, "mem://x", &p1, &tmp.path().join("b"));
 }
 
 #[test]
@@ -273,28 +279,6 @@ fn concurrent_pushes_of_overlapping_data_need_no_lock() {
     });
     for (p, from) in [(&pa, &a), (&pb, &b)] {
         let dir = tmp.path().join(format!("fresh-{}", p.id.short()));
-        let c = clone_pointer(from, &dir);
-        fetch_from(
-            &c,
-            &remote,
-            "mem",
-            "mem://z",
-            &[(p.clone(), String::new())],
-            &NoProgress,
-        )
-        .expect("fetch");
-        checkout(
-            &c,
-            &CheckoutOptions {
-                cwd: c.root().to_path_buf(),
-                ..CheckoutOptions::default()
-            },
-            &NoProgress,
-        )
-        .expect("checkout");
-        assert_eq!(
-            read_all(&from.root().join("data")),
-            read_all(&c.root().join("data"))
-        );
+        fetch_and_compare(from, &remote, "mem://z", p, &dir);
     }
 }

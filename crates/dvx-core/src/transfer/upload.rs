@@ -35,82 +35,69 @@ pub(super) fn upload_packs(
     missing: &[(ChunkId, Location)],
     progress: &dyn Progress,
 ) -> Result<()> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let scratch = ws
-        .dvx_dir()
-        .join("tmp")
-        .join(format!("push-{}-{nanos:x}", std::process::id()));
-    crate::fsx::create_dir_all(&scratch)?;
-    let result = (|| -> Result<()> {
-        let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
-        progress.begin("uploading", Some(total), Unit::Bytes);
-        // Packs are assembled in memory (no scratch file written and read back): one being
-        // built while the previous one uploads, so memory stays near two packs.
-        let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
-        std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) =
-                std::sync::mpsc::sync_channel::<((PackId, Vec<PackEntry>, Vec<u8>), u64)>(0);
-            let scratch_ref = &scratch;
-            let uploader = s.spawn(move || -> Result<()> {
-                for ((id, entries, data), n) in rx {
-                    b.put(&pack_key(&id), data).map_err(|e| b.error(e))?;
-                    let idx_entries = entries
-                        .iter()
-                        .map(|e| (e.id, Location::of(id, e)))
-                        .collect();
-                    let (key, data) = put_index(b, scratch_ref, idx_entries)?;
-                    let cached = index_cache_path(cache_dir, &key).expect("an index key");
-                    crate::fsx::write_atomic(&cached, &data)?;
-                    progress.advance(n);
-                }
-                Ok(())
-            });
-            let mut builder: Option<(PackBuffer, u64)> = None;
-            let mut send_err = false;
-            let level = store.config().remote_zstd_level;
-            let batches = batches(missing, PUSH_BATCH_BYTES);
-            for batch in batches.iter().take(PREFETCH_BATCHES) {
-                prefetch(store, batch);
-            }
-            'batches: for (bi, &batch) in batches.iter().enumerate() {
-                if let Some(next) = batches.get(bi + PREFETCH_BATCHES) {
-                    prefetch(store, next);
-                }
-                let prepared: Vec<Result<Prepared>> = batch
-                    .par_iter()
-                    .map(|(id, loc)| prepare(store, level, id, loc))
+    let scratch = crate::fsx::ScratchDir::new(ws, "push")?;
+    let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
+    progress.begin("uploading", Some(total), Unit::Bytes);
+    // Packs are assembled in memory (no scratch file written and read back): one being
+    // built while the previous one uploads, so memory stays near two packs.
+    let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<((PackId, Vec<PackEntry>, Vec<u8>), u64)>(0);
+        let scratch_ref = scratch.path();
+        let uploader = s.spawn(move || -> Result<()> {
+            for ((id, entries, data), n) in rx {
+                b.put(&pack_key(&id), data).map_err(|e| b.error(e))?;
+                let idx_entries = entries
+                    .iter()
+                    .map(|e| (e.id, Location::of(id, e)))
                     .collect();
-                for (r, (_, loc)) in prepared.into_iter().zip(batch) {
-                    let (id, compression, bytes, raw_len) = r?;
-                    let (bl, src) = builder.get_or_insert_with(|| (PackBuffer::new(), 0));
-                    bl.append(id, compression, &bytes, raw_len);
-                    // Progress counts local stored bytes (the total it was started with).
-                    *src += loc.stored_len as u64;
-                    if bl.len() >= pack_size {
-                        let (full, src) = builder.take().expect("present");
-                        if tx.send((full.finish(), src)).is_err() {
-                            send_err = true;
-                            break 'batches;
-                        }
+                let (key, data) = put_index(b, scratch_ref, idx_entries)?;
+                let cached = index_cache_path(cache_dir, &key).expect("an index key");
+                crate::fsx::write_atomic(&cached, &data)?;
+                progress.advance(n);
+            }
+            Ok(())
+        });
+        let mut builder: Option<(PackBuffer, u64)> = None;
+        let mut send_err = false;
+        let level = store.config().remote_zstd_level;
+        let batches = batches(missing, PUSH_BATCH_BYTES);
+        for batch in batches.iter().take(PREFETCH_BATCHES) {
+            prefetch(store, batch);
+        }
+        'batches: for (bi, &batch) in batches.iter().enumerate() {
+            if let Some(next) = batches.get(bi + PREFETCH_BATCHES) {
+                prefetch(store, next);
+            }
+            let prepared: Vec<Result<Prepared>> = batch
+                .par_iter()
+                .map(|(id, loc)| prepare(store, level, id, loc))
+                .collect();
+            for (r, (_, loc)) in prepared.into_iter().zip(batch) {
+                let (id, compression, bytes, raw_len) = r?;
+                let (bl, src) = builder.get_or_insert_with(|| (PackBuffer::new(), 0));
+                bl.append(id, compression, &bytes, raw_len);
+                // Progress counts local stored bytes (the total it was started with).
+                *src += loc.stored_len as u64;
+                if bl.len() >= pack_size {
+                    let (full, src) = builder.take().expect("present");
+                    if tx.send((full.finish(), src)).is_err() {
+                        send_err = true;
+                        break 'batches;
                     }
                 }
             }
-            if !send_err {
-                if let Some((last, src)) = builder.take() {
-                    let _ = tx.send((last.finish(), src));
-                }
+        }
+        if !send_err {
+            if let Some((last, src)) = builder.take() {
+                let _ = tx.send((last.finish(), src));
             }
-            drop(tx);
-            uploader.join().expect("uploader thread panicked")
-        })?;
-        progress.end();
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+        }
+        drop(tx);
+        uploader.join().expect("uploader thread panicked")
+    })?;
+    progress.end();
+    Ok(())
 }
 
 /// `missing` cut into batches of about `bytes` stored bytes: each is read, verified and (raw
