@@ -102,10 +102,7 @@ pub fn ls(
         });
     let mut out = Vec::new();
     for (p, below) in selected {
-        let ds = Dataset {
-            path: p.path.clone(),
-            kind: p.kind,
-        };
+        let ds = Dataset::of(&p);
         let listing = listing_of(ws, &p)?;
         let dirs = crate::treeio::dir_info(ws.store()?, &p.id)?;
         let prefix = format!("{below}/");

@@ -110,6 +110,17 @@ pub fn checkout(
 ) -> Result<CheckoutReport> {
     ws.require_init()?;
     let targets = crate::targets::select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
+    checkout_targets(ws, targets, opts.force, progress)
+}
+
+/// Restores the chosen `targets` (see [`crate::targets::select`]).
+pub(crate) fn checkout_targets(
+    ws: &Workspace,
+    targets: Vec<Target>,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    ws.require_init()?;
     let store = ws.store()?;
     let cache = Mutex::new(StatCache::load(&ws.state_dir()));
 
@@ -129,10 +140,7 @@ pub fn checkout(
                 id: pointer.id,
             });
         }
-        let ds = Dataset {
-            path: pointer.path.clone(),
-            kind: pointer.kind,
-        };
+        let ds = Dataset::of(&pointer);
         // Refuse early (before anything is written) if a directory above the dataset is a link.
         check_parents(ws, &ds)?;
         let mut target = load_dataset(store, &pointer)?;
@@ -164,7 +172,7 @@ pub fn checkout(
             Ok(l) => l,
             // A file or link where the dataset's directory belongs holds no dataset files;
             // with --force it is replaced (a link is its target string: nothing is lost).
-            Err(Error::InTheWay { path, .. }) if opts.force && path == base => Listing::new(),
+            Err(Error::InTheWay { path, .. }) if force && path == base => Listing::new(),
             Err(e) => return Err(e),
         };
         if !below.is_empty() {
@@ -259,7 +267,7 @@ pub fn checkout(
             unsaved,
         });
     }
-    if !opts.force {
+    if !force {
         let unsaved: Vec<String> = plans
             .iter()
             .flat_map(|p| p.unsaved.iter().cloned())
@@ -275,7 +283,7 @@ pub fn checkout(
     let mut failures = Vec::new();
     let mut hard_error = None;
     for plan in &plans {
-        let (done, mut fails) = match apply::apply(ws, store, plan, &cache, opts.force, progress) {
+        let (done, mut fails) = match apply::apply(ws, store, plan, &cache, force, progress) {
             Ok(r) => r,
             Err(e) => {
                 hard_error = Some(e);

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::fetch::fetch_targets;
 use super::TransferReport;
-use crate::checkout::{checkout, CheckoutOptions};
+use crate::checkout::checkout_targets;
 use crate::config::AwsEnv;
 use crate::error::Result;
 use crate::progress::Progress;
@@ -33,18 +33,9 @@ pub fn pull(
     env: &AwsEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
+    // One choice for both steps: the checkout restores exactly what was fetched.
     let targets = select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
     let mut report = fetch_targets(ws, &targets, opts.remote.as_deref(), env, progress)?;
-    let co = checkout(
-        ws,
-        &CheckoutOptions {
-            rev: opts.rev.clone(),
-            paths: opts.paths.clone(),
-            cwd: opts.cwd.clone(),
-            force: opts.force,
-        },
-        progress,
-    )?;
-    report.checkout = Some(co);
+    report.checkout = Some(checkout_targets(ws, targets, opts.force, progress)?);
     Ok(report)
 }
