@@ -139,13 +139,13 @@ pub enum Error {
         place: String,
     },
     /// Files in the way of a checkout hold content the store does not have.
-    #[error("checkout would overwrite or remove {} file(s) whose content is not saved in the store:\n{}\nsave them with `dvx add` (or copy them elsewhere), or rerun with --force to discard them", .files.len(), list(.files))]
+    #[error("checkout would overwrite or remove {} whose content is not saved in the store:\n{}\nsave them with `dvx add` (or copy them elsewhere), or rerun with --force to discard them", crate::names::count(.files.len(), "file"), list(.files))]
     Unsaved {
         /// The files, repo-relative.
         files: Vec<String>,
     },
     /// Some files could not be restored.
-    #[error("{} file(s) could not be restored; they were left untouched:\n{}", .failures.len(), .failures.iter().map(|(f, e)| format!("  {}: {e}", crate::names::quote(f))).collect::<Vec<_>>().join("\n"))]
+    #[error("{} could not be restored; they were left untouched:\n{}", crate::names::count(.failures.len(), "file"), .failures.iter().map(|(f, e)| format!("  {}: {e}", crate::names::quote(f))).collect::<Vec<_>>().join("\n"))]
     RestoreFailed {
         /// (file, reason) pairs.
         failures: Vec<(String, String)>,
@@ -188,7 +188,9 @@ pub enum Error {
         remote: String,
         /// The object (pack, chunk or tree id).
         object: String,
-        /// "is missing" or "is corrupt (...)".
+        /// True when the object is not there (else it is there but damaged).
+        missing: bool,
+        /// "is missing ..." or "is corrupt (...)".
         problem: String,
         /// Dataset files affected.
         files: Vec<String>,
@@ -214,7 +216,7 @@ pub enum Error {
     /// A folder the version replaces by a file or link holds files dvx does not track
     /// (ignored by .dvxignore, or not dvx's): checkout never removes those, with or without
     /// --force, so it stops before changing anything.
-    #[error("{} must become a {want} in this version, but the folder holds {} file(s) dvx does not track (ignored by .dvxignore):\n{}\nmove them out of the folder, then rerun; nothing was changed", crate::names::quote(path), .files.len(), list(.files))]
+    #[error("{} must become a {want} in this version, but the folder holds {} dvx does not track (ignored by .dvxignore):\n{}\nmove them out of the folder, then rerun; nothing was changed", crate::names::quote(path), crate::names::count(.files.len(), "file"), list(.files))]
     IgnoredInTheWay {
         /// The folder.
         path: String,
@@ -345,13 +347,8 @@ impl Error {
                 K::InTheWay
             }
             Error::Remote { source, .. } => backend_kind(source),
-            Error::RemoteObject { problem, .. } => {
-                if problem.starts_with("is missing") {
-                    K::MissingObject
-                } else {
-                    K::CorruptObject
-                }
-            }
+            Error::RemoteObject { missing: true, .. } => K::MissingObject,
+            Error::RemoteObject { missing: false, .. } => K::CorruptObject,
             Error::DamagedFile { source, .. } => store_kind(source),
             Error::OverLimit { .. } => K::TooLarge,
             Error::NestedDataset { .. } | Error::OverlappingDatasets { .. } => {
@@ -584,7 +581,6 @@ fn backend_kind(e: &dvx_store::BackendError) -> ErrorKind {
         B::Permanent { .. } => K::RemoteFailed,
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,8 @@ use dvx_store::{ChunkId, PackId, Store, TreeId};
 
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
-use crate::workspace::{join_rel, Workspace};
+use crate::treeio::TreeWalk;
+use crate::workspace::{join_rel, Dataset, Workspace};
 use ProblemKind::{Damaged, Missing, Unreadable};
 
 /// The kind of a problem: what a caller decides on (`what` is worded for people).
@@ -326,24 +327,17 @@ fn check_version(
     readable_packs: &HashSet<PackId>,
     affected: &mut Affected,
 ) -> Result<()> {
-    let base = crate::workspace::Dataset {
-        path: p.path.clone(),
-        kind: p.kind,
-    }
-    .base();
-    let mut stack = vec![(String::new(), p.id)];
-    let mut visited = HashSet::new();
-    while let Some((prefix, id)) = stack.pop() {
-        if !visited.insert(id) {
-            continue;
-        }
+    let base = Dataset::of(p).base();
+    let mut walk = TreeWalk::new([p.id]).once();
+    while let Some(dir) = walk.next()? {
+        let (id, prefix) = (dir.id, &dir.path);
         let Some(tree) = trees.get(&id) else {
             let (kind, what) = if store.has_tree(&id) {
                 (Damaged, "is damaged")
             } else {
                 (Missing, "is missing")
             };
-            let file = format!("{}@{rev}", join_rel(&base, &prefix));
+            let file = format!("{}@{rev}", join_rel(&base, prefix));
             affected
                 .entry(format!("tree {id}"))
                 .or_insert_with(|| (kind, what.into(), BTreeSet::new()))
@@ -355,32 +349,30 @@ fn check_version(
                 });
             continue;
         };
+        walk.enter_all(&dir, tree);
         for e in tree.entries() {
-            let rel = join_rel(&prefix, &crate::names::rel_string(&e.name));
-            match &e.kind {
-                EntryKind::Dir { id, .. } => stack.push((rel, *id)),
-                EntryKind::File { chunks, .. } => {
-                    for c in chunks {
-                        let issue = if let Some(d) = bad_chunks.get(&c.id) {
-                            Some((Damaged, format!("is damaged ({d})")))
-                        } else if !store
-                            .lookup(&c.id)?
-                            .is_some_and(|l| readable_packs.contains(&l.pack))
-                        {
-                            Some((Missing, "is missing".to_string()))
-                        } else {
-                            None
-                        };
-                        if let Some((kind, what)) = issue {
-                            affected
-                                .entry(format!("chunk {}", c.id))
-                                .or_insert_with(|| (kind, what, BTreeSet::new()))
-                                .2
-                                .insert(format!("{}@{rev}", join_rel(&base, &rel)));
-                        }
-                    }
+            let EntryKind::File { chunks, .. } = &e.kind else {
+                continue;
+            };
+            let rel = dir.child(&e.name);
+            for c in chunks {
+                let issue = if let Some(d) = bad_chunks.get(&c.id) {
+                    Some((Damaged, format!("is damaged ({d})")))
+                } else if !store
+                    .lookup(&c.id)?
+                    .is_some_and(|l| readable_packs.contains(&l.pack))
+                {
+                    Some((Missing, "is missing".to_string()))
+                } else {
+                    None
+                };
+                if let Some((kind, what)) = issue {
+                    affected
+                        .entry(format!("chunk {}", c.id))
+                        .or_insert_with(|| (kind, what, BTreeSet::new()))
+                        .2
+                        .insert(format!("{}@{rev}", join_rel(&base, &rel)));
                 }
-                EntryKind::Symlink { .. } => {}
             }
         }
     }

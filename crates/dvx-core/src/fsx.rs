@@ -1,6 +1,6 @@
 //! File-system helpers of the operations: every error carries its path.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -96,6 +96,37 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A directory of this process's own under `.dvx/tmp`, removed with what it holds when
+/// dropped (whether the work in it succeeded or not).
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// Creates `.dvx/tmp/<what>-<pid>-<nanoseconds>`.
+    pub fn new(ws: &crate::workspace::Workspace, what: &str) -> Result<ScratchDir> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = ws
+            .dvx_dir()
+            .join("tmp")
+            .join(format!("{what}-{}-{nanos:x}", std::process::id()));
+        create_dir_all(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[cfg(test)]

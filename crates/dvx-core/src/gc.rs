@@ -7,14 +7,14 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
-use dvx_manifest::EntryKind;
 use dvx_store::pack::{self, PackEntry};
-use dvx_store::{ChunkId, PackId, Store, TreeId};
+use dvx_store::{ChunkId, Location, PackId, Store, TreeId};
 
 use crate::error::{Error, Result};
 use crate::fsck::live_roots;
 use crate::lock::LockFile;
 use crate::progress::{Progress, Unit};
+use crate::treeio::{file_chunks, read_tree, TreeWalk};
 use crate::workspace::Workspace;
 
 /// A pack whose live bytes are below this fraction of its data is rewritten.
@@ -133,23 +133,17 @@ fn mark(
     store: &Store,
     roots: impl IntoIterator<Item = TreeId>,
 ) -> Result<(HashSet<TreeId>, HashSet<ChunkId>)> {
-    let mut trees = HashSet::new();
     let mut chunks = HashSet::new();
-    let mut stack: Vec<TreeId> = roots.into_iter().collect();
-    while let Some(id) = stack.pop() {
-        if !trees.insert(id) || !store.has_tree(&id) {
+    let mut walk = TreeWalk::new(roots).once();
+    while let Some(dir) = walk.next()? {
+        if !store.has_tree(&dir.id) {
             continue;
         }
-        let tree = crate::treeio::read_tree(store, &id)?;
-        for e in tree.entries() {
-            match &e.kind {
-                EntryKind::Dir { id, .. } => stack.push(*id),
-                EntryKind::File { chunks: c, .. } => chunks.extend(c.iter().map(|c| c.id)),
-                EntryKind::Symlink { .. } => {}
-            }
-        }
+        let tree = read_tree(store, &dir.id)?;
+        walk.enter_all(&dir, &tree);
+        chunks.extend(file_chunks(&tree).copied());
     }
-    Ok((trees, chunks))
+    Ok((walk.into_seen(), chunks))
 }
 
 /// Runs gc on the local store.
@@ -243,14 +237,7 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
         let writer = store.writer();
         for (id, live, _) in &to_rewrite {
             for e in live {
-                let loc = dvx_store::Location {
-                    pack: *id,
-                    offset: e.offset,
-                    stored_len: e.stored_len,
-                    raw_len: e.raw_len,
-                    compression: e.compression,
-                };
-                let stored = store.read_stored(&loc)?;
+                let stored = store.read_stored(&Location::of(*id, e))?;
                 pack::decode_chunk(e, id, &stored)?;
                 writer.copy_stored(e.id, e.compression, &stored, e.raw_len)?;
             }

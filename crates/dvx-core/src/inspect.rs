@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
+use crate::targets::place;
 use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
@@ -57,18 +58,16 @@ fn find_dataset(
     Ok(ws.find_dataset(commit, path)?.map(|(p, _, below)| {
         // For a single-file dataset, its entry is named like the file.
         let below = match (p.kind, below.is_empty()) {
-            (DatasetKind::File, true) => p.path.rsplit('/').next().unwrap_or(&p.path).to_string(),
+            (DatasetKind::File, true) => file_name(&p).to_string(),
             _ => below,
         };
         (p, below)
     }))
 }
 
-fn place(rev: Option<&str>) -> String {
-    match rev {
-        Some(r) => format!("at revision {r}"),
-        None => "in the worktree".into(),
-    }
+/// The name of a single-file dataset's one entry.
+fn file_name(p: &Pointer) -> &str {
+    p.path.rsplit('/').next().unwrap_or(&p.path)
 }
 
 fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
@@ -90,37 +89,20 @@ pub fn ls(
     cwd: &Path,
 ) -> Result<Vec<LsEntry>> {
     ws.require_init()?;
-    let commit = commit_of(ws, rev)?;
-    let selected: Vec<(Pointer, String)> = match path {
-        Some(p) => {
-            let rel = ws.dataset_path(cwd, p)?;
-            let found =
-                find_dataset(ws, commit.as_ref(), &rel)?.ok_or_else(|| Error::NotADataset {
-                    pointer: dvx_manifest::pointer_path_for(&rel),
-                    path: rel.clone(),
-                    place: place(rev),
-                })?;
-            vec![found]
-        }
-        None => match &commit {
-            Some(c) => ws
-                .pointers_at(c)?
-                .into_iter()
-                .map(|(p, _)| (p, String::new()))
-                .collect(),
-            None => ws
-                .all_worktree_pointers()?
-                .into_iter()
-                .map(|p| (p, String::new()))
-                .collect(),
-        },
-    };
+    let paths: Vec<PathBuf> = path.map(Path::to_path_buf).into_iter().collect();
+    let selected = crate::targets::select(ws, rev, &paths, cwd)?
+        .into_iter()
+        .map(|t| {
+            // A path naming a single-file dataset names its one entry.
+            let below = match (t.pointer.kind, path.is_some() && t.below.is_empty()) {
+                (DatasetKind::File, true) => file_name(&t.pointer).to_string(),
+                _ => t.below,
+            };
+            (t.pointer, below)
+        });
     let mut out = Vec::new();
     for (p, below) in selected {
-        let ds = Dataset {
-            path: p.path.clone(),
-            kind: p.kind,
-        };
+        let ds = Dataset::of(&p);
         let listing = listing_of(ws, &p)?;
         let dirs = crate::treeio::dir_info(ws.store()?, &p.id)?;
         let prefix = format!("{below}/");

@@ -27,8 +27,10 @@ mod remote_maint;
 mod scan;
 mod statcache;
 mod status;
+mod targets;
 mod transfer;
 mod treeio;
+mod work;
 mod workspace;
 
 pub use add::{add, AddOptions, AddReport, DatasetAdded};

@@ -163,6 +163,15 @@ pub fn unquote(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `n` and the noun, in the plural unless `n` is 1: "1 file", "3 files".
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,6 +125,13 @@ pub struct OpenRemote {
     pub backend: Box<dyn Backend>,
 }
 
+impl OpenRemote {
+    /// How messages name the remote: `name (url)`.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.name, self.url)
+    }
+}
+
 /// Opens the named (or default) remote.
 pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<OpenRemote> {
     let cfg = RepoConfig::load(&ws.dvx_dir())?;

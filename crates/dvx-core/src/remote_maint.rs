@@ -19,17 +19,21 @@ use crate::fsck::{live_roots, FsckReport, Problem, ProblemKind};
 use crate::gc::{GcOptions, GcReport};
 use crate::progress::Progress;
 use crate::remote::open_remote;
-use crate::transfer::{pack_key, parse_pack_key, parse_tree_key, tree_key, Counting, RemoteIndex};
-use crate::workspace::{join_rel, Workspace};
+use crate::transfer::layout::{
+    self, list_packs, list_trees, pack_key, parse_pack_key, put_index, tree_key, RemoteIndex,
+    TreeReadError, GC_PENDING,
+};
+use crate::transfer::session::Session;
+use crate::treeio::{file_chunks, TreeWalk};
+use crate::workspace::{join_rel, Dataset, Workspace};
 
-const PENDING_KEY: &str = "gc/pending.toml";
 /// Upper bound of `gc/pending.toml` (about 100 bytes per object listed).
 const MAX_PENDING_LEN: u64 = 64 << 20;
 
 /// Reads a tree from the local store or, failing that, from the remote (verified).
 fn get_tree(
     ws: &Workspace,
-    b: &Counting<'_>,
+    b: &Session<'_>,
     id: &TreeId,
 ) -> std::result::Result<Option<Tree>, String> {
     let store = ws.store().map_err(|e| e.to_string())?;
@@ -38,50 +42,27 @@ fn get_tree(
             return Ok(Some(t));
         }
     }
-    match b.get(&tree_key(id), dvx_store::MAX_TREE_OBJECT_LEN) {
-        Ok(obj) => {
-            let raw = dvx_store::decode_tree_object(id, &obj).map_err(|e| e.to_string())?;
-            Tree::decode(&raw).map(Some).map_err(|e| e.to_string())
-        }
-        Err(BackendError::NotFound { .. }) => Ok(None),
+    match layout::get_tree(b, id) {
+        Ok((tree, _)) => Ok(Some(tree)),
+        Err(TreeReadError::Get(BackendError::NotFound { .. })) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
 }
 
 /// Checks that every version in the history is complete on the remote, every tree there is
 /// sound, and every index entry points at a pack that exists.
-pub fn fsck_remote(
-    ws: &Workspace,
-    remote: Option<&str>,
-    env: &AwsEnv,
-    _progress: &dyn Progress,
-) -> Result<FsckReport> {
+pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &AwsEnv) -> Result<FsckReport> {
     ws.require_init()?;
     let r = open_remote(ws, remote, env)?;
-    let label = format!("{} ({})", r.name, r.url);
-    let b = Counting::new(r.backend.as_ref());
-    let rerr = |e| Error::Remote {
-        remote: label.clone(),
-        source: e,
-    };
+    let b = Session::open(&r);
     // A missing remote is one problem, not "every object is missing".
-    b.check_reachable().map_err(rerr)?;
+    b.check_reachable()?;
     let mut report = FsckReport::default();
-    let packs: HashMap<PackId, u64> = b
-        .list("packs/")
-        .map_err(rerr)?
-        .into_iter()
-        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
-        .collect();
-    let trees: HashSet<TreeId> = b
-        .list("trees/")
-        .map_err(rerr)?
-        .iter()
-        .filter_map(|o| parse_tree_key(&o.key))
-        .collect();
+    let packs = list_packs(&b)?;
+    let trees: HashSet<TreeId> = list_trees(&b)?.into_iter().collect();
     report.packs = packs.len() as u64;
     let mut problems = Vec::new();
-    let rindex = match RemoteIndex::load(ws, &b, &label, &r.url) {
+    let rindex = match RemoteIndex::load(ws, &b) {
         Ok(i) => Some(i),
         Err(e) => {
             problems.push(Problem {
@@ -131,17 +112,14 @@ pub fn fsck_remote(
     for (p, label_v) in live_roots(ws)? {
         report.versions += 1;
         let rev = label_v.rsplit('@').next().unwrap_or("").to_string();
-        let base = crate::workspace::Dataset {
-            path: p.path.clone(),
-            kind: p.kind,
-        }
-        .base();
-        let mut stack = vec![(String::new(), p.id)];
-        while let Some((prefix, id)) = stack.pop() {
-            let shown = if prefix.is_empty() {
+        let base = Dataset::of(&p).base();
+        let mut walk = TreeWalk::new([p.id]);
+        while let Some(dir) = walk.next()? {
+            let id = dir.id;
+            let shown = if dir.path.is_empty() {
                 format!("{}@{rev}", p.path)
             } else {
-                format!("{}@{rev}", join_rel(&base, &prefix))
+                format!("{}@{rev}", join_rel(&base, &dir.path))
             };
             if !trees.contains(&id) {
                 affected
@@ -159,14 +137,8 @@ pub fn fsck_remote(
             }
             if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(id) {
                 report.trees += 1;
-                let t = match b.get(&tree_key(&id), dvx_store::MAX_TREE_OBJECT_LEN) {
-                    Ok(obj) => dvx_store::decode_tree_object(&id, &obj)
-                        .map_err(|e| e.to_string())
-                        .and_then(|raw| Tree::decode(&raw).map_err(|e| e.to_string())),
-                    Err(e) => Err(e.to_string()),
-                };
-                match t {
-                    Ok(t) => {
+                match layout::get_tree(&b, &id) {
+                    Ok((t, _)) => {
                         slot.insert(Some(t));
                     }
                     Err(e) => {
@@ -188,33 +160,28 @@ pub fn fsck_remote(
             let Some(Some(tree)) = decoded.get(&id) else {
                 continue;
             };
+            walk.enter_all(&dir, tree);
+            let Some(ri) = &rindex else { continue };
             for e in tree.entries() {
-                let rel = join_rel(&prefix, &crate::names::rel_string(&e.name));
-                match &e.kind {
-                    EntryKind::Dir { id, .. } => stack.push((rel, *id)),
-                    EntryKind::File { chunks, .. } => {
-                        let Some(ri) = &rindex else { continue };
-                        for c in chunks {
-                            let what = match ri.lookup_indexed(&c.id)? {
-                                None => Some("is missing on the remote".to_string()),
-                                Some(l) if !packs.contains_key(&l.pack) => Some(format!(
-                                    "is in pack {} which is missing on the remote",
-                                    l.pack
-                                )),
-                                Some(_) => None,
-                            };
-                            if let Some(what) = what {
-                                affected
-                                    .entry(format!("chunk {}", c.id))
-                                    .or_insert_with(|| {
-                                        (ProblemKind::Missing, what, Default::default())
-                                    })
-                                    .2
-                                    .insert(format!("{}@{rev}", join_rel(&base, &rel)));
-                            }
-                        }
+                let EntryKind::File { chunks, .. } = &e.kind else {
+                    continue;
+                };
+                for c in chunks {
+                    let what = match ri.lookup_indexed(&c.id)? {
+                        None => Some("is missing on the remote".to_string()),
+                        Some(l) if !packs.contains_key(&l.pack) => Some(format!(
+                            "is in pack {} which is missing on the remote",
+                            l.pack
+                        )),
+                        Some(_) => None,
+                    };
+                    if let Some(what) = what {
+                        affected
+                            .entry(format!("chunk {}", c.id))
+                            .or_insert_with(|| (ProblemKind::Missing, what, Default::default()))
+                            .2
+                            .insert(format!("{}@{rev}", join_rel(&base, &dir.child(&e.name))));
                     }
-                    EntryKind::Symlink { .. } => {}
                 }
             }
         }
@@ -261,60 +228,39 @@ pub fn gc_remote(
 ) -> Result<GcReport> {
     ws.require_init()?;
     let r = open_remote(ws, remote, env)?;
-    let label = format!("{} ({})", r.name, r.url);
-    let b = Counting::new(r.backend.as_ref());
-    let rerr = |e| Error::Remote {
-        remote: label.clone(),
-        source: e,
-    };
-    b.check_reachable().map_err(rerr)?;
+    let b = Session::open(&r);
+    let rerr = |e| b.error(e);
+    b.check_reachable()?;
     let mut report = GcReport::default();
 
     // Mark.
     let roots = live_roots(ws)?;
     report.versions = roots.len() as u64;
-    let mut live_trees: HashSet<TreeId> = HashSet::new();
     let mut live_chunks: HashSet<ChunkId> = HashSet::new();
-    let mut stack: Vec<TreeId> = roots.iter().map(|(p, _)| p.id).collect();
-    while let Some(id) = stack.pop() {
-        if !live_trees.insert(id) {
-            continue;
-        }
-        match get_tree(ws, &b, &id) {
+    let mut walk = TreeWalk::new(roots.iter().map(|(p, _)| p.id)).once();
+    while let Some(dir) = walk.next()? {
+        match get_tree(ws, &b, &dir.id) {
             Ok(Some(t)) => {
-                for e in t.entries() {
-                    match &e.kind {
-                        EntryKind::Dir { id, .. } => stack.push(*id),
-                        EntryKind::File { chunks, .. } => {
-                            live_chunks.extend(chunks.iter().map(|c| c.id))
-                        }
-                        EntryKind::Symlink { .. } => {}
-                    }
-                }
+                walk.enter_all(&dir, &t);
+                live_chunks.extend(file_chunks(&t).copied());
             }
             Ok(None) => {}
             // A tree we cannot read: we cannot know what it needs, so delete nothing.
-            Err(e) => return Err(Error::GcStopped(format!(
-                "remote gc stopped: tree {id} cannot be read ({e}); run `dvx fsck --remote` first"
-            ))),
+            Err(e) => {
+                return Err(Error::GcStopped(format!(
+                "remote gc stopped: tree {} cannot be read ({e}); run `dvx fsck --remote` first",
+                dir.id
+            )))
+            }
         }
     }
+    let live_trees = walk.into_seen();
     report.live_chunks = live_chunks.len() as u64;
 
     // Sweep candidates.
-    let pack_sizes: HashMap<PackId, u64> = b
-        .list("packs/")
-        .map_err(rerr)?
-        .into_iter()
-        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
-        .collect();
-    let remote_trees: Vec<TreeId> = b
-        .list("trees/")
-        .map_err(rerr)?
-        .iter()
-        .filter_map(|o| parse_tree_key(&o.key))
-        .collect();
-    let rindex = RemoteIndex::load(ws, &b, &label, &r.url)?;
+    let pack_sizes = list_packs(&b)?;
+    let remote_trees = list_trees(&b)?;
+    let rindex = RemoteIndex::load(ws, &b)?;
     let entries = rindex.all_entries()?;
     let mut pack_live: HashMap<PackId, bool> = pack_sizes.keys().map(|p| (*p, false)).collect();
     let mut pack_known: HashSet<PackId> = HashSet::new();
@@ -341,7 +287,7 @@ pub fn gc_remote(
     }
 
     // Phase logic.
-    let pending: Pending = match b.get(PENDING_KEY, MAX_PENDING_LEN) {
+    let pending: Pending = match b.get(GC_PENDING, MAX_PENDING_LEN) {
         Ok(bytes) => toml::from_str(&String::from_utf8_lossy(&bytes)).unwrap_or_default(),
         Err(BackendError::NotFound { .. }) => Pending::default(),
         Err(e) => return Err(rerr(e)),
@@ -373,11 +319,11 @@ pub fn gc_remote(
     }
     report.packs_deleted = delete
         .iter()
-        .filter(|(k, _)| k.starts_with("packs/"))
+        .filter(|(k, _)| k.starts_with(layout::PACKS))
         .count() as u64;
     report.trees_deleted = delete
         .iter()
-        .filter(|(k, _)| k.starts_with("trees/"))
+        .filter(|(k, _)| k.starts_with(layout::TREES))
         .count() as u64;
     report.bytes_freed = delete.iter().map(|(_, s)| s).sum();
     if opts.dry_run {
@@ -404,48 +350,31 @@ pub fn gc_remote(
             .into_iter()
             .filter(|(_, l)| !doomed.contains(&l.pack))
             .collect();
-        let scratch = ws
-            .dvx_dir()
-            .join("tmp")
-            .join(format!("gc-{}", std::process::id()));
-        crate::fsx::create_dir_all(&scratch)?;
-        let result = (|| -> Result<()> {
-            let mut new_key = None;
-            if !keep.is_empty() {
-                let idx = dvx_store::index::write_index(&scratch, keep)?;
-                let name = idx
-                    .file_name()
-                    .expect("index has a name")
-                    .to_string_lossy()
-                    .into_owned();
-                b.put(&format!("index/{name}"), crate::fsx::read(&idx)?)
-                    .map_err(rerr)?;
-                new_key = Some(format!("index/{name}"));
+        let scratch = crate::fsx::ScratchDir::new(ws, "gc")?;
+        let mut new_key = None;
+        if !keep.is_empty() {
+            new_key = Some(put_index(&b, scratch.path(), keep)?.0);
+        }
+        for k in &rindex.keys {
+            if Some(k) != new_key.as_ref() {
+                b.delete(k).map_err(rerr)?;
             }
-            for k in &rindex.keys {
-                if Some(k) != new_key.as_ref() {
-                    r.backend.delete(k).map_err(rerr)?;
-                }
-            }
-            Ok(())
-        })();
-        let _ = std::fs::remove_dir_all(&scratch);
-        result?;
+        }
     }
     for (k, _) in &delete {
-        r.backend.delete(k).map_err(rerr)?;
+        b.delete(k).map_err(rerr)?;
     }
     if next.object.is_empty() {
-        r.backend.delete(PENDING_KEY).map_err(rerr)?;
+        b.delete(GC_PENDING).map_err(rerr)?;
     } else {
         let text = format!(
             "# dvx remote gc: objects found unreferenced; a later gc deletes those still unreferenced\n# once the grace period has passed since `marked` (unix seconds).\n{}",
             toml::to_string(&next).map_err(|e| Error::Encode {
-                what: PENDING_KEY.into(),
+                what: GC_PENDING.into(),
                 detail: e.to_string(),
             })?
         );
-        b.put(PENDING_KEY, text.into_bytes()).map_err(rerr)?;
+        b.put(GC_PENDING, text.into_bytes()).map_err(rerr)?;
     }
     Ok(report)
 }

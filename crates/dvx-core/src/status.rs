@@ -142,10 +142,7 @@ pub fn status(
     let cache = Mutex::new(StatCache::load(&ws.state_dir()));
     let mut report = StatusReport::default();
     for ptr in pointers {
-        let ds = Dataset {
-            path: ptr.path.clone(),
-            kind: ptr.kind,
-        };
+        let ds = Dataset::of(&ptr);
         let mut st = DatasetStatus {
             path: ptr.path.clone(),
             pointer: ptr.file(),

@@ -1,6 +1,7 @@
-//! Between flat listings and tree objects in the store.
+//! Between flat listings and tree objects in the store, and the one walk over the trees of a
+//! version ([`TreeWalk`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use dvx_manifest::limits::{MAX_DEPTH, MAX_FILES};
 use dvx_manifest::{Entry, EntryKind, Tree};
@@ -147,6 +148,14 @@ pub fn load_dataset(store: &Store, p: &dvx_manifest::Pointer) -> Result<Listing>
     Ok(listing)
 }
 
+/// The error of a tree nested deeper than any reader accepts (no `dvx add` writes one).
+fn too_deep(id: &TreeId) -> Error {
+    Error::Store(dvx_store::Error::CorruptTree {
+        id: *id,
+        detail: format!("directories nested deeper than {MAX_DEPTH}"),
+    })
+}
+
 fn load_into(
     store: &Store,
     id: &TreeId,
@@ -156,10 +165,7 @@ fn load_into(
     used: &mut u64,
 ) -> Result<(u64, u64)> {
     if depth > MAX_DEPTH {
-        return Err(Error::Store(dvx_store::Error::CorruptTree {
-            id: *id,
-            detail: format!("directories nested deeper than {MAX_DEPTH}"),
-        }));
+        return Err(too_deep(id));
     }
     let tree = read_tree(store, id)?;
     // Before a tree is expanded, what it declares (directories carry their totals) must fit
@@ -244,27 +250,124 @@ fn load_into(
 /// [`load_listing`]).
 pub fn dir_info(store: &Store, root: &TreeId) -> Result<BTreeMap<Vec<u8>, (TreeId, u64, u64)>> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![(Vec::new(), *root, 0usize)];
-    while let Some((prefix, id, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            break;
-        }
-        for e in read_tree(store, &id)?.entries() {
+    let mut walk = TreeWalk::new([*root]);
+    while let Some(dir) = walk.next()? {
+        let tree = read_tree(store, &dir.id)?;
+        for e in tree.entries() {
             if let EntryKind::Dir {
                 id: sub,
                 size,
                 files,
             } = &e.kind
             {
-                let mut p = prefix.clone();
-                if !p.is_empty() {
-                    p.push(b'/');
-                }
-                p.extend_from_slice(&e.name);
-                out.insert(p.clone(), (*sub, *size, *files));
-                stack.push((p, *sub, depth + 1));
+                let path = dir.child(&e.name);
+                out.insert(crate::names::rel_bytes(&path), (*sub, *size, *files));
+                walk.enter(&dir, *sub, path);
             }
         }
     }
     Ok(out)
+}
+
+/// A directory reached by a [`TreeWalk`].
+pub(crate) struct WalkDir {
+    /// Its tree.
+    pub id: TreeId,
+    /// Its path below the root of the walk (`""` for the root), in the lossless string form
+    /// of [`crate::names::rel_string`].
+    pub path: String,
+    depth: usize,
+}
+
+impl WalkDir {
+    /// The path of the entry `name` of this directory.
+    pub fn child(&self, name: &[u8]) -> String {
+        crate::workspace::join_rel(&self.path, &crate::names::rel_string(name))
+    }
+}
+
+/// Walks the directories below one or more roots, depth first, the last subdirectory entered
+/// first. The caller reads each directory's tree (from the store, a map, the remote: each
+/// has its own errors) and enters the subdirectories it wants; the walk keeps the stack, the
+/// paths, the nesting bound every reader applies, and (with [`TreeWalk::once`]) each tree
+/// visited once.
+pub(crate) struct TreeWalk {
+    stack: Vec<WalkDir>,
+    seen: Option<HashSet<TreeId>>,
+}
+
+impl TreeWalk {
+    /// A walk from `roots`, each at path `""`.
+    pub fn new(roots: impl IntoIterator<Item = TreeId>) -> TreeWalk {
+        let mut stack: Vec<WalkDir> = roots
+            .into_iter()
+            .map(|id| WalkDir {
+                id,
+                path: String::new(),
+                depth: 0,
+            })
+            .collect();
+        // The first root is walked first.
+        stack.reverse();
+        TreeWalk { stack, seen: None }
+    }
+
+    /// Each tree is returned once, at the first path it is reached by (a version shares a
+    /// subtree between identical directories).
+    pub fn once(mut self) -> TreeWalk {
+        self.seen = Some(HashSet::new());
+        self
+    }
+
+    /// Every tree returned so far (with [`TreeWalk::once`]; empty otherwise).
+    pub fn into_seen(self) -> HashSet<TreeId> {
+        self.seen.unwrap_or_default()
+    }
+
+    /// The next directory; an error when it is nested deeper than any reader accepts.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<WalkDir>> {
+        while let Some(dir) = self.stack.pop() {
+            if let Some(seen) = &mut self.seen {
+                if !seen.insert(dir.id) {
+                    continue;
+                }
+            }
+            if dir.depth > MAX_DEPTH {
+                return Err(too_deep(&dir.id));
+            }
+            return Ok(Some(dir));
+        }
+        Ok(None)
+    }
+
+    /// Enters the subdirectory `id` at `path` of `parent`.
+    pub fn enter(&mut self, parent: &WalkDir, id: TreeId, path: String) {
+        self.stack.push(WalkDir {
+            id,
+            path,
+            depth: parent.depth + 1,
+        });
+    }
+
+    /// Enters every subdirectory of `parent`, whose tree is `tree`.
+    pub fn enter_all(&mut self, parent: &WalkDir, tree: &Tree) {
+        for e in tree.entries() {
+            if let EntryKind::Dir { id, .. } = &e.kind {
+                let path = parent.child(&e.name);
+                self.enter(parent, *id, path);
+            }
+        }
+    }
+}
+
+/// Every chunk named by the files of `tree`.
+pub(crate) fn file_chunks(tree: &Tree) -> impl Iterator<Item = &dvx_store::ChunkId> {
+    tree.entries()
+        .iter()
+        .flat_map(|e| match &e.kind {
+            EntryKind::File { chunks, .. } => chunks.as_slice(),
+            _ => &[],
+        })
+        .map(|c| &c.id)
 }

@@ -43,6 +43,14 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The dataset a pointer tracks.
+    pub fn of(p: &dvx_manifest::Pointer) -> Dataset {
+        Dataset {
+            path: p.path.clone(),
+            kind: p.kind,
+        }
+    }
+
     /// Repo-relative path of the pointer file.
     pub fn pointer_file(&self) -> String {
         format!("{}{POINTER_SUFFIX}", self.path)

@@ -101,22 +101,23 @@ pub(super) fn apply(
     let base = ds.base();
     // Taken strictly in this order (rayon's splitting would start the second-largest file
     // only after the largest, when the two should be written side by side).
-    let results: Vec<(String, Result<u64>)> = in_order(&work, |(rel, t)| {
-        let cur = plan.current.get(*rel);
-        let r = restore_one(store, &tree, rel, t, cur, progress).map(|(n, written)| {
-            if let FlatEntry::File { digest, chunks, .. } = t {
-                let mut c = cache.lock().expect("cache lock poisoned");
-                let key = cache_key(&base, rel);
-                match written {
-                    Some((meta, seen)) => c.record(key, &meta, seen, *digest, chunks.clone()),
-                    None => c.forget(&key),
+    let results: Vec<(String, Result<u64>)> =
+        crate::work::map_in_order(&work, io_threads(), "io", |(rel, t)| {
+            let cur = plan.current.get(*rel);
+            let r = restore_one(store, &tree, rel, t, cur, progress).map(|(n, written)| {
+                if let FlatEntry::File { digest, chunks, .. } = t {
+                    let mut c = cache.lock().expect("cache lock poisoned");
+                    let key = cache_key(&base, rel);
+                    match written {
+                        Some((meta, seen)) => c.record(key, &meta, seen, *digest, chunks.clone()),
+                        None => c.forget(&key),
+                    }
                 }
-            }
-            n
+                n
+            });
+            progress.file_done();
+            (ds.display(&rel_str(rel)), r)
         });
-        progress.file_done();
-        (ds.display(&rel_str(rel)), r)
-    });
     progress.end();
     let mut failures = Vec::new();
     for (file, r) in results {
@@ -131,42 +132,20 @@ pub(super) fn apply(
     Ok((done, failures))
 }
 
-/// Runs `f` over `items` on the I/O pool, each thread taking the next item in order, and
-/// returns the results in the items' order.
-fn in_order<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    let pool = io_pool();
-    pool.scope(|s| {
-        for _ in 0..pool.current_num_threads().min(items.len()) {
-            s.spawn(|_| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                *slots[i].lock().expect("result slot poisoned") = Some(r);
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner()
-                .expect("result slot poisoned")
-                .expect("every item was run")
-        })
-        .collect()
-}
-
 /// Threads that write and remove worktree files. More than the cores: much of their time is
 /// spent waiting for the file system (freeing blocks of replaced files, page-cache
 /// writeback), and the waits should overlap with the hashing and copying of others.
+fn io_threads() -> usize {
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (n * 3).clamp(4, 16)
+}
+
+/// A pool of [`io_threads`] threads, for removals.
 fn io_pool() -> &'static rayon::ThreadPool {
     static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
-        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
         rayon::ThreadPoolBuilder::new()
-            .num_threads((n * 3).clamp(4, 16))
+            .num_threads(io_threads())
             .thread_name(|i| format!("dvx-io-{i}"))
             .build()
             .expect("the checkout thread pool starts")

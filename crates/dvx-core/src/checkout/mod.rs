@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{hash_file, rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::StatCache;
-use crate::status::select_pointers;
+use crate::targets::Target;
 use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
@@ -111,48 +111,29 @@ pub fn checkout(
     progress: &dyn Progress,
 ) -> Result<CheckoutReport> {
     ws.require_init()?;
-    // (pointer, its bytes at the revision, path below the dataset base: "" = everything)
-    let commit = opts
-        .rev
-        .as_deref()
-        .map(|r| ws.repo.resolve(r))
-        .transpose()?;
-    let mut targets: Vec<(Pointer, Option<Vec<u8>>, String)> = Vec::new();
-    if opts.paths.is_empty() {
-        match &commit {
-            Some(c) => targets.extend(
-                ws.pointers_at(c)?
-                    .into_iter()
-                    .map(|(p, raw)| (p, Some(raw), String::new())),
-            ),
-            None => targets.extend(
-                select_pointers(ws, &opts.cwd, &[])?
-                    .into_iter()
-                    .map(|p| (p, None, String::new())),
-            ),
-        }
-    } else {
-        for p in &opts.paths {
-            let path = ws.dataset_path(&opts.cwd, p)?;
-            let found =
-                ws.find_dataset(commit.as_ref(), &path)?
-                    .ok_or_else(|| Error::NotADataset {
-                        pointer: dvx_manifest::pointer_path_for(&path),
-                        path: path.clone(),
-                        place: match &opts.rev {
-                            Some(r) => format!("at revision {r}"),
-                            None => "in the worktree".into(),
-                        },
-                    })?;
-            targets.push(found);
-        }
-    }
+    let targets = crate::targets::select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
+    checkout_targets(ws, targets, opts.force, progress)
+}
+
+/// Restores the chosen `targets` (see [`crate::targets::select`]).
+pub(crate) fn checkout_targets(
+    ws: &Workspace,
+    targets: Vec<Target>,
+    force: bool,
+    progress: &dyn Progress,
+) -> Result<CheckoutReport> {
+    ws.require_init()?;
     let store = ws.store()?;
     let cache = Mutex::new(StatCache::load(&ws.state_dir()));
 
     // Phase 1: read every target version and scan the disk; nothing is changed yet.
     let mut plans = Vec::new();
-    for (pointer, raw_pointer, below) in targets {
+    for Target {
+        pointer,
+        raw: raw_pointer,
+        below,
+    } in targets
+    {
         // Restoring a part of a dataset leaves its pointer alone.
         let raw_pointer = if below.is_empty() { raw_pointer } else { None };
         if !store.has_tree(&pointer.id) {
@@ -161,10 +142,7 @@ pub fn checkout(
                 id: pointer.id,
             });
         }
-        let ds = Dataset {
-            path: pointer.path.clone(),
-            kind: pointer.kind,
-        };
+        let ds = Dataset::of(&pointer);
         // Refuse early (before anything is written) if a directory above the dataset is a link.
         check_parents(ws, &ds)?;
         let mut target = load_dataset(store, &pointer)?;
@@ -196,7 +174,7 @@ pub fn checkout(
             Ok(l) => l,
             // A file or link where the dataset's directory belongs holds no dataset files;
             // with --force it is replaced (a link is its target string: nothing is lost).
-            Err(Error::InTheWay { path, .. }) if opts.force && path == base => Listing::new(),
+            Err(Error::InTheWay { path, .. }) if force && path == base => Listing::new(),
             Err(e) => return Err(e),
         };
         if !below.is_empty() {
@@ -291,7 +269,7 @@ pub fn checkout(
             unsaved,
         });
     }
-    if !opts.force {
+    if !force {
         let unsaved: Vec<String> = plans
             .iter()
             .flat_map(|p| p.unsaved.iter().cloned())
@@ -307,7 +285,7 @@ pub fn checkout(
     let mut failures = Vec::new();
     let mut hard_error = None;
     for plan in &plans {
-        let (done, mut fails) = match apply::apply(ws, store, plan, &cache, opts.force, progress) {
+        let (done, mut fails) = match apply::apply(ws, store, plan, &cache, force, progress) {
             Ok(r) => r,
             Err(e) => {
                 hard_error = Some(e);

@@ -178,6 +178,40 @@ fn settle(
     Ok(same.then_some((after, seen)))
 }
 
+/// The bytes of one file's restore, reported once however many attempts it takes: an attempt
+/// passes on only what goes beyond the furthest an earlier one got.
+struct FileProgress<'a> {
+    inner: &'a dyn Progress,
+    /// Bytes passed on.
+    reported: std::cell::Cell<u64>,
+    /// Bytes of the current attempt.
+    done: std::cell::Cell<u64>,
+}
+
+impl<'a> FileProgress<'a> {
+    fn new(inner: &'a dyn Progress) -> FileProgress<'a> {
+        FileProgress {
+            inner,
+            reported: std::cell::Cell::new(0),
+            done: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Another attempt starts from the first byte.
+    fn restart(&self) {
+        self.done.set(0);
+    }
+
+    fn advance(&self, n: u64) {
+        let done = self.done.get() + n;
+        self.done.set(done);
+        if done > self.reported.get() {
+            self.inner.advance(done - self.reported.get());
+            self.reported.set(done);
+        }
+    }
+}
+
 /// Writes one file under a temporary name in its directory and swaps it into place. Chunks
 /// marked in `old`'s list are copied from the replaced file, the others read from the store.
 /// Nothing is moved into place unless the whole file matches its digest.
@@ -192,9 +226,10 @@ fn write_file(
     size: u64,
     old: Option<(&OldFile, &[bool])>,
     verify_chunks: bool,
-    progress: &dyn Progress,
+    progress: &FileProgress<'_>,
 ) -> Result<Written> {
     use std::os::unix::fs::FileExt;
+    progress.restart();
     let path = tree.path(rel);
     let (dir_rel, _) = split(rel);
     let (f, tmp) = tree.create_temp(dir_rel)?;
@@ -318,6 +353,7 @@ pub(super) fn restore_one(
                 }
                 needed
             });
+            let progress = FileProgress::new(progress);
             let mut result = write_file(
                 store,
                 tree,
@@ -328,13 +364,13 @@ pub(super) fn restore_one(
                 *size,
                 old.as_ref().map(|o| (o, takes.as_slice())),
                 false,
-                progress,
+                &progress,
             );
             if matches!(result, Err(Error::DigestMismatch { .. })) {
                 // Again from the store alone, every chunk checked against its id: a damaged
-                // chunk is then named, with its pack.
+                // chunk is then named, with its pack. Its bytes are not counted twice.
                 result = write_file(
-                    store, tree, rel, chunks, digest, mode, *size, None, true, progress,
+                    store, tree, rel, chunks, digest, mode, *size, None, true, &progress,
                 );
             }
             result.map(|w| (*size, w))
@@ -387,6 +423,31 @@ fn chmod_in_place(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Default)]
+    struct Total(std::sync::atomic::AtomicU64);
+
+    impl Progress for Total {
+        fn begin(&self, _: &str, _: Option<u64>, _: crate::progress::Unit) {}
+        fn advance(&self, n: u64) {
+            self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        fn end(&self) {}
+    }
+
+    #[test]
+    fn a_retried_file_is_counted_once() {
+        let total = Total::default();
+        let p = FileProgress::new(&total);
+        p.advance(100);
+        p.advance(50);
+        // The digest check failed: the file is written again from the start.
+        p.restart();
+        p.advance(100);
+        assert_eq!(total.0.load(std::sync::atomic::Ordering::Relaxed), 150);
+        p.advance(60);
+        assert_eq!(total.0.load(std::sync::atomic::Ordering::Relaxed), 160);
+    }
 
     #[test]
     fn zero_runs() {

@@ -1,0 +1,331 @@
+//! The remote's layout: the names of the objects a remote holds and how they are read back
+//! (docs/FORMAT.md), and the remote's chunk index built from them. Every object name dvx
+//! uses on a remote is made here, so another layout (keyed names for an encrypted remote)
+//! replaces this module alone.
+//!
+//! Names: `packs/<2hex>/<id>.pack`, `index/<blake3 of contents>.idx`, `trees/<2hex>/<id>`,
+//! and `gc/pending.toml` (the objects a remote gc found unreferenced).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use dvx_manifest::Tree;
+use dvx_store::index::{self, IndexFile, Location};
+use dvx_store::pack;
+use dvx_store::{BackendError, ChunkId, PackId, TreeId};
+
+use super::session::Session;
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::workspace::Workspace;
+
+/// Where packs are.
+pub(crate) const PACKS: &str = "packs/";
+/// Where trees are.
+pub(crate) const TREES: &str = "trees/";
+/// Where index files are.
+pub(crate) const INDEXES: &str = "index/";
+/// The objects a remote gc found unreferenced, with when.
+pub(crate) const GC_PENDING: &str = "gc/pending.toml";
+
+/// Header bytes of a tree object file (FORMAT.md): nothing shorter is one.
+const TREE_OBJECT_MIN_LEN: u64 = 24;
+
+pub(crate) fn pack_key(id: &PackId) -> String {
+    let h = id.to_hex();
+    format!("{PACKS}{}/{h}.pack", &h[..2])
+}
+
+pub(crate) fn tree_key(id: &TreeId) -> String {
+    let h = id.to_hex();
+    format!("{TREES}{}/{h}", &h[..2])
+}
+
+/// The key of the index file named `name` (`<sum>.idx`).
+fn index_key(name: &str) -> String {
+    format!("{INDEXES}{name}")
+}
+
+pub(crate) fn parse_tree_key(key: &str) -> Option<TreeId> {
+    key.rsplit('/').next()?.parse().ok()
+}
+
+pub(crate) fn parse_pack_key(key: &str) -> Option<PackId> {
+    key.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok()
+}
+
+/// Where the index file of `key` is cached in `cache_dir`.
+pub(crate) fn index_cache_path(cache_dir: &Path, key: &str) -> Option<PathBuf> {
+    parse_index_key(key).map(|name| cache_dir.join(format!("{name}.idx")))
+}
+
+/// The checksum an index key names (64 hex digits), if it is one.
+fn parse_index_key(key: &str) -> Option<&str> {
+    let name = key.strip_prefix(INDEXES)?.strip_suffix(".idx")?;
+    (name.len() == 64 && name.bytes().all(|c| c.is_ascii_hexdigit())).then_some(name)
+}
+
+/// The packs on the remote, with their sizes.
+pub(crate) fn list_packs(b: &Session<'_>) -> Result<HashMap<PackId, u64>> {
+    Ok(b.list(PACKS)
+        .map_err(|e| b.error(e))?
+        .into_iter()
+        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
+        .collect())
+}
+
+/// Every tree object on the remote, sound or not.
+pub(crate) fn list_trees(b: &Session<'_>) -> Result<Vec<TreeId>> {
+    Ok(b.list(TREES)
+        .map_err(|e| b.error(e))?
+        .iter()
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect())
+}
+
+/// The trees on the remote that can be whole. An object too small or too large to be a tree
+/// object is not one (it is damaged): it counts as absent, so push uploads the tree again.
+pub(crate) fn list_whole_trees(b: &Session<'_>) -> Result<HashSet<TreeId>> {
+    Ok(b.list(TREES)
+        .map_err(|e| b.error(e))?
+        .iter()
+        .filter(|o| (TREE_OBJECT_MIN_LEN..=dvx_store::MAX_TREE_OBJECT_LEN).contains(&o.size))
+        .filter_map(|o| parse_tree_key(&o.key))
+        .collect())
+}
+
+/// Uploads an index file of `entries` (written in `scratch` first, an empty directory of
+/// this machine); returns its key and its bytes.
+pub(crate) fn put_index(
+    b: &Session<'_>,
+    scratch: &Path,
+    entries: Vec<(ChunkId, Location)>,
+) -> Result<(String, Vec<u8>)> {
+    let idx = index::write_index(scratch, entries)?;
+    let name = idx
+        .file_name()
+        .expect("index file has a name")
+        .to_string_lossy()
+        .into_owned();
+    let data = crate::fsx::read(&idx)?;
+    crate::fsx::remove_file(&idx)?;
+    let key = index_key(&name);
+    b.put(&key, data.clone()).map_err(|e| b.error(e))?;
+    Ok((key, data))
+}
+
+/// Why a tree could not be read from the remote.
+pub(crate) enum TreeReadError {
+    /// The request failed (the tree may be absent: [`BackendError::NotFound`]).
+    Get(BackendError),
+    /// The object is not the tree it is named after.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for TreeReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TreeReadError::Get(e) => write!(f, "{e}"),
+            TreeReadError::Corrupt(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// Downloads the tree `id`, verified against its id and decoded; with the object's bytes
+/// (to be stored as they are).
+pub(crate) fn get_tree(
+    b: &Session<'_>,
+    id: &TreeId,
+) -> std::result::Result<(Tree, Vec<u8>), TreeReadError> {
+    let obj = b
+        .get(&tree_key(id), dvx_store::MAX_TREE_OBJECT_LEN)
+        .map_err(TreeReadError::Get)?;
+    let raw = dvx_store::decode_tree_object(id, &obj)
+        .map_err(|e| TreeReadError::Corrupt(e.to_string()))?;
+    let tree = Tree::decode(&raw).map_err(|e| TreeReadError::Corrupt(e.to_string()))?;
+    Ok((tree, obj))
+}
+
+/// The remote's chunk index: its index files (cached locally, they are immutable) plus the
+/// trailers of packs no index lists yet (a push interrupted between a pack and its index),
+/// checked against the packs the remote really holds: an index may outlive a pack (deleted by
+/// hand, lost in a restore), and a chunk counts as on the remote only if its pack is listed
+/// and long enough to hold it.
+pub(crate) struct RemoteIndex {
+    files: Vec<IndexFile>,
+    /// The packs listed on the remote, with their sizes.
+    pub(crate) packs: HashMap<PackId, u64>,
+    /// Keys of the index files loaded (`index/<sum>.idx`).
+    pub(crate) keys: Vec<String>,
+    extra: HashMap<ChunkId, Location>,
+    /// Where the index files are cached on this machine.
+    pub(crate) cache_dir: PathBuf,
+    /// Index files that could not be used (key, what is wrong): their packs are read through
+    /// their trailers instead.
+    pub(crate) damaged: Vec<(String, String)>,
+}
+
+impl RemoteIndex {
+    pub(crate) fn load(ws: &Workspace, b: &Session<'_>) -> Result<RemoteIndex> {
+        let rerr = |e| b.error(e);
+        let cache_dir = ws
+            .state_dir()
+            .join("remote-cache")
+            .join(&blake3::hash(b.url().as_bytes()).to_hex()[..16])
+            .join("index");
+        crate::fsx::create_dir_all(&cache_dir)?;
+        let mut files = Vec::new();
+        let mut keys = Vec::new();
+        let mut damaged = Vec::new();
+        for obj in b.list(INDEXES).map_err(rerr)? {
+            let Some(name) = parse_index_key(&obj.key) else {
+                continue;
+            };
+            let local = index_cache_path(&cache_dir, &obj.key).expect("an index key");
+            if !local.is_file() {
+                // Bounded by the size its header declares: the remote is not trusted. An
+                // object that cannot be read as an index (not a regular file, too large) is
+                // a damaged index; anything else (network, access) stops the command.
+                let fetched =
+                    b.get_range(&obj.key, 0, index::HEADER_LEN as u64)
+                        .and_then(|header| match index::file_len_from_header(&header) {
+                            Some(max_len) => b.get(&obj.key, max_len).map(Some),
+                            None => Ok(None),
+                        });
+                let data = match fetched {
+                    Ok(Some(d)) => d,
+                    Ok(None) => {
+                        damaged.push((
+                            obj.key.clone(),
+                            "is not an index file this dvx reads (bad header)".to_string(),
+                        ));
+                        continue;
+                    }
+                    Err(e @ BackendError::Permanent { .. }) => {
+                        damaged.push((obj.key.clone(), format!("cannot be used: {e}")));
+                        continue;
+                    }
+                    Err(e) => return Err(rerr(e)),
+                };
+                let ok = data.len() >= 32
+                    && blake3::hash(&data[..data.len() - 32]).to_hex().as_str() == name;
+                if !ok {
+                    // An index only speeds up lookups: the packs it lists describe
+                    // themselves, so they are read through their trailers below.
+                    damaged.push((
+                        obj.key.clone(),
+                        "is corrupt (its checksum does not match its name)".to_string(),
+                    ));
+                    continue;
+                }
+                crate::fsx::write_atomic(&local, &data)?;
+            }
+            match IndexFile::open(&local) {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    // Downloaded again next time (the copy here may be what is damaged).
+                    let _ = std::fs::remove_file(&local);
+                    damaged.push((obj.key.clone(), format!("cannot be used: {e}")));
+                    continue;
+                }
+            }
+            keys.push(obj.key.clone());
+        }
+        let indexed: HashSet<PackId> = files
+            .iter()
+            .flat_map(|f| f.packs().iter().copied())
+            .collect();
+        let mut extra = HashMap::new();
+        let packs = list_packs(b)?;
+        for (&id, &size) in &packs {
+            if indexed.contains(&id) {
+                continue;
+            }
+            let key = pack_key(&id);
+            let entries = pack::read_trailer_with(Path::new(&key), size, |buf, off| {
+                let data = b.get_range(&key, off, buf.len() as u64).map_err(|e| {
+                    dvx_store::Error::CorruptPack {
+                        path: PathBuf::from(&key),
+                        detail: e.to_string(),
+                    }
+                })?;
+                if data.len() != buf.len() {
+                    return Err(dvx_store::Error::CorruptPack {
+                        path: PathBuf::from(&key),
+                        detail: "short read".into(),
+                    });
+                }
+                buf.copy_from_slice(&data);
+                Ok(())
+            });
+            // A damaged unindexed pack is simply not used; fsck reports it.
+            if let Ok(entries) = entries {
+                for e in entries {
+                    extra.entry(e.id).or_insert(Location::of(id, &e));
+                }
+            }
+        }
+        Ok(RemoteIndex {
+            files,
+            packs,
+            keys,
+            extra,
+            cache_dir,
+            damaged,
+        })
+    }
+
+    /// Every known chunk location (index files and unindexed packs).
+    pub(crate) fn all_entries(&self) -> Result<Vec<(ChunkId, Location)>> {
+        let mut out: Vec<(ChunkId, Location)> = self.extra.iter().map(|(c, l)| (*c, *l)).collect();
+        for f in &self.files {
+            out.extend(f.entries()?);
+        }
+        Ok(out)
+    }
+
+    /// Tells the user about every index file that could not be used.
+    pub(crate) fn warn_damaged(&self, b: &Session<'_>, progress: &dyn Progress) {
+        let label = b.label();
+        for (key, problem) in &self.damaged {
+            progress.warn(&format!(
+                "remote {label}: {key} {problem}; the packs it lists were read through their \
+                 own trailers instead (slower). `dvx fsck --remote <name>` checks the remote"
+            ));
+        }
+    }
+
+    /// Where the chunk is on the remote: a location in a pack that exists there and is long
+    /// enough to hold it, or None (the chunk must be uploaded again).
+    pub(crate) fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
+        self.find(id, |l| self.holds(l))
+    }
+
+    /// Where an index file says the chunk is, whether or not that pack exists (for fsck).
+    pub(crate) fn lookup_indexed(&self, id: &ChunkId) -> Result<Option<Location>> {
+        self.find(id, |_| true)
+    }
+
+    /// The first location of the chunk that `usable` accepts (an unindexed pack's trailer
+    /// always is: the pack was listed).
+    fn find(&self, id: &ChunkId, usable: impl Fn(&Location) -> bool) -> Result<Option<Location>> {
+        if let Some(l) = self.extra.get(id) {
+            return Ok(Some(*l));
+        }
+        for f in &self.files {
+            if let Some(l) = f.lookup(id)? {
+                if usable(&l) {
+                    return Ok(Some(l));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when the listed pack of `l` exists and reaches past the chunk.
+    pub(crate) fn holds(&self, l: &Location) -> bool {
+        self.packs
+            .get(&l.pack)
+            .is_some_and(|size| l.offset + l.stored_len as u64 <= *size)
+    }
+}

@@ -1,0 +1,65 @@
+//! `dvx push`, `fetch`, `pull` and `status --remote`: moving packs, indexes and trees
+//! between the local store and a remote [`Backend`](dvx_store::Backend).
+//!
+//! Push uploads packs, then each pack's index, then trees bottom-up, so a root tree present
+//! on the remote means its data is complete, and concurrent pushers need no lock. Fetch
+//! downloads trees, then only the chunks it lacks with merged byte-range reads (several in
+//! flight, each chunk verified on arrival), into packs sealed as they fill so an interrupted
+//! transfer keeps what it received.
+//!
+//! The modules: [`layout`] (the names and bytes the remote sees, and its chunk index),
+//! [`session`] (one use of a remote, counting what it moved), [`push`] and [`upload`],
+//! [`plan`] (which byte ranges a fetch reads), [`fetch`], [`pull`] and [`status`].
+
+mod fetch;
+pub(crate) mod layout;
+mod plan;
+mod pull;
+mod push;
+pub(crate) mod session;
+mod status;
+#[cfg(test)]
+mod tests;
+mod upload;
+
+pub use fetch::{fetch, FetchOptions};
+pub use pull::{pull, PullOptions};
+pub use push::{push, PushOptions};
+pub use status::{remote_status, RemoteState};
+
+use crate::checkout::CheckoutReport;
+
+/// Concurrent requests for downloads and tree uploads.
+const PARALLEL_REQUESTS: usize = 8;
+
+/// What a transfer did.
+#[derive(Clone, Debug, Default)]
+pub struct TransferReport {
+    /// Remote name and URL.
+    pub remote: String,
+    /// Dataset versions concerned.
+    pub datasets: u64,
+    /// Files in them.
+    pub files: u64,
+    /// Bytes in them.
+    pub bytes: u64,
+    /// Bytes sent (push) or received (fetch).
+    pub transferred: u64,
+    /// Objects uploaded (push) or downloaded (fetch).
+    pub objects: u64,
+    /// Requests made.
+    pub requests: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// For pull: what the checkout did.
+    pub checkout: Option<CheckoutReport>,
+}
+
+impl TransferReport {
+    /// Counts one more dataset version of `files` files and `bytes` bytes.
+    fn add_version(&mut self, p: &dvx_manifest::Pointer) {
+        self.datasets += 1;
+        self.files = self.files.saturating_add(p.files);
+        self.bytes = self.bytes.saturating_add(p.bytes);
+    }
+}

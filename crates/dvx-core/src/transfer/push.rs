@@ -1,0 +1,218 @@
+//! `dvx push`: what the chosen versions need and the remote lacks is uploaded: packs first
+//! (see [`super::upload`]), then their indexes, then trees bottom-up.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use dvx_manifest::{EntryKind, Pointer};
+use dvx_store::{ChunkId, Store, TreeId};
+
+use super::layout::{list_whole_trees, tree_key, RemoteIndex};
+use super::session::Session;
+use super::upload::upload_packs;
+use super::{TransferReport, PARALLEL_REQUESTS};
+use crate::config::AwsEnv;
+use crate::error::{Error, Result};
+use crate::names::count;
+use crate::progress::{Progress, Unit};
+use crate::remote::open_remote;
+use crate::treeio::{file_chunks, read_tree, TreeWalk};
+use crate::workspace::{join_rel, Dataset, Workspace};
+
+/// Options of `push`.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// Revisions whose pointers to push (empty: HEAD and the worktree).
+    pub revs: Vec<String>,
+    /// Every pointer in every commit reachable from any ref.
+    pub all_revs: bool,
+    /// Remote name (default remote if None).
+    pub remote: Option<String>,
+}
+
+fn dedup_versions(mut v: Vec<Pointer>) -> Vec<Pointer> {
+    let mut seen = HashSet::new();
+    v.retain(|p| seen.insert((p.path.clone(), p.id)));
+    v
+}
+
+/// Pushing moves data only, so versions with overlapping pointers are pushed too (a checkout
+/// of them refuses).
+fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Pointer>> {
+    let mut out = Vec::new();
+    if opts.all_revs {
+        for c in ws.repo.all_commits()? {
+            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
+        }
+        out.extend(ws.all_worktree_pointers_unchecked()?);
+    } else if opts.revs.is_empty() {
+        if let Some(head) = ws.repo.head()? {
+            out.extend(ws.pointers_at_unchecked(&head)?.into_iter().map(|(p, _)| p));
+        }
+        out.extend(ws.all_worktree_pointers_unchecked()?);
+    } else {
+        for r in &opts.revs {
+            let c = ws.repo.resolve(r)?;
+            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
+        }
+    }
+    Ok(dedup_versions(out))
+}
+
+/// Uploads what the selected versions need and the remote lacks.
+pub fn push(
+    ws: &Workspace,
+    opts: &PushOptions,
+    env: &AwsEnv,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    ws.require_init()?;
+    let remote = open_remote(ws, opts.remote.as_deref(), env)?;
+    let versions = versions_to_push(ws, opts)?;
+    push_to(ws, &Session::open(&remote), &versions, progress)
+}
+
+/// Every tree below `roots` with its height (leaves 0), and every chunk their files name.
+fn trees_and_chunks(
+    store: &Store,
+    roots: impl IntoIterator<Item = TreeId>,
+) -> Result<(HashMap<TreeId, u32>, HashSet<ChunkId>)> {
+    let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+    let mut chunks = HashSet::new();
+    let mut walk = TreeWalk::new(roots).once();
+    while let Some(dir) = walk.next()? {
+        let tree = read_tree(store, &dir.id)?;
+        walk.enter_all(&dir, &tree);
+        chunks.extend(file_chunks(&tree).copied());
+        let subs = tree.entries().iter().filter_map(|e| match &e.kind {
+            EntryKind::Dir { id, .. } => Some(*id),
+            _ => None,
+        });
+        children.insert(dir.id, subs.collect());
+    }
+    fn height(
+        id: &TreeId,
+        children: &HashMap<TreeId, Vec<TreeId>>,
+        heights: &mut HashMap<TreeId, u32>,
+    ) -> u32 {
+        if let Some(h) = heights.get(id) {
+            return *h;
+        }
+        let h = children[id]
+            .iter()
+            .map(|c| height(c, children, heights) + 1)
+            .max()
+            .unwrap_or(0);
+        heights.insert(*id, h);
+        h
+    }
+    let mut heights = HashMap::with_capacity(children.len());
+    for id in children.keys() {
+        height(id, &children, &mut heights);
+    }
+    Ok((heights, chunks))
+}
+
+/// Pushes `versions` through an opened session.
+pub(crate) fn push_to(
+    ws: &Workspace,
+    b: &Session<'_>,
+    versions: &[Pointer],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let store = ws.store()?;
+    let remote_trees = list_whole_trees(b)?;
+    let mut report = b.report();
+    for p in versions {
+        if !store.has_tree(&p.id) {
+            return Err(Error::MissingVersion {
+                path: p.path.clone(),
+                id: p.id,
+            });
+        }
+        report.add_version(p);
+    }
+    // Every tree of the versions, with its height, and every chunk below them. A tree on the
+    // remote does not prove that what it names is there too (a pack may have been lost
+    // since): everything is checked against the remote's listing, and what is missing is sent
+    // again, so a push repairs the remote.
+    let (mut heights, chunks) = trees_and_chunks(store, versions.iter().map(|p| p.id))?;
+
+    if !chunks.is_empty() {
+        let rindex = RemoteIndex::load(ws, b)?;
+        rindex.warn_damaged(b, progress);
+        let mut missing = Vec::new();
+        let mut lost = HashSet::new();
+        for c in &chunks {
+            if rindex.lookup(c)?.is_none() {
+                match store.lookup(c)? {
+                    Some(loc) => missing.push((*c, loc)),
+                    None => {
+                        lost.insert(*c);
+                    }
+                }
+            }
+        }
+        if let Some(c) = lost.iter().next() {
+            return Err(Error::RemoteObject {
+                remote: b.label().to_string(),
+                object: format!("chunk {c}"),
+                missing: true,
+                problem: format!(
+                    "is missing, and this machine does not have it either ({} in all)",
+                    count(lost.len(), "chunk")
+                ),
+                files: files_with_chunks(store, versions, &lost)?,
+            });
+        }
+        // Read the local packs sequentially.
+        missing.sort_by_key(|(_, l)| (l.pack, l.offset));
+        upload_packs(ws, store, b, &rindex.cache_dir, &missing, progress)?;
+    }
+
+    // Trees bottom-up: a parent only after all its children are on the remote.
+    heights.retain(|id, _| !remote_trees.contains(id));
+    let mut levels: BTreeMap<u32, Vec<TreeId>> = BTreeMap::new();
+    for (id, h) in &heights {
+        levels.entry(*h).or_default().push(*id);
+    }
+    progress.begin("trees", Some(heights.len() as u64), Unit::Items);
+    for ids in levels.values() {
+        crate::work::try_each(ids, PARALLEL_REQUESTS, "upload", |id| {
+            let bytes = store.tree_object_bytes(id)?;
+            b.put(&tree_key(id), bytes).map_err(|e| b.error(e))?;
+            progress.advance(1);
+            Ok(())
+        })?;
+    }
+    progress.end();
+    b.finish(&mut report);
+    Ok(report)
+}
+
+/// The dataset files (at most 50) of `versions` that hold any of `wanted`, from the local trees.
+fn files_with_chunks(
+    store: &Store,
+    versions: &[Pointer],
+    wanted: &HashSet<ChunkId>,
+) -> Result<Vec<String>> {
+    let mut out = BTreeSet::new();
+    for p in versions {
+        let base = Dataset::of(p).base();
+        let mut walk = TreeWalk::new([p.id]);
+        while let Some(dir) = walk.next()? {
+            let tree = read_tree(store, &dir.id)?;
+            walk.enter_all(&dir, &tree);
+            for e in tree.entries() {
+                if let EntryKind::File { chunks, .. } = &e.kind {
+                    if chunks.iter().any(|c| wanted.contains(&c.id)) {
+                        out.insert(join_rel(&base, &dir.child(&e.name)));
+                    }
+                }
+            }
+            if out.len() >= 50 {
+                return Ok(out.into_iter().collect());
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}

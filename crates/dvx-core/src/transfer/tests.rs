@@ -1,0 +1,284 @@
+//! Round trips through an in-memory remote.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use dvx_manifest::Pointer;
+use dvx_store::{Backend, MemoryBackend};
+use rand::{RngCore, SeedableRng};
+
+use super::session::Session;
+use super::TransferReport;
+use crate::error::Result;
+use crate::targets::Target;
+use crate::workspace::Workspace;
+use crate::{add, checkout, AddOptions, CheckoutOptions, NoProgress, WorkspaceOptions};
+
+fn push_to(
+    ws: &Workspace,
+    backend: &dyn Backend,
+    label: &str,
+    url: &str,
+    versions: &[Pointer],
+    progress: &NoProgress,
+) -> Result<TransferReport> {
+    super::push::push_to(ws, &Session::new(backend, label, url), versions, progress)
+}
+
+/// Fetches whole datasets (`(pointer, "")`) or parts of them.
+fn fetch_from(
+    ws: &Workspace,
+    backend: &dyn Backend,
+    label: &str,
+    url: &str,
+    targets: &[(Pointer, String)],
+    progress: &NoProgress,
+) -> Result<TransferReport> {
+    let targets: Vec<Target> = targets
+        .iter()
+        .map(|(pointer, below)| Target {
+            pointer: pointer.clone(),
+            raw: None,
+            below: below.clone(),
+        })
+        .collect();
+    super::fetch::fetch_from(ws, &Session::new(backend, label, url), &targets, progress)
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs");
+    assert!(
+        st.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+fn repo(dir: &Path) -> Workspace {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["config", "user.email", "t@example.com"]);
+    git(dir, &["config", "user.name", "t"]);
+    let ws = Workspace::open(&WorkspaceOptions {
+        start: dir.to_path_buf(),
+        ..WorkspaceOptions::default()
+    })
+    .expect("workspace");
+    crate::init(&ws).expect("init");
+    ws
+}
+
+fn write_data(dir: &Path, seed: u64, files: usize) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    std::fs::create_dir_all(dir.join("data/sub")).expect("mkdir");
+    for i in 0..files {
+        let mut b = vec![0u8; 1000 + (rng.next_u32() % 200_000) as usize];
+        rng.fill_bytes(&mut b);
+        std::fs::write(dir.join(format!("data/sub/f{i}.bin")), b).expect("write");
+    }
+    std::fs::write(
+        dir.join("data/shared.txt"),
+        b"the same in every repo\n".repeat(5000),
+    )
+    .expect("write");
+}
+
+fn add_data(ws: &Workspace) -> Pointer {
+    add(
+        ws,
+        &AddOptions {
+            paths: vec!["data".into()],
+            cwd: ws.root().to_path_buf(),
+            ..AddOptions::default()
+        },
+        &NoProgress,
+    )
+    .expect("add");
+    ws.worktree_pointer("data").expect("read").expect("pointer")
+}
+
+/// A second worktree that has only the pointer (as after a clone).
+fn clone_pointer(from: &Workspace, dir: &Path) -> Workspace {
+    let ws = repo(dir);
+    std::fs::copy(from.root().join("data.dvx"), dir.join("data.dvx")).expect("copy pointer");
+    ws
+}
+
+fn read_all(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).expect("below").display().to_string();
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+/// Fetches `p` from `remote` into a fresh worktree at `dir`, checks it out, and compares the
+/// data with `from`'s.
+fn fetch_and_compare(from: &Workspace, remote: &MemoryBackend, url: &str, p: &Pointer, dir: &Path) {
+    let c = clone_pointer(from, dir);
+    fetch_from(
+        &c,
+        remote,
+        "mem",
+        url,
+        &[(p.clone(), String::new())],
+        &NoProgress,
+    )
+    .expect("fetch");
+    checkout(
+        &c,
+        &CheckoutOptions {
+            cwd: c.root().to_path_buf(),
+            ..CheckoutOptions::default()
+        },
+        &NoProgress,
+    )
+    .expect("checkout");
+    assert_eq!(
+        read_all(&from.root().join("data")),
+        read_all(&c.root().join("data"))
+    );
+}
+
+#[test]
+fn push_fetch_round_trip_is_incremental_and_verified() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = repo(&tmp.path().join("a"));
+    write_data(a.root(), 1, 30);
+    let p1 = add_data(&a);
+    let remote = MemoryBackend::new();
+    let r = push_to(
+        &a,
+        &remote,
+        "mem",
+        "mem://x",
+        std::slice::from_ref(&p1),
+        &NoProgress,
+    )
+    .expect("push");
+    assert!(r.transferred > 0);
+    let packs = remote.list("packs/").expect("list").len();
+    assert!(
+        (1..=2).contains(&packs),
+        "30 files must not become 30 objects: {packs} packs"
+    );
+    // Nothing new: nothing sent.
+    let again = push_to(
+        &a,
+        &remote,
+        "mem",
+        "mem://x",
+        std::slice::from_ref(&p1),
+        &NoProgress,
+    )
+    .expect("push");
+    assert_eq!((again.transferred, again.objects), (0, 0));
+
+    fetch_and_compare(&a, &remote, "mem://x", &p1, &tmp.path().join("b"));
+}
+
+#[test]
+fn corrupt_or_missing_remote_objects_are_named() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = repo(&tmp.path().join("a"));
+    write_data(a.root(), 2, 10);
+    let p = add_data(&a);
+    let remote = MemoryBackend::new();
+    push_to(
+        &a,
+        &remote,
+        "mem",
+        "mem://y",
+        std::slice::from_ref(&p),
+        &NoProgress,
+    )
+    .expect("push");
+    // Flip a byte in the middle of every pack's data area.
+    remote.with_objects(|o| {
+        for (k, v) in o.iter_mut() {
+            if k.starts_with("packs/") {
+                let i = v.len() / 3;
+                v[i] ^= 0x55;
+            }
+        }
+    });
+    let b = clone_pointer(&a, &tmp.path().join("b"));
+    let err = fetch_from(
+        &b,
+        &remote,
+        "mem",
+        "mem://y",
+        &[(p.clone(), String::new())],
+        &NoProgress,
+    )
+    .expect_err("corruption detected");
+    let msg = err.to_string();
+    assert!(msg.contains("corrupt") && msg.contains("data/"), "{msg}");
+    // A deleted tree is named too.
+    remote.with_objects(|o| o.retain(|k, _| !k.starts_with("trees/")));
+    let c = clone_pointer(&a, &tmp.path().join("c"));
+    let err = fetch_from(
+        &c,
+        &remote,
+        "mem",
+        "mem://y",
+        &[(p.clone(), String::new())],
+        &NoProgress,
+    )
+    .expect_err("missing tree");
+    assert!(err.to_string().contains(&p.id.to_hex()), "{err}");
+}
+
+#[test]
+fn concurrent_pushes_of_overlapping_data_need_no_lock() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = repo(&tmp.path().join("a"));
+    let b = repo(&tmp.path().join("b"));
+    write_data(a.root(), 3, 20);
+    write_data(b.root(), 3, 25); // the first 20 files are identical
+    let (pa, pb) = (add_data(&a), add_data(&b));
+    let remote = MemoryBackend::new();
+    std::thread::scope(|s| {
+        let ra = s.spawn(|| {
+            push_to(
+                &a,
+                &remote,
+                "mem",
+                "mem://z",
+                std::slice::from_ref(&pa),
+                &NoProgress,
+            )
+        });
+        let rb = s.spawn(|| {
+            push_to(
+                &b,
+                &remote,
+                "mem",
+                "mem://z",
+                std::slice::from_ref(&pb),
+                &NoProgress,
+            )
+        });
+        ra.join().expect("thread").expect("push a");
+        rb.join().expect("thread").expect("push b");
+    });
+    for (p, from) in [(&pa, &a), (&pb, &b)] {
+        let dir = tmp.path().join(format!("fresh-{}", p.id.short()));
+        fetch_and_compare(from, &remote, "mem://z", p, &dir);
+    }
+}

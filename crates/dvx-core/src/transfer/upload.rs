@@ -1,0 +1,157 @@
+//! Push's uploads of chunk data: the missing chunks, read from the local packs and verified,
+//! are repacked into new packs assembled in memory; each is uploaded, then its index, while
+//! the next one is built.
+
+use std::path::Path;
+
+use dvx_store::index::Location;
+use dvx_store::pack::{self, Compression, PackBuffer};
+use dvx_store::{ChunkId, PackEntry, PackId, Store};
+use rayon::prelude::*;
+
+use super::layout::{index_cache_path, pack_key, put_index};
+use super::session::Session;
+use crate::error::Result;
+use crate::progress::{Progress, Unit};
+use crate::workspace::Workspace;
+
+/// Packs uploaded by push are at most this size (they are assembled in memory).
+const PUSH_PACK_SIZE: u64 = 48 << 20;
+/// Stored bytes read, verified and compressed at once by push.
+const PUSH_BATCH_BYTES: u64 = 4 << 20;
+/// Batches whose pack reads are started ahead of the one being prepared.
+const PREFETCH_BATCHES: usize = 3;
+
+/// A chunk ready to be appended to an upload pack: id, compression, stored bytes, raw length.
+type Prepared = (ChunkId, Compression, Vec<u8>, u32);
+
+/// Repacks the missing chunks (verified) into new packs and uploads each pack, then its
+/// index, while the next pack is being built.
+pub(super) fn upload_packs(
+    ws: &Workspace,
+    store: &Store,
+    b: &Session<'_>,
+    cache_dir: &Path,
+    missing: &[(ChunkId, Location)],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let scratch = crate::fsx::ScratchDir::new(ws, "push")?;
+    let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
+    progress.begin("uploading", Some(total), Unit::Bytes);
+    // Packs are assembled in memory (no scratch file written and read back): one being
+    // built while the previous one uploads, so memory stays near two packs.
+    let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<((PackId, Vec<PackEntry>, Vec<u8>), u64)>(0);
+        let scratch_ref = scratch.path();
+        let uploader = s.spawn(move || -> Result<()> {
+            for ((id, entries, data), n) in rx {
+                b.put(&pack_key(&id), data).map_err(|e| b.error(e))?;
+                let idx_entries = entries
+                    .iter()
+                    .map(|e| (e.id, Location::of(id, e)))
+                    .collect();
+                let (key, data) = put_index(b, scratch_ref, idx_entries)?;
+                let cached = index_cache_path(cache_dir, &key).expect("an index key");
+                crate::fsx::write_atomic(&cached, &data)?;
+                progress.advance(n);
+            }
+            Ok(())
+        });
+        let mut builder: Option<(PackBuffer, u64)> = None;
+        let mut send_err = false;
+        let level = store.config().remote_zstd_level;
+        let batches = batches(missing, PUSH_BATCH_BYTES);
+        for batch in batches.iter().take(PREFETCH_BATCHES) {
+            prefetch(store, batch);
+        }
+        'batches: for (bi, &batch) in batches.iter().enumerate() {
+            if let Some(next) = batches.get(bi + PREFETCH_BATCHES) {
+                prefetch(store, next);
+            }
+            let prepared: Vec<Result<Prepared>> = batch
+                .par_iter()
+                .map(|(id, loc)| prepare(store, level, id, loc))
+                .collect();
+            for (r, (_, loc)) in prepared.into_iter().zip(batch) {
+                let (id, compression, bytes, raw_len) = r?;
+                let (bl, src) = builder.get_or_insert_with(|| (PackBuffer::new(), 0));
+                bl.append(id, compression, &bytes, raw_len);
+                // Progress counts local stored bytes (the total it was started with).
+                *src += loc.stored_len as u64;
+                if bl.len() >= pack_size {
+                    let (full, src) = builder.take().expect("present");
+                    if tx.send((full.finish(), src)).is_err() {
+                        send_err = true;
+                        break 'batches;
+                    }
+                }
+            }
+        }
+        if !send_err {
+            if let Some((last, src)) = builder.take() {
+                let _ = tx.send((last.finish(), src));
+            }
+        }
+        drop(tx);
+        uploader.join().expect("uploader thread panicked")
+    })?;
+    progress.end();
+    Ok(())
+}
+
+/// `missing` cut into batches of about `bytes` stored bytes: each is read, verified and (raw
+/// chunks) compressed on every core, then appended in order.
+fn batches(missing: &[(ChunkId, Location)], bytes: u64) -> Vec<&[(ChunkId, Location)]> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    let mut acc = 0u64;
+    for (i, (_, l)) in missing.iter().enumerate() {
+        acc += l.stored_len as u64;
+        if acc >= bytes {
+            batches.push(&missing[start..=i]);
+            start = i + 1;
+            acc = 0;
+        }
+    }
+    if start < missing.len() {
+        batches.push(&missing[start..]);
+    }
+    batches
+}
+
+/// Starts reading the packs of `batch`: they are often not in the page cache (they are
+/// written around it), so the reads of the next batches start before this one is prepared.
+fn prefetch(store: &Store, batch: &[(ChunkId, Location)]) {
+    let mut i = 0;
+    while i < batch.len() {
+        let pack = batch[i].1.pack;
+        let start = batch[i].1.offset;
+        let mut end = start + batch[i].1.stored_len as u64;
+        i += 1;
+        while i < batch.len() && batch[i].1.pack == pack {
+            end = end.max(batch[i].1.offset + batch[i].1.stored_len as u64);
+            i += 1;
+        }
+        store.will_need(&pack, start, end - start);
+    }
+}
+
+/// Reads one chunk from the local store for upload, verified (a damaged chunk must never
+/// leave the machine), and compressed at `level` if it is stored raw.
+fn prepare(store: &Store, level: i32, id: &ChunkId, loc: &Location) -> Result<Prepared> {
+    let stored = store.read_stored(loc)?;
+    let entry = loc.entry(*id);
+    if loc.compression == Compression::None {
+        let raw = pack::decode_chunk_owned(&entry, &loc.pack, stored)?;
+        let (c, bytes) = pack::encode_chunk(&raw, level);
+        let bytes = match bytes {
+            std::borrow::Cow::Owned(b) => b,
+            std::borrow::Cow::Borrowed(_) => raw,
+        };
+        Ok((*id, c, bytes, loc.raw_len))
+    } else {
+        pack::decode_chunk(&entry, &loc.pack, &stored)?;
+        Ok((*id, loc.compression, stored, loc.raw_len))
+    }
+}
