@@ -15,7 +15,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
@@ -29,7 +29,7 @@ const MAX_OPEN_DIRS: usize = 256;
 
 /// Set once `openat2` turned out to be unavailable (old kernel, seccomp filter).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
