@@ -3,6 +3,7 @@
 //! each reproduced here. Race items run the race many times.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod util;
 

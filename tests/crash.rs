@@ -12,6 +12,7 @@
 //! kill points are printed (`<cmd>: N kills survived ...`) with `--no-capture`.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod util;
 

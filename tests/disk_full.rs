@@ -4,6 +4,7 @@
 //! Needs root (to mount); skipped with a printed reason otherwise, required when `CI=true`.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod util;
 

@@ -14,6 +14,7 @@
 //!   while adds reuse it. This one must never lose anything.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod util;
 

@@ -6,6 +6,7 @@
 //! `<tmp>/home` = `$HOME`, the folder remote) is snapshotted before and after every command.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod util;
 

@@ -607,3 +607,20 @@ fn help_lists_each_command_on_one_line() {
         .stdout_has("allow_http")
         .stdout_has("zstd_level");
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_binary() {
+    let repo = TestRepo::new();
+    let bash = repo.dvx(&["completions", "bash"]);
+    bash.ok().stdout_has("checkout");
+    let man = repo.dvx(&["man"]);
+    man.ok();
+    assert!(
+        man.stdout_str().contains(".TH dvx 1"),
+        "{}",
+        man.stdout_str()
+    );
+    repo.dvx(&["man", "pull"]).ok().stdout_has(".TH dvx-pull 1");
+    repo.dvx(&["man", "nope"]).code_is(2);
+    repo.dvx(&["completions", "tcsh"]).code_is(2);
+}

@@ -4,6 +4,7 @@
 //! The same scenarios run against S3 in `tests/remote_s3.rs`.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod remote_common;
 mod util;

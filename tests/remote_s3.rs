@@ -8,6 +8,7 @@
 //! when the server is missing.
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod remote_common;
 mod util;

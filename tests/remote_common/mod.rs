@@ -4,6 +4,7 @@
 //! real git repositories and clones.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@
 //! and stderr when they fail.
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod s3;
 

@@ -267,4 +267,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    ///
+    /// For bash: `dvx completions bash > ~/.local/share/bash-completion/completions/dvx`;
+    /// zsh: `dvx completions zsh > ~/.zfunc/_dvx` (with `~/.zfunc` in `fpath`); fish:
+    /// `dvx completions fish > ~/.config/fish/completions/dvx.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of dvx or of one of its commands.
+    ///
+    /// Read it with `dvx man | man -l -`; install it with
+    /// `dvx man > ~/.local/share/man/man1/dvx.1`, and `dvx man checkout > .../dvx-checkout.1`.
+    Man {
+        /// A command (default: dvx itself).
+        command: Option<String>,
+    },
 }

@@ -4,6 +4,9 @@
 //! Every command writes to an `impl Write` and returns an exit status, so it can be tested
 //! without a terminal. Exit codes: 0 ok, 1 operation or data failure, 2 usage error.
 
+// The front end: printing (errors, prompts, progress) is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod args;
 mod commands;
 mod output;

@@ -4,9 +4,10 @@
 //! component at a time without following a link; every directory below it is opened the same
 //! way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` where the kernel has it, else
 //! `openat(O_NOFOLLOW)` per component), and files are created, replaced, removed and chmod-ed
-//! relative to those handles (`openat`, `renameat2`, `unlinkat`, `fchmod`). A process that
-//! swaps a directory of the dataset for a symlink while a checkout runs makes the checkout fail
-//! for the files below it; it cannot redirect a write or a removal out of the dataset.
+//! relative to those handles (`openat`, `renameat2` or `renameatx_np`, `unlinkat`, `fchmod`).
+//! A process that swaps a directory of the dataset for a symlink while a checkout runs makes
+//! the checkout fail for the files below it; it cannot redirect a write or a removal out of
+//! the dataset.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -14,10 +15,10 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Error, Result};
@@ -27,7 +28,8 @@ use crate::error::{Error, Result};
 const MAX_OPEN_DIRS: usize = 256;
 
 /// Set once `openat2` turned out to be unavailable (old kernel, seccomp filter).
-static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -179,7 +181,11 @@ impl DirTree {
     }
 
     fn open_below(&self, rel_dir: &[u8]) -> rustix::io::Result<OwnedFd> {
+        // One call where the kernel has it (Linux 5.6); elsewhere the loop below, one
+        // no-follow `openat` per component, refuses links the same way.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         if !NO_OPENAT2.load(Ordering::Relaxed) {
+            use rustix::fs::ResolveFlags;
             let resolve =
                 ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
             // EAGAIN: a rename raced the lookup; the kernel asks to retry.
@@ -343,9 +349,7 @@ impl DirTree {
             Err(_) => None,
         };
         // Never swap a directory out (a plain rename onto it fails, as it should).
-        if matches!(there, Some(k) if k != Kind::Dir)
-            && rfs::renameat_with(&*dir, os(tmp), &*dir, os(name), RenameFlags::EXCHANGE).is_ok()
-        {
+        if matches!(there, Some(k) if k != Kind::Dir) && exchange(&dir, os(tmp), os(name)) {
             // `tmp` now names the old file; if it cannot be removed it is a leftover
             // temporary file, which scans skip and clean up once this process is gone.
             let _ = rfs::unlinkat(&*dir, os(tmp), AtFlags::empty());
@@ -409,6 +413,19 @@ impl DirTree {
             }
         })
     }
+}
+
+/// Swaps the entries `a` and `b` of `dir` atomically (`renameat2(RENAME_EXCHANGE)` on Linux,
+/// `renameatx_np(RENAME_SWAP)` on Apple systems); false where that is unsupported.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+fn exchange(dir: &OwnedFd, a: &OsStr, b: &OsStr) -> bool {
+    rfs::renameat_with(dir, a, dir, b, rfs::RenameFlags::EXCHANGE).is_ok()
+}
+
+/// No atomic swap here: the caller falls back to a plain rename.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn exchange(_dir: &OwnedFd, _a: &OsStr, _b: &OsStr) -> bool {
+    false
 }
 
 /// A link or file on the way to a directory is refused; other errors keep their cause.

@@ -28,10 +28,19 @@ fn holder_alive(path: &Path) -> bool {
     }
 }
 
-/// Whether process `pid` runs a program named dvx: by the name of its executable, or of
-/// its argv[0] when the executable cannot be read (another user's process). Only the file
+/// Whether process `pid` may be a running dvx. A live process is never judged dead: the OS is
+/// asked whether the pid exists ([`pid_alive`]), and where `/proc` shows the process (Linux),
+/// a live pid counts only if it runs a program named dvx: by the name of its executable, or
+/// of its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
+///
+/// Without `/proc` (macOS, the BSDs) the name is not checked: a pid recycled by another
+/// program keeps a lock or a temporary file alive until that program ends (a waiting dvx
+/// times out and names the lock), which is safe, only less tidy.
 pub(crate) fn is_dvx(pid: u32) -> bool {
+    if !pid_alive(pid) {
+        return false;
+    }
     let named_dvx = |p: &Path| {
         p.file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))
@@ -39,10 +48,39 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
     if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
         return named_dvx(&exe);
     }
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-        let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
-        named_dvx(Path::new(&*String::from_utf8_lossy(argv0)))
-    })
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(c) => {
+            let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
+            named_dvx(Path::new(&*String::from_utf8_lossy(argv0)))
+        }
+        // Nothing to read: no /proc here, one that hides other users' processes
+        // (`hidepid`), or the process just ended. The OS's answer stands.
+        Err(_) => pid_alive(pid),
+    }
+}
+
+/// Whether a process with this pid exists, asked of the OS (`kill(pid, 0)`, which sends
+/// nothing): no such process (`ESRCH`) is dead; one we may not signal (`EPERM`, another
+/// user's) or any other answer is alive. Pid 0 and pids past `i32::MAX` name no single
+/// process (`kill` would address a process group), so they are dead.
+#[cfg(unix)]
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    use rustix::process::{test_kill_process, Pid};
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .and_then(Pid::from_raw)
+    else {
+        return false;
+    };
+    !matches!(test_kill_process(pid), Err(rustix::io::Errno::SRCH))
+}
+
+/// Without a way to ask, every process is taken to be alive (a lock then times out and
+/// names its file; a leftover temporary file stays).
+#[cfg(not(unix))]
+pub(crate) fn pid_alive(_pid: u32) -> bool {
+    true
 }
 
 impl LockFile {
@@ -144,5 +182,25 @@ impl LockFile {
 impl Drop for LockFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_os_tells_a_live_process_from_a_gone_one() {
+        assert!(pid_alive(std::process::id()));
+        // Always there; another user's process (EPERM) when not run as root.
+        assert!(pid_alive(1));
+        // Not single processes: 0 and negative pids address process groups.
+        assert!(!pid_alive(0));
+        assert!(!pid_alive(u32::MAX));
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(!pid_alive(pid), "a reaped child is gone");
+        assert!(!is_dvx(pid));
     }
 }

@@ -8,6 +8,7 @@ mod config;
 mod diff;
 mod fsck;
 mod gc;
+mod generate;
 mod hooks;
 mod id;
 mod init;
@@ -99,6 +100,8 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             key,
             value,
         } => config::run(s, local, store, unset, key, value, out),
+        Command::Completions { shell } => generate::completions(shell, out),
+        Command::Man { command } => generate::man(command, out),
     }
 }
 
