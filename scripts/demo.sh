@@ -7,7 +7,11 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 echo "== building dvx (cargo build --release; the first build takes several minutes)"
 # cargo shows its own progress (a bar on a terminal, one line per crate otherwise).
 cargo build --release --manifest-path "$ROOT/Cargo.toml"
-DVX="$ROOT/target/release/dvx"
+# Where cargo put it: CARGO_TARGET_DIR if set (a relative one is taken from here, as cargo
+# does), else the repository's target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+[[ "$TARGET_DIR" = /* ]] || TARGET_DIR="$PWD/$TARGET_DIR"
+DVX="$TARGET_DIR/release/dvx"
 # `dvx` in the steps below is the binary just built.
 dvx() { "$DVX" "$@"; }
 # Prints a step as it would be typed (arguments with spaces quoted), then runs it.
