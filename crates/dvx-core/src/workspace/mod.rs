@@ -183,8 +183,11 @@ impl Workspace {
     /// this one's versions too. One stat per command once recorded; best effort (a store
     /// this user cannot write is not collected by this user either).
     fn register_with(&self, store: &Store) {
-        use std::os::unix::ffi::OsStrExt;
-        let root = self.root.as_os_str().as_bytes();
+        // Always bytes on unix; a Windows root that is not Unicode cannot be recorded.
+        let Ok(root) = fsx::path_bytes(&self.root) else {
+            return;
+        };
+        let root = &*root;
         let path = store
             .root()
             .join(STORE_USERS_DIR)
