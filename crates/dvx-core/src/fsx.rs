@@ -339,6 +339,30 @@ impl Drop for ScratchDir {
 
 #[cfg(test)]
 mod tests {
+    /// On unix names are bytes, not text, and the stat is the system's own: what the Windows
+    /// port routes through here must not change them.
+    #[cfg(unix)]
+    #[test]
+    fn unix_names_and_stamps_are_the_systems_own() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::MetadataExt;
+        let raw = b"caf\xe9/x\\y";
+        let os = super::bytes_os(raw).expect("any bytes");
+        assert_eq!(os.as_bytes(), raw);
+        assert_eq!(&*super::os_bytes(&os).expect("any name"), raw);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"abc").expect("write");
+        let m = std::fs::metadata(&file).expect("stat");
+        let st = super::Stamp::of(&m);
+        assert_eq!(st.mtime_ns, m.mtime() * 1_000_000_000 + m.mtime_nsec());
+        assert_eq!(st.ctime_ns, m.ctime() * 1_000_000_000 + m.ctime_nsec());
+        assert_eq!(
+            (st.mtime_nsec, st.ino, st.dev, st.mode, st.nlink),
+            (m.mtime_nsec(), m.ino(), m.dev(), m.mode(), m.nlink())
+        );
+    }
+
     #[test]
     fn windows_names() {
         for ok in [

@@ -117,15 +117,11 @@ pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
                 _ => Error::io("open", path, e),
             })?
     };
-    // A link (or junction) at `path` is opened as itself, which the check below refuses.
     #[cfg(windows)]
-    let file = {
-        use std::os::windows::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(crate::beneath::FILE_FLAG_OPEN_REPARSE_POINT)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?
+    let file = match crate::beneath::open_no_follow(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(changed_while_read(path)),
+        Err(e) => return Err(Error::io("open", path, e)),
     };
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     if !meta.is_file() {

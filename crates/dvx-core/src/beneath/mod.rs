@@ -20,7 +20,39 @@ pub use windows::DirTree;
 
 /// Opens a link or junction itself rather than what it points to (`CreateFileW`'s flag).
 #[cfg(windows)]
-pub(crate) const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+
+/// `FILE_ATTRIBUTE_REPARSE_POINT`: a link, a junction, or another file-system filter's
+/// stand-in (a cloud file, a deduplicated file).
+#[cfg(windows)]
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+
+/// Opens the file at `path` for reading without following a link or junction there: `None`
+/// when one is there. A reparse point that is no link (a cloud or deduplicated file, whose
+/// filter serves its bytes only to a normal open) is opened again normally and must then
+/// show the same size and times, else it is `None` too.
+#[cfg(windows)]
+pub(crate) fn open_no_follow(path: &std::path::Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::windows::fs::{MetadataExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+        .open(path)?;
+    let m = f.metadata()?;
+    if m.file_type().is_symlink() {
+        return Ok(None);
+    }
+    if m.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT == 0 {
+        return Ok(Some(f));
+    }
+    let g = std::fs::File::open(path)?;
+    let n = g.metadata()?;
+    let same = n.is_file()
+        && n.len() == m.len()
+        && n.modified().ok() == m.modified().ok()
+        && n.created().ok() == m.created().ok();
+    Ok(same.then_some(g))
+}
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 

@@ -14,19 +14,15 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::ErrorKind as IoKind;
-use std::os::windows::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::windows::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use super::{split, temp_name, Kind, FILE_FLAG_OPEN_REPARSE_POINT};
+use super::{open_no_follow, split, temp_name, Kind, FILE_ATTRIBUTE_REPARSE_POINT};
 use crate::error::{Error, Result};
 use crate::fsx::bytes_os;
 
-/// `FILE_ATTRIBUTE_REPARSE_POINT`: a symlink, a junction, or another file-system filter's
-/// stand-in.
-const REPARSE_POINT: u32 = 0x400;
-
 fn is_reparse(m: &Metadata) -> bool {
-    m.file_attributes() & REPARSE_POINT != 0
+    m.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
 }
 
 /// A directory that is itself, not a link or junction to one.
@@ -34,12 +30,13 @@ fn real_dir(m: &Metadata) -> bool {
     m.is_dir() && !is_reparse(m)
 }
 
+/// A reparse point that is no link (a cloud or deduplicated file) is what it stands for.
 fn kind_of(m: &Metadata) -> Kind {
     let ft = m.file_type();
     if ft.is_symlink() {
         // std counts junctions as links too (both are name surrogates).
         Kind::Symlink
-    } else if is_reparse(m) {
+    } else if ft.is_dir() && is_reparse(m) {
         Kind::Other
     } else if ft.is_dir() {
         Kind::Dir
@@ -222,12 +219,9 @@ impl DirTree {
         if lstat(&p)?.map(|m| kind_of(&m)) != Some(Kind::File) {
             return Ok(None);
         }
-        let f = match OpenOptions::new()
-            .read(true)
-            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-            .open(&p)
-        {
-            Ok(f) => f,
+        let f = match open_no_follow(&p) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(None),
             Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("open", p, e)),
         };
