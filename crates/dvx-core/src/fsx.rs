@@ -140,6 +140,19 @@ pub fn bytes_path(b: &[u8]) -> Result<PathBuf> {
     }
 }
 
+/// `p` without a Windows verbatim prefix (`\\?\C:\x` becomes `C:\x`), as canonical paths
+/// there carry: after one, `/` separates nothing and dvx joins repo-relative paths with `/`.
+/// Other systems, and verbatim paths of other forms (UNC, devices), are left as they are.
+pub fn plain_path(p: PathBuf) -> PathBuf {
+    if !cfg!(windows) {
+        return p;
+    }
+    match p.to_str().and_then(|s| s.strip_prefix(r"\\?\")) {
+        Some(rest) if rest.as_bytes().get(1) == Some(&b':') => PathBuf::from(rest),
+        _ => p,
+    }
+}
+
 /// Whether Windows keeps `name` as written: it drops a trailing dot or space (so `.. ` would
 /// name the parent), reads `:` as a drive or a stream, and maps `NUL`, `CON`, `COM1`, ... (with
 /// any extension) to devices.
@@ -361,6 +374,20 @@ mod tests {
             (st.mtime_nsec, st.ino, st.dev, st.mode, st.nlink),
             (m.mtime_nsec(), m.ino(), m.dev(), m.mode(), m.nlink())
         );
+    }
+
+    #[test]
+    fn verbatim_prefixes_go_on_windows_only() {
+        use std::path::PathBuf;
+        let v = PathBuf::from(r"\\?\C:\repo");
+        let want = if cfg!(windows) {
+            r"C:\repo"
+        } else {
+            r"\\?\C:\repo"
+        };
+        assert_eq!(super::plain_path(v), PathBuf::from(want));
+        let unc = PathBuf::from(r"\\?\UNC\server\share");
+        assert_eq!(super::plain_path(unc.clone()), unc);
     }
 
     #[test]

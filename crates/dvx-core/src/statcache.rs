@@ -93,7 +93,11 @@ impl StatCache {
         let Ok(meta) = std::fs::metadata(&path) else {
             return c;
         };
-        c.written_ns = Stamp::of(&meta).mtime_ns;
+        c.written_ns = match Stamp::of(&meta).mtime_ns {
+            // The system cannot tell when it was written: nothing in it can be vouched for.
+            i64::MAX => return c,
+            t => t,
+        };
         if let Ok(bytes) = std::fs::read(&path) {
             if let Some(mut map) = decode(&bytes) {
                 // Racily clean entries are re-hashed; drop them now so that saving the cache
