@@ -134,9 +134,13 @@ impl DirTree {
         Ok(Some(path))
     }
 
-    /// The path of `rel` with its directory checked; `None` if that directory is missing.
+    /// The path of `rel` with its directory checked; `None` if that directory is missing (or
+    /// `rel` names no entry: the unix calls find nothing at an empty name either).
     fn checked(&self, rel: &[u8]) -> Result<Option<PathBuf>> {
         let (dir, name) = split(rel);
+        if name.is_empty() {
+            return Ok(None);
+        }
         match self.dir(dir)? {
             Some(d) => Ok(Some(d.join(bytes_os(name)?))),
             None => Ok(None),
