@@ -1,5 +1,6 @@
 //! `dvx config`: settings read and changed through the CLI, each change checked before it is
 //! written, and the settings really used by the commands that follow.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 mod util;

@@ -1,6 +1,7 @@
 //! The `.gitignore` lines dvx manages (marked, exact, removed when their pointer goes, never
 //! hiding a pointer), the limits `add` shares with every reader, and datasets that overlap.
 
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 mod util;

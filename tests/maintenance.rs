@@ -1,4 +1,5 @@
 //! End-to-end tests of `dvx gc` and `dvx fsck`, locally and on a folder remote.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used)]
 
 mod util;

@@ -87,10 +87,7 @@ fn store_live_roots(ws: &Workspace, store: &Store) -> Result<(Vec<TreeId>, u64)>
             continue; // a temporary file of a registration in progress
         }
         let bytes = std::fs::read(&record).map_err(|e| Error::io("read", &record, e))?;
-        let root = {
-            use std::os::unix::ffi::OsStrExt;
-            std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&bytes))
-        };
+        let root = crate::fsx::bytes_path(&bytes)?;
         if std::fs::canonicalize(&root).is_ok_and(|r| r == own) {
             continue;
         }

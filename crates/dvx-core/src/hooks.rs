@@ -4,10 +4,9 @@
 //! (or `dvx` on PATH if that one is gone). A hook file that is not dvx's is never touched: dvx's
 //! script goes beside it as `<hook>.dvx`, and the caller tells the user the line that calls it.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::workspace::Workspace;
 
 /// First line after the shebang of every hook dvx writes; recognises them.
@@ -124,8 +123,12 @@ pub fn install_hooks(ws: &Workspace, exe: &Path) -> Result<Vec<InstalledHook>> {
         // whole, old or new.
         let mut f = dvx_store::fs::AtomicFile::create(&path)?;
         f.write_all(script(exe, name, what, body).as_bytes())?;
-        std::fs::set_permissions(f.tmp_path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io("make executable", &path, e))?;
+        #[cfg(unix)]
+        std::fs::set_permissions(
+            f.tmp_path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| crate::error::Error::io("make executable", &path, e))?;
         f.commit()?;
         done.push(InstalledHook {
             name,

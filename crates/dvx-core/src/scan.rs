@@ -2,8 +2,6 @@
 //! the stat cache cannot vouch for.
 
 use std::collections::BTreeMap;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -12,6 +10,7 @@ use dvx_store::{ChunkerParams, Digest, Store, StoreWriter};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::fsx::{bytes_os, os_bytes, Stamp};
 use crate::progress::{Progress, Unit};
 use crate::statcache::{StatCache, StatKey};
 use crate::workspace::{Dataset, Workspace};
@@ -106,15 +105,24 @@ pub fn hash_file(
 /// Opens the regular file at `path` for reading: never through a link at `path` itself and
 /// never blocking on a FIFO swapped in; anything but a regular file is an error.
 pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) | Some(libc::ENXIO) => changed_while_read(path),
-            _ => Error::io("open", path, e),
-        })?;
+    #[cfg(unix)]
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) | Some(libc::ENXIO) => changed_while_read(path),
+                _ => Error::io("open", path, e),
+            })?
+    };
+    #[cfg(windows)]
+    let file = match crate::beneath::open_no_follow(path) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err(changed_while_read(path)),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
     let meta = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     if !meta.is_file() {
         return Err(changed_while_read(path));
@@ -260,12 +268,12 @@ pub fn scan_dataset(
             listing.insert(
                 rel,
                 FlatEntry::Symlink {
-                    target: target.as_os_str().as_bytes().to_vec(),
+                    target: os_bytes(target.as_os_str())?.into_owned(),
                 },
             );
         } else if ft.is_file() {
             let key = StatKey::of(&meta);
-            let executable = meta.permissions().mode() & 0o100 != 0;
+            let executable = Stamp::of(&meta).executable();
             let hit = {
                 let c = cache.lock().expect("cache lock poisoned");
                 c.get(&cache_key(&base_rel, &rel), &key).cloned()
@@ -318,7 +326,7 @@ pub fn scan_dataset(
 
     match ds.only() {
         Some(name) => {
-            let path = base.join(std::ffi::OsStr::from_bytes(&name));
+            let path = base.join(bytes_os(&name)?);
             if let Some(meta) = crate::fsx::lstat(&path)? {
                 if meta.is_dir() {
                     return Err(Error::InTheWay { path, want: "file" });
@@ -328,11 +336,7 @@ pub fn scan_dataset(
             // A file dataset's temporary files are in its parent directory.
             if let Ok(entries) = std::fs::read_dir(&base) {
                 for ent in entries.flatten() {
-                    if ent
-                        .file_name()
-                        .as_bytes()
-                        .starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
-                    {
+                    if is_temp_name(&ent.file_name()) {
                         temps
                             .lock()
                             .expect("leftovers lock poisoned")
@@ -368,9 +372,7 @@ pub fn scan_dataset(
                         move |e| {
                             let n = e.file_name();
                             // Leftovers of an interrupted checkout are ours, never data.
-                            if n.as_bytes()
-                                .starts_with(dvx_store::fs::TMP_PREFIX.as_bytes())
-                            {
+                            if is_temp_name(n) {
                                 if let Ok(mut l) = leftovers.lock() {
                                     l.push(e.path().to_path_buf());
                                 }
@@ -401,12 +403,14 @@ pub fn scan_dataset(
                             return WalkState::Continue;
                         }
                         let path = ent.path().to_path_buf();
-                        let rel = path
-                            .strip_prefix(base)
-                            .expect("walk stays below its root")
-                            .as_os_str()
-                            .as_bytes()
-                            .to_vec();
+                        let rel = match os_bytes(
+                            path.strip_prefix(base)
+                                .expect("walk stays below its root")
+                                .as_os_str(),
+                        ) {
+                            Ok(rel) => rel.into_owned(),
+                            Err(e) => return fail(e),
+                        };
                         match std::fs::symlink_metadata(&path) {
                             Ok(meta) => found
                                 .lock()
@@ -456,7 +460,12 @@ pub fn scan_dataset(
                 let before = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
                 // The file the walk saw, not one renamed onto its path (or reached through
                 // a directory swapped for a link) since.
-                if before.ino() != p.key.ino {
+                // Where the system has no inode numbers (0), the whole stat must match.
+                let moved = match p.key.ino {
+                    0 => StatKey::of(&before) != p.key,
+                    ino => Stamp::of(&before).ino != ino,
+                };
+                if moved {
                     return Err(changed_while_read(&p.path));
                 }
                 let (digest, chunks, len) =
@@ -513,11 +522,16 @@ pub fn scan_dataset(
         let tree = crate::beneath::DirTree::open(ws.root(), &base_rel, false)?;
         for t in &stale {
             if let Ok(rel) = t.strip_prefix(&base) {
-                tree.remove_file(rel.as_os_str().as_bytes())?;
+                tree.remove_file(&os_bytes(rel.as_os_str())?)?;
             }
         }
     }
     Ok(listing)
+}
+
+/// Whether `name` is one of dvx's temporary names (a name that is not Unicode is not).
+fn is_temp_name(name: &std::ffi::OsStr) -> bool {
+    os_bytes(name).is_ok_and(|n| n.starts_with(dvx_store::fs::TMP_PREFIX.as_bytes()))
 }
 
 /// True when a temporary file name (`.dvx-tmp-<pid>-...`) belongs to a process that is gone.

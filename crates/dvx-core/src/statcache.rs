@@ -12,7 +12,6 @@
 //! load. The cache is only a cache: a damaged file is ignored and rebuilt.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -20,7 +19,7 @@ use dvx_manifest::ChunkRef;
 use dvx_store::{ChunkId, Digest};
 
 use crate::error::Result;
-use crate::fsx;
+use crate::fsx::{self, Stamp};
 
 const MAGIC: &[u8; 8] = b"DVXSTAT1";
 
@@ -36,12 +35,13 @@ pub struct StatKey {
 
 impl StatKey {
     pub fn of(m: &std::fs::Metadata) -> StatKey {
+        let st = Stamp::of(m);
         StatKey {
             size: m.len(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-            ino: m.ino(),
-            mode: m.mode(),
+            mtime_ns: st.mtime_ns,
+            ctime_ns: st.ctime_ns,
+            ino: st.ino,
+            mode: st.mode,
         }
     }
 }
@@ -93,7 +93,11 @@ impl StatCache {
         let Ok(meta) = std::fs::metadata(&path) else {
             return c;
         };
-        c.written_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        c.written_ns = match Stamp::of(&meta).mtime_ns {
+            // The system cannot tell when it was written: nothing in it can be vouched for.
+            i64::MAX => return c,
+            t => t,
+        };
         if let Ok(bytes) = std::fs::read(&path) {
             if let Some(mut map) = decode(&bytes) {
                 // Racily clean entries are re-hashed; drop them now so that saving the cache
@@ -153,10 +157,11 @@ impl StatCache {
     /// The racy-clean rule: is `meta`'s mtime old enough that any change after `seen_ns` must
     /// show in the stat?
     fn safely_before(&self, meta: &std::fs::Metadata, seen_ns: i64) -> bool {
-        let mtime_ns = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-        let slack = if meta.mtime_nsec() == 0 {
+        let st = Stamp::of(meta);
+        let mtime_ns = st.mtime_ns;
+        let slack = if st.mtime_nsec == 0 {
             COARSE_SLACK_NS
-        } else if self.multigrain_dev() == Some(meta.dev()) {
+        } else if self.multigrain_dev() == Some(st.dev) {
             0
         } else {
             TICK_SLACK_NS
@@ -208,8 +213,12 @@ impl StatCache {
 /// (Linux multigrain timestamps), even within one clock tick? Three changes in a row, each
 /// right after an `fstat`, must all move the mtime: without multigrain timestamps two writes
 /// microseconds apart share a tick (and an mtime) unless a tick boundary falls between them.
+/// Never where the device is unknown ([`Stamp`] on Windows): every file would match it.
 fn probe_multigrain(dir: &Path) -> std::io::Result<(u64, bool)> {
     use std::io::Write;
+    if !cfg!(unix) {
+        return Ok((0, false));
+    }
     std::fs::create_dir_all(dir)?;
     let path = dvx_store::fs::temp_path(dir);
     let result = (|| {
@@ -218,17 +227,16 @@ fn probe_multigrain(dir: &Path) -> std::io::Result<(u64, bool)> {
             .create_new(true)
             .open(&path)?;
         f.write_all(b"0")?;
-        let first = f.metadata()?;
-        let mut last = first.mtime() * 1_000_000_000 + first.mtime_nsec();
-        let mut moved = first.mtime_nsec() != 0;
+        let first = Stamp::of(&f.metadata()?);
+        let mut last = first.mtime_ns;
+        let mut moved = first.mtime_nsec != 0;
         for byte in [b"1", b"2", b"3"] {
             f.write_all(byte)?;
-            let m = f.metadata()?;
-            let now = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+            let now = Stamp::of(&f.metadata()?).mtime_ns;
             moved &= now > last;
             last = now;
         }
-        Ok((first.dev(), moved))
+        Ok((first.dev, moved))
     })();
     let _ = std::fs::remove_file(&path);
     result
@@ -372,12 +380,11 @@ mod tests {
     /// its stat; such an entry must not be recorded, whatever the file system.
     #[test]
     fn entries_not_safely_older_than_the_read_are_not_recorded() {
-        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("f");
         std::fs::write(&file, b"abc").expect("write");
         let meta = std::fs::metadata(&file).expect("stat");
-        let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+        let mtime = Stamp::of(&meta).mtime_ns;
         let mut c = StatCache::load(dir.path());
         // Read in the same instant as the last change: racy on every file system.
         c.record(b"f".to_vec(), &meta, mtime, Digest::of(b"abc"), vec![]);

@@ -133,7 +133,6 @@ impl Backend for DirBackend {
     }
 
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
-        use std::os::unix::fs::FileExt;
         let (f, size) = match dvx_store::fs::open_regular(&self.path(key)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
@@ -149,9 +148,11 @@ impl Backend for DirBackend {
         let mut buf = vec![0u8; len as usize];
         let mut done = 0usize;
         while done < buf.len() {
-            let n = f
-                .read_at(&mut buf[done..], offset + done as u64)
-                .map_err(|e| self.err(key, e))?;
+            let n = match dvx_store::fs::read_at(&f, &mut buf[done..], offset + done as u64) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.err(key, e)),
+            };
             if n == 0 {
                 break;
             }

@@ -244,6 +244,20 @@ pub fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], offset: u64) -> R
     pread_exact(file, buf, offset).map_err(|e| Error::io("read", path, e))
 }
 
+/// One positional read at `offset`: the number of bytes read, 0 at the end of the file.
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_at(buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        file.seek_read(buf, offset)
+    }
+}
+
 /// Reads exactly `buf.len()` bytes at `offset`; many threads may read one file at once.
 pub(crate) fn pread_exact(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]

@@ -8,7 +8,6 @@
 mod apply;
 mod write;
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -76,12 +75,12 @@ struct Plan {
     part: Option<String>,
 }
 
-fn io_path(base: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
+fn io_path(base: &Path, rel: &[u8]) -> Result<PathBuf> {
+    Ok(if rel.is_empty() {
         base.to_path_buf()
     } else {
-        base.join(std::ffi::OsStr::from_bytes(rel))
-    }
+        base.join(crate::fsx::bytes_os(rel)?)
+    })
 }
 
 /// Is the content of this on-disk entry recoverable from the store? Every chunk must be
@@ -201,7 +200,7 @@ pub(crate) fn checkout_targets(
             if current.contains_key(rel) {
                 continue;
             }
-            let path = io_path(&base, rel);
+            let path = io_path(&base, rel)?;
             let Some(m) = crate::fsx::lstat(&path)? else {
                 continue;
             };
@@ -248,7 +247,7 @@ pub(crate) fn checkout_targets(
             match target.get(rel) {
                 Some(FlatEntry::Dir) | None => {}
                 Some(t) => {
-                    let files = untracked_below(&io_path(&base, rel), &ds, rel, &current)?;
+                    let files = untracked_below(&io_path(&base, rel)?, &ds, rel, &current)?;
                     if !files.is_empty() {
                         return Err(Error::IgnoredInTheWay {
                             path: ds.display(&rel_str(rel)),
@@ -357,7 +356,7 @@ fn untracked_below(
             let ent = ent.map_err(|e| Error::io("list", &dir, e))?;
             let mut child = rel.clone();
             child.push(b'/');
-            child.extend_from_slice(ent.file_name().as_bytes());
+            child.extend_from_slice(&crate::fsx::os_bytes(&ent.file_name())?);
             let is_dir = ent
                 .file_type()
                 .map_err(|e| Error::io("stat", ent.path(), e))?

@@ -3,12 +3,12 @@
 //! all through the dataset's directory handles ([`DirTree`]).
 
 use std::io::{Seek, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use dvx_store::Store;
 
 use crate::beneath::{split, DirTree};
 use crate::error::{Error, Result};
+use crate::fsx::{set_mode, Stamp};
 use crate::progress::Progress;
 use crate::scan::{hash_open_file, FlatEntry};
 use crate::statcache::now_ns;
@@ -175,10 +175,8 @@ fn settle(
     let first = file.metadata().map_err(|e| Error::io("stat", path, e))?;
     publish()?;
     let after = file.metadata().map_err(|e| Error::io("stat", path, e))?;
-    let same = first.len() == after.len()
-        && first.mtime() == after.mtime()
-        && first.mtime_nsec() == after.mtime_nsec()
-        && first.ino() == after.ino();
+    let (a, b) = (Stamp::of(&first), Stamp::of(&after));
+    let same = first.len() == after.len() && a.mtime_ns == b.mtime_ns && a.ino == b.ino;
     Ok(same.then_some((after, seen)))
 }
 
@@ -232,7 +230,6 @@ fn write_file(
     verify_chunks: bool,
     progress: &FileProgress<'_>,
 ) -> Result<Written> {
-    use std::os::unix::fs::FileExt;
     progress.restart();
     let path = tree.path(rel);
     let (dir_rel, _) = split(rel);
@@ -249,7 +246,7 @@ fn write_file(
                 takes[i].then_some(())?;
                 let &(at, len) = o.at.get(&c.id)?;
                 buf.resize(len as usize, 0);
-                o.file.read_exact_at(&mut buf, at).ok()
+                dvx_store::fs::read_exact_at(&o.file, &path, &mut buf, at).ok()
             });
             let fresh;
             let data: &[u8] = if reused.is_some() {
@@ -291,8 +288,7 @@ fn write_file(
             // A file ending in a hole has its length set, not written.
             f.set_len(size).map_err(|e| Error::io("write", &path, e))?;
         }
-        f.set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io("chmod", &path, e))?;
+        set_mode(&f, mode).map_err(|e| Error::io("chmod", &path, e))?;
         settle(&f, &path, || tree.commit_temp(rel, &tmp))
     })();
     if result.is_err() {
@@ -400,7 +396,8 @@ fn chmod_in_place(
     let path = tree.path(rel);
     let seen = now_ns();
     let meta = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
-    if meta.nlink() != 1 {
+    // 0: the system cannot tell (Windows), so the file may have other names.
+    if Stamp::of(&meta).nlink != 1 {
         return Ok(None);
     }
     let (d, _, _) = hash_open_file(
@@ -413,14 +410,11 @@ fn chmod_in_place(
     if d != *digest {
         return Ok(None);
     }
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("chmod", &path, e))?;
+    set_mode(file, mode).map_err(|e| Error::io("chmod", &path, e))?;
     let after = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
     // Unchanged since before it was hashed (with multigrain timestamps any change after the
     // first `fstat` moves the mtime; elsewhere the racy rule covers the tick).
-    let same = meta.len() == after.len()
-        && meta.mtime() == after.mtime()
-        && meta.mtime_nsec() == after.mtime_nsec();
+    let same = meta.len() == after.len() && Stamp::of(&meta).mtime_ns == Stamp::of(&after).mtime_ns;
     Ok(Some(same.then_some((after, seen))))
 }
 

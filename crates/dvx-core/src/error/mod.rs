@@ -304,8 +304,14 @@ fn list(files: &[String]) -> String {
 
 /// A path as messages print it: quoted if its name could forge lines or drive the terminal.
 fn qp(path: &std::path::Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    crate::names::quote(&crate::names::rel_string(path.as_os_str().as_bytes())).into_owned()
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str());
+    // Only for a message: a name that is not Unicode shows with replacement characters.
+    #[cfg(not(unix))]
+    let lossy = path.to_string_lossy();
+    #[cfg(not(unix))]
+    let bytes = lossy.as_bytes();
+    crate::names::quote(&crate::names::rel_string(bytes)).into_owned()
 }
 
 impl Error {

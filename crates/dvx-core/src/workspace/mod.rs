@@ -110,7 +110,7 @@ impl Workspace {
     /// Finds the repository around `opts.start`. Does not require `dvx init`.
     pub fn open(opts: &WorkspaceOptions) -> Result<Workspace> {
         let repo = dvx_git::Repo::discover(&opts.start)?;
-        let root = repo.workdir().to_path_buf();
+        let root = fsx::plain_path(repo.workdir().to_path_buf());
         let local = crate::config::LocalConfig::load(&root.join(".dvx"))?;
         let store_dir = match (&opts.store, local.store) {
             (Some(s), _) => s.clone(),
@@ -183,8 +183,11 @@ impl Workspace {
     /// this one's versions too. One stat per command once recorded; best effort (a store
     /// this user cannot write is not collected by this user either).
     fn register_with(&self, store: &Store) {
-        use std::os::unix::ffi::OsStrExt;
-        let root = self.root.as_os_str().as_bytes();
+        // Always bytes on unix; a Windows root that is not Unicode cannot be recorded.
+        let Ok(root) = fsx::path_bytes(&self.root) else {
+            return;
+        };
+        let root = &*root;
         let path = store
             .root()
             .join(STORE_USERS_DIR)
@@ -231,7 +234,7 @@ impl Workspace {
             (Some(p), Some(n)) => (p.to_path_buf(), Some(n.to_owned())),
             _ => (norm.clone(), None),
         };
-        let parent = std::fs::canonicalize(&parent).unwrap_or(parent);
+        let parent = fsx::plain_path(std::fs::canonicalize(&parent).unwrap_or(parent));
         let full = match name {
             Some(n) => parent.join(n),
             None => parent,

@@ -1,13 +1,12 @@
-//! Changes to a dataset on disk made through open directory handles, never by path.
+//! [`DirTree`] on unix: changes made through open directory handles, never by path.
 //!
-//! A [`DirTree`] holds the dataset's base directory, reached from the worktree root one
-//! component at a time without following a link; every directory below it is opened the same
-//! way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` where the kernel has it, else
-//! `openat(O_NOFOLLOW)` per component), and files are created, replaced, removed and chmod-ed
-//! relative to those handles (`openat`, `renameat2` or `renameatx_np`, `unlinkat`, `fchmod`).
-//! A process that swaps a directory of the dataset for a symlink while a checkout runs makes
-//! the checkout fail for the files below it; it cannot redirect a write or a removal out of
-//! the dataset.
+//! The base directory is reached from the worktree root one component at a time without
+//! following a link; every directory below it is opened the same way (`openat2` with
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` where the kernel has it, else `openat(O_NOFOLLOW)`
+//! per component), and files are created, replaced, removed and chmod-ed relative to those
+//! handles (`openat`, `renameat2` or `renameatx_np`, `unlinkat`, `fchmod`). A process that
+//! swaps a directory of the dataset for a symlink while a checkout runs makes the checkout
+//! fail for the files below it; it cannot redirect a write or a removal out of the dataset.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -15,12 +14,12 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
+use super::{split, temp_name, Kind};
 use crate::error::{Error, Result};
 
 /// Directory handles kept open at once; past this the cache starts over (an `ulimit -n` of
@@ -31,38 +30,12 @@ const MAX_OPEN_DIRS: usize = 256;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 fn io_err(e: Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e.raw_os_error())
 }
 
-/// Splits a `/`-separated relative path into its directory and last component.
-pub fn split(rel: &[u8]) -> (&[u8], &[u8]) {
-    match rel.iter().rposition(|&b| b == b'/') {
-        Some(i) => (&rel[..i], &rel[i + 1..]),
-        None => (&[], rel),
-    }
-}
-
 fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
-}
-
-/// A fresh temporary name (same prefix as the store's, so scans skip it and leftovers of a
-/// killed process are recognised).
-pub fn temp_name() -> Vec<u8> {
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}{}-c{n}-{nanos:x}",
-        dvx_store::fs::TMP_PREFIX,
-        std::process::id()
-    )
-    .into_bytes()
 }
 
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -73,15 +46,6 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 /// Opens one component `name` of `dir` as a directory, never through a link.
 fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<OwnedFd> {
     rfs::openat(dir, os(name), DIR_FLAGS, Mode::empty())
-}
-
-/// What stands at a path, without following a link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    File,
-    Dir,
-    Symlink,
-    Other,
 }
 
 fn kind_of(st: &rfs::Stat) -> Kind {
@@ -184,7 +148,7 @@ impl DirTree {
         // One call where the kernel has it (Linux 5.6); elsewhere the loop below, one
         // no-follow `openat` per component, refuses links the same way.
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if !NO_OPENAT2.load(Ordering::Relaxed) {
+        if !NO_OPENAT2.load(std::sync::atomic::Ordering::Relaxed) {
             use rustix::fs::ResolveFlags;
             let resolve =
                 ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
@@ -193,7 +157,7 @@ impl DirTree {
                 match rfs::openat2(&*self.base, os(rel_dir), DIR_FLAGS, Mode::empty(), resolve) {
                     Err(Errno::AGAIN) => continue,
                     Err(Errno::NOSYS | Errno::PERM | Errno::INVAL | Errno::TOOBIG) => {
-                        NO_OPENAT2.store(true, Ordering::Relaxed);
+                        NO_OPENAT2.store(true, std::sync::atomic::Ordering::Relaxed);
                         break;
                     }
                     r => return r,
@@ -475,36 +439,5 @@ mod tests {
             Err(Error::UnsafeParent { .. })
         ));
         assert!(std::fs::read_dir(&outside).expect("ls").next().is_none());
-    }
-
-    #[test]
-    fn temp_files_are_committed_in_place() {
-        use std::io::Write;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let tree = DirTree::open(tmp.path(), "d", false).expect("open");
-        tree.ensure_dir(b"a", false).expect("mkdir");
-        for content in [b"one".as_slice(), b"two"] {
-            let (mut f, name) = tree.create_temp(b"a").expect("temp");
-            f.write_all(content).expect("write");
-            tree.commit_temp(b"a/f", &name).expect("commit");
-            assert_eq!(
-                std::fs::read(tmp.path().join("d/a/f")).expect("read"),
-                content
-            );
-        }
-        let names: Vec<_> = std::fs::read_dir(tmp.path().join("d/a"))
-            .expect("ls")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
-        tree.symlink(b"a/l", b"f").expect("symlink");
-        assert_eq!(tree.kind(b"a/l").expect("kind"), Some(Kind::Symlink));
-        assert!(
-            tree.open_file(b"a/l").expect("open").is_none(),
-            "links are not followed"
-        );
-        tree.remove_file(b"a/l").expect("rm");
-        tree.remove_file(b"a/f").expect("rm");
-        assert!(tree.remove_dir(b"a").expect("rmdir"));
     }
 }
