@@ -101,6 +101,8 @@ pub struct Objects {
     pub indexes: Vec<String>,
     /// `trees/<2hex>/<64hex>`
     pub trees: Vec<String>,
+    /// `catalogue.txt`, the listing for readers over HTTP (present after a push).
+    pub catalogue: bool,
     /// Anything else.
     pub other: Vec<String>,
     /// Total bytes of packs.
@@ -127,6 +129,7 @@ impl Objects {
                 ["trees", hh, name] if is_hex64(name) && name.starts_with(hh) => {
                     o.trees.push(p.clone())
                 }
+                ["catalogue.txt"] => o.catalogue = true,
                 _ => o.other.push(p.clone()),
             }
         }
@@ -621,6 +624,7 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(!objs.packs.is_empty(), "no packs on the remote: {objs:?}");
     assert!(!objs.indexes.is_empty(), "no index on the remote: {objs:?}");
     assert!(!objs.trees.is_empty(), "no trees on the remote: {objs:?}");
+    assert!(objs.catalogue, "no catalogue.txt on the remote after a push: {objs:?}");
     let allowed = stored.div_ceil(16 * MIB) + 2 * pushes;
     assert!(
         objs.data_objects() as u64 <= allowed,
@@ -632,7 +636,7 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(
         objs.other.is_empty(),
         "objects outside the contract's layout (packs/<2hex>/<64hex>.pack, index/<64hex>.idx, \
-         trees/<2hex>/<64hex>): {:?}",
+         trees/<2hex>/<64hex>, catalogue.txt): {:?}",
         objs.other
     );
 }
