@@ -624,7 +624,10 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(!objs.packs.is_empty(), "no packs on the remote: {objs:?}");
     assert!(!objs.indexes.is_empty(), "no index on the remote: {objs:?}");
     assert!(!objs.trees.is_empty(), "no trees on the remote: {objs:?}");
-    assert!(objs.catalogue, "no catalogue.txt on the remote after a push: {objs:?}");
+    assert!(
+        objs.catalogue,
+        "no catalogue.txt on the remote after a push: {objs:?}"
+    );
     let allowed = stored.div_ceil(16 * MIB) + 2 * pushes;
     assert!(
         objs.data_objects() as u64 <= allowed,

@@ -183,6 +183,47 @@ impl CloudBackend {
         crate::redact_userinfo(&s)
     }
 
+    /// Runs a future on this backend's runtime.
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// The error of a request made outside `object_store` that answered `status` with `body`.
+    pub(crate) fn status_error(&self, key: &str, status: u16, body: &str) -> BackendError {
+        let text = self.redact(format!("HTTP {status}: {body}"));
+        match status {
+            404 => self.no_holder(),
+            401 | 403 => BackendError::Denied {
+                key: key.to_string(),
+                message: format!(
+                    "access denied by {}: {}",
+                    self.url,
+                    self.provider.credentials_hint()
+                ),
+            },
+            400..=499 => BackendError::Permanent {
+                key: key.to_string(),
+                message: text,
+            },
+            _ => BackendError::Transient {
+                key: key.to_string(),
+                message: text,
+            },
+        }
+    }
+
+    /// The error of a request made outside `object_store` that got no answer.
+    pub(crate) fn request_error(&self, key: &str, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Transient {
+            key: key.to_string(),
+            message: format!(
+                "cannot reach {}: {} (is the server up? is the endpoint right?)",
+                self.url,
+                self.redact(e.to_string())
+            ),
+        }
+    }
+
     fn no_holder(&self) -> BackendError {
         let holder = self.provider.holder();
         BackendError::NoRemote {
@@ -236,7 +277,12 @@ impl CloudBackend {
 
 impl CloudBackend {
     /// `len` bytes at `offset` read from a whole-object GET, which stops at the range's end.
-    fn get_range_streamed(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+    fn get_range_streamed(
+        &self,
+        key: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Vec<u8>, BackendError> {
         use futures::StreamExt;
         let path = self.path(key);
         let end = offset.saturating_add(len);
@@ -399,7 +445,10 @@ mod tests {
         assert!(Provider::S3.says_no_holder("<Code>NoSuchBucket</Code>"));
         assert!(Provider::Azure.says_denied("<Code>AuthenticationFailed</Code>"));
         assert!(Provider::Gcs.says_denied("HTTP 401 Unauthorized"));
-        assert_eq!(xml_code("x <Code>AccessDenied</Code> y"), Some("AccessDenied"));
+        assert_eq!(
+            xml_code("x <Code>AccessDenied</Code> y"),
+            Some("AccessDenied")
+        );
         assert_eq!(
             endpoint_password(Some("http://u:pw@h:1/x")).as_deref(),
             Some("pw")

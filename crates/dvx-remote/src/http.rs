@@ -107,7 +107,9 @@ pub fn parse_catalogue(bytes: &[u8]) -> Result<Vec<ObjectInfo>, String> {
             && key
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'/'))
-            && key.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            && key
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != "..");
         if !valid {
             return Err(bad());
         }

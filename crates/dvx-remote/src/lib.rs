@@ -23,7 +23,7 @@ pub use azure::AzureSettings;
 pub use cloud::CloudBackend;
 pub use dir::DirBackend;
 use dvx_store::Backend;
-pub use gcs::GcsSettings;
+pub use gcs::{GcsBackend, GcsSettings};
 pub use http::{parse_catalogue, render_catalogue, HttpBackend, CATALOGUE, MAX_CATALOGUE_LEN};
 pub use retry::Retrying;
 pub use s3::{S3Backend, S3Settings};
@@ -164,7 +164,9 @@ impl RemoteUrl {
             }
             let prefix = prefix.trim_matches('/').to_string();
             if prefix.split('/').any(|c| c == ".." || c == ".") {
-                return Err(bad("the key prefix must not contain `.` or `..` components"));
+                return Err(bad(
+                    "the key prefix must not contain `.` or `..` components",
+                ));
             }
             let bucket = bucket.to_string();
             return Ok(match scheme {
@@ -298,16 +300,12 @@ pub fn redact_userinfo(text: &str) -> String {
 pub fn open(url: &RemoteUrl, settings: &Settings) -> Result<Box<dyn Backend>, Error> {
     Ok(match url {
         RemoteUrl::Dir(p) => Box::new(Retrying::new(DirBackend::new(p.clone()))),
-        RemoteUrl::S3 { bucket, prefix } => Box::new(Retrying::new(s3::open(
-            bucket,
-            prefix,
-            &settings.s3,
-        )?)),
-        RemoteUrl::Gcs { bucket, prefix } => Box::new(Retrying::new(gcs::open(
-            bucket,
-            prefix,
-            &settings.gcs,
-        )?)),
+        RemoteUrl::S3 { bucket, prefix } => {
+            Box::new(Retrying::new(s3::open(bucket, prefix, &settings.s3)?))
+        }
+        RemoteUrl::Gcs { bucket, prefix } => {
+            Box::new(Retrying::new(gcs::open(bucket, prefix, &settings.gcs)?))
+        }
         RemoteUrl::Azure { container, prefix } => Box::new(Retrying::new(azure::open(
             container,
             prefix,
@@ -382,7 +380,9 @@ mod tests {
             RemoteUrl::parse("https://cdn.example.com/ds/", base).expect("valid"),
             RemoteUrl::Http("https://cdn.example.com/ds".into())
         );
-        assert!(RemoteUrl::parse("http://x/y", base).expect("valid").is_read_only());
+        assert!(RemoteUrl::parse("http://x/y", base)
+            .expect("valid")
+            .is_read_only());
         assert!(RemoteUrl::parse("https:///y", base).is_err());
         assert!(RemoteUrl::parse("https://h/a/../b", base).is_err());
         assert!(RemoteUrl::parse("https://h/a?x=1", base).is_err());

@@ -48,7 +48,11 @@ impl std::fmt::Debug for S3Settings {
 pub type S3Backend = CloudBackend;
 
 /// Connects lazily (no request is made here).
-pub(crate) fn open(bucket: &str, prefix: &str, s: &S3Settings) -> Result<CloudBackend, crate::Error> {
+pub(crate) fn open(
+    bucket: &str,
+    prefix: &str,
+    s: &S3Settings,
+) -> Result<CloudBackend, crate::Error> {
     let url = if prefix.is_empty() {
         format!("s3://{bucket}")
     } else {
