@@ -271,6 +271,7 @@ fn s3_settings_from_config_local_toml() {
             url,
             folder: None,
             s3: Some((env.clone(), String::new())),
+            emu: None,
         },
     };
     let r = ctx.dvx(&["push"]);

@@ -63,6 +63,8 @@ impl Provider {
             Provider::Gcs => {
                 lower.contains("bucket does not exist")
                     || lower.contains("bucket not found")
+                    // fake-gcs-server's answer (a 500)
+                    || lower.contains("no bucket named")
                     || text.contains("NoSuchBucket")
             }
             Provider::Azure => text.contains("ContainerNotFound"),
@@ -255,7 +257,8 @@ impl CloudBackend {
             | object_store::Error::Unauthenticated { .. } => denied(xml_code(&text)),
             _ if self.provider.says_denied(&text) => denied(xml_code(&text)),
             _ => {
-                let lower = text.to_ascii_lowercase();
+                // Every retried error quotes the `retry_timeout` setting: not a timeout.
+                let lower = text.to_ascii_lowercase().replace("retry_timeout", "");
                 if lower.contains("connect")
                     || lower.contains("timed out")
                     || lower.contains("timeout")
