@@ -260,6 +260,7 @@ impl CloudBackend {
                 // Every retried error quotes the `retry_timeout` setting: not a timeout.
                 let lower = text.to_ascii_lowercase().replace("retry_timeout", "");
                 if lower.contains("connect")
+                    || lower.contains("error sending request")
                     || lower.contains("timed out")
                     || lower.contains("timeout")
                 {
@@ -390,7 +391,10 @@ impl Backend for CloudBackend {
             Ok(d) => d,
             // A web server without range requests (`python3 -m http.server`) sends the whole
             // object: read it up to the range's end and keep the range.
-            Err(e) if e.to_string().contains("non-partial response") => {
+            Err(e)
+                if e.to_string().contains("non-partial response")
+                    || e.to_string().contains("Range request not supported") =>
+            {
                 return self.get_range_streamed(key, offset, len)
             }
             Err(e) => return Err(self.map_err(key, e)),
