@@ -39,6 +39,9 @@ pub struct Settings {
     pub azure: AzureSettings,
 }
 
+/// Whether a bucket or container name is valid for its service.
+type NameCheck = fn(&str) -> bool;
+
 /// Where a remote lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RemoteUrl {
@@ -126,7 +129,7 @@ impl RemoteUrl {
                 "it contains control characters (a newline, a tab, ...)",
             ));
         }
-        let buckets: [(&str, &str, fn(&str) -> bool); 3] = [
+        let buckets: [(&str, &str, NameCheck); 3] = [
             ("s3://", "bucket", |b| {
                 (3..=63).contains(&b.len())
                     && b.bytes().all(|c| {
