@@ -37,7 +37,7 @@ impl Default for CoreConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// Folder path or `s3://bucket/prefix`.
+    /// Folder path, `s3://`, `gs://`, `az://` or (read-only) `https://` URL.
     pub url: String,
     /// S3 endpoint for non-AWS services. Read but never used: where signed requests go is
     /// this machine's choice (config.local.toml or the environment); a committed one makes
