@@ -237,3 +237,84 @@ fn http_url_without_a_catalogue_says_so() {
     r.code_is(1).stderr_has("cannot reach");
     assert!(t.elapsed() < std::time::Duration::from_secs(120));
 }
+
+/// Two repositories pushing to one folder remote at the same time (no lock): afterwards the
+/// catalogue lists exactly what the folder holds, and both datasets pull over HTTP.
+#[test]
+fn concurrent_pushes_leave_a_complete_catalogue() {
+    let a = TestRepo::new();
+    let folder = a.tmp().join("shared-remote");
+    std::fs::create_dir_all(&folder).unwrap();
+    let b = TestRepo::new();
+    for (i, repo) in [&a, &b].into_iter().enumerate() {
+        let mut g = Gen::new(0x477_0100 + i as u64);
+        for j in 0..3 {
+            g.file(&repo.path(&format!("data/f{j}.bin")), 2 * MIB as usize);
+        }
+        g.tree(&repo.path("data/small"), 2, 6, 20_000);
+        repo.dvx(&["add", "data"]).ok();
+        repo.dvx(&["remote", "add", "origin", folder.to_str().unwrap()])
+            .ok();
+        repo.commit("data");
+    }
+    for round in 0..3 {
+        let mut children: Vec<_> = [&a, &b]
+            .iter()
+            .map(|r| {
+                r.dvx_cmd(&["push"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for c in children.iter_mut() {
+            assert!(c.wait().unwrap().success(), "round {round}: a push failed");
+        }
+        let mut files = Vec::new();
+        find_files(&folder, &mut |_| true, &mut files);
+        let mut held: Vec<String> = files
+            .iter()
+            .map(|f| {
+                f.strip_prefix(&folder)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|k| {
+                ["packs/", "index/", "trees/"]
+                    .iter()
+                    .any(|p| k.starts_with(p))
+            })
+            .collect();
+        held.sort();
+        let text = std::fs::read_to_string(folder.join("catalogue.txt")).unwrap();
+        let mut listed: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_once(' ').unwrap().1.to_string())
+            .collect();
+        listed.sort();
+        assert_eq!(listed, held, "round {round}: catalogue vs folder");
+        // The next round adds a version to each.
+        for (i, repo) in [&a, &b].into_iter().enumerate() {
+            let mut g = Gen::new(0x477_0200 + (round * 2 + i) as u64);
+            g.file(&repo.path(&format!("data/r{round}.bin")), MIB as usize);
+            repo.dvx(&["add", "data"]).ok();
+            repo.commit(&format!("round {round}"));
+        }
+    }
+    let web = WebServer::serve(&folder);
+    for repo in [&a, &b] {
+        repo.dvx(&["push"]).ok();
+        let clone = repo.clone_to("over-http", &[]);
+        repo.dvx_in(&clone, &["remote", "add", "web", &web.url, "--default"])
+            .ok();
+        repo.dvx_in(&clone, &["pull"]).ok();
+        assert_snapshot_eq(
+            "pull over http after concurrent pushes",
+            &repo.snapshot("data"),
+            &snap_in(&clone, "data"),
+        );
+    }
+}
