@@ -227,6 +227,27 @@ fn http_url_without_a_catalogue_says_so() {
     let r = repo.dvx_in(&clone, &["pull"]);
     r.code_is(1).stderr_is_error();
     r.stderr_has("catalogue.txt").stderr_has(&web.url);
+    // A password in the URL (basic authentication) is never shown.
+    let secret = "Http5ecretPassw0rd";
+    let with_password = web
+        .url
+        .replace("http://", &format!("http://reader:{secret}@"));
+    repo.dvx_in(
+        &clone,
+        &["config", "--local", "remotes.web.url", &with_password],
+    )
+    .ok();
+    for args in [
+        &["pull"][..],
+        &["remote", "list"][..],
+        &["config", "--local"][..],
+    ] {
+        let r = repo.dvx_in(&clone, args);
+        assert!(
+            !r.stderr_str().contains(secret) && !r.stdout_str().contains(secret),
+            "the URL's password appears in the output of {args:?}\n{r}"
+        );
+    }
     // Nothing listens on port 9: unreachable, quickly.
     let t = std::time::Instant::now();
     let r = repo.dvx_in(&clone, &["pull", "-r", "down"]);
