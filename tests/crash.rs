@@ -555,6 +555,14 @@ fn assert_remote_sane(remote: &Path, what: &str) {
                 dvx_store::pack::decode_chunk(e, &pid, stored)
                     .unwrap_or_else(|err| panic!("{what}: remote pack {rel}: {err}"));
             }
+        } else if rel == "catalogue.txt" {
+            // Written whole (atomically) after the objects: a killed push leaves the previous
+            // one or none, never a partial one.
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(
+                text.starts_with("dvx-catalogue 1\n") && text.ends_with('\n'),
+                "{what}: partial catalogue.txt on the remote:\n{text}"
+            );
         } else {
             assert!(
                 rel.starts_with("index/") || rel.starts_with("trees/"),

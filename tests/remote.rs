@@ -420,7 +420,7 @@ fn remote_add_list_default_remove() {
     repo.dvx(&["remote", "add", "origin", "/elsewhere"])
         .code_is(2)
         .stderr_is_error();
-    for bad in ["http://example.com/x", "ftp://host/p", ""] {
+    for bad in ["http:///x", "ftp://host/p", "gs://A/x", "az://a_b/x", ""] {
         repo.dvx(&["remote", "add", "bad", bad])
             .code_is(2)
             .stderr_is_error();

@@ -59,6 +59,15 @@ fn s3_interrupted_push_and_pull_recover() {
     interrupted_transfers(&ctx);
 }
 
+#[test]
+#[cfg_attr(
+    not(dvx_s3_tests),
+    ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
+)]
+fn s3_fsck_and_two_phase_gc() {
+    fsck_and_gc(&s3_ctx("fsck-gc"));
+}
+
 /// A small committed dataset with `origin` configured (not pushed).
 fn small_dataset(ctx: &Ctx) {
     let mut g = Gen::new(0xe77);
@@ -271,6 +280,7 @@ fn s3_settings_from_config_local_toml() {
             url,
             folder: None,
             s3: Some((env.clone(), String::new())),
+            emu: None,
         },
     };
     let r = ctx.dvx(&["push"]);

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::util::cloud::EmuEnv;
 use crate::util::s3::S3Env;
 use crate::util::*;
 
@@ -24,6 +25,8 @@ pub struct Remote {
     pub folder: Option<PathBuf>,
     /// S3 remote: the server and the key prefix (`<test>-<suffix>`, no trailing slash).
     pub s3: Option<(S3Env, String)>,
+    /// GCS or Azure emulator remote: the emulator and the prefix.
+    pub emu: Option<(EmuEnv, String)>,
 }
 
 impl Remote {
@@ -37,6 +40,20 @@ impl Remote {
             url: dir.to_string_lossy().into_owned(),
             folder: Some(dir),
             s3: None,
+            emu: None,
+        }
+    }
+
+    /// A fresh prefix in the emulator's bucket; sets the variables on `repo`.
+    pub fn emulated(repo: &TestRepo, env: &EmuEnv, test: &str) -> Remote {
+        env.apply(repo);
+        let url = env.unique_url(test);
+        let prefix = url.splitn(4, '/').nth(3).unwrap().to_string();
+        Remote {
+            url,
+            folder: None,
+            s3: None,
+            emu: Some((env.clone(), prefix)),
         }
     }
 
@@ -52,6 +69,7 @@ impl Remote {
             url,
             folder: None,
             s3: Some((env.clone(), prefix)),
+            emu: None,
         }
     }
 
@@ -76,8 +94,11 @@ impl Remote {
             v.sort();
             return Some(v);
         }
-        let (env, prefix) = self.s3.as_ref()?;
-        let keys = env.list(&format!("{prefix}/"))?;
+        let (keys, prefix) = match (&self.s3, &self.emu) {
+            (Some((env, prefix)), _) => (env.list(&format!("{prefix}/"))?, prefix),
+            (None, Some((env, prefix))) => (env.list(&format!("{prefix}/"))?, prefix),
+            (None, None) => return None,
+        };
         let mut v: Vec<(String, u64)> = keys
             .into_iter()
             .filter_map(|(k, s)| Some((k.strip_prefix(&format!("{prefix}/"))?.to_string(), s)))
@@ -101,6 +122,8 @@ pub struct Objects {
     pub indexes: Vec<String>,
     /// `trees/<2hex>/<64hex>`
     pub trees: Vec<String>,
+    /// `catalogue.txt`, the listing for readers over HTTP (present after a push).
+    pub catalogue: bool,
     /// Anything else.
     pub other: Vec<String>,
     /// Total bytes of packs.
@@ -127,6 +150,7 @@ impl Objects {
                 ["trees", hh, name] if is_hex64(name) && name.starts_with(hh) => {
                     o.trees.push(p.clone())
                 }
+                ["catalogue.txt"] => o.catalogue = true,
                 _ => o.other.push(p.clone()),
             }
         }
@@ -621,6 +645,10 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(!objs.packs.is_empty(), "no packs on the remote: {objs:?}");
     assert!(!objs.indexes.is_empty(), "no index on the remote: {objs:?}");
     assert!(!objs.trees.is_empty(), "no trees on the remote: {objs:?}");
+    assert!(
+        objs.catalogue,
+        "no catalogue.txt on the remote after a push: {objs:?}"
+    );
     let allowed = stored.div_ceil(16 * MIB) + 2 * pushes;
     assert!(
         objs.data_objects() as u64 <= allowed,
@@ -632,7 +660,7 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(
         objs.other.is_empty(),
         "objects outside the contract's layout (packs/<2hex>/<64hex>.pack, index/<64hex>.idx, \
-         trees/<2hex>/<64hex>): {:?}",
+         trees/<2hex>/<64hex>, catalogue.txt): {:?}",
         objs.other
     );
 }
@@ -871,4 +899,68 @@ pub fn assert_partial_ok(expected: &Snapshot, actual: &Snapshot, what: &str) {
         "{what}: files with wrong content:\n{}",
         bad.join("\n")
     );
+}
+
+/// `fsck --remote` and the two-phase `gc --remote` on any remote: v1 pushed then rewritten
+/// away by v2, the first gc only records candidates, the second deletes them; fsck finds no
+/// problem before and after, a clone still pulls v2 byte-identical, and the remote keeps the
+/// layout (catalogue included, so it can still be served over HTTP).
+pub fn fsck_and_gc(ctx: &Ctx) {
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0xfc_0001);
+    g.tree(&repo.path("data"), 2, 4, 100_000);
+    repo.dvx(&["add", "data"]).ok();
+    ctx.add_origin();
+    repo.commit("v1");
+    ctx.push(&[]);
+    ctx.dvx(&["fsck", "--remote"])
+        .ok()
+        .stdout_has("no problems");
+
+    let mut g = Gen::new(0xfc_0002);
+    fs::remove_dir_all(repo.path("data")).unwrap();
+    g.tree(&repo.path("data"), 1, 2, 50_000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.git(&["commit", "-q", "--amend", "-m", "v2 only"]).ok();
+    repo.git(&["reflog", "expire", "--expire=now", "--all"])
+        .ok();
+    ctx.push(&[]);
+    let before = ctx.remote.list().expect("list the remote");
+
+    let gc = |phase: &str| {
+        let r = ctx.dvx(&["gc", "--remote", "--keep-days", "0", "--json"]);
+        r.ok();
+        eprintln!("gc --remote ({phase}): {}", r.stdout_str().trim());
+        r.json()
+    };
+    let first = gc("first");
+    assert_eq!(
+        first["packs_deleted"], 0,
+        "phase one deletes nothing: {first}"
+    );
+    let second = gc("second");
+    assert!(
+        second["trees_deleted"].as_u64().unwrap() >= 1,
+        "phase two deletes v1's trees: {second}"
+    );
+    let after = ctx.remote.list().expect("list the remote");
+    let count = |l: &[(String, u64)]| {
+        l.iter()
+            .filter(|(k, _)| k.starts_with("trees/") || k.starts_with("packs/"))
+            .count()
+    };
+    assert!(
+        count(&after) < count(&before),
+        "gc deleted nothing: {before:?} -> {after:?}"
+    );
+    let objs = Objects::classify(&after);
+    assert!(objs.catalogue, "no catalogue after gc: {objs:?}");
+    ctx.dvx(&["fsck", "--remote"])
+        .ok()
+        .stdout_has("no problems");
+
+    let want = repo.snapshot("data");
+    let clone = repo.clone_to("after-gc", &[]);
+    ctx.dvx_in(&clone, &["pull"]).ok();
+    assert_snapshot_eq("pull after gc --remote", &want, &snap_in(&clone, "data"));
 }

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod cloud;
 pub mod s3;
 
 use std::cell::{Cell, RefCell};

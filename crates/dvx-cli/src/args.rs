@@ -22,11 +22,12 @@ pub struct Cli {
 /// `dvx remote ...`
 #[derive(Debug, Subcommand)]
 pub enum RemoteAction {
-    /// Add a remote: a folder path or s3://bucket/prefix.
+    /// Add a remote: a folder path, s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix, or https://host/path (read-only).
     Add {
         /// Name, e.g. origin.
         name: String,
-        /// Folder or s3://bucket/prefix.
+        /// Folder, s3://, gs://, az:// or https:// URL.
         url: String,
         /// Make it the default remote.
         #[arg(long)]
@@ -116,7 +117,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Manage remotes (folders or S3-compatible storage).
+    /// Manage remotes (folders, S3, GCS, Azure Blob, read-only HTTPS).
     Remote {
         /// What to do.
         #[command(subcommand)]

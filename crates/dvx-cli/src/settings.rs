@@ -18,8 +18,9 @@ pub struct Settings {
     pub progress: bool,
     /// Store override (`DVX_STORE`).
     pub store: Option<PathBuf>,
-    /// S3 settings from `AWS_*` variables and the shared credentials file.
-    pub aws: dvx_core::AwsEnv,
+    /// Cloud settings from `AWS_*` (and the shared credentials file), `GOOGLE_*` and
+    /// `AZURE_STORAGE_*` variables.
+    pub cloud: dvx_core::CloudEnv,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -51,8 +52,47 @@ fn profile_values(
     out
 }
 
-fn aws_env() -> dvx_core::AwsEnv {
-    let mut a = dvx_core::AwsEnv {
+/// GCS settings: `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's application default
+/// credentials file when it exists; the endpoint of an emulator.
+fn gcs_env() -> dvx_core::GcsEnv {
+    let adc = || {
+        let dir = env("CLOUDSDK_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".config/gcloud")))?;
+        let f = dir.join("application_default_credentials.json");
+        f.is_file().then(|| f.to_string_lossy().into_owned())
+    };
+    dvx_core::GcsEnv {
+        endpoint: env("DVX_GCS_ENDPOINT").or_else(|| {
+            // Google's client libraries take `host:port` or a URL here.
+            env("STORAGE_EMULATOR_HOST").map(|h| {
+                if h.contains("://") {
+                    h
+                } else {
+                    format!("http://{h}")
+                }
+            })
+        }),
+        credentials_file: env("GOOGLE_APPLICATION_CREDENTIALS").or_else(adc),
+        service_account_key: env("GOOGLE_SERVICE_ACCOUNT_KEY"),
+    }
+}
+
+/// Azure settings: `AZURE_STORAGE_*` variables.
+fn azure_env() -> dvx_core::AzureEnv {
+    dvx_core::AzureEnv {
+        account: env("AZURE_STORAGE_ACCOUNT_NAME").or_else(|| env("AZURE_STORAGE_ACCOUNT")),
+        access_key: env("AZURE_STORAGE_ACCOUNT_KEY").or_else(|| env("AZURE_STORAGE_KEY")),
+        sas_token: env("AZURE_STORAGE_SAS_TOKEN"),
+        connection_string: env("AZURE_STORAGE_CONNECTION_STRING"),
+        endpoint: env("DVX_AZURE_ENDPOINT").or_else(|| env("AZURE_STORAGE_ENDPOINT")),
+    }
+}
+
+fn cloud_env() -> dvx_core::CloudEnv {
+    let mut a = dvx_core::CloudEnv {
+        gcs: gcs_env(),
+        azure: azure_env(),
         endpoint: env("AWS_ENDPOINT_URL_S3").or_else(|| env("AWS_ENDPOINT_URL")),
         region: env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")),
         access_key_id: env("AWS_ACCESS_KEY_ID"),
@@ -113,7 +153,7 @@ impl Settings {
             cwd,
             progress,
             store,
-            aws: aws_env(),
+            cloud: cloud_env(),
         })
     }
 

@@ -37,7 +37,7 @@ impl Default for CoreConfig {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
-    /// Folder path or `s3://bucket/prefix`.
+    /// Folder path, `s3://`, `gs://`, `az://` or (read-only) `https://` URL.
     pub url: String,
     /// S3 endpoint for non-AWS services. Read but never used: where signed requests go is
     /// this machine's choice (config.local.toml or the environment); a committed one makes
@@ -69,7 +69,7 @@ pub struct LocalRemote {
     /// Overrides the committed URL on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// S3 endpoint.
+    /// Endpoint of the remote's service (S3, a GCS emulator, Azure's blob service URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     /// S3 region.
@@ -84,6 +84,18 @@ pub struct LocalRemote {
     /// Allow plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
+    /// GCS: a service account key file (like `GOOGLE_APPLICATION_CREDENTIALS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_file: Option<String>,
+    /// Azure: storage account name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    /// Azure: storage account key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<String>,
+    /// Azure: a connection string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<String>,
 }
 
 /// `.dvx/config.local.toml`.
@@ -156,10 +168,14 @@ impl LocalConfig {
     }
 }
 
-/// S3 settings found in the environment by the binary (`AWS_*` variables, profiles). They
-/// override the config files.
+/// Cloud settings found in the environment by the binary (`AWS_*`, `GOOGLE_*`, `AZURE_*`
+/// variables, AWS profiles). They override the config files.
 #[derive(Clone, Default)]
-pub struct AwsEnv {
+pub struct CloudEnv {
+    /// Google Cloud Storage settings.
+    pub gcs: GcsEnv,
+    /// Azure Blob Storage settings.
+    pub azure: AzureEnv,
     /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
     pub endpoint: Option<String>,
     /// `AWS_REGION` / `AWS_DEFAULT_REGION` / profile region.
@@ -172,6 +188,32 @@ pub struct AwsEnv {
     pub session_token: Option<String>,
     /// `AWS_ALLOW_HTTP` (`true`/`false`).
     pub allow_http: Option<bool>,
+}
+
+/// Google Cloud Storage settings from the environment.
+#[derive(Clone, Default)]
+pub struct GcsEnv {
+    /// `DVX_GCS_ENDPOINT` / `STORAGE_EMULATOR_HOST`: an emulator's base URL.
+    pub endpoint: Option<String>,
+    /// `GOOGLE_APPLICATION_CREDENTIALS` (or gcloud's application default credentials file).
+    pub credentials_file: Option<String>,
+    /// `GOOGLE_SERVICE_ACCOUNT_KEY`: a service account key (JSON text).
+    pub service_account_key: Option<String>,
+}
+
+/// Azure Blob Storage settings from the environment.
+#[derive(Clone, Default)]
+pub struct AzureEnv {
+    /// `AZURE_STORAGE_ACCOUNT_NAME`.
+    pub account: Option<String>,
+    /// `AZURE_STORAGE_ACCOUNT_KEY`.
+    pub access_key: Option<String>,
+    /// `AZURE_STORAGE_SAS_TOKEN`.
+    pub sas_token: Option<String>,
+    /// `AZURE_STORAGE_CONNECTION_STRING`.
+    pub connection_string: Option<String>,
+    /// `DVX_AZURE_ENDPOINT` / `AZURE_STORAGE_ENDPOINT`: the blob service URL.
+    pub endpoint: Option<String>,
 }
 
 /// A remote name must be a simple word.

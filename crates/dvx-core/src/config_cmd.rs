@@ -23,7 +23,12 @@ pub enum ConfigScope {
 }
 
 /// Keys whose values are never printed, in any view.
-const SECRET_KEYS: &[&str] = &["secret_access_key", "session_token"];
+const SECRET_KEYS: &[&str] = &[
+    "secret_access_key",
+    "session_token",
+    "account_key",
+    "connection_string",
+];
 
 /// What a view shows instead of a secret.
 const HIDDEN: &str = "(set, hidden)";

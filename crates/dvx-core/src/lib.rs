@@ -35,7 +35,7 @@ mod workspace;
 
 pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
-pub use config::{AwsEnv, LocalConfig, RemoteConfig, RepoConfig};
+pub use config::{AzureEnv, CloudEnv, GcsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};
 /// Masks `user:password@` in URLs of any text shown to the user.
 pub use dvx_remote::redact_userinfo;

@@ -1,11 +1,11 @@
 //! `dvx remote`: the remotes recorded in `.dvx/config.toml`, and opening one as a backend
 //! with settings merged from the committed config, config.local.toml and the environment.
 
-use dvx_remote::{RemoteUrl, S3Settings};
+use dvx_remote::{AzureSettings, GcsSettings, RemoteUrl, S3Settings};
 use dvx_store::Backend;
 
 use crate::config::{
-    validate_remote_name, AwsEnv, LocalConfig, LocalRemote, RemoteConfig, RepoConfig,
+    validate_remote_name, CloudEnv, LocalConfig, LocalRemote, RemoteConfig, RepoConfig,
 };
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -123,6 +123,8 @@ pub struct OpenRemote {
     pub url: String,
     /// The backend.
     pub backend: Box<dyn Backend>,
+    /// Whether it can only be read (a web server).
+    pub read_only: bool,
 }
 
 impl OpenRemote {
@@ -130,10 +132,34 @@ impl OpenRemote {
     pub fn label(&self) -> String {
         format!("{} ({})", self.name, self.url)
     }
+
+    /// An error before a command that writes to the remote (push, gc) does anything, when
+    /// the remote can only be read.
+    pub fn require_writable(&self, command: &str) -> Result<()> {
+        if !self.read_only {
+            return Ok(());
+        }
+        Err(Error::Remote {
+            remote: self.label(),
+            source: dvx_store::BackendError::ReadOnly {
+                message: format!(
+                    "`dvx {command}` cannot write to it: {} is read-only (served by a web \
+                     server); fetch and pull from it work. Run `{hint}` against the folder or \
+                     bucket that server publishes instead (add it with `dvx remote add <name> \
+                     <path or URL>`)",
+                    self.url,
+                    hint = match command {
+                        "push" => "dvx push -r <name>",
+                        _ => "dvx gc --remote <name>",
+                    }
+                ),
+            },
+        })
+    }
 }
 
 /// Opens the named (or default) remote.
-pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<OpenRemote> {
+pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result<OpenRemote> {
     let cfg = RepoConfig::load(&ws.dvx_dir())?;
     let name = match name {
         Some(n) => n.to_string(),
@@ -154,26 +180,67 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
         path: ws.dvx_dir().join(file),
         detail: e.to_string(),
     })?;
-    if matches!(parsed, RemoteUrl::S3 { .. }) {
-        refuse_committed_redirects(&name, committed, &lr, env)?;
-    }
-    let s3 = S3Settings {
-        // The committed endpoint and allow_http are never used (see
-        // `refuse_committed_redirects`): only this machine chooses where requests go.
-        endpoint: env.endpoint.clone().or(lr.endpoint),
-        region: env
-            .region
-            .clone()
-            .or(lr.region)
-            .or(committed.region.clone()),
-        access_key_id: env.access_key_id.clone().or(lr.access_key_id),
-        secret_access_key: env.secret_access_key.clone().or(lr.secret_access_key),
-        session_token: env.session_token.clone(),
-        allow_http: env.allow_http.or(lr.allow_http).unwrap_or(false),
+    // Where each kind's endpoint may come from in the environment, for the approval message.
+    let env_endpoint = match &parsed {
+        RemoteUrl::S3 { .. } => Some((env.endpoint.is_some(), "AWS_ENDPOINT_URL")),
+        RemoteUrl::Gcs { .. } => Some((env.gcs.endpoint.is_some(), "DVX_GCS_ENDPOINT")),
+        RemoteUrl::Azure { .. } => Some((env.azure.endpoint.is_some(), "DVX_AZURE_ENDPOINT")),
+        RemoteUrl::Dir(_) | RemoteUrl::Http(_) => None,
     };
-    let backend = dvx_remote::open(&parsed, &s3).map_err(Error::RemoteSetup)?;
+    if let Some((env_set, env_name)) = env_endpoint {
+        refuse_committed_redirects(&name, committed, &lr, env, env_set, env_name)?;
+    }
+    let allow_http = env.allow_http.or(lr.allow_http).unwrap_or(false);
+    let settings = dvx_remote::Settings {
+        s3: S3Settings {
+            // The committed endpoint and allow_http are never used (see
+            // `refuse_committed_redirects`): only this machine chooses where requests go.
+            endpoint: env.endpoint.clone().or(lr.endpoint.clone()),
+            region: env
+                .region
+                .clone()
+                .or(lr.region.clone())
+                .or(committed.region.clone()),
+            access_key_id: env.access_key_id.clone().or(lr.access_key_id.clone()),
+            secret_access_key: env
+                .secret_access_key
+                .clone()
+                .or(lr.secret_access_key.clone()),
+            session_token: env.session_token.clone(),
+            allow_http,
+        },
+        gcs: GcsSettings {
+            endpoint: env.gcs.endpoint.clone().or(lr.endpoint.clone()),
+            credentials_file: env
+                .gcs
+                .credentials_file
+                .clone()
+                .or(lr.credentials_file.clone()),
+            service_account_key: env.gcs.service_account_key.clone(),
+            allow_http,
+        },
+        azure: AzureSettings {
+            account: env.azure.account.clone().or(lr.account_name.clone()),
+            access_key: env.azure.access_key.clone().or(lr.account_key.clone()),
+            sas_token: env.azure.sas_token.clone(),
+            connection_string: env
+                .azure
+                .connection_string
+                .clone()
+                .or(lr.connection_string.clone()),
+            endpoint: env.azure.endpoint.clone().or(lr.endpoint.clone()),
+            allow_http,
+        },
+    };
+    let read_only = parsed.is_read_only();
+    let backend = dvx_remote::open(&parsed, &settings).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
-    Ok(OpenRemote { name, url, backend })
+    Ok(OpenRemote {
+        name,
+        url,
+        backend,
+        read_only,
+    })
 }
 
 /// A committed `endpoint` or `allow_http` would let whoever writes a commit send this
@@ -184,18 +251,20 @@ fn refuse_committed_redirects(
     name: &str,
     committed: &RemoteConfig,
     local: &LocalRemote,
-    env: &AwsEnv,
+    env: &CloudEnv,
+    env_endpoint_set: bool,
+    env_endpoint_name: &'static str,
 ) -> Result<()> {
     let mut unapproved = Vec::new();
     if let Some(e) = &committed.endpoint {
-        if env.endpoint.is_none() && local.endpoint.is_none() {
+        if !env_endpoint_set && local.endpoint.is_none() {
             unapproved.push((
                 "endpoint",
                 format!(
                     "'{}'",
                     dvx_remote::redact_userinfo(e).replace('\'', r"'\''")
                 ),
-                "AWS_ENDPOINT_URL",
+                env_endpoint_name,
             ));
         }
     }

@@ -13,7 +13,7 @@ use dvx_manifest::{EntryKind, Tree};
 use dvx_store::{BackendError, ChunkId, PackId, TreeId};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AwsEnv;
+use crate::config::CloudEnv;
 use crate::error::{Error, Result};
 use crate::fsck::{live_roots, FsckReport, Problem, ProblemKind};
 use crate::gc::{GcOptions, GcReport};
@@ -51,7 +51,7 @@ fn get_tree(
 
 /// Checks that every version in the history is complete on the remote, every tree there is
 /// sound, and every index entry points at a pack that exists.
-pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &AwsEnv) -> Result<FsckReport> {
+pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Result<FsckReport> {
     ws.require_init()?;
     let r = open_remote(ws, remote, env)?;
     let b = Session::open(&r);
@@ -222,12 +222,13 @@ fn now_secs() -> u64 {
 pub fn gc_remote(
     ws: &Workspace,
     remote: Option<&str>,
-    env: &AwsEnv,
+    env: &CloudEnv,
     opts: &GcOptions,
     _progress: &dyn Progress,
 ) -> Result<GcReport> {
     ws.require_init()?;
     let r = open_remote(ws, remote, env)?;
+    r.require_writable("gc --remote")?;
     let b = Session::open(&r);
     let rerr = |e| b.error(e);
     b.check_reachable()?;
@@ -376,5 +377,6 @@ pub fn gc_remote(
         );
         b.put(GC_PENDING, text.into_bytes()).map_err(rerr)?;
     }
+    crate::transfer::layout::refresh_catalogue(&b)?;
     Ok(report)
 }

@@ -1,22 +1,46 @@
-//! Remote backends of dvx: a plain folder ([`DirBackend`]) and S3-compatible object storage
-//! through the `object_store` crate ([`S3Backend`]), both implementing the store's
+//! Remote backends of dvx: a plain folder ([`DirBackend`]), object storage through the
+//! `object_store` crate ([`CloudBackend`]: S3-compatible, Google Cloud Storage, Azure Blob)
+//! and a read-only web server ([`HttpBackend`]), all implementing the store's
 //! [`dvx_store::Backend`] trait, plus [`Retrying`] for transient failures.
 //!
-//! [`RemoteUrl`] parses what users write (`/mnt/nas/datasets`, `s3://bucket/prefix`) and
-//! [`open`] turns it and explicit [`S3Settings`] into a backend. Nothing here reads the
-//! environment; the binary resolves credentials and passes them in.
+//! [`RemoteUrl`] parses what users write (`/mnt/nas/datasets`, `s3://bucket/prefix`,
+//! `gs://bucket/prefix`, `az://container/prefix`, `https://host/prefix`) and [`open`] turns it
+//! and explicit [`Settings`] into a backend. Nothing here reads the environment; the binary
+//! resolves credentials and passes them in.
 #![warn(missing_docs)]
 
+mod azure;
+mod cloud;
 mod dir;
+mod gcs;
+mod http;
 mod retry;
 mod s3;
 
 use std::path::PathBuf;
 
+pub use azure::AzureSettings;
+pub use cloud::CloudBackend;
 pub use dir::DirBackend;
 use dvx_store::Backend;
+pub use gcs::{GcsBackend, GcsSettings};
+pub use http::{parse_catalogue, render_catalogue, HttpBackend, CATALOGUE, MAX_CATALOGUE_LEN};
 pub use retry::Retrying;
 pub use s3::{S3Backend, S3Settings};
+
+/// The settings of every kind of remote; [`open`] uses those of the URL's kind.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// For `s3://`.
+    pub s3: S3Settings,
+    /// For `gs://`.
+    pub gcs: GcsSettings,
+    /// For `az://`.
+    pub azure: AzureSettings,
+}
+
+/// Whether a bucket or container name is valid for its service.
+type NameCheck = fn(&str) -> bool;
 
 /// Where a remote lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +54,30 @@ pub enum RemoteUrl {
         /// Key prefix inside the bucket ("" for the whole bucket).
         prefix: String,
     },
+    /// Google Cloud Storage: bucket and object name prefix.
+    Gcs {
+        /// Bucket name.
+        bucket: String,
+        /// Name prefix inside the bucket ("" for the whole bucket).
+        prefix: String,
+    },
+    /// Azure Blob Storage: container and blob name prefix.
+    Azure {
+        /// Container name.
+        container: String,
+        /// Name prefix inside the container ("" for the whole container).
+        prefix: String,
+    },
+    /// A folder remote served by a web server, read-only: the base URL without a trailing
+    /// `/` (`https://host/path`).
+    Http(String),
+}
+
+impl RemoteUrl {
+    /// Whether dvx can only read this remote (objects cannot be written over plain HTTP).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, RemoteUrl::Http(_))
+    }
 }
 
 /// Why a remote cannot be opened.
@@ -54,7 +102,8 @@ pub enum Error {
 }
 
 impl RemoteUrl {
-    /// Parses `s3://bucket[/prefix]`, `file:///path`, or a path. A relative path is taken
+    /// Parses `s3://bucket[/prefix]`, `gs://bucket[/prefix]`, `az://container[/prefix]`,
+    /// `https://host[/path]` (or `http://`), `file:///path`, or a path. A relative path is taken
     /// relative to `base`, the repository root (never the current directory), and a folder
     /// at or below `base` is refused: the objects would sit in the worktree, where git and
     /// dvx scans see them. Empty URLs, URLs with spaces around them or control characters in
@@ -65,7 +114,10 @@ impl RemoteUrl {
             why: why.to_string(),
         };
         if url.trim().is_empty() {
-            return Err(bad("it is empty; give a folder path or s3://bucket/prefix"));
+            return Err(bad(
+                "it is empty; give a folder path, s3://bucket/prefix, gs://bucket/prefix, \
+                 az://container/prefix or https://host/prefix",
+            ));
         }
         if url.trim() != url {
             return Err(bad(
@@ -77,16 +129,41 @@ impl RemoteUrl {
                 "it contains control characters (a newline, a tab, ...)",
             ));
         }
-        if let Some(rest) = url.strip_prefix("s3://") {
+        let buckets: [(&str, &str, NameCheck); 3] = [
+            ("s3://", "bucket", |b| {
+                (3..=63).contains(&b.len())
+                    && b.bytes().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.'
+                    })
+            }),
+            ("gs://", "bucket", |b| {
+                (3..=63).contains(&b.len())
+                    && b.bytes().all(|c| {
+                        c.is_ascii_lowercase()
+                            || c.is_ascii_digit()
+                            || matches!(c, b'-' | b'.' | b'_')
+                    })
+            }),
+            ("az://", "container", |b| {
+                (3..=63).contains(&b.len())
+                    && b.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            }),
+        ];
+        for (scheme, holder, valid) in buckets {
+            let Some(rest) = url.strip_prefix(scheme) else {
+                continue;
+            };
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
-                });
-            if !valid_bucket {
-                return Err(bad(
-                    "the bucket name must be 3-63 lower-case letters, digits, '-' or '.'",
-                ));
+            if !valid(bucket) {
+                return Err(bad(&format!(
+                    "the {holder} name must be 3-63 lower-case letters, digits{}",
+                    match scheme {
+                        "s3://" => ", '-' or '.'",
+                        "gs://" => ", '-', '_' or '.'",
+                        _ => " or '-'",
+                    }
+                )));
             }
             let prefix = prefix.trim_matches('/').to_string();
             if prefix.split('/').any(|c| c == ".." || c == ".") {
@@ -94,13 +171,40 @@ impl RemoteUrl {
                     "the key prefix must not contain `.` or `..` components",
                 ));
             }
-            return Ok(RemoteUrl::S3 {
-                bucket: bucket.to_string(),
-                prefix,
+            let bucket = bucket.to_string();
+            return Ok(match scheme {
+                "s3://" => RemoteUrl::S3 { bucket, prefix },
+                "gs://" => RemoteUrl::Gcs { bucket, prefix },
+                _ => RemoteUrl::Azure {
+                    container: bucket,
+                    prefix,
+                },
             });
         }
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let (scheme, rest) = url.split_once("://").expect("checked above");
+            let host = rest.split('/').next().unwrap_or("");
+            if host.is_empty() {
+                return Err(bad("no host after the scheme"));
+            }
+            if rest.contains(['?', '#']) {
+                return Err(bad(
+                    "a query (`?`) or fragment (`#`) cannot be part of a remote's base URL",
+                ));
+            }
+            if rest.split('/').any(|c| c == ".." || c == ".") {
+                return Err(bad("the path must not contain `.` or `..` components"));
+            }
+            return Ok(RemoteUrl::Http(format!(
+                "{scheme}://{}",
+                rest.trim_end_matches('/')
+            )));
+        }
         if url.contains("://") && !url.starts_with("file://") {
-            return Err(bad("use a folder path or s3://bucket/prefix"));
+            return Err(bad(
+                "use a folder path, s3://bucket/prefix, gs://bucket/prefix, \
+                 az://container/prefix or https://host/prefix",
+            ));
         }
         let path = url.strip_prefix("file://").unwrap_or(url);
         if path.is_empty() {
@@ -196,13 +300,22 @@ pub fn redact_userinfo(text: &str) -> String {
 }
 
 /// Opens a backend for `url`, wrapped in [`Retrying`].
-pub fn open(url: &RemoteUrl, s3: &S3Settings) -> Result<Box<dyn Backend>, Error> {
-    match url {
-        RemoteUrl::Dir(p) => Ok(Box::new(Retrying::new(DirBackend::new(p.clone())))),
+pub fn open(url: &RemoteUrl, settings: &Settings) -> Result<Box<dyn Backend>, Error> {
+    Ok(match url {
+        RemoteUrl::Dir(p) => Box::new(Retrying::new(DirBackend::new(p.clone()))),
         RemoteUrl::S3 { bucket, prefix } => {
-            Ok(Box::new(Retrying::new(S3Backend::new(bucket, prefix, s3)?)))
+            Box::new(Retrying::new(s3::open(bucket, prefix, &settings.s3)?))
         }
-    }
+        RemoteUrl::Gcs { bucket, prefix } => {
+            Box::new(Retrying::new(gcs::open(bucket, prefix, &settings.gcs)?))
+        }
+        RemoteUrl::Azure { container, prefix } => Box::new(Retrying::new(azure::open(
+            container,
+            prefix,
+            &settings.azure,
+        )?)),
+        RemoteUrl::Http(base) => Box::new(Retrying::new(HttpBackend::new(base)?)),
+    })
 }
 
 #[cfg(test)]
@@ -250,7 +363,33 @@ mod tests {
             assert!(RemoteUrl::parse(inside, base).is_err(), "{inside:?}");
         }
         assert!(RemoteUrl::parse("/repository-remote", base).is_ok());
-        assert!(RemoteUrl::parse("http://x/y", base).is_err());
+        assert_eq!(
+            RemoteUrl::parse("gs://team_bucket/x/", base).expect("valid"),
+            RemoteUrl::Gcs {
+                bucket: "team_bucket".into(),
+                prefix: "x".into()
+            }
+        );
+        assert_eq!(
+            RemoteUrl::parse("az://data/a/b", base).expect("valid"),
+            RemoteUrl::Azure {
+                container: "data".into(),
+                prefix: "a/b".into()
+            }
+        );
+        assert!(RemoteUrl::parse("az://Data/x", base).is_err());
+        assert!(RemoteUrl::parse("az://a_b/x", base).is_err());
+        assert_eq!(
+            RemoteUrl::parse("https://cdn.example.com/ds/", base).expect("valid"),
+            RemoteUrl::Http("https://cdn.example.com/ds".into())
+        );
+        assert!(RemoteUrl::parse("http://x/y", base)
+            .expect("valid")
+            .is_read_only());
+        assert!(RemoteUrl::parse("https:///y", base).is_err());
+        assert!(RemoteUrl::parse("https://h/a/../b", base).is_err());
+        assert!(RemoteUrl::parse("https://h/a?x=1", base).is_err());
+        assert!(RemoteUrl::parse("ftp://x/y", base).is_err());
         assert!(RemoteUrl::parse("s3://bucket/../x", base).is_err());
     }
 

@@ -29,6 +29,12 @@ pub enum BackendError {
         /// What is missing and what to do.
         message: String,
     },
+    /// The remote can only be read (a web server): nothing can be written or deleted there.
+    #[error("{message}")]
+    ReadOnly {
+        /// Which remote, and what to do instead.
+        message: String,
+    },
     /// Another failure that retrying will not fix (bad settings, an object too large).
     #[error("{}{message}", key_prefix(key))]
     Permanent {

@@ -17,7 +17,7 @@ pub fn run(
     let r = match &remote {
         Some(name) => {
             let name = (!name.is_empty()).then_some(name.as_str());
-            dvx_core::fsck_remote(&ws, name, &s.aws)?
+            dvx_core::fsck_remote(&ws, name, &s.cloud)?
         }
         None => dvx_core::fsck(
             &ws,

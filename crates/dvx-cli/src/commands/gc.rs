@@ -29,7 +29,7 @@ pub fn run(
     let r = match &remote {
         Some(name) => {
             let name = (!name.is_empty()).then_some(name.as_str());
-            dvx_core::gc_remote(&ws, name, &s.aws, &opts, &Bars::new(s.progress))?
+            dvx_core::gc_remote(&ws, name, &s.cloud, &opts, &Bars::new(s.progress))?
         }
         None => dvx_core::gc(&ws, &opts, &Bars::new(s.progress))?,
     };

@@ -21,7 +21,7 @@ pub fn run(
         Some(name) => {
             let ids: Vec<_> = report.datasets.iter().map(|d| d.id).collect();
             let name = (!name.is_empty()).then_some(name.as_str());
-            Some(dvx_core::remote_status(&ws, name, &s.aws, &ids)?)
+            Some(dvx_core::remote_status(&ws, name, &s.cloud, &ids)?)
         }
     };
     if as_json {

@@ -71,7 +71,7 @@ pub fn push(
         all_revs,
         remote,
     };
-    let r = dvx_core::push(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
+    let r = dvx_core::push(&ws, &opts, &s.cloud, &Bars::new(s.progress))?;
     if as_json {
         crate::output::json(out, &summary_json(&r, r.seconds))?;
     } else {
@@ -94,7 +94,7 @@ pub fn fetch(
         cwd: s.cwd.clone(),
         remote,
     };
-    let r = dvx_core::fetch(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
+    let r = dvx_core::fetch(&ws, &opts, &s.cloud, &Bars::new(s.progress))?;
     if as_json {
         crate::output::json(out, &summary_json(&r, r.seconds))?;
     } else {
@@ -122,7 +122,7 @@ pub fn pull(s: &Settings, a: PullArgs, out: &mut dyn Write) -> anyhow::Result<i3
         remote: a.remote,
         force: a.force,
     };
-    let r = dvx_core::pull(&ws, &opts, &s.aws, &Bars::new(s.progress))?;
+    let r = dvx_core::pull(&ws, &opts, &s.cloud, &Bars::new(s.progress))?;
     // The report's own time ends with the download; the user waited for the restore too.
     let seconds = started.elapsed().as_secs_f64();
     let datasets = r.checkout.as_ref().map_or(&[][..], |c| &c.datasets[..]);

@@ -112,6 +112,8 @@ pub enum ErrorKind {
     RemoteDenied,
     /// The remote (bucket or folder) does not exist.
     RemoteNotFound,
+    /// The remote can only be read (a web server) and the command writes to it.
+    RemoteReadOnly,
     /// Another remote failure.
     RemoteFailed,
     /// The disk is full.
@@ -138,6 +140,7 @@ impl ErrorKind {
                 | K::UnknownRevision
                 | K::NoSuchRemote
                 | K::InvalidArgument
+                | K::RemoteReadOnly
         )
     }
 
@@ -181,6 +184,7 @@ impl ErrorKind {
             K::RemoteUnreachable => "remote_unreachable",
             K::RemoteDenied => "remote_denied",
             K::RemoteNotFound => "remote_not_found",
+            K::RemoteReadOnly => "remote_read_only",
             K::RemoteFailed => "remote_failed",
             K::DiskFull => "disk_full",
             K::Io => "io",
@@ -217,6 +221,7 @@ impl ErrorKind {
         ErrorKind::RemoteUnreachable,
         ErrorKind::RemoteDenied,
         ErrorKind::RemoteNotFound,
+        ErrorKind::RemoteReadOnly,
         ErrorKind::RemoteFailed,
         ErrorKind::DiskFull,
         ErrorKind::Io,
@@ -269,6 +274,7 @@ fn backend_kind(e: &dvx_store::BackendError) -> ErrorKind {
         B::Transient { .. } => K::RemoteUnreachable,
         B::Denied { .. } => K::RemoteDenied,
         B::NoRemote { .. } => K::RemoteNotFound,
+        B::ReadOnly { .. } => K::RemoteReadOnly,
         B::Permanent { .. } => K::RemoteFailed,
     }
 }

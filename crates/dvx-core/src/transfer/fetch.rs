@@ -14,7 +14,7 @@ use super::layout::{self, pack_key, RemoteIndex, TreeReadError, TREES};
 use super::plan::{plan_ranges, RangeRead, MAX_RANGE_GAP, MAX_RANGE_LEN};
 use super::session::Session;
 use super::{TransferReport, PARALLEL_REQUESTS};
-use crate::config::AwsEnv;
+use crate::config::CloudEnv;
 use crate::error::{Error, Result};
 use crate::names::count;
 use crate::progress::{Progress, Unit};
@@ -46,7 +46,7 @@ pub struct FetchOptions {
 pub fn fetch(
     ws: &Workspace,
     opts: &FetchOptions,
-    env: &AwsEnv,
+    env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let mut targets = Vec::new();
@@ -65,7 +65,7 @@ pub(super) fn fetch_targets(
     ws: &Workspace,
     targets: &[Target],
     remote_name: Option<&str>,
-    env: &AwsEnv,
+    env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let remote = open_remote(ws, remote_name, env)?;

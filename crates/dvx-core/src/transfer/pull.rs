@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::fetch::fetch_targets;
 use super::TransferReport;
 use crate::checkout::checkout_targets;
-use crate::config::AwsEnv;
+use crate::config::CloudEnv;
 use crate::error::Result;
 use crate::progress::Progress;
 use crate::targets::select;
@@ -30,7 +30,7 @@ pub struct PullOptions {
 pub fn pull(
     ws: &Workspace,
     opts: &PullOptions,
-    env: &AwsEnv,
+    env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     // One choice for both steps: the checkout restores exactly what was fetched.

@@ -10,7 +10,7 @@ use super::layout::{list_whole_trees, tree_key, RemoteIndex};
 use super::session::Session;
 use super::upload::upload_packs;
 use super::{TransferReport, PARALLEL_REQUESTS};
-use crate::config::AwsEnv;
+use crate::config::CloudEnv;
 use crate::error::{Error, Result};
 use crate::names::count;
 use crate::progress::{Progress, Unit};
@@ -62,13 +62,18 @@ fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Pointer>> 
 pub fn push(
     ws: &Workspace,
     opts: &PushOptions,
-    env: &AwsEnv,
+    env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     ws.require_init()?;
     let remote = open_remote(ws, opts.remote.as_deref(), env)?;
+    remote.require_writable("push")?;
     let versions = versions_to_push(ws, opts)?;
-    push_to(ws, &Session::open(&remote), &versions, progress)
+    let b = Session::open(&remote);
+    let mut report = push_to(ws, &b, &versions, progress)?;
+    super::layout::refresh_catalogue(&b)?;
+    b.finish(&mut report);
+    Ok(report)
 }
 
 /// Every tree below `roots` with its height (leaves 0), and every chunk their files name.

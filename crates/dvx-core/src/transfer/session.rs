@@ -107,6 +107,19 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
+    /// A read of the remote's own bookkeeping (the catalogue): a request, but no object or
+    /// bytes of the data moved.
+    pub(crate) fn get_uncounted(&self, key: &str, max_len: u64) -> Res<Vec<u8>> {
+        self.count(0, 0);
+        self.inner.get(key, max_len)
+    }
+
+    /// A write of the remote's own bookkeeping (see [`Session::get_uncounted`]).
+    pub(crate) fn put_uncounted(&self, key: &str, data: Vec<u8>) -> Res<()> {
+        self.count(0, 0);
+        self.inner.put(key, data)
+    }
+
     pub(crate) fn delete(&self, key: &str) -> Res<()> {
         self.inner.delete(key)
     }

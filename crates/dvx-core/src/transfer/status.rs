@@ -6,7 +6,7 @@ use dvx_store::{ChunkId, TreeId};
 
 use super::layout::{self, list_whole_trees, RemoteIndex};
 use super::session::Session;
-use crate::config::AwsEnv;
+use crate::config::CloudEnv;
 use crate::error::Result;
 use crate::remote::open_remote;
 use crate::treeio::{file_chunks, read_tree, TreeWalk};
@@ -72,7 +72,7 @@ impl std::fmt::Display for RemoteState {
 pub fn remote_status(
     ws: &Workspace,
     remote: Option<&str>,
-    env: &AwsEnv,
+    env: &CloudEnv,
     ids: &[TreeId],
 ) -> Result<(String, Vec<RemoteState>)> {
     let r = open_remote(ws, remote, env)?;

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# The gcs emulator for the remote tests: see scripts/emulator-server.sh (start|stop|env|status).
+exec "$(dirname "${BASH_SOURCE[0]}")/emulator-server.sh" gcs "$@"
