@@ -146,16 +146,39 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
     let committed = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
     let local = LocalConfig::load(&ws.dvx_dir())?;
     let lr = local.remotes.get(&name).cloned().unwrap_or_default();
-    let (url, file) = match &lr.url {
-        Some(u) => (u.clone(), "config.local.toml"),
-        None => (committed.url.clone(), "config.toml"),
+    let file = if lr.url.is_some() {
+        "config.local.toml"
+    } else {
+        "config.toml"
     };
-    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::InvalidConfig {
-        path: ws.dvx_dir().join(file),
+    open_with(
+        &name,
+        committed,
+        lr,
+        ws.root(),
+        env,
+        &ws.dvx_dir().join(file),
+    )
+}
+
+/// Opens a remote from its committed settings and this machine's (`local`, `env`): a relative
+/// folder is taken against `base`; `config_file` names the file the URL came from in errors.
+/// Used for this repository's remotes and for a source repository's remote (`dvx import`).
+pub(crate) fn open_with(
+    name: &str,
+    committed: &RemoteConfig,
+    lr: LocalRemote,
+    base: &std::path::Path,
+    env: &AwsEnv,
+    config_file: &std::path::Path,
+) -> Result<OpenRemote> {
+    let url = lr.url.clone().unwrap_or_else(|| committed.url.clone());
+    let parsed = RemoteUrl::parse(&url, base).map_err(|e| Error::InvalidConfig {
+        path: config_file.to_path_buf(),
         detail: e.to_string(),
     })?;
     if matches!(parsed, RemoteUrl::S3 { .. }) {
-        refuse_committed_redirects(&name, committed, &lr, env)?;
+        refuse_committed_redirects(name, committed, &lr, env)?;
     }
     let s3 = S3Settings {
         // The committed endpoint and allow_http are never used (see
@@ -173,7 +196,11 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &AwsEnv) -> Result<O
     };
     let backend = dvx_remote::open(&parsed, &s3).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
-    Ok(OpenRemote { name, url, backend })
+    Ok(OpenRemote {
+        name: name.to_string(),
+        url,
+        backend,
+    })
 }
 
 /// A committed `endpoint` or `allow_http` would let whoever writes a commit send this
