@@ -87,10 +87,25 @@ fn git_url(url: &str, cwd: &Path) -> Result<(String, Option<PathBuf>)> {
     } else {
         cwd.join(url)
     };
-    let root = local
-        .canonicalize()
-        .map_err(|e| unknown(format!("{}: {e}", local.display())))?;
-    Ok((root.to_string_lossy().into_owned(), Some(root)))
+    match local.canonicalize() {
+        Ok(root) => Ok((root.to_string_lossy().into_owned(), Some(root))),
+        // Gone (moved, unmounted): its mirror may still serve `--offline`; without the cache,
+        // git says the source cannot be reached.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut norm = PathBuf::new();
+            for c in local.components() {
+                match c {
+                    std::path::Component::ParentDir => {
+                        norm.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    c => norm.push(c),
+                }
+            }
+            Ok((norm.to_string_lossy().into_owned(), None))
+        }
+        Err(e) => Err(unknown(format!("{}: {e}", local.display()))),
+    }
 }
 
 /// `user@host:path` or `host:path`, as git reads it: a colon before any slash.
@@ -231,6 +246,12 @@ pub(crate) fn fetch_located(
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let targets = [loc.target()];
+    if crate::transfer::complete_locally(store, &targets)? {
+        return Ok(TransferReport {
+            remote: "the local store".into(),
+            ..TransferReport::default()
+        });
+    }
     let from_remote = |name: &str, committed: &RemoteConfig, base: &Path, file: &Path| {
         let local = match ws {
             Some(ws) => credentials_for(ws, &committed.url)?,

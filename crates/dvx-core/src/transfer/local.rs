@@ -85,3 +85,25 @@ pub(crate) fn copy_from_store(
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
+
+/// True when `store` already holds everything `targets` need (every tree, every chunk of the
+/// selected parts): then no remote needs to be opened at all (`dvx get --offline` of a version
+/// fetched before, with the source's remote out of reach).
+pub(crate) fn complete_locally(store: &Store, targets: &[Target]) -> Result<bool> {
+    let mut trees: HashMap<TreeId, Tree> = HashMap::new();
+    for t in targets {
+        let mut walk = TreeWalk::new([t.pointer.id]);
+        while let Some(dir) = walk.next()? {
+            if trees.contains_key(&dir.id) {
+                continue;
+            }
+            if !store.has_tree(&dir.id) {
+                return Ok(false);
+            }
+            let tree = read_tree(store, &dir.id)?;
+            walk.enter_all(&dir, &tree);
+            trees.insert(dir.id, tree);
+        }
+    }
+    Ok(needed_chunks(store, &trees, targets)?.is_empty())
+}

@@ -24,7 +24,7 @@ mod tests;
 mod upload;
 
 pub use fetch::{fetch, FetchOptions};
-pub(crate) use local::copy_from_store;
+pub(crate) use local::{complete_locally, copy_from_store};
 pub use pull::{pull, PullOptions};
 pub use push::{push, PushOptions};
 pub use status::{remote_status, RemoteState};
