@@ -286,6 +286,19 @@ mod tests {
                 .source,
             None
         );
+        // A format-1 pointer as dvx wrote it before format 2 existed still reads.
+        let fixture =
+            "# dvx pointer: git tracks this file; the data of `data` lives in the dvx store.\n\
+            # Restore it with `dvx checkout`, fetch it with `dvx pull`.\n\
+            format = 1\npath = \"data\"\nkind = \"dir\"\n\
+            id = \"f6d581a799f3258f67364735bd0ef5005735c0a10c21203b6cb03621c2fe0fac\"\n\
+            files = 3\nbytes = 300006\n\n[meta]\nmessage = 'first \"q\"'\n\
+            created = \"2026-11-27T00:05:49Z\"\n\n[meta.extra]\nk = \"v\"\n";
+        let old = Pointer::parse("data.dvx", fixture.as_bytes()).expect("format 1 fixture");
+        assert_eq!((old.files, old.source), (3, None));
+        // A [source] table in a format-1 pointer is refused.
+        let mislabelled = text.replace("format = 2", "format = 1");
+        assert!(Pointer::parse("data/raw.dvx", mislabelled.as_bytes()).is_err());
         let bad = text.replace(&"a".repeat(40), "HEAD");
         assert!(Pointer::parse("data/raw.dvx", bad.as_bytes()).is_err());
         let bad = text.replace("rev = \"v1\"", "rev = \"--upload-pack=x\"");
