@@ -66,6 +66,7 @@ fn transfer_json(t: &dvx_core::TransferReport) -> serde_json::Value {
         "from": t.remote,
         "transferred": t.transferred,
         "objects": t.objects,
+        "chunks": t.chunks,
         "requests": t.requests,
         "seconds": t.seconds,
     })

@@ -113,6 +113,7 @@ pub(crate) fn fetch_into(
     if !needed.is_empty() {
         download(state_dir, store, b, &needed, progress)?;
     }
+    report.chunks = needed.len() as u64;
     // 3. Trees last, children before parents.
     for (id, obj) in downloaded.iter().rev() {
         store.put_tree_object(id, obj)?;

@@ -68,6 +68,7 @@ pub(crate) fn copy_from_store(
         };
         report.transferred += data.len() as u64;
         report.objects += 1;
+        report.chunks += 1;
         if let Err(e) = writer.add_chunk_with_id(*c, &data) {
             result = Err(e.into());
             break;

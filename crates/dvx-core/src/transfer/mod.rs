@@ -51,6 +51,8 @@ pub struct TransferReport {
     pub objects: u64,
     /// Requests made.
     pub requests: u64,
+    /// Chunks received (fetch, and the transfers of get / import / update).
+    pub chunks: u64,
     /// Wall time.
     pub seconds: f64,
     /// For pull: what the checkout did.

@@ -80,6 +80,7 @@ pub fn pull(
         report.transferred += r.transferred;
         report.objects += r.objects;
         report.requests += r.requests;
+        report.chunks += r.chunks;
     }
     report.checkout = Some(checkout_targets(ws, targets, opts.force, progress)?);
     Ok(report)
