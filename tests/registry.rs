@@ -27,6 +27,9 @@ impl Registry {
     fn new() -> Registry {
         let reg = TestRepo::new();
         reg.set_env("DVX_CACHE_DIR", &reg.tmp().join("cache").to_string_lossy());
+        // As https servers do: the mirror then gets trees without blobs, and fetches the
+        // pointers it reads on demand.
+        reg.git(&["config", "uploadpack.allowFilter", "true"]).ok();
         let mut g = Gen::new(1207);
         g.tree(&reg.path("data/images"), 3, 6, 150_000);
         g.file(&reg.path("data/images/sub/one.bin"), 200_000);

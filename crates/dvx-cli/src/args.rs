@@ -182,7 +182,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Copy a dataset (or a folder or file in one) of another repository; nothing is tracked.
+    /// Copy data of another repository's dataset here; nothing is tracked.
     Get {
         /// The source repository: a path, file://, https://, ssh:// or user@host:path.
         url: String,
@@ -194,7 +194,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Track a dataset of another repository here: a pointer with a [source] table, staged.
+    /// Track another repository's dataset here: a pointer naming its source, staged.
     Import {
         /// The source repository: a path, file://, https://, ssh:// or user@host:path.
         url: String,

@@ -67,8 +67,6 @@ impl Mirror {
             mirror.git_ok(&["config", "remote.origin.url", url])?;
             // Objects that are never referenced are not worth a background gc run.
             mirror.git_ok(&["config", "gc.auto", "0"])?;
-        } else {
-            mirror.git_ok(&["config", "remote.origin.url", url])?;
         }
         Ok(mirror)
     }
@@ -263,13 +261,34 @@ impl Mirror {
     /// The bytes of `path` at `commit` (`None` if there is no such regular file). A blob not
     /// in the mirror yet is fetched from the source, unless `offline` ([`Error::NotCached`]).
     pub fn read_file(&self, commit: &str, path: &str, offline: bool) -> Result<Option<Vec<u8>>> {
-        let spec = format!("{commit}:{path}");
-        let kind = self.git(&["cat-file", "-t", &spec], true)?;
-        // `cat-file -t` needs only the tree entry, which the mirror holds.
-        if !kind.status.success() || String::from_utf8_lossy(&kind.stdout).trim() != "blob" {
+        // The tree entry (always in the mirror) says whether it is a regular file, and its id;
+        // the blob itself may still be on the source only.
+        let args = [
+            "--literal-pathspecs",
+            "ls-tree",
+            "-z",
+            "--full-tree",
+            commit,
+            "--",
+            path,
+        ];
+        let out = self.git(&args, true)?;
+        if !out.status.success() {
+            return Err(self.failed(&args, &out));
+        }
+        let entry = String::from_utf8_lossy(&out.stdout).into_owned();
+        let Some((head, name)) = entry.trim_end_matches('\0').split_once('\t') else {
+            return Ok(None);
+        };
+        let fields: Vec<&str> = head.split(' ').collect();
+        let (mode, kind, oid) = match fields[..] {
+            [mode, kind, oid] => (mode, kind, oid),
+            _ => return Ok(None),
+        };
+        if name != path || kind != "blob" || mode == "120000" {
             return Ok(None);
         }
-        let out = self.git(&["cat-file", "blob", &spec], offline)?;
+        let out = self.git(&["cat-file", "blob", oid], offline)?;
         if out.status.success() {
             return Ok(Some(out.stdout));
         }
@@ -279,13 +298,19 @@ impl Mirror {
                 what: format!("file `{path}` of commit {commit}"),
             });
         }
-        Err(self.failed(&["cat-file", "blob", &spec], &out))
+        Err(self.failed(&["cat-file", "blob", oid], &out))
     }
 
     /// Runs git on the mirror; `no_lazy_fetch` forbids git to fetch missing blobs.
     fn git(&self, args: &[&str], no_lazy_fetch: bool) -> Result<Output> {
         let mut cmd = Command::new("git");
-        cmd.arg("--git-dir")
+        // `--literal-pathspecs` (where given) must come before `--git-dir`'s command.
+        let (global, args) = match args.first() {
+            Some(&"--literal-pathspecs") => (Some("--literal-pathspecs"), &args[1..]),
+            _ => (None, args),
+        };
+        cmd.args(global)
+            .arg("--git-dir")
             .arg(&self.dir)
             .args(args)
             .env_remove("GIT_DIR")
