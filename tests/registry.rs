@@ -187,6 +187,40 @@ fn get_outside_any_repository_uses_a_store_in_the_cache() {
 }
 
 #[test]
+fn a_killed_get_leaves_nothing_behind_after_the_next_one() {
+    let r = Registry::new();
+    let out = r.reg.outside();
+    // A get killed while writing leaves its temporary copy (named with its pid, now gone).
+    let mut child = r
+        .reg
+        .dvx_cmd_in(&out, &["get", &r.url(), "data/images", "-o", "killed"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let leftover = out.join(".dvx-tmp-4194000-0-0");
+    fs::create_dir_all(leftover.join("d0")).unwrap();
+    fs::write(leftover.join("d0/f0.dat"), b"half").unwrap();
+    // The output is the whole copy or nothing.
+    if out.join("killed").exists() {
+        r.assert_same("HEAD", "data/images", &out.join("killed"));
+        fs::remove_dir_all(out.join("killed")).unwrap();
+    }
+    r.reg.dvx_in(&out, &["get", &r.url(), "data/images"]).ok();
+    r.assert_same("HEAD", "data/images", &out.join("images"));
+    let names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["images".to_string()],
+        "the whole folder afterwards"
+    );
+}
+
+#[test]
 fn get_from_a_local_source_without_remote_reads_its_store() {
     let src = TestRepo::new();
     src.set_env("DVX_CACHE_DIR", &src.tmp().join("cache").to_string_lossy());
@@ -285,6 +319,8 @@ fn import_at_v1_update_to_v2_and_back() {
     p.dvx(&["import", &url, "data/images/sub", "-o", "subset"])
         .ok();
     r.assert_same("HEAD", "data/images/sub", &p.path("subset"));
+    // Without --rev, update follows the source's HEAD: nothing new there.
+    p.dvx(&["update", "subset"]).ok().stdout_has("unchanged");
     p.dvx(&[
         "import",
         &url,

@@ -180,6 +180,7 @@ fn write_copy(
 ) -> Result<(u64, u64)> {
     let parent = out.parent().unwrap_or(Path::new("."));
     crate::fsx::create_dir_all(parent)?;
+    remove_stale_copies(parent);
     let tmp = dvx_store::fs::temp_path(parent);
     let total: u64 = match part {
         Part::One(e) => e.size(),
@@ -213,6 +214,24 @@ fn write_copy(
         let _ = std::fs::remove_dir_all(&tmp).or_else(|_| std::fs::remove_file(&tmp));
     }
     done
+}
+
+/// Removes what a killed `dvx get` left in `dir`: its temporary copies (`.dvx-tmp-<pid>-...`
+/// of a process that is gone). Best effort: a leftover that cannot be removed only costs space.
+fn remove_stale_copies(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if crate::scan::is_stale_temp(&path) {
+            let removed = match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            drop(removed);
+        }
+    }
 }
 
 /// Writes one entry: a file from its chunks (each verified on read, the whole checked against
