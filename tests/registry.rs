@@ -221,6 +221,30 @@ fn a_killed_get_leaves_nothing_behind_after_the_next_one() {
 }
 
 #[test]
+fn concurrent_gets_of_one_source_share_its_mirror() {
+    let r = Registry::new();
+    let out = r.reg.outside();
+    let children: Vec<_> = ["v1", "v2", "main"]
+        .iter()
+        .map(|rev| {
+            let args = ["get", &r.url(), "data/images", "--rev", rev, "-o", rev];
+            let mut cmd = r.reg.dvx_cmd_in(&out, &args);
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for rev in ["v1", "v2", "main"] {
+        r.assert_same(rev, "data/images", &out.join(rev));
+    }
+    assert_eq!(r.mirrors().len(), 1);
+}
+
+#[test]
 fn get_from_a_local_source_without_remote_reads_its_store() {
     let src = TestRepo::new();
     src.set_env("DVX_CACHE_DIR", &src.tmp().join("cache").to_string_lossy());

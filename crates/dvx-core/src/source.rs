@@ -158,7 +158,7 @@ pub(crate) fn locate(opts: &SourceOptions, path: &str) -> Result<Located> {
     let sources = opts.cache_dir.join("sources");
     crate::fsx::create_dir_all(&sources)?;
     let _lock = LockFile::acquire(&sources.join(format!("{key}.lock")), MIRROR_LOCK_WAIT)?;
-    let mirror = dvx_git::Mirror::open(&sources.join(key), &git)?;
+    let mirror = dvx_git::Mirror::open(&sources.join(key), &git, &opts.url)?;
     let resolved = mirror.resolve(opts.rev.as_deref(), opts.offline)?;
     let commit = resolved.commit;
     let place = || {

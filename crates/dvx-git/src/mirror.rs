@@ -20,7 +20,8 @@ const COMMIT_REFS: &str = "refs/dvx/commit/";
 #[derive(Debug)]
 pub struct Mirror {
     dir: PathBuf,
-    url: String,
+    /// How messages name the source (as the user gave it).
+    shown: String,
 }
 
 /// A revision of the source, resolved.
@@ -51,11 +52,12 @@ fn hex_name(rev: &str) -> String {
 
 impl Mirror {
     /// Opens the mirror in `dir` of the source at `url` (as git accepts it: a path, `file://`,
-    /// `https://`, `ssh://` or scp-style), creating it (`git init --bare`) if needed.
-    pub fn open(dir: &Path, url: &str) -> Result<Mirror> {
+    /// `https://`, `ssh://` or scp-style), creating it (`git init --bare`) if needed; `shown`
+    /// names the source in messages.
+    pub fn open(dir: &Path, url: &str, shown: &str) -> Result<Mirror> {
         let mirror = Mirror {
             dir: dir.to_path_buf(),
-            url: url.to_string(),
+            shown: shown.to_string(),
         };
         if !dir.join("HEAD").is_file() {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io {
@@ -103,7 +105,7 @@ impl Mirror {
         }
         if offline {
             return Err(Error::NotCached {
-                url: self.url.clone(),
+                url: self.shown.clone(),
                 what: format!("revision `{name}`"),
             });
         }
@@ -191,7 +193,7 @@ impl Mirror {
             || lower.contains("no such remote ref")
         {
             return Err(Error::SourceRevision {
-                url: self.url.clone(),
+                url: self.shown.clone(),
                 rev,
             });
         }
@@ -201,12 +203,12 @@ impl Mirror {
             || lower.contains("no such file or directory")
         {
             return Err(Error::UnknownSource {
-                url: self.url.clone(),
+                url: self.shown.clone(),
                 detail: stderr,
             });
         }
         Err(Error::SourceFetch {
-            url: self.url.clone(),
+            url: self.shown.clone(),
             detail: stderr,
         })
     }
@@ -294,7 +296,7 @@ impl Mirror {
         }
         if offline {
             return Err(Error::NotCached {
-                url: self.url.clone(),
+                url: self.shown.clone(),
                 what: format!("file `{path}` of commit {commit}"),
             });
         }
@@ -352,7 +354,7 @@ impl Mirror {
 
     fn unknown_rev(&self, rev: &str) -> Error {
         Error::SourceRevision {
-            url: self.url.clone(),
+            url: self.shown.clone(),
             rev: rev.to_string(),
         }
     }
