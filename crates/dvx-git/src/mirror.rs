@@ -359,3 +359,114 @@ impl Mirror {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against a real source repository: revisions of every kind, one fetch per revision,
+    //! files read from the mirror, and what `offline` allows.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Alice")
+            .env("GIT_AUTHOR_EMAIL", "alice@example.com")
+            .env("GIT_COMMITTER_NAME", "Bob")
+            .env("GIT_COMMITTER_EMAIL", "bob@example.com")
+            .env_remove("GIT_DIR")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
+        for (rel, text) in files {
+            let p = dir.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "-m", msg]);
+        git(dir, &["rev-parse", "HEAD"])
+    }
+
+    #[test]
+    fn resolves_every_kind_of_revision_and_reads_files_offline_only_when_cached() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        git(&src, &["init", "-q", "-b", "main"]);
+        // Filters allowed, as on https hosts: the mirror holds trees, and blobs only once read.
+        git(&src, &["config", "uploadpack.allowFilter", "true"]);
+        let c1 = commit(
+            &src,
+            &[("data.dvx", "one"), ("a/b.dvx", "b1"), ("x.txt", "x")],
+            "1",
+        );
+        git(&src, &["tag", "-a", "-m", "v1", "v1"]);
+        let c2 = commit(&src, &[("data.dvx", "two")], "2");
+        let url = src.to_string_lossy().into_owned();
+        let m = Mirror::open(&tmp.path().join("mirror"), &url, "../src").unwrap();
+
+        // An annotated tag peels to its commit; the branch is the newest commit.
+        let v1 = m.resolve(Some("v1"), false).unwrap();
+        assert_eq!((v1.commit.as_str(), v1.fetched), (c1.as_str(), true));
+        let head = m.resolve(None, false).unwrap();
+        assert_eq!(head.commit, c2);
+        assert_eq!(m.resolve(Some("main"), false).unwrap().commit, c2);
+        // A full commit id already there: no fetch. Offline: names fetched before.
+        let again = m.resolve(Some(&c1), false).unwrap();
+        assert!(!again.fetched);
+        assert_eq!(m.resolve(Some("v1"), true).unwrap().commit, c1);
+
+        let files = m.files_with_suffix(&c1, ".dvx").unwrap();
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["a/b.dvx", "data.dvx"]);
+        // Offline, a blob never read is refused; online it is fetched, then cached.
+        assert!(matches!(
+            m.read_file(&c1, "a/b.dvx", true),
+            Err(Error::NotCached { .. })
+        ));
+        assert_eq!(m.read_file(&c1, "a/b.dvx", false).unwrap().unwrap(), b"b1");
+        assert_eq!(m.read_file(&c1, "a/b.dvx", true).unwrap().unwrap(), b"b1");
+        assert_eq!(m.read_file(&c1, "a", false).unwrap(), None, "a folder");
+        assert_eq!(m.read_file(&c1, "nothing", false).unwrap(), None);
+
+        // A new commit of the source: unknown offline, by name or by id; a short id online.
+        let c3 = commit(&src, &[("data.dvx", "three")], "3");
+        for rev in [c3.as_str(), "main-new"] {
+            assert!(matches!(
+                m.resolve(Some(rev), true),
+                Err(Error::NotCached { .. })
+            ));
+        }
+        assert_eq!(m.resolve(Some(&c3[..9]), false).unwrap().commit, c3);
+        // Unknown names, and names that would be refspecs, are unknown revisions.
+        for rev in ["v9", "main:refs/heads/x", "-x", "a b"] {
+            let e = m.resolve(Some(rev), false).unwrap_err();
+            assert!(matches!(e, Error::SourceRevision { .. }), "{rev}: {e}");
+            assert!(e.to_string().contains("../src"), "named as given: {e}");
+        }
+        let gone = Mirror::open(
+            &tmp.path().join("m2"),
+            &tmp.path().join("nope").to_string_lossy(),
+            "nope",
+        )
+        .unwrap();
+        assert!(matches!(
+            gone.resolve(None, false),
+            Err(Error::UnknownSource { .. })
+        ));
+    }
+}
