@@ -396,6 +396,7 @@ fn imported_data_is_pushed_and_a_clone_pulls_it_without_the_registry() {
     // This project's remote emptied: pull falls back to the source, and says so.
     fs::remove_dir_all(&premote).unwrap();
     fs::create_dir(&premote).unwrap();
+
     let clone2 = p.clone_to("clone2", &[]);
     let run = p.dvx_in(&clone2, &["pull"]);
     run.ok()
@@ -410,6 +411,12 @@ fn imported_data_is_pushed_and_a_clone_pulls_it_without_the_registry() {
         fs::read(clone2.join("train.csv")).unwrap(),
         p.read("train.csv")
     );
+    // A remote folder that is not there reads as an unmounted share: no fallback, an error.
+    fs::remove_dir_all(&premote).unwrap();
+    let clone3 = p.clone_to("clone3", &[]);
+    p.dvx_in(&clone3, &["pull", "images"])
+        .code_is(1)
+        .stderr_has("does not exist");
     // checkout and status never contact the source.
     fs::rename(r.reg.root(), gone.join("repo")).unwrap();
     p.dvx_in(&clone2, &["status"]).ok().stdout_has("clean");
