@@ -637,9 +637,9 @@ fn pointer_cases() -> Vec<Case> {
             "data",
             p("data", "file"),
         ),
-        pointer_case("pointer format 2", "data.dvx", "data", |id| {
+        pointer_case("pointer format 3", "data.dvx", "data", |id| {
             pointer_text("data", "dir", id)
-                .replace("format = 1", "format = 2")
+                .replace("format = 1", "format = 3")
                 .into_bytes()
         }),
         pointer_case("pointer id not hex", "data.dvx", "data", |id| {

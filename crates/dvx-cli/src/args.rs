@@ -51,6 +51,23 @@ pub enum RemoteAction {
     },
 }
 
+/// Options of `get` and `import`.
+#[derive(Debug, clap::Args)]
+pub struct SourceArgs {
+    /// Where to write it (default: the path's last component, here).
+    #[arg(short, long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Branch, tag or commit of the source (default: its HEAD).
+    #[arg(long)]
+    pub rev: Option<String>,
+    /// Use only the cached copy of the source's history; never contact it.
+    #[arg(long)]
+    pub offline: bool,
+    /// Read the data from this remote instead of the source's default remote.
+    #[arg(long, value_name = "URL")]
+    pub remote_url: Option<String>,
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -163,6 +180,48 @@ pub enum Command {
         #[arg(short, long)]
         force: bool,
         /// Machine-readable summary (exact byte counts) and what was restored.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy data of another repository's dataset here; nothing is tracked.
+    Get {
+        /// The source repository: a path, file://, https://, ssh:// or user@host:path.
+        url: String,
+        /// The path in the source: a dataset, or a folder or file inside one.
+        path: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Machine-readable summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Track another repository's dataset here: a pointer naming its source, staged.
+    Import {
+        /// The source repository: a path, file://, https://, ssh:// or user@host:path.
+        url: String,
+        /// The path in the source: a dataset, or a folder or file inside one.
+        path: String,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Machine-readable summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move imported datasets to another (default: the newest) commit of their source.
+    Update {
+        /// Imported datasets (or their .dvx files).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Branch, tag or commit of the source (default: the rev recorded at import).
+        #[arg(long)]
+        rev: Option<String>,
+        /// Use only the cached copy of the source's history; never contact it.
+        #[arg(long)]
+        offline: bool,
+        /// Read the data from this remote instead of the source's default remote.
+        #[arg(long, value_name = "URL")]
+        remote_url: Option<String>,
+        /// Machine-readable summary.
         #[arg(long)]
         json: bool,
     },

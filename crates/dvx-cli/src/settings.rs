@@ -21,6 +21,9 @@ pub struct Settings {
     /// Cloud settings from `AWS_*` (and the shared credentials file), `GOOGLE_*` and
     /// `AZURE_STORAGE_*` variables.
     pub cloud: dvx_core::CloudEnv,
+    /// The user cache (mirrors of import sources, the store of `dvx get` outside a
+    /// repository): `$DVX_CACHE_DIR`, else `$XDG_CACHE_HOME/dvx`, else `~/.cache/dvx`.
+    pub cache_dir: PathBuf,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -148,12 +151,24 @@ impl Settings {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from)
             .map(|p| if p.is_absolute() { p } else { cwd.join(p) });
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
+        let cache_dir = env("DVX_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| env("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("dvx")))
+            .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/dvx")))
+            .map(absolute)
+            .ok_or_else(|| {
+                UsageError(
+                    "no cache directory: set DVX_CACHE_DIR (or XDG_CACHE_HOME or HOME)".into(),
+                )
+            })?;
         let progress = !cli.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
         Ok(Settings {
             cwd,
             progress,
             store,
             cloud: cloud_env(),
+            cache_dir,
         })
     }
 

@@ -155,6 +155,7 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
                 created: Some(created.clone()),
                 extra: opts.meta.clone(),
             },
+            source: None,
         };
         let file = pointer.file();
         // Re-adding unchanged data keeps the pointer byte-identical (no spurious git diff).
@@ -197,6 +198,7 @@ fn check_pointer_fits(path: &str, kind: DatasetKind, opts: &AddOptions) -> Resul
             created: Some(crate::fsx::now_rfc3339()),
             extra: opts.meta.clone(),
         },
+        source: None,
     };
     match widest.encode_checked() {
         Ok(_) => Ok(()),

@@ -31,6 +31,8 @@ pub struct LsEntry {
     pub executable: bool,
     /// Link target (symlinks).
     pub target: Option<String>,
+    /// For an entry of an imported dataset, where the dataset came from.
+    pub source: Option<dvx_manifest::Source>,
 }
 
 fn commit_of(ws: &Workspace, rev: Option<&str>) -> Result<Option<dvx_git::Commit>> {
@@ -125,6 +127,7 @@ pub fn ls(
                     digest: Some(digest.to_hex()),
                     executable: *executable,
                     target: None,
+                    source: p.source.clone(),
                 },
                 FlatEntry::Symlink { target } => LsEntry {
                     path: ds.display(&r),
@@ -133,6 +136,7 @@ pub fn ls(
                     digest: None,
                     executable: false,
                     target: Some(crate::names::rel_string(target)),
+                    source: p.source.clone(),
                 },
                 FlatEntry::Dir => LsEntry {
                     path: ds.display(&r),
@@ -141,6 +145,7 @@ pub fn ls(
                     digest: dirs.get(rel).map(|d| d.0.to_hex()),
                     executable: false,
                     target: None,
+                    source: p.source.clone(),
                 },
             });
         }
@@ -335,6 +340,8 @@ pub struct LogEntry {
     pub message: Option<String>,
     /// Free metadata.
     pub meta: BTreeMap<String, String>,
+    /// For an imported dataset, where that version came from.
+    pub source: Option<dvx_manifest::Source>,
 }
 
 /// Every commit reachable from HEAD that changed the pointer(s), newest first.
@@ -380,6 +387,7 @@ pub fn log(ws: &Workspace, path: Option<&Path>, cwd: &Path) -> Result<Vec<LogEnt
                 files: parsed.as_ref().map_or(0, |p| p.files),
                 bytes: parsed.as_ref().map_or(0, |p| p.bytes),
                 message: parsed.as_ref().and_then(|p| p.meta.message.clone()),
+                source: parsed.as_ref().and_then(|p| p.source.clone()),
                 meta: parsed.map(|p| p.meta.extra).unwrap_or_default(),
             });
         }

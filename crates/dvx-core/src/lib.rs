@@ -15,8 +15,10 @@ mod error;
 mod fsck;
 mod fsx;
 mod gc;
+mod get;
 mod gitignore;
 mod hooks;
+mod import;
 mod inspect;
 mod limits;
 mod lock;
@@ -25,6 +27,7 @@ mod progress;
 mod remote;
 mod remote_maint;
 mod scan;
+mod source;
 mod statcache;
 mod status;
 mod targets;
@@ -43,7 +46,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use fsck::{fsck, FsckOptions, FsckReport, Problem, ProblemKind};
 pub use fsx::rfc3339;
 pub use gc::{gc, GcOptions, GcReport};
+pub use get::{get, GetOptions, GetReport, SourceReport};
 pub use hooks::{install_hooks, uninstall_hooks, InstalledHook};
+pub use import::{import, update, ImportOptions, ImportReport, UpdateOptions, UpdateReport};
 pub use inspect::{
     cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, IdOf, LogEntry, LsEntry,
 };
@@ -52,6 +57,7 @@ pub use progress::{NoProgress, Progress, Unit};
 pub use remote::{remote_add, remote_default, remote_list, remote_remove, RemoteInfo};
 pub use remote_maint::{fsck_remote, gc_remote};
 pub use scan::FlatEntry;
+pub use source::SourceOptions;
 pub use status::{status, DatasetStatus, StatusReport, StatusState};
 pub use transfer::{
     fetch, pull, push, remote_status, FetchOptions, PullOptions, PushOptions, RemoteState,

@@ -172,12 +172,35 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result
     let committed = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
     let local = LocalConfig::load(&ws.dvx_dir())?;
     let lr = local.remotes.get(&name).cloned().unwrap_or_default();
-    let (url, file) = match &lr.url {
-        Some(u) => (u.clone(), "config.local.toml"),
-        None => (committed.url.clone(), "config.toml"),
+    let file = if lr.url.is_some() {
+        "config.local.toml"
+    } else {
+        "config.toml"
     };
-    let parsed = RemoteUrl::parse(&url, ws.root()).map_err(|e| Error::InvalidConfig {
-        path: ws.dvx_dir().join(file),
+    open_with(
+        &name,
+        committed,
+        lr,
+        ws.root(),
+        env,
+        &ws.dvx_dir().join(file),
+    )
+}
+
+/// Opens a remote from its committed settings and this machine's (`local`, `env`): a relative
+/// folder is taken against `base`; `config_file` names the file the URL came from in errors.
+/// Used for this repository's remotes and for a source repository's remote (`dvx import`).
+pub(crate) fn open_with(
+    name: &str,
+    committed: &RemoteConfig,
+    lr: LocalRemote,
+    base: &std::path::Path,
+    env: &CloudEnv,
+    config_file: &std::path::Path,
+) -> Result<OpenRemote> {
+    let url = lr.url.clone().unwrap_or_else(|| committed.url.clone());
+    let parsed = RemoteUrl::parse(&url, base).map_err(|e| Error::InvalidConfig {
+        path: config_file.to_path_buf(),
         detail: e.to_string(),
     })?;
     // Where each kind's endpoint may come from in the environment, for the approval message.
@@ -188,7 +211,7 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result
         RemoteUrl::Dir(_) | RemoteUrl::Http(_) => None,
     };
     if let Some((env_set, env_name)) = env_endpoint {
-        refuse_committed_redirects(&name, committed, &lr, env, env_set, env_name)?;
+        refuse_committed_redirects(name, committed, &lr, env, env_set, env_name)?;
     }
     let allow_http = env.allow_http.or(lr.allow_http).unwrap_or(false);
     let settings = dvx_remote::Settings {
@@ -236,7 +259,7 @@ pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result
     let backend = dvx_remote::open(&parsed, &settings).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
     Ok(OpenRemote {
-        name,
+        name: name.to_string(),
         url,
         backend,
         read_only,

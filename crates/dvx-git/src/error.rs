@@ -111,6 +111,42 @@ pub enum Error {
         stderr: String,
     },
 
+    /// A source repository (of `dvx get` / `import`) cannot be found.
+    #[error("source {url} is not a git repository dvx can reach: {detail}; check the URL or path (anything `git clone` accepts)")]
+    UnknownSource {
+        /// The source as given.
+        url: String,
+        /// What git said.
+        detail: String,
+    },
+
+    /// A source repository has no such revision.
+    #[error("source {url} has no branch, tag or commit `{rev}`: check the name (`git ls-remote {url}` lists branches and tags)")]
+    SourceRevision {
+        /// The source.
+        url: String,
+        /// The revision asked for.
+        rev: String,
+    },
+
+    /// Fetching from a source repository failed (network, access).
+    #[error("could not fetch from source {url}: {detail}; check the network and your access to it, or use --offline for a revision fetched before")]
+    SourceFetch {
+        /// The source.
+        url: String,
+        /// What git said.
+        detail: String,
+    },
+
+    /// `--offline`, and the source cache lacks what is needed.
+    #[error("{what} of source {url} is not in the local cache, and --offline forbids fetching it: run once without --offline")]
+    NotCached {
+        /// The source.
+        url: String,
+        /// What is missing.
+        what: String,
+    },
+
     /// The git index stayed locked by another process for too long.
     #[error(
         "the git index is locked: {} exists, so another git process seems to be running \
@@ -138,6 +174,8 @@ impl Error {
                 | Error::UnknownRevision { .. }
                 | Error::NotACommit { .. }
                 | Error::PathOutsideRepo { .. }
+                | Error::UnknownSource { .. }
+                | Error::SourceRevision { .. }
         )
     }
 

@@ -6,6 +6,7 @@
 
 mod cli;
 mod error;
+mod mirror;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use gix::bstr::ByteSlice;
 use gix::ObjectId;
 
 pub use error::{Error, Result};
+pub use mirror::{Mirror, Resolved, TreeFile};
 
 /// Size of the per-call object cache used when walking history.
 const OBJECT_CACHE_BYTES: usize = 16 * 1024 * 1024;

@@ -13,5 +13,7 @@ mod tree;
 
 pub use diff::{diff, Change, Diff};
 pub use error::{Error, Result};
-pub use pointer::{pointer_path_for, DatasetKind, Meta, Pointer, POINTER_FORMAT, POINTER_SUFFIX};
+pub use pointer::{
+    pointer_path_for, DatasetKind, Meta, Pointer, Source, POINTER_FORMAT, POINTER_SUFFIX,
+};
 pub use tree::{validate_name, ChunkRef, Entry, EntryKind, Tree, TREE_FORMAT};

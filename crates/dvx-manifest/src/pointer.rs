@@ -10,8 +10,10 @@ use crate::error::{Error, Result};
 use crate::limits::MAX_POINTER_LEN;
 use crate::tree::validate_name;
 
-/// Pointer format version.
-pub const POINTER_FORMAT: u32 = 1;
+/// Pointer format version: the newest this dvx reads. Format 2 adds the `[source]` table of
+/// an imported dataset; a pointer without one is still written as format 1, so older dvx
+/// versions keep reading it, and refuse an import with a clear "upgrade dvx".
+pub const POINTER_FORMAT: u32 = 2;
 /// File name suffix of pointer files.
 pub const POINTER_SUFFIX: &str = ".dvx";
 
@@ -40,6 +42,25 @@ pub struct Meta {
     pub extra: BTreeMap<String, String>,
 }
 
+/// Where an imported dataset came from (`dvx import`): the `[source]` table of its pointer.
+/// Only `dvx update` reads it to contact the source again; `pull` falls back to it when this
+/// project's remote lacks the data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The source repository, as given (a path, `file://`, `https://`, `ssh://`, scp-style).
+    pub url: String,
+    /// The revision as given (`None`: the source's HEAD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rev: Option<String>,
+    /// The commit `rev` resolved to (full hex).
+    pub commit: String,
+    /// The path in the source (a dataset, a folder or a file inside one).
+    pub path: String,
+    /// The version id of the source's dataset holding `path` at that commit.
+    pub id: String,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
@@ -51,6 +72,8 @@ struct Raw {
     bytes: u64,
     #[serde(default)]
     meta: Meta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<Source>,
 }
 
 /// A parsed, validated pointer.
@@ -68,6 +91,8 @@ pub struct Pointer {
     pub bytes: u64,
     /// Version metadata.
     pub meta: Meta,
+    /// For an imported dataset, where it came from.
+    pub source: Option<Source>,
 }
 
 /// The pointer file path (repo-relative) for a dataset path.
@@ -89,6 +114,38 @@ fn validate_rel_path(path: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A `[source]` table must name a commit and an id in full and hold no control characters
+/// (its fields are shown in messages and passed to git).
+fn validate_source(src: &Source) -> std::result::Result<(), String> {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(&src.commit, 40) && !hex(&src.commit, 64) {
+        return Err(format!(
+            "[source] commit `{}` is not a full commit id",
+            src.commit.escape_debug()
+        ));
+    }
+    if !hex(&src.id, 64) {
+        return Err(format!(
+            "[source] id `{}` is not a 64-hex dataset id",
+            src.id.escape_debug()
+        ));
+    }
+    let fields = [Some(&src.url), src.rev.as_ref(), Some(&src.path)];
+    if fields
+        .iter()
+        .flatten()
+        .any(|f| f.is_empty() || f.chars().any(char::is_control))
+    {
+        return Err(
+            "[source] url, rev and path must be non-empty text without control characters".into(),
+        );
+    }
+    if src.url.starts_with('-') || src.rev.as_ref().is_some_and(|r| r.starts_with('-')) {
+        return Err("[source] url and rev cannot start with '-'".into());
+    }
+    Ok(())
+}
+
 impl Pointer {
     /// Parses the pointer file at repo-relative `file` (e.g. `data.dvx`). The `path` inside
     /// must match the file's own location, so a pointer cannot aim outside its place.
@@ -102,7 +159,7 @@ impl Pointer {
         }
         let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
         let raw: Raw = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
-        if raw.format != POINTER_FORMAT {
+        if raw.format == 0 || raw.format > POINTER_FORMAT {
             return Err(bad(format!(
                 "pointer format {} is not supported (this dvx reads {POINTER_FORMAT}); upgrade dvx",
                 raw.format
@@ -120,6 +177,12 @@ impl Pointer {
             .id
             .parse()
             .map_err(|_| bad(format!("id `{}` is not a 64-hex dataset id", raw.id)))?;
+        if let Some(src) = &raw.source {
+            if raw.format < 2 {
+                return Err(bad("a [source] table needs pointer format 2".into()));
+            }
+            validate_source(src).map_err(bad)?;
+        }
         Ok(Pointer {
             path: raw.path,
             kind: raw.kind,
@@ -127,19 +190,21 @@ impl Pointer {
             files: raw.files,
             bytes: raw.bytes,
             meta: raw.meta,
+            source: raw.source,
         })
     }
 
     /// The TOML text written to the pointer file.
     pub fn to_toml(&self) -> String {
         let raw = Raw {
-            format: POINTER_FORMAT,
+            format: if self.source.is_some() { 2 } else { 1 },
             path: self.path.clone(),
             kind: self.kind,
             id: self.id.to_hex(),
             files: self.files,
             bytes: self.bytes,
             meta: self.meta.clone(),
+            source: self.source.clone(),
         };
         let body = toml::to_string(&raw).expect("pointer fields always serialize");
         format!(
@@ -193,7 +258,51 @@ mod tests {
                 created: Some("2026-11-26T00:00:00Z".into()),
                 extra: [("source".to_string(), "s3://x".to_string())].into(),
             },
+            source: None,
         }
+    }
+
+    #[test]
+    fn source_table_round_trips_and_old_pointers_still_parse() {
+        let mut p = sample();
+        let old = p.to_toml();
+        assert!(!old.contains("[source]"));
+        p.source = Some(Source {
+            url: "../registry".into(),
+            rev: Some("v1".into()),
+            commit: "a".repeat(40),
+            path: "data/images".into(),
+            id: TreeId::of(b"s").to_hex(),
+        });
+        let text = p.encode_checked().expect("encodes");
+        assert!(text.contains("[source]"), "{text}");
+        assert_eq!(
+            Pointer::parse("data/raw.dvx", text.as_bytes()).expect("parse"),
+            p
+        );
+        assert_eq!(
+            Pointer::parse("data/raw.dvx", old.as_bytes())
+                .expect("old")
+                .source,
+            None
+        );
+        // A format-1 pointer as dvx wrote it before format 2 existed still reads.
+        let fixture =
+            "# dvx pointer: git tracks this file; the data of `data` lives in the dvx store.\n\
+            # Restore it with `dvx checkout`, fetch it with `dvx pull`.\n\
+            format = 1\npath = \"data\"\nkind = \"dir\"\n\
+            id = \"f6d581a799f3258f67364735bd0ef5005735c0a10c21203b6cb03621c2fe0fac\"\n\
+            files = 3\nbytes = 300006\n\n[meta]\nmessage = 'first \"q\"'\n\
+            created = \"2026-11-27T00:05:49Z\"\n\n[meta.extra]\nk = \"v\"\n";
+        let old = Pointer::parse("data.dvx", fixture.as_bytes()).expect("format 1 fixture");
+        assert_eq!((old.files, old.source), (3, None));
+        // A [source] table in a format-1 pointer is refused.
+        let mislabelled = text.replace("format = 2", "format = 1");
+        assert!(Pointer::parse("data/raw.dvx", mislabelled.as_bytes()).is_err());
+        let bad = text.replace(&"a".repeat(40), "HEAD");
+        assert!(Pointer::parse("data/raw.dvx", bad.as_bytes()).is_err());
+        let bad = text.replace("rev = \"v1\"", "rev = \"--upload-pack=x\"");
+        assert!(Pointer::parse("data/raw.dvx", bad.as_bytes()).is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn run(
                     "meta": e.meta,
                     "commit_message": e.commit.summary,
                     "author": e.commit.author,
+                    "source": e.source.as_ref().map(source_json),
                 })
             })
             .collect();
@@ -44,9 +45,18 @@ pub fn run(
         } else {
             String::new()
         };
+        let from = e.source.as_ref().map_or(String::new(), |src| {
+            format!(
+                " (from {} {} at {}, commit {})",
+                src.url,
+                q(&src.path),
+                src.rev.as_deref().unwrap_or("HEAD"),
+                &src.commit[..src.commit.len().min(10)]
+            )
+        });
         writeln!(
             out,
-            "{} {}{path} {id} {} {} {}",
+            "{} {}{path} {id} {} {} {}{from}",
             &e.commit.id[..e.commit.id.len().min(10)],
             dvx_core::rfc3339(e.commit.time, e.commit.tz_offset_seconds),
             count(e.files, "file"),
@@ -55,4 +65,15 @@ pub fn run(
         )?;
     }
     Ok(crate::EXIT_OK)
+}
+
+/// An imported dataset's `[source]` table as `--json` shows it.
+pub fn source_json(src: &dvx_manifest::Source) -> serde_json::Value {
+    json!({
+        "url": src.url,
+        "rev": src.rev,
+        "commit": src.commit,
+        "path": jn(&src.path),
+        "id": src.id,
+    })
 }

@@ -38,6 +38,9 @@ pub fn run(
                 if let Some(t) = &e.target {
                     o["target"] = json!(jn(t));
                 }
+                if let Some(src) = &e.source {
+                    o["source"] = super::log::source_json(src);
+                }
                 o
             })
             .collect();

@@ -15,6 +15,7 @@ mod init;
 mod log;
 mod ls;
 mod remote;
+mod source;
 mod status;
 mod transfer;
 
@@ -75,6 +76,25 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             },
             out,
         ),
+        Command::Get {
+            url,
+            path,
+            source,
+            json,
+        } => source::get(s, url, path, source, json, out),
+        Command::Import {
+            url,
+            path,
+            source,
+            json,
+        } => source::import(s, url, path, source, json, out),
+        Command::Update {
+            paths,
+            rev,
+            offline,
+            remote_url,
+            json,
+        } => source::update(s, paths, rev, offline, remote_url, json, out),
         Command::Checkout { args, paths, force } => checkout::run(s, args, paths, force, out),
         Command::Ls { args, paths, json } => ls::run(s, args, paths, json, out),
         Command::Cat { spec } => cat::run(s, &spec, out),

@@ -10,7 +10,7 @@ use crate::settings::Settings;
 
 /// Which way the data went, for the summary's words.
 #[derive(Clone, Copy)]
-enum Way {
+pub(super) enum Way {
     Push,
     Fetch,
     Pull,
@@ -18,7 +18,7 @@ enum Way {
 
 /// The one summary line of push, fetch and pull, in human units. `seconds` is the whole
 /// command's wall time (for pull: fetch and restore).
-fn summary(way: Way, r: &dvx_core::TransferReport, seconds: f64) -> String {
+pub(super) fn summary(way: Way, r: &dvx_core::TransferReport, seconds: f64) -> String {
     let (verb, moved, nothing, holder) = match way {
         Way::Push => ("pushed", "sent", "nothing to push", "the remote"),
         Way::Fetch => ("fetched", "received", "nothing to fetch", "the local store"),
@@ -45,7 +45,7 @@ fn summary(way: Way, r: &dvx_core::TransferReport, seconds: f64) -> String {
 }
 
 /// The report as `--json` gives it: exact counts, for scripts.
-fn summary_json(r: &dvx_core::TransferReport, seconds: f64) -> serde_json::Value {
+pub(super) fn summary_json(r: &dvx_core::TransferReport, seconds: f64) -> serde_json::Value {
     json!({
         "versions": r.datasets,
         "files": r.files,
@@ -121,6 +121,7 @@ pub fn pull(s: &Settings, a: PullArgs, out: &mut dyn Write) -> anyhow::Result<i3
         cwd: s.cwd.clone(),
         remote: a.remote,
         force: a.force,
+        cache_dir: Some(s.cache_dir.clone()),
     };
     let r = dvx_core::pull(&ws, &opts, &s.cloud, &Bars::new(s.progress))?;
     // The report's own time ends with the download; the user waited for the restore too.
@@ -142,8 +143,12 @@ pub fn pull(s: &Settings, a: PullArgs, out: &mut dyn Write) -> anyhow::Result<i3
                 })
             })
             .collect();
+        v["fallbacks"] = json!(r.fallbacks);
         crate::output::json(out, &v)?;
         return Ok(crate::EXIT_OK);
+    }
+    for f in &r.fallbacks {
+        writeln!(out, "{f}")?;
     }
     for d in datasets {
         let counts = super::checkout::counts(d);

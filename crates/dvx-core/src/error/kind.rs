@@ -45,6 +45,8 @@ impl Error {
             Error::NestedDataset { .. } | Error::OverlappingDatasets { .. } => {
                 K::OverlappingDatasets
             }
+            Error::TargetExists { .. } => K::AlreadyExists,
+            Error::SourceWithoutRemote { .. } => K::SourceWithoutRemote,
         }
     }
 
@@ -76,6 +78,8 @@ pub enum ErrorKind {
     NoSuchRemote,
     /// Another argument is invalid.
     InvalidArgument,
+    /// A source repository (`get`, `import`) cannot be found.
+    UnknownSource,
     /// Work on disk is not saved in the store; the command would lose it.
     UnsavedChanges,
     /// The data on disk is not the version its pointer records.
@@ -122,6 +126,12 @@ pub enum ErrorKind {
     Io,
     /// git failed.
     Git,
+    /// The file or folder a command would create already exists.
+    AlreadyExists,
+    /// A source repository has no remote to read its data from.
+    SourceWithoutRemote,
+    /// `--offline`, and the source cache lacks what is needed.
+    NotCached,
     /// A bug in dvx.
     Internal,
 }
@@ -141,6 +151,7 @@ impl ErrorKind {
                 | K::NoSuchRemote
                 | K::InvalidArgument
                 | K::RemoteReadOnly
+                | K::UnknownSource
         )
     }
 
@@ -189,6 +200,10 @@ impl ErrorKind {
             K::DiskFull => "disk_full",
             K::Io => "io",
             K::Git => "git",
+            K::UnknownSource => "unknown_source",
+            K::AlreadyExists => "already_exists",
+            K::SourceWithoutRemote => "source_without_remote",
+            K::NotCached => "not_cached",
             K::Internal => "internal",
         }
     }
@@ -203,6 +218,7 @@ impl ErrorKind {
         ErrorKind::UnknownRevision,
         ErrorKind::NoSuchRemote,
         ErrorKind::InvalidArgument,
+        ErrorKind::UnknownSource,
         ErrorKind::UnsavedChanges,
         ErrorKind::DataDiffers,
         ErrorKind::InTheWay,
@@ -226,6 +242,9 @@ impl ErrorKind {
         ErrorKind::DiskFull,
         ErrorKind::Io,
         ErrorKind::Git,
+        ErrorKind::AlreadyExists,
+        ErrorKind::SourceWithoutRemote,
+        ErrorKind::NotCached,
         ErrorKind::Internal,
     ];
 }
@@ -260,6 +279,10 @@ fn git_kind(e: &dvx_git::Error) -> ErrorKind {
         G::UnknownRevision { .. } | G::NotACommit { .. } => K::UnknownRevision,
         G::PathOutsideRepo { .. } => K::OutsideRepository,
         G::IndexLocked { .. } => K::Busy,
+        G::UnknownSource { .. } => K::UnknownSource,
+        G::SourceRevision { .. } => K::UnknownRevision,
+        G::SourceFetch { .. } => K::RemoteUnreachable,
+        G::NotCached { .. } => K::NotCached,
         G::Io { source, .. } if dvx_store::is_disk_full(source) => K::DiskFull,
         G::Io { .. } => K::Io,
         _ => K::Git,

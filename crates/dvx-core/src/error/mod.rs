@@ -276,6 +276,27 @@ pub enum Error {
         /// What to run to see what is there.
         hint: String,
     },
+    /// The file or folder a command would create already exists.
+    #[error(
+        "{} already exists: {what} never overwrites; choose another name with -o, or move it away",
+        qp(path)
+    )]
+    TargetExists {
+        /// The path.
+        path: PathBuf,
+        /// The command ("dvx get", "dvx import").
+        what: &'static str,
+    },
+    /// A source repository names no remote, and its store cannot be read from here.
+    #[error("source {url} at commit {commit} has no default remote in its .dvx/config.toml{local}: pass the remote that holds its data with --remote-url <folder or s3://bucket/prefix>")]
+    SourceWithoutRemote {
+        /// The source.
+        url: String,
+        /// The commit read.
+        commit: String,
+        /// Why its own store was not used either.
+        local: String,
+    },
     /// The data on disk is not the version its pointer records.
     #[error("{path}: the data on disk is not the version its pointer {pointer} records ({recorded}): it is {on_disk}; `dvx status {path}` shows what differs. `dvx id --pointer {path}` prints the recorded id, `dvx id --worktree {path}` the id of what is on disk (saved in the store only by `dvx add`)")]
     DataDiffers {

@@ -3,7 +3,7 @@
 //! arrival, then the downloaded trees, children before parents.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use dvx_manifest::{EntryKind, Tree};
 use dvx_store::index::Location;
@@ -79,7 +79,18 @@ pub(crate) fn fetch_from(
     targets: &[Target],
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
-    let store = ws.store()?;
+    fetch_into(ws.store()?, &ws.state_dir(), b, targets, progress)
+}
+
+/// Fetches `targets` through an opened session into `store`, caching the remote's index
+/// files under `state_dir`.
+pub(crate) fn fetch_into(
+    store: &Store,
+    state_dir: &Path,
+    b: &Session<'_>,
+    targets: &[Target],
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
     let mut report = b.report();
     b.check_reachable()?;
     // 1. Trees: local ones are read, missing ones downloaded (verified), kept in memory and
@@ -100,8 +111,9 @@ pub(crate) fn fetch_from(
     // 2. Chunks the selected files need and the store lacks.
     let needed = needed_chunks(store, &trees, targets)?;
     if !needed.is_empty() {
-        download(ws, store, b, &needed, progress)?;
+        download(state_dir, store, b, &needed, progress)?;
     }
+    report.chunks = needed.len() as u64;
     // 3. Trees last, children before parents.
     for (id, obj) in downloaded.iter().rev() {
         store.put_tree_object(id, obj)?;
@@ -167,7 +179,7 @@ fn load_trees(
 
 /// The chunks the selected files need and the store cannot read (an indexed chunk whose pack
 /// is gone is fetched again), each with some of the files it serves.
-fn needed_chunks(
+pub(super) fn needed_chunks(
     store: &Store,
     trees: &HashMap<TreeId, Tree>,
     targets: &[Target],
@@ -252,13 +264,13 @@ fn locate(
 
 /// Downloads the `needed` chunks into new local packs, several ranged reads in flight.
 fn download(
-    ws: &Workspace,
+    state_dir: &Path,
     store: &Store,
     b: &Session<'_>,
     needed: &BTreeMap<ChunkId, Vec<String>>,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let rindex = RemoteIndex::load(ws, b)?;
+    let rindex = RemoteIndex::load_in(state_dir, b)?;
     rindex.warn_damaged(b, progress);
     let located = locate(b, &rindex, needed)?;
     // Files served by each pack, to name them all if the pack turns out missing.

@@ -211,9 +211,14 @@ pub(crate) struct RemoteIndex {
 
 impl RemoteIndex {
     pub(crate) fn load(ws: &Workspace, b: &Session<'_>) -> Result<RemoteIndex> {
+        Self::load_in(&ws.state_dir(), b)
+    }
+
+    /// [`RemoteIndex::load`] with the index files cached under `state_dir` (a workspace's
+    /// `.dvx/state`, or the user cache for `dvx get` outside any repository).
+    pub(crate) fn load_in(state_dir: &std::path::Path, b: &Session<'_>) -> Result<RemoteIndex> {
         let rerr = |e| b.error(e);
-        let cache_dir = ws
-            .state_dir()
+        let cache_dir = state_dir
             .join("remote-cache")
             .join(&blake3::hash(b.url().as_bytes()).to_hex()[..16])
             .join("index");

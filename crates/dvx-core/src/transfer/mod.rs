@@ -13,6 +13,7 @@
 
 mod fetch;
 pub(crate) mod layout;
+mod local;
 mod plan;
 mod pull;
 mod push;
@@ -23,6 +24,7 @@ mod tests;
 mod upload;
 
 pub use fetch::{fetch, FetchOptions};
+pub(crate) use local::{complete_locally, copy_from_store};
 pub use pull::{pull, PullOptions};
 pub use push::{push, PushOptions};
 pub use status::{remote_status, RemoteState};
@@ -49,10 +51,33 @@ pub struct TransferReport {
     pub objects: u64,
     /// Requests made.
     pub requests: u64,
+    /// Chunks received (fetch, and the transfers of get / import / update).
+    pub chunks: u64,
     /// Wall time.
     pub seconds: f64,
     /// For pull: what the checkout did.
     pub checkout: Option<CheckoutReport>,
+    /// For pull: imported datasets this project's remote lacked, fetched from their source
+    /// instead (one line each, for the user).
+    pub fallbacks: Vec<String>,
+}
+
+/// Fetches `targets` from an opened remote into `store` (index files cached under
+/// `state_dir`): the transfer of `dvx get` / `import`, whose store may belong to no workspace.
+pub(crate) fn fetch_into_from(
+    remote: &crate::remote::OpenRemote,
+    store: &dvx_store::Store,
+    state_dir: &std::path::Path,
+    targets: &[crate::targets::Target],
+    progress: &dyn crate::progress::Progress,
+) -> crate::error::Result<TransferReport> {
+    fetch::fetch_into(
+        store,
+        state_dir,
+        &session::Session::open(remote),
+        targets,
+        progress,
+    )
 }
 
 impl TransferReport {
