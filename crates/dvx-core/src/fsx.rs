@@ -275,6 +275,26 @@ pub fn set_mode(file: &std::fs::File, mode: u32) -> std::io::Result<()> {
     }
 }
 
+/// Creates the symbolic link `path` -> `target` (the bytes a tree records). On Windows a link
+/// to a directory must say so: it is one when `target` is a directory at this moment.
+pub fn symlink(target: &[u8], path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    let made = std::os::unix::fs::symlink(bytes_os(target)?, path);
+    #[cfg(windows)]
+    let made = {
+        let text = std::str::from_utf8(target)
+            .map_err(|_| not_unicode(&String::from_utf8_lossy(target)))?;
+        let target = PathBuf::from(text.replace('/', "\\"));
+        let resolved = path.parent().map(|d| d.join(&target));
+        if resolved.is_some_and(|t| t.is_dir()) {
+            std::os::windows::fs::symlink_dir(&target, path)
+        } else {
+            std::os::windows::fs::symlink_file(&target, path)
+        }
+    };
+    made.map_err(|e| Error::io("create link", path, e))
+}
+
 /// Current UTC time as RFC 3339 (seconds precision).
 pub fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()

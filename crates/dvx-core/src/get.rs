@@ -3,7 +3,6 @@
 //! outside any dvx repository, a store under the user cache) so a second get reuses them.
 
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use dvx_store::{Digest, Store, StoreOptions};
@@ -197,7 +196,7 @@ fn write_copy(
                 std::fs::create_dir(&tmp).map_err(|e| Error::io("create directory", &tmp, e))?;
                 let mut files = 0;
                 for (rel, e) in entries {
-                    let path = tmp.join(std::ffi::OsStr::from_bytes(rel));
+                    let path = join_rel(&tmp, rel)?;
                     write_entry(store, e, &path, progress)?;
                     files += u64::from(!matches!(e, FlatEntry::Dir));
                 }
@@ -241,10 +240,7 @@ fn write_entry(store: &Store, e: &FlatEntry, path: &Path, progress: &dyn Progres
         FlatEntry::Dir => {
             std::fs::create_dir(path).map_err(|err| Error::io("create directory", path, err))
         }
-        FlatEntry::Symlink { target } => {
-            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path)
-                .map_err(|err| Error::io("create link", path, err))
-        }
+        FlatEntry::Symlink { target } => crate::fsx::symlink(target, path),
         FlatEntry::File {
             digest,
             executable,
@@ -277,13 +273,21 @@ fn write_entry(store: &Store, e: &FlatEntry, path: &Path, progress: &dyn Progres
                 });
             }
             if *executable {
-                use std::os::unix::fs::PermissionsExt;
-                f.set_permissions(std::fs::Permissions::from_mode(0o755))
+                crate::fsx::set_mode(&f, 0o755)
                     .map_err(|err| Error::io("set the mode of", path, err))?;
             }
             Ok(())
         }
     }
+}
+
+/// `base` joined with the `/`-separated `rel` of a tree, one checked name at a time.
+fn join_rel(base: &Path, rel: &[u8]) -> Result<PathBuf> {
+    let mut path = base.to_path_buf();
+    for name in rel.split(|&b| b == b'/') {
+        path.push(crate::fsx::bytes_os(name)?);
+    }
+    Ok(path)
 }
 
 /// Renames `from` to `to`, failing if `to` appeared meanwhile (never replaces it).
