@@ -193,14 +193,7 @@ fn write_copy(
                 Ok((1, e.size()))
             }
             Part::Folder(entries) => {
-                std::fs::create_dir(&tmp).map_err(|e| Error::io("create directory", &tmp, e))?;
-                let mut files = 0;
-                for (rel, e) in entries {
-                    let path = join_rel(&tmp, rel)?;
-                    write_entry(store, e, &path, progress)?;
-                    files += u64::from(!matches!(e, FlatEntry::Dir));
-                }
-                Ok((files, total))
+                crate::checkout::write_new_tree(store, &tmp, entries, progress)
             }
         }
     })();
@@ -279,15 +272,6 @@ fn write_entry(store: &Store, e: &FlatEntry, path: &Path, progress: &dyn Progres
             Ok(())
         }
     }
-}
-
-/// `base` joined with the `/`-separated `rel` of a tree, one checked name at a time.
-fn join_rel(base: &Path, rel: &[u8]) -> Result<PathBuf> {
-    let mut path = base.to_path_buf();
-    for name in rel.split(|&b| b == b'/') {
-        path.push(crate::fsx::bytes_os(name)?);
-    }
-    Ok(path)
 }
 
 /// Renames `from` to `to`, failing if `to` appeared meanwhile (never replaces it).

@@ -151,3 +151,42 @@ fn io_pool() -> &'static rayon::ThreadPool {
             .expect("the checkout thread pool starts")
     })
 }
+
+/// Writes `entries` (paths relative to `dir`, a directory that does not exist yet) as a
+/// checkout writes a version: directories first, then files and links side by side, each
+/// verified whole. For the plain copies of `dvx get`. Returns (files and links, bytes).
+pub(crate) fn write_new_tree(
+    store: &Store,
+    dir: &std::path::Path,
+    entries: &[(Vec<u8>, FlatEntry)],
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let parent = dir.parent().unwrap_or(std::path::Path::new("."));
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a temporary name is ASCII");
+    let tree = DirTree::open(parent, name, false)?;
+    // Parents sort before their children.
+    for (rel, e) in entries {
+        if matches!(e, FlatEntry::Dir) {
+            tree.ensure_dir(rel, false)?;
+        }
+    }
+    let mut work: Vec<&(Vec<u8>, FlatEntry)> = entries
+        .iter()
+        .filter(|(_, e)| !matches!(e, FlatEntry::Dir))
+        .collect();
+    work.sort_by_key(|(_, e)| std::cmp::Reverse(e.size()));
+    progress.files(work.len() as u64);
+    let results = crate::work::map_in_order(&work, io_threads(), "io", |(rel, e)| {
+        let r = restore_one(store, &tree, rel, e, None, progress).map(|(n, _)| n);
+        progress.file_done();
+        r
+    });
+    let mut bytes = 0;
+    for r in results {
+        bytes += r?;
+    }
+    Ok((work.len() as u64, bytes))
+}

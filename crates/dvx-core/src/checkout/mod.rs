@@ -8,6 +8,8 @@
 mod apply;
 mod write;
 
+pub(crate) use apply::write_new_tree;
+
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
