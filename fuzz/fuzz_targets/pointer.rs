@@ -6,7 +6,7 @@
 //! any metadata strings) that must survive `to_toml` and `parse`.
 #![no_main]
 
-use dvx_manifest::{validate_name, DatasetKind, Meta, Pointer};
+use dvx_manifest::{validate_name, DatasetKind, Meta, Pointer, Source};
 use dvx_store::TreeId;
 use libfuzzer_sys::arbitrary::{self, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -29,6 +29,35 @@ fn parse_then_round_trip(file: &str, data: &[u8]) {
     if let Ok(p) = Pointer::parse(file, data) {
         round_trip(file, &p);
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A `[source]` table (of `dvx import`) from the input: full ids, and text fields as dvx
+/// writes them (non-empty, no control characters, url and rev not starting with `-`).
+fn source(u: &mut Unstructured) -> arbitrary::Result<Option<Source>> {
+    if !u.arbitrary::<bool>()? {
+        return Ok(None);
+    }
+    let commit: [u8; 20] = u.arbitrary()?;
+    let id: [u8; 32] = u.arbitrary()?;
+    let (url, rev, path): (String, Option<String>, String) = u.arbitrary()?;
+    let fine = |f: &str| !f.is_empty() && !f.chars().any(char::is_control);
+    if !fine(&url) || !fine(&path) || rev.as_deref().is_some_and(|r| !fine(r)) {
+        return Ok(None);
+    }
+    if url.starts_with('-') || rev.as_deref().is_some_and(|r| r.starts_with('-')) {
+        return Ok(None);
+    }
+    Ok(Some(Source {
+        url,
+        rev,
+        commit: hex(&commit),
+        path,
+        id: hex(&id),
+    }))
 }
 
 /// A pointer built from the input's bytes: 1-3 valid path components, any field values.
@@ -58,6 +87,7 @@ fn structured(data: &[u8]) -> arbitrary::Result<()> {
             created: u.arbitrary()?,
             extra: u.arbitrary()?,
         },
+        source: source(&mut u)?,
     };
     round_trip(&p.file(), &p);
     Ok(())
