@@ -1,7 +1,8 @@
 //! Remotes, read-only HTTP: a folder remote pushed as usual, served by `python3 -m
 //! http.server` (a static server: no listing, no range requests) on 127.0.0.1, then read
 //! from its `http://` URL: pull, fetch, fsck --remote, status --remote, a pull killed
-//! halfway that resumes, a tampered object refused, and push / gc refused as read-only.
+//! halfway that resumes, a tampered object refused, push / gc refused as read-only, and get,
+//! import and update reading a source whose data only a web server holds.
 //! Needs only python3 (the server is started by each test).
 #![cfg(unix)]
 #![allow(clippy::unwrap_used)]
@@ -338,4 +339,64 @@ fn concurrent_pushes_leave_a_complete_catalogue() {
             &snap_in(&clone, "data"),
         );
     }
+}
+
+/// A registry whose data is reachable only over HTTP (its folder remote moved away, then
+/// served by a web server): `get` and `import` read it with `--remote-url`, byte-identical to
+/// the registry's versions; `update` follows it to another version.
+#[test]
+fn get_and_import_read_a_source_over_http() {
+    let s = served();
+    let reg = &s.ctx.repo;
+    reg.git(&["tag", "v2"]).ok();
+    // Only the web server holds the data now: the registry's committed folder is gone.
+    let hidden = reg.tmp().join("served");
+    std::fs::rename(&s.folder, &hidden).unwrap();
+    let web = WebServer::serve(&hidden);
+    let url = reg.root().to_string_lossy().into_owned();
+    let cache = reg.tmp().join("cache");
+    let cache = cache.to_string_lossy();
+
+    let user = TestRepo::new();
+    user.set_env("DVX_CACHE_DIR", &cache);
+    let out = user.outside();
+    user.dvx_in(
+        &out,
+        &["get", &url, "data", "--rev", "v1", "--remote-url", &web.url],
+    )
+    .ok();
+    assert_snapshot_eq("get v1 over http", &s.v1, &snap_in(&out, "data"));
+
+    user.dvx(&["init"]).ok();
+    user.dvx(&[
+        "import",
+        &url,
+        "data",
+        "-o",
+        "imported",
+        "--rev",
+        "v1",
+        "--remote-url",
+        &web.url,
+    ])
+    .ok();
+    assert_snapshot_eq("import v1 over http", &s.v1, &user.snapshot("imported"));
+    // Without the web server's URL the source's own (moved) remote is tried, and fails.
+    user.dvx(&["update", "imported.dvx", "--rev", "v2"])
+        .code_is(1);
+    assert_snapshot_eq(
+        "a failed update leaves v1",
+        &s.v1,
+        &user.snapshot("imported"),
+    );
+    user.dvx(&[
+        "update",
+        "imported.dvx",
+        "--rev",
+        "v2",
+        "--remote-url",
+        &web.url,
+    ])
+    .ok();
+    assert_snapshot_eq("update to v2 over http", &s.v2, &user.snapshot("imported"));
 }
