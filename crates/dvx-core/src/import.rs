@@ -292,17 +292,8 @@ pub fn update(
             cache_dir: opts.cache_dir.clone(),
             cwd: ws.root().to_path_buf(),
         };
-        let loc = locate(&source, &src.path)?;
+        let (loc, transfer) = locate_and_fetch(ws, &source, &src.path, env, progress)?;
         let store = ws.store()?;
-        let transfer = fetch_located(
-            &loc,
-            &source,
-            Some(ws),
-            store,
-            &ws.state_dir(),
-            env,
-            progress,
-        )?;
         let pointer = imported_pointer(store, &loc, &dataset, rev.clone())?;
         let id = pointer.id;
         let checkout = restore(ws, pointer, progress)?;
@@ -341,17 +332,8 @@ pub(crate) fn fetch_from_source(
         cache_dir: cache_dir.to_path_buf(),
         cwd: ws.root().to_path_buf(),
     };
-    let loc = locate(&source, &src.path)?;
+    let (loc, report) = locate_and_fetch(ws, &source, &src.path, env, progress)?;
     let store = ws.store()?;
-    let report = fetch_located(
-        &loc,
-        &source,
-        Some(ws),
-        store,
-        &ws.state_dir(),
-        env,
-        progress,
-    )?;
     let name = pointer.path.rsplit('/').next().unwrap_or(&pointer.path);
     let (_, id, _, _) = imported_root(store, &loc, name)?;
     if id != pointer.id {
@@ -367,4 +349,26 @@ pub(crate) fn fetch_from_source(
         });
     }
     Ok(report)
+}
+
+/// Finds `path` in the source `source` names and fetches its data into this repository's
+/// store: the shared step of `update` and of `pull`'s fallback.
+fn locate_and_fetch(
+    ws: &Workspace,
+    source: &SourceOptions,
+    path: &str,
+    env: &CloudEnv,
+    progress: &dyn Progress,
+) -> Result<(Located, TransferReport)> {
+    let loc = locate(source, path)?;
+    let report = fetch_located(
+        &loc,
+        source,
+        Some(ws),
+        ws.store()?,
+        &ws.state_dir(),
+        env,
+        progress,
+    )?;
+    Ok((loc, report))
 }
