@@ -28,7 +28,17 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// Runs the binary: parses argv, runs the command, prints errors, returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    main_from(std::env::args_os())
+}
+
+/// [`main`] over the given arguments (the first is the program name): the `dvx` command of
+/// the Python wheel runs this inside the interpreter.
+pub fn main_from<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };

@@ -1,0 +1,66 @@
+"""dvx: versioned datasets next to git, from Python.
+
+    import dvx
+    df = pandas.read_csv(dvx.open("data/train.csv", rev="v1"))   # no checkout, seekable
+    for e in dvx.ls("data/images", rev="v2"): print(e.path, e.size, e.digest)
+    with mlflow.start_run(): dvx.mlflow.log_dataset("data")     # lineage
+
+Every call takes `repo=` (a path, or a git URL read through the source cache of `dvx get`;
+default: the repository around the current directory) and `rev=` (anything git accepts;
+default: the worktree's pointers). docs/python.md has the whole API.
+"""
+
+from . import _core
+from ._errors import (
+    AlreadyExistsError,
+    BusyError,
+    ConfigError,
+    CorruptDataError,
+    Error,
+    InvalidArgumentError,
+    MissingDataError,
+    NotARegularFileError,
+    NotFoundError,
+    RemoteError,
+    RevisionError,
+    StorageError,
+    UnsavedChangesError,
+    KINDS as _KINDS,
+)
+from ._repo import Repo, dataset, get, id, info, log, ls, open, read_bytes, read_text, resolve
+from ._types import (
+    AddReport,
+    CheckoutReport,
+    DatasetInfo,
+    DatasetStatus,
+    Entry,
+    StatusReport,
+    TransferReport,
+    Version,
+)
+
+_core._register_errors(Error, _KINDS)
+
+__version__ = _core.version()
+
+__all__ = [
+    "AddReport", "AlreadyExistsError", "BusyError", "CheckoutReport", "ConfigError",
+    "CorruptDataError", "DatasetInfo", "DatasetStatus", "Entry", "Error",
+    "InvalidArgumentError", "MissingDataError", "NotARegularFileError", "NotFoundError",
+    "RemoteError", "Repo", "RevisionError", "StatusReport", "StorageError", "TransferReport",
+    "UnsavedChangesError", "Version", "dataset", "get", "id", "info", "log", "ls", "open",
+    "read_bytes", "read_text", "resolve", "DvxFileSystem", "mlflow",
+]
+
+
+def __getattr__(name):
+    # The fsspec and MLflow layers import their libraries: only when used.
+    if name == "mlflow":
+        import importlib
+
+        return importlib.import_module("dvx.mlflow")
+    if name == "DvxFileSystem":
+        from .fs import DvxFileSystem
+
+        return DvxFileSystem
+    raise AttributeError(f"module 'dvx' has no attribute {name!r}")
