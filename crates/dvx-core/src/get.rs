@@ -134,16 +134,25 @@ pub(crate) enum Part {
 
 /// The entries of `listing` (the source dataset) that `loc` asks for.
 pub(crate) fn select_part(listing: &Listing, loc: &Located) -> Result<Part> {
-    let missing = || Error::NoSuchPath {
+    part_of(listing, loc.pointer.kind, &loc.below, || Error::NoSuchPath {
         path: loc.path.clone(),
         place: format!("in source {} at commit {}", loc.url, &loc.commit[..12]),
         hint: format!(": the dataset {} holds no such entry", loc.pointer.path),
-    };
-    if loc.pointer.kind == dvx_manifest::DatasetKind::File {
-        let (_, e) = listing.iter().next().ok_or_else(missing)?;
+    })
+}
+
+/// The entries of `listing` (a dataset of `kind`) below `below` (`""`: all of it).
+pub(crate) fn part_of(
+    listing: &Listing,
+    kind: dvx_manifest::DatasetKind,
+    below: &str,
+    missing: impl Fn() -> Error,
+) -> Result<Part> {
+    if kind == dvx_manifest::DatasetKind::File {
+        let (_, e) = listing.iter().next().ok_or_else(&missing)?;
         return Ok(Part::One(e.clone()));
     }
-    if loc.below.is_empty() {
+    if below.is_empty() {
         return Ok(Part::Folder(
             listing
                 .iter()
@@ -151,7 +160,7 @@ pub(crate) fn select_part(listing: &Listing, loc: &Located) -> Result<Part> {
                 .collect(),
         ));
     }
-    let below = crate::names::rel_bytes(&loc.below);
+    let below = crate::names::rel_bytes(below);
     match listing.get(&below) {
         None => Err(missing()),
         Some(FlatEntry::Dir) => {
@@ -171,7 +180,7 @@ pub(crate) fn select_part(listing: &Listing, loc: &Located) -> Result<Part> {
 
 /// Writes `part` at `out` (which must not exist): into a temporary name beside it, renamed
 /// into place when complete, so `out` is the whole copy or nothing. Returns (files, bytes).
-fn write_copy(
+pub(crate) fn write_copy(
     store: &Store,
     part: &Part,
     out: &Path,

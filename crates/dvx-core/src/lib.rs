@@ -6,11 +6,13 @@
 //! and [`Error`].
 #![warn(missing_docs)]
 
+mod access;
 mod add;
 mod beneath;
 mod checkout;
 mod config;
 mod config_cmd;
+pub mod env;
 mod error;
 mod fsck;
 mod fsx;
@@ -36,6 +38,7 @@ mod treeio;
 mod work;
 mod workspace;
 
+pub use access::{Access, DatasetInfo, FileReader, SourceSetup};
 pub use add::{add, AddOptions, AddReport, DatasetAdded};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AzureEnv, CloudEnv, GcsEnv, LocalConfig, RemoteConfig, RepoConfig};

@@ -33,6 +33,7 @@ fn holder_alive(path: &Path) -> bool {
 /// a live pid counts only if it runs a program named dvx: by the name of its executable, or
 /// of its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
+/// A Python process with the `dvx` module loaded counts as a dvx (its `_core` library mapped).
 ///
 /// Without `/proc` (macOS, the BSDs) the name is not checked: a pid recycled by another
 /// program keeps a lock or a temporary file alive until that program ends (a waiting dvx
@@ -46,7 +47,8 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
             .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))
     };
     if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
-        return named_dvx(&exe);
+        // A Python process runs dvx as its module (`dvx._core`, the wheel's command too).
+        return named_dvx(&exe) || loads_dvx_module(pid);
     }
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
@@ -57,6 +59,21 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
         // (`hidepid`), or the process just ended. The OS's answer stands.
         Err(_) => pid_alive(pid),
     }
+}
+
+/// Whether process `pid` has the native module of the `dvx` Python package mapped (a file
+/// named `_core*` in a directory named `dvx`, as a wheel installs it).
+fn loads_dvx_module(pid: u32) -> bool {
+    let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else {
+        return false;
+    };
+    maps.split(|&b| b == b'\n').any(|line| {
+        let path = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
+        let mut parts = path.rsplit(|&b| b == b'/');
+        let file = parts.next().unwrap_or_default();
+        let dir = parts.next().unwrap_or_default();
+        dir == b"dvx" && file.starts_with(b"_core")
+    })
 }
 
 /// Whether a process with this pid exists, asked of the OS (`kill(pid, 0)`, which sends

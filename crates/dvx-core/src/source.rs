@@ -149,16 +149,29 @@ fn normalise_path(path: &str) -> Result<String> {
     Ok(joined)
 }
 
+/// The commit `opts.rev` names in the source now (fetched into its mirror unless offline).
+pub(crate) fn resolve(opts: &SourceOptions) -> Result<String> {
+    let (git, _) = git_url(&opts.url, &opts.cwd)?;
+    let (_lock, mirror) = open_mirror(opts, &git)?;
+    Ok(mirror.resolve(opts.rev.as_deref(), opts.offline)?.commit)
+}
+
+/// The source's mirror, locked while the lock lives.
+fn open_mirror(opts: &SourceOptions, git: &str) -> Result<(LockFile, dvx_git::Mirror)> {
+    let key = &blake3::hash(git.as_bytes()).to_hex()[..16];
+    let sources = opts.cache_dir.join("sources");
+    crate::fsx::create_dir_all(&sources)?;
+    let lock = LockFile::acquire(&sources.join(format!("{key}.lock")), MIRROR_LOCK_WAIT)?;
+    let mirror = dvx_git::Mirror::open(&sources.join(key), git, &opts.url)?;
+    Ok((lock, mirror))
+}
+
 /// Resolves the revision in the source's mirror (fetching only what is new, unless offline),
 /// and reads the pointer holding `path` and the source's config at that commit.
 pub(crate) fn locate(opts: &SourceOptions, path: &str) -> Result<Located> {
     let path = normalise_path(path)?;
     let (git, local_root) = git_url(&opts.url, &opts.cwd)?;
-    let key = &blake3::hash(git.as_bytes()).to_hex()[..16];
-    let sources = opts.cache_dir.join("sources");
-    crate::fsx::create_dir_all(&sources)?;
-    let _lock = LockFile::acquire(&sources.join(format!("{key}.lock")), MIRROR_LOCK_WAIT)?;
-    let mirror = dvx_git::Mirror::open(&sources.join(key), &git, &opts.url)?;
+    let (_lock, mirror) = open_mirror(opts, &git)?;
     let resolved = mirror.resolve(opts.rev.as_deref(), opts.offline)?;
     let commit = resolved.commit;
     let place = || {

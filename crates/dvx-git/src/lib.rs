@@ -118,6 +118,16 @@ impl Repo {
         &self.git_dir
     }
 
+    /// The URL of the git remote `name` (`remote.<name>.url`), if it has one.
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        let repo = self.inner.to_thread_local();
+        let url = repo
+            .config_snapshot()
+            .string(format!("remote.{name}.url").as_str())
+            .map(|u| u.to_string());
+        url
+    }
+
     /// Resolve anything git accepts (full or short hash, `HEAD`, `HEAD~2`, tags with annotated
     /// tags peeled to their commit, branches, remote branches, `v1^{commit}`, ...) to a commit.
     ///

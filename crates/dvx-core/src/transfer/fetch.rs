@@ -124,7 +124,7 @@ pub(crate) fn fetch_into(
 
 /// Every tree below `root` (of the dataset at `dataset`) into `trees`: from the store, or
 /// downloaded and verified (then also kept in `downloaded`, parents before children).
-fn load_trees(
+pub(crate) fn load_trees(
     store: &Store,
     b: &Session<'_>,
     dataset: &str,
@@ -272,7 +272,18 @@ fn download(
 ) -> Result<()> {
     let rindex = RemoteIndex::load_in(state_dir, b)?;
     rindex.warn_damaged(b, progress);
-    let located = locate(b, &rindex, needed)?;
+    download_located(&rindex, store, b, needed, progress)
+}
+
+/// [`download`] with the remote's index already loaded (a reader keeps it between reads).
+pub(crate) fn download_located(
+    rindex: &RemoteIndex,
+    store: &Store,
+    b: &Session<'_>,
+    needed: &BTreeMap<ChunkId, Vec<String>>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let located = locate(b, rindex, needed)?;
     // Files served by each pack, to name them all if the pack turns out missing.
     let mut pack_files: HashMap<PackId, BTreeSet<String>> = HashMap::new();
     for (c, l) in &located {

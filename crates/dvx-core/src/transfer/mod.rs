@@ -11,7 +11,7 @@
 //! [`session`] (one use of a remote, counting what it moved), [`push`] and [`upload`],
 //! [`plan`] (which byte ranges a fetch reads), [`fetch`], [`pull`] and [`status`].
 
-mod fetch;
+pub(crate) mod fetch;
 pub(crate) mod layout;
 mod local;
 mod plan;

@@ -46,6 +46,63 @@ impl Store {
         Err(first_err.unwrap_or(Error::MissingChunk(*id)))
     }
 
+    /// Reads a chunk into `dst` (exactly its length) and verifies it: a chunk stored raw is
+    /// read straight into `dst`, with no buffer of its own (readers of whole files).
+    pub fn read_chunk_into(&self, id: &ChunkId, dst: &mut [u8]) -> Result<()> {
+        let locs = self.with_index(|s| s.lookup_all(id))?;
+        let mut first_err = None;
+        for loc in &locs {
+            let read = if loc.compression == pack::Compression::None
+                && loc.stored_len as usize == dst.len()
+            {
+                self.read_raw_into(id, loc, dst)
+            } else {
+                self.read_chunk_at(id, loc).and_then(|data| {
+                    if data.len() == dst.len() {
+                        dst.copy_from_slice(&data);
+                        Ok(())
+                    } else {
+                        Err(Error::CorruptChunk {
+                            id: *id,
+                            pack: loc.pack,
+                            detail: format!("{} bytes where {} were expected", data.len(), dst.len()),
+                        })
+                    }
+                })
+            };
+            match read {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_err.unwrap_or(Error::MissingChunk(*id)))
+    }
+
+    fn read_raw_into(&self, id: &ChunkId, loc: &Location, dst: &mut [u8]) -> Result<()> {
+        let file = self.pack_file(&loc.pack)?;
+        let path = self.pack_path(&loc.pack);
+        sfs::read_exact_at(&file, &path, dst, loc.offset).map_err(|e| match e {
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::CorruptChunk {
+                    id: *id,
+                    pack: loc.pack,
+                    detail: "pack file is truncated".into(),
+                }
+            }
+            e => e,
+        })?;
+        if ChunkId::of(dst) != *id {
+            return Err(Error::CorruptChunk {
+                id: *id,
+                pack: loc.pack,
+                detail: "content does not match its hash".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Reads a chunk at a known location and verifies it.
     pub fn read_chunk_at(&self, id: &ChunkId, loc: &Location) -> Result<Vec<u8>> {
         let file = self.pack_file(&loc.pack)?;

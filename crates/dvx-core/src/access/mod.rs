@@ -1,0 +1,651 @@
+//! Reading versions without a checkout, for the Python module: `open`, `ls`, `get`, `id` and
+//! lineage over a local repository, or over a source repository named by URL (through the
+//! mirror of `dvx get`). What the local store lacks comes from the remote on demand: the trees
+//! of a version as a whole (children written before parents, as `fetch` does), chunks a few
+//! megabytes at a time as a file is read, kept in the store so a second read asks nothing.
+
+mod file;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use dvx_manifest::{DatasetKind, Pointer};
+use dvx_store::{Store, StoreOptions, TreeId};
+
+use crate::config::{CloudEnv, RepoConfig};
+use crate::error::{Error, Result};
+use crate::get::{part_of, Part};
+use crate::inspect::LsEntry;
+use crate::progress::{NoProgress, Progress};
+use crate::scan::{rel_str, FlatEntry, Listing};
+use crate::source::{fetch_located, locate, SourceOptions};
+use crate::transfer::layout::RemoteIndex;
+use crate::transfer::session::Session;
+use crate::workspace::{Dataset, Workspace, WorkspaceOptions};
+
+pub use file::FileReader;
+
+/// A repository opened for reading (and, when local, for the operations of the command line).
+/// Cheap to clone; safe to use from several threads at once.
+#[derive(Clone)]
+pub struct Access {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    env: CloudEnv,
+    /// The remote to read from (None: the default remote).
+    remote_name: Option<String>,
+    /// The remote, opened on first need; reopened in a forked child (its connections and
+    /// threads stay with the parent).
+    remote: Mutex<Option<Arc<Connected>>>,
+}
+
+enum Kind {
+    /// A repository on this machine; relative paths are relative to `base`.
+    Local { ws: Workspace, base: PathBuf },
+    /// A source read by URL: its data is brought into a store under the user cache.
+    Source {
+        opts: SourceOptions,
+        store: Store,
+        state_dir: PathBuf,
+    },
+}
+
+/// An opened remote, with its chunk index once loaded.
+pub(crate) struct Connected {
+    pid: u32,
+    remote: crate::remote::OpenRemote,
+    index: Mutex<Option<Arc<RemoteIndex>>>,
+}
+
+/// Where to find one path of one version.
+struct Found {
+    pointer: Pointer,
+    /// The part below the dataset's base (`""`: all of it).
+    below: String,
+    /// The commit read (None: the worktree's pointer).
+    commit: Option<String>,
+}
+
+/// How a version of a dataset came to be, for lineage records.
+#[derive(Clone, Debug)]
+pub struct DatasetInfo {
+    /// The repository: its `origin` URL, else its path (or the source's URL).
+    pub repo: String,
+    /// The commit read (None: the worktree's pointer).
+    pub commit: Option<String>,
+    /// The dataset's path in the repository.
+    pub path: String,
+    /// The version id.
+    pub id: TreeId,
+    /// Files in the version.
+    pub files: u64,
+    /// Bytes in the version.
+    pub bytes: u64,
+    /// The URL of the remote that holds the data, if any.
+    pub remote: Option<String>,
+}
+
+/// How to reach a source repository named by URL.
+#[derive(Clone, Debug, Default)]
+pub struct SourceSetup {
+    /// The user cache directory (mirrors and the store of sources).
+    pub cache_dir: PathBuf,
+    /// Resolve revisions from the cache only.
+    pub offline: bool,
+    /// Read the data from this remote instead of the source's default remote.
+    pub remote_url: Option<String>,
+    /// Directory a relative source path is relative to.
+    pub cwd: PathBuf,
+}
+
+impl Access {
+    /// A local repository: the one holding `start`. Relative paths given later are relative
+    /// to `base` (None: the worktree's root).
+    pub fn local(
+        start: &Path,
+        base: Option<&Path>,
+        store: Option<PathBuf>,
+        remote: Option<String>,
+        env: CloudEnv,
+    ) -> Result<Access> {
+        let ws = Workspace::open(&WorkspaceOptions {
+            start: start.to_path_buf(),
+            store,
+            store_options: StoreOptions::default(),
+        })?;
+        ws.require_init()?;
+        let base = base.unwrap_or(ws.root()).to_path_buf();
+        Ok(Access::new(
+            Kind::Local { ws, base },
+            remote,
+            env,
+        ))
+    }
+
+    /// A source repository named by URL (or by a path outside any repository of this machine
+    /// that should be read like one), read through the cache of `dvx get`.
+    pub fn source(url: &str, setup: &SourceSetup, env: CloudEnv) -> Result<Access> {
+        let store =
+            Store::open_or_create(&setup.cache_dir.join("store"), &StoreOptions::default())?;
+        let opts = SourceOptions {
+            url: url.to_string(),
+            rev: None,
+            offline: setup.offline,
+            remote_url: setup.remote_url.clone(),
+            cache_dir: setup.cache_dir.clone(),
+            cwd: setup.cwd.clone(),
+        };
+        Ok(Access::new(
+            Kind::Source {
+                opts,
+                store,
+                state_dir: setup.cache_dir.join("state"),
+            },
+            None,
+            env,
+        ))
+    }
+
+    fn new(kind: Kind, remote_name: Option<String>, env: CloudEnv) -> Access {
+        Access {
+            inner: Arc::new(Inner {
+                kind,
+                env,
+                remote_name,
+                remote: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The workspace of a local repository; the operations that change a repository need one.
+    pub fn workspace(&self) -> Result<&Workspace> {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => Ok(ws),
+            Kind::Source { opts, .. } => Err(Error::InvalidArgument {
+                argument: "repo",
+                message: format!(
+                    "{} is read by URL: only reads work on it (clone it to add, check out, push or pull)",
+                    opts.url
+                ),
+            }),
+        }
+    }
+
+    /// The directory relative paths are relative to (None for a source).
+    pub fn base(&self) -> Option<&Path> {
+        match &self.inner.kind {
+            Kind::Local { base, .. } => Some(base),
+            Kind::Source { .. } => None,
+        }
+    }
+
+    /// The worktree's root (None for a source).
+    pub fn root(&self) -> Option<&Path> {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => Some(ws.root()),
+            Kind::Source { .. } => None,
+        }
+    }
+
+    /// Where the repository is, as lineage records it: the `origin` URL of a local
+    /// repository (credentials masked), else its path; a source's URL.
+    pub fn url(&self) -> String {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => match ws.repo.remote_url("origin") {
+                Some(u) => dvx_remote::redact_userinfo(&u),
+                None => ws.root().display().to_string(),
+            },
+            Kind::Source { opts, .. } => dvx_remote::redact_userinfo(&opts.url),
+        }
+    }
+
+    /// The full commit id `rev` names now.
+    pub fn resolve(&self, rev: &str) -> Result<String> {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => Ok(ws.resolve(rev)?.id),
+            Kind::Source { opts, .. } => {
+                let mut o = opts.clone();
+                o.rev = Some(rev.to_string());
+                crate::source::resolve(&o)
+            }
+        }
+    }
+
+    fn store(&self) -> Result<&Store> {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => ws.store(),
+            Kind::Source { store, .. } => Ok(store),
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        match &self.inner.kind {
+            Kind::Local { ws, .. } => ws.state_dir(),
+            Kind::Source { state_dir, .. } => state_dir.clone(),
+        }
+    }
+
+    /// The pointer holding `path` at `rev` (None: the worktree's), and the part asked for.
+    fn find(&self, path: &str, rev: Option<&str>) -> Result<Found> {
+        match &self.inner.kind {
+            Kind::Local { ws, base } => {
+                let commit = rev.map(|r| ws.resolve(r)).transpose()?.map(|c| c.id);
+                // The commit just resolved, so that what is read is what was named.
+                let pinned = commit.as_deref().or(rev);
+                let mut targets =
+                    crate::targets::select(ws, pinned, &[PathBuf::from(path)], base)?;
+                if targets.len() != 1 {
+                    return Err(Error::InvalidArgument {
+                        argument: "path",
+                        message: format!(
+                            "`{path}` names {} datasets: name one dataset, or a folder or file inside one",
+                            targets.len()
+                        ),
+                    });
+                }
+                let t = targets.remove(0);
+                Ok(Found {
+                    pointer: t.pointer,
+                    below: t.below,
+                    commit,
+                })
+            }
+            Kind::Source {
+                opts,
+                store,
+                state_dir,
+            } => {
+                let mut o = opts.clone();
+                o.rev = rev.map(str::to_string);
+                let loc = locate(&o, path)?;
+                fetch_located(
+                    &loc,
+                    &o,
+                    None,
+                    store,
+                    state_dir,
+                    &self.inner.env,
+                    &NoProgress,
+                )?;
+                Ok(Found {
+                    pointer: loc.pointer,
+                    below: loc.below,
+                    commit: Some(loc.commit),
+                })
+            }
+        }
+    }
+
+    /// The remote to read from, opened once per process.
+    pub(crate) fn connect(&self) -> Result<Arc<Connected>> {
+        let mut slot = self.inner.remote.lock().expect("remote lock poisoned");
+        let pid = std::process::id();
+        if let Some(c) = slot.as_ref() {
+            if c.pid == pid {
+                return Ok(c.clone());
+            }
+            // A forked child: the parent's runtime threads are not here, so dropping its
+            // connection could wait for them forever. It is left alone.
+            std::mem::forget(slot.take());
+        }
+        let remote = match &self.inner.kind {
+            Kind::Local { ws, .. } => crate::remote::open_remote(
+                ws,
+                self.inner.remote_name.as_deref(),
+                &self.inner.env,
+            )?,
+            Kind::Source { .. } => {
+                // A source's data is fetched whole by `find`; nothing is read lazily.
+                return Err(Error::InvalidArgument {
+                    argument: "repo",
+                    message: "a source has no remote of its own here".into(),
+                });
+            }
+        };
+        let c = Arc::new(Connected {
+            pid,
+            remote,
+            index: Mutex::new(None),
+        });
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Makes sure the store holds every tree of `p`'s version, downloading them when it does
+    /// not (children written before parents: a tree in the store has all its subtrees).
+    fn ensure_trees(&self, p: &Pointer) -> Result<()> {
+        let store = self.store()?;
+        if store.has_tree(&p.id) {
+            return Ok(());
+        }
+        let missing = || Error::MissingVersion {
+            path: p.path.clone(),
+            id: p.id,
+        };
+        let c = match self.connect() {
+            Ok(c) => c,
+            // No remote to ask: the version is simply not here.
+            Err(Error::NoSuchRemote { name: None }) => return Err(missing()),
+            Err(e) => return Err(e),
+        };
+        let b = Session::open(&c.remote);
+        let mut trees = std::collections::HashMap::new();
+        let mut downloaded = Vec::new();
+        crate::transfer::fetch::load_trees(
+            store,
+            &b,
+            &p.path,
+            p.id,
+            &mut trees,
+            &mut downloaded,
+        )?;
+        for (id, obj) in downloaded.iter().rev() {
+            store.put_tree_object(id, obj)?;
+        }
+        Ok(())
+    }
+
+    /// The flat listing of `p`'s version.
+    fn listing(&self, p: &Pointer) -> Result<Listing> {
+        self.ensure_trees(p)?;
+        crate::treeio::load_dataset(self.store()?, p)
+    }
+
+    /// Brings the chunks `needed` into the store from the remote (verified on arrival).
+    pub(crate) fn fetch_chunks(
+        &self,
+        needed: &std::collections::BTreeMap<dvx_store::ChunkId, Vec<String>>,
+    ) -> Result<()> {
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let store = self.store()?;
+        let c = match self.connect() {
+            Ok(c) => c,
+            // No remote to ask: the file's data is simply not here.
+            Err(Error::NoSuchRemote { name: None }) => {
+                let (chunk, files) = needed.iter().next().expect("not empty");
+                return Err(Error::DamagedFile {
+                    file: files.first().cloned().unwrap_or_default(),
+                    source: dvx_store::Error::MissingChunk(*chunk),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let b = Session::open(&c.remote);
+        let index = {
+            let mut slot = c.index.lock().expect("index lock poisoned");
+            match slot.as_ref() {
+                Some(i) => i.clone(),
+                None => {
+                    let i = Arc::new(RemoteIndex::load_in(&self.state_dir(), &b)?);
+                    *slot = Some(i.clone());
+                    i
+                }
+            }
+        };
+        match crate::transfer::fetch::download_located(&index, store, &b, needed, &NoProgress) {
+            // The remote may have received these chunks after its index was read.
+            Err(Error::RemoteObject { missing: true, .. }) => {
+                let fresh = Arc::new(RemoteIndex::load_in(&self.state_dir(), &b)?);
+                *c.index.lock().expect("index lock poisoned") = Some(fresh.clone());
+                crate::transfer::fetch::download_located(&fresh, store, &b, needed, &NoProgress)
+            }
+            r => r,
+        }
+    }
+
+    /// The entries of `path` (default: every dataset) at `rev`, as `dvx ls --json` lists
+    /// them; only the first level below `path` unless `recursive`.
+    pub fn ls(&self, path: Option<&str>, rev: Option<&str>, recursive: bool) -> Result<Vec<LsEntry>> {
+        let founds = match path {
+            Some(p) => vec![self.find(p, rev)?],
+            None => self.all(rev)?,
+        };
+        let mut out = Vec::new();
+        for f in founds {
+            let listing = self.listing(&f.pointer)?;
+            let dirs = crate::treeio::dir_info(self.store()?, &f.pointer.id)?;
+            let ds = Dataset::of(&f.pointer);
+            let below = match (f.pointer.kind, f.below.is_empty()) {
+                (DatasetKind::File, _) => String::new(),
+                _ => f.below.clone(),
+            };
+            let prefix = format!("{below}/");
+            let depth = |r: &str| r.matches('/').count();
+            let base_depth = if below.is_empty() { 0 } else { depth(&below) + 1 };
+            let before = out.len();
+            for (rel, e) in &listing {
+                let r = rel_str(rel);
+                if !below.is_empty() && r != below && !r.starts_with(&prefix) {
+                    continue;
+                }
+                if !recursive && r != below && depth(&r) > base_depth {
+                    continue;
+                }
+                out.push(entry(&ds, &r, e, dirs.get(rel)));
+            }
+            if !below.is_empty() && out.len() == before {
+                return Err(no_such_path(&ds.display(&below), rev));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The pointers of every dataset at `rev` (or in the worktree).
+    fn all(&self, rev: Option<&str>) -> Result<Vec<Found>> {
+        let Kind::Local { ws, base } = &self.inner.kind else {
+            return Err(Error::InvalidArgument {
+                argument: "path",
+                message: "name a dataset of the source: listing all of them needs a clone".into(),
+            });
+        };
+        let commit = rev.map(|r| ws.resolve(r)).transpose()?.map(|c| c.id);
+        let pinned = commit.as_deref().or(rev);
+        Ok(crate::targets::select(ws, pinned, &[], base)?
+            .into_iter()
+            .map(|t| Found {
+                pointer: t.pointer,
+                below: t.below,
+                commit: commit.clone(),
+            })
+            .collect())
+    }
+
+    /// The entry of one path at `rev`: a file, link, folder, or a whole dataset.
+    pub fn info(&self, path: &str, rev: Option<&str>) -> Result<LsEntry> {
+        let f = self.find(path, rev)?;
+        let listing = self.listing(&f.pointer)?;
+        let ds = Dataset::of(&f.pointer);
+        if f.pointer.kind == DatasetKind::Dir && f.below.is_empty() {
+            let (files, bytes) = totals(&listing);
+            let _ = files;
+            return Ok(LsEntry {
+                path: ds.path.clone(),
+                kind: "dir",
+                size: bytes,
+                digest: Some(f.pointer.id.to_hex()),
+                executable: false,
+                target: None,
+                source: f.pointer.source.clone(),
+            });
+        }
+        let key = match f.pointer.kind {
+            DatasetKind::File => listing.keys().next().cloned().unwrap_or_default(),
+            DatasetKind::Dir => crate::names::rel_bytes(&f.below),
+        };
+        let e = listing
+            .get(&key)
+            .ok_or_else(|| no_such_path(&ds.display(&f.below), rev))?;
+        let dirs = match e {
+            FlatEntry::Dir => crate::treeio::dir_info(self.store()?, &f.pointer.id)?,
+            _ => Default::default(),
+        };
+        Ok(entry(&ds, &rel_str(&key), e, dirs.get(&key)))
+    }
+
+    /// A reader of the file `path` at `rev`.
+    pub fn file(&self, path: &str, rev: Option<&str>) -> Result<FileReader> {
+        let f = self.find(path, rev)?;
+        let listing = self.listing(&f.pointer)?;
+        let ds = Dataset::of(&f.pointer);
+        let shown = match f.pointer.kind {
+            DatasetKind::File => ds.path.clone(),
+            DatasetKind::Dir => ds.display(&f.below),
+        };
+        let part = part_of(&listing, f.pointer.kind, &f.below, || {
+            no_such_path(&shown, rev)
+        })?;
+        match part {
+            Part::One(FlatEntry::File {
+                size,
+                digest,
+                chunks,
+                ..
+            }) => Ok(FileReader::new(self.clone(), shown, size, digest, chunks)),
+            _ => Err(Error::NotARegularFile {
+                path: shown,
+                place: rev.map(|r| format!(" at revision {r}")).unwrap_or_default(),
+                detail: "a folder or a symlink; only files can be opened".into(),
+            }),
+        }
+    }
+
+    /// Writes `path` at `rev` to `out` (which must not exist), or, without `out`, to a copy
+    /// under `cache_dir` named by the version, reused by later calls. Returns where it is.
+    pub fn get(
+        &self,
+        path: &str,
+        rev: Option<&str>,
+        out: Option<&Path>,
+        cache_dir: &Path,
+        progress: &dyn Progress,
+    ) -> Result<PathBuf> {
+        let f = self.find(path, rev)?;
+        let listing = self.listing(&f.pointer)?;
+        let ds = Dataset::of(&f.pointer);
+        let shown = ds.display(&f.below);
+        let part = part_of(&listing, f.pointer.kind, &f.below, || {
+            no_such_path(&shown, rev)
+        })?;
+        let name = shown.rsplit('/').next().unwrap_or(&shown).to_string();
+        let out = match out {
+            Some(o) => o.to_path_buf(),
+            None => {
+                // One copy per version and part: the same call later finds it.
+                let part_key = blake3::hash(f.below.as_bytes()).to_hex();
+                let dir = cache_dir
+                    .join("snapshots")
+                    .join(f.pointer.id.to_hex().as_str())
+                    .join(&part_key.as_str()[..16]);
+                let path = dir.join(&name);
+                if crate::fsx::lstat(&path)?.is_some() {
+                    return Ok(path);
+                }
+                path
+            }
+        };
+        crate::get::refuse_existing(&out, "dvx.get")?;
+        let mut needed = std::collections::BTreeMap::new();
+        let store = self.store()?;
+        let entries: Vec<&FlatEntry> = match &part {
+            Part::One(e) => vec![e],
+            Part::Folder(v) => v.iter().map(|(_, e)| e).collect(),
+        };
+        for e in entries {
+            if let FlatEntry::File { chunks, .. } = e {
+                for c in chunks {
+                    if !store.readable(&c.id)? {
+                        needed
+                            .entry(c.id)
+                            .or_insert_with(|| vec![shown.clone()]);
+                    }
+                }
+            }
+        }
+        self.fetch_chunks(&needed)?;
+        crate::get::write_copy(store, &part, &out, progress)?;
+        Ok(out)
+    }
+
+    /// The version id of the dataset holding `path` at `rev` (the one its pointer records).
+    pub fn id(&self, path: &str, rev: Option<&str>) -> Result<TreeId> {
+        Ok(self.find(path, rev)?.pointer.id)
+    }
+
+    /// Where the version of the dataset holding `path` at `rev` comes from.
+    pub fn dataset(&self, path: &str, rev: Option<&str>) -> Result<DatasetInfo> {
+        let f = self.find(path, rev)?;
+        let listing = self.listing(&f.pointer)?;
+        let (files, bytes) = totals(&listing);
+        let remote = match &self.inner.kind {
+            Kind::Local { ws, .. } => {
+                let cfg = RepoConfig::load(&ws.dvx_dir())?;
+                let name = self
+                    .inner
+                    .remote_name
+                    .clone()
+                    .or(cfg.core.default_remote.clone());
+                name.and_then(|n| cfg.remotes.get(&n).map(|r| r.url.clone()))
+            }
+            Kind::Source { opts, .. } => opts.remote_url.clone(),
+        };
+        Ok(DatasetInfo {
+            repo: self.url(),
+            commit: f.commit,
+            path: f.pointer.path.clone(),
+            id: f.pointer.id,
+            files,
+            bytes,
+            remote: remote.map(|r| dvx_remote::redact_userinfo(&r)),
+        })
+    }
+}
+
+/// Files (and links) and bytes of a listing.
+fn totals(listing: &Listing) -> (u64, u64) {
+    listing.values().fold((0, 0), |(f, b), e| match e {
+        FlatEntry::Dir => (f, b),
+        e => (f + 1, b + e.size()),
+    })
+}
+
+fn no_such_path(path: &str, rev: Option<&str>) -> Error {
+    Error::NoSuchPath {
+        path: path.to_string(),
+        place: crate::targets::place(rev),
+        hint: String::new(),
+    }
+}
+
+/// One listing entry as `ls` shows it.
+fn entry(ds: &Dataset, rel: &str, e: &FlatEntry, dir: Option<&(TreeId, u64, u64)>) -> LsEntry {
+    let (kind, size, digest, executable, target) = match e {
+        FlatEntry::File {
+            size,
+            digest,
+            executable,
+            ..
+        } => ("file", *size, Some(digest.to_hex()), *executable, None),
+        FlatEntry::Symlink { target } => (
+            "symlink",
+            0,
+            None,
+            false,
+            Some(crate::names::rel_string(target)),
+        ),
+        FlatEntry::Dir => ("dir", dir.map_or(0, |d| d.1), dir.map(|d| d.0.to_hex()), false, None),
+    };
+    LsEntry {
+        path: ds.display(rel),
+        kind,
+        size,
+        digest,
+        executable,
+        target,
+        source: None,
+    }
+}
