@@ -7,6 +7,10 @@ from __future__ import annotations
 import io
 import os
 
+# Small enough that a large read (a multiple of it) goes straight to the raw stream with no
+# read-ahead thrown away by the next seek; large enough for line-by-line text.
+BUFFER_SIZE = 64 << 10
+
 
 class RawFile(io.RawIOBase):
     """The raw stream: positioned reads of one file of one version (no buffering here)."""
@@ -87,6 +91,16 @@ class RawFile(io.RawIOBase):
 class File(io.BufferedReader):
     """A seekable, read-only binary file of a version (`dvx.open(..., mode="rb")`)."""
 
+    def read(self, size=-1):
+        # A large read goes to Rust once and returns its bytes as they are: no copy through
+        # the buffer (the raw stream's readinto must copy, abi3 has no writable buffers).
+        if size is None or size < BUFFER_SIZE:
+            return super().read(size)
+        pos = self.tell()
+        data = self.raw._native.read_at(pos, size)
+        super().seek(pos + len(data))
+        return data
+
     @property
     def size(self) -> int:
         return self.raw.size
@@ -122,7 +136,7 @@ def make(native, repo_state, path, commit, mode="rb", encoding=None, errors=None
     if mode not in ("r", "rb", "rt", "br", "tr"):
         raise ValueError(f"dvx.open is read-only: mode {mode!r} (use 'rb' or 'r')")
     raw = RawFile(native, repo_state, path, commit)
-    f = File(raw, buffer_size=1 << 20)
+    f = File(raw, buffer_size=BUFFER_SIZE)
     if "b" in mode:
         if encoding is not None:
             raise ValueError("binary mode doesn't take an encoding argument")
@@ -147,13 +161,13 @@ def _reopen_raw(state, pos):
 
 
 def _reopen_binary(state, pos):
-    f = File(RawFile(_native_file(state), *state), buffer_size=1 << 20)
+    f = File(RawFile(_native_file(state), *state), buffer_size=BUFFER_SIZE)
     f.seek(pos)
     return f
 
 
 def _reopen_text(state, encoding, errors, newline):
-    f = File(RawFile(_native_file(state), *state), buffer_size=1 << 20)
+    f = File(RawFile(_native_file(state), *state), buffer_size=BUFFER_SIZE)
     t = TextFile(f, encoding=encoding, errors=errors, newline=newline)
     t._newline = newline
     return t

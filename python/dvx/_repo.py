@@ -9,6 +9,7 @@ import threading
 from typing import Iterable, Optional, Union
 
 from . import _core, _io
+from ._errors import NotFoundError
 from ._types import (
     AddReport,
     CheckoutReport,
@@ -53,6 +54,8 @@ class Repo:
             base = os.getcwd()
         elif not _is_url(spec):
             spec = os.path.abspath(spec)
+            if not os.path.isdir(spec):
+                raise NotFoundError(f"{spec}: no such directory", "no_such_path")
         self._args = (
             spec,
             base,

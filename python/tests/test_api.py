@@ -152,14 +152,14 @@ def dvx_digest_via_cli(data: bytes) -> str:
         repo = new_repo(pathlib.Path(d) / "r")
         write(repo / "f.bin", data)
         run(repo, "add", "f.bin")
-        return json.loads(run(repo, "ls", "--json", "f.bin"))[0]["digest"]
+        return json.loads(run(repo, "ls", "--json", "f.bin"))["entries"][0]["digest"]
 
 
 def test_ls_lists_what_the_cli_lists(history):
     import json
 
     for rev in ["v1", "v2", "v3"]:
-        cli = json.loads(run(history, "ls", "--json", rev, "data"))
+        cli = json.loads(run(history, "ls", "--json", rev, "data"))["entries"]
         api = dvx.ls("data", rev=rev, repo=history)
         assert [(e.path, e.kind, e.size, e.digest) for e in api] == [
             (c["path"], c["kind"], c["size"], c.get("digest")) for c in cli
@@ -298,7 +298,11 @@ def test_each_error_kind_raises_its_exception(history, tmp_path):
     with pytest.raises(IsADirectoryError):
         dvx.open("data/part0", rev="v1", repo=history)
     with pytest.raises(FileNotFoundError):
+        dvx.Repo(tmp_path / "no-such-dir")
+    (tmp_path / "not-a-repo").mkdir()
+    with pytest.raises(FileNotFoundError) as e:
         dvx.Repo(tmp_path / "not-a-repo")
+    assert e.value.kind == "not_a_repository"
     # Corrupt data: every pack byte of a copy's store flipped in the middle.
     copy = tmp_path / "corrupt"
     shutil.copytree(history, copy)
@@ -408,6 +412,8 @@ def test_operations_return_typed_reports(history, tmp_path):
     added = r.add(["data"], message="from python")
     assert isinstance(added, dvx.AddReport) and added.datasets[0].path == "data"
     assert r.status(["data"]).clean
+    fetched = r.fetch(["v1"], ["data"])
+    assert fetched.chunks > 0
     co = r.checkout("v1", ["data"])
     assert isinstance(co, dvx.CheckoutReport)
     assert not (repo / "data/added.txt").exists()
@@ -415,3 +421,24 @@ def test_operations_return_typed_reports(history, tmp_path):
     with pytest.raises(dvx.UnsavedChangesError):
         write(repo / "data/train.csv", b"unsaved")
         r.checkout("v3", ["data"])
+
+
+def test_a_repository_named_by_url_is_read_through_the_source_cache(history, tmp_path, monkeypatch):
+    monkeypatch.setenv("DVX_CACHE_DIR", str(tmp_path / "cache"))
+    url = "file://" + str(history)
+    for rev in ["v1", "v3"]:
+        assert dvx.read_bytes("data/train.csv", rev=rev, repo=url) == cat(history, rev, "data/train.csv")
+        assert dvx.id("data", rev=rev, repo=url) == dvx.id("data", rev=rev, repo=history)
+        assert [e.path for e in dvx.ls("data/part1", rev=rev, repo=url)] == [
+            e.path for e in dvx.ls("data/part1", rev=rev, repo=history)
+        ]
+    r = dvx.Repo(url)
+    assert r.resolve("v2") == dvx.resolve("v2", repo=history)
+    with r.open("model.bin", rev="v2") as f:
+        f.seek(1_000_000)
+        assert f.read(100) == b"x" * 100
+    got = r.get("data/new", rev="v2")
+    assert (got / "extra.txt").read_bytes() == b"hello\n" * 1000
+    assert r.dataset("data", rev="v1").repo == url
+    with pytest.raises(dvx.InvalidArgumentError):
+        r.add(["data"])

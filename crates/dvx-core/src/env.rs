@@ -117,7 +117,6 @@ pub fn cloud() -> CloudEnv {
     a
 }
 
-
 /// The user cache directory (source mirrors, the store of `get` outside a repository):
 /// `DVX_CACHE_DIR`, else `$XDG_CACHE_HOME/dvx`, else `~/.cache/dvx`; relative to `cwd`.
 pub fn cache_dir(cwd: &Path) -> Option<PathBuf> {

@@ -134,10 +134,12 @@ pub(crate) enum Part {
 
 /// The entries of `listing` (the source dataset) that `loc` asks for.
 pub(crate) fn select_part(listing: &Listing, loc: &Located) -> Result<Part> {
-    part_of(listing, loc.pointer.kind, &loc.below, || Error::NoSuchPath {
-        path: loc.path.clone(),
-        place: format!("in source {} at commit {}", loc.url, &loc.commit[..12]),
-        hint: format!(": the dataset {} holds no such entry", loc.pointer.path),
+    part_of(listing, loc.pointer.kind, &loc.below, || {
+        Error::NoSuchPath {
+            path: loc.path.clone(),
+            place: format!("in source {} at commit {}", loc.url, &loc.commit[..12]),
+            hint: format!(": the dataset {} holds no such entry", loc.pointer.path),
+        }
     })
 }
 

@@ -41,9 +41,8 @@ fn is_url(spec: &str) -> bool {
 }
 
 fn cwd() -> PyResult<PathBuf> {
-    std::env::current_dir().map_err(|e| {
-        crate::errors::raise("io", format!("cannot read the current directory: {e}"))
-    })
+    std::env::current_dir()
+        .map_err(|e| crate::errors::raise("io", format!("cannot read the current directory: {e}")))
 }
 
 #[pymethods]
@@ -134,9 +133,7 @@ impl Repo {
     /// A reader of `path` at `rev`.
     #[pyo3(signature = (path, rev=None))]
     fn open(&self, py: Python<'_>, path: String, rev: Option<String>) -> PyResult<File> {
-        let reader = py
-            .detach(|| self.access.file(&path, rev.as_deref()))
-            .py()?;
+        let reader = py.detach(|| self.access.file(&path, rev.as_deref())).py()?;
         Ok(File { reader })
     }
 
@@ -148,9 +145,7 @@ impl Repo {
         path: String,
         rev: Option<String>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let reader = py
-            .detach(|| self.access.file(&path, rev.as_deref()))
-            .py()?;
+        let reader = py.detach(|| self.access.file(&path, rev.as_deref())).py()?;
         read_range(py, &reader, 0, reader.size())
     }
 
@@ -181,9 +176,7 @@ impl Repo {
         path: String,
         rev: Option<String>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let e = py
-            .detach(|| self.access.info(&path, rev.as_deref()))
-            .py()?;
+        let e = py.detach(|| self.access.info(&path, rev.as_deref())).py()?;
         entry_dict(py, &e)
     }
 

@@ -44,11 +44,11 @@ struct Inner {
 
 enum Kind {
     /// A repository on this machine; relative paths are relative to `base`.
-    Local { ws: Workspace, base: PathBuf },
+    Local { ws: Box<Workspace>, base: PathBuf },
     /// A source read by URL: its data is brought into a store under the user cache.
     Source {
         opts: SourceOptions,
-        store: Store,
+        store: Box<Store>,
         state_dir: PathBuf,
     },
 }
@@ -118,18 +118,17 @@ impl Access {
         })?;
         ws.require_init()?;
         let base = base.unwrap_or(ws.root()).to_path_buf();
-        Ok(Access::new(
-            Kind::Local { ws, base },
-            remote,
-            env,
-        ))
+        let ws = Box::new(ws);
+        Ok(Access::new(Kind::Local { ws, base }, remote, env))
     }
 
     /// A source repository named by URL (or by a path outside any repository of this machine
     /// that should be read like one), read through the cache of `dvx get`.
     pub fn source(url: &str, setup: &SourceSetup, env: CloudEnv) -> Result<Access> {
-        let store =
-            Store::open_or_create(&setup.cache_dir.join("store"), &StoreOptions::default())?;
+        let store = Box::new(Store::open_or_create(
+            &setup.cache_dir.join("store"),
+            &StoreOptions::default(),
+        )?);
         let opts = SourceOptions {
             url: url.to_string(),
             rev: None,
@@ -235,8 +234,7 @@ impl Access {
                 let commit = rev.map(|r| ws.resolve(r)).transpose()?.map(|c| c.id);
                 // The commit just resolved, so that what is read is what was named.
                 let pinned = commit.as_deref().or(rev);
-                let mut targets =
-                    crate::targets::select(ws, pinned, &[PathBuf::from(path)], base)?;
+                let mut targets = crate::targets::select(ws, pinned, &[PathBuf::from(path)], base)?;
                 if targets.len() != 1 {
                     return Err(Error::InvalidArgument {
                         argument: "path",
@@ -292,11 +290,9 @@ impl Access {
             std::mem::forget(slot.take());
         }
         let remote = match &self.inner.kind {
-            Kind::Local { ws, .. } => crate::remote::open_remote(
-                ws,
-                self.inner.remote_name.as_deref(),
-                &self.inner.env,
-            )?,
+            Kind::Local { ws, .. } => {
+                crate::remote::open_remote(ws, self.inner.remote_name.as_deref(), &self.inner.env)?
+            }
             Kind::Source { .. } => {
                 // A source's data is fetched whole by `find`; nothing is read lazily.
                 return Err(Error::InvalidArgument {
@@ -334,14 +330,7 @@ impl Access {
         let b = Session::open(&c.remote);
         let mut trees = std::collections::HashMap::new();
         let mut downloaded = Vec::new();
-        crate::transfer::fetch::load_trees(
-            store,
-            &b,
-            &p.path,
-            p.id,
-            &mut trees,
-            &mut downloaded,
-        )?;
+        crate::transfer::fetch::load_trees(store, &b, &p.path, p.id, &mut trees, &mut downloaded)?;
         for (id, obj) in downloaded.iter().rev() {
             store.put_tree_object(id, obj)?;
         }
@@ -400,7 +389,12 @@ impl Access {
 
     /// The entries of `path` (default: every dataset) at `rev`, as `dvx ls --json` lists
     /// them; only the first level below `path` unless `recursive`.
-    pub fn ls(&self, path: Option<&str>, rev: Option<&str>, recursive: bool) -> Result<Vec<LsEntry>> {
+    pub fn ls(
+        &self,
+        path: Option<&str>,
+        rev: Option<&str>,
+        recursive: bool,
+    ) -> Result<Vec<LsEntry>> {
         let founds = match path {
             Some(p) => vec![self.find(p, rev)?],
             None => self.all(rev)?,
@@ -416,7 +410,11 @@ impl Access {
             };
             let prefix = format!("{below}/");
             let depth = |r: &str| r.matches('/').count();
-            let base_depth = if below.is_empty() { 0 } else { depth(&below) + 1 };
+            let base_depth = if below.is_empty() {
+                0
+            } else {
+                depth(&below) + 1
+            };
             let before = out.len();
             for (rel, e) in &listing {
                 let r = rel_str(rel);
@@ -559,9 +557,7 @@ impl Access {
             if let FlatEntry::File { chunks, .. } = e {
                 for c in chunks {
                     if !store.readable(&c.id)? {
-                        needed
-                            .entry(c.id)
-                            .or_insert_with(|| vec![shown.clone()]);
+                        needed.entry(c.id).or_insert_with(|| vec![shown.clone()]);
                     }
                 }
             }
@@ -637,7 +633,13 @@ fn entry(ds: &Dataset, rel: &str, e: &FlatEntry, dir: Option<&(TreeId, u64, u64)
             false,
             Some(crate::names::rel_string(target)),
         ),
-        FlatEntry::Dir => ("dir", dir.map_or(0, |d| d.1), dir.map(|d| d.0.to_hex()), false, None),
+        FlatEntry::Dir => (
+            "dir",
+            dir.map_or(0, |d| d.1),
+            dir.map(|d| d.0.to_hex()),
+            false,
+            None,
+        ),
     };
     LsEntry {
         path: ds.display(rel),

@@ -65,7 +65,11 @@ impl Store {
                         Err(Error::CorruptChunk {
                             id: *id,
                             pack: loc.pack,
-                            detail: format!("{} bytes where {} were expected", data.len(), dst.len()),
+                            detail: format!(
+                                "{} bytes where {} were expected",
+                                data.len(),
+                                dst.len()
+                            ),
                         })
                     }
                 })
