@@ -305,6 +305,7 @@ def main() -> int:
     ap.add_argument("--dvc-python", help="Python of a venv with dvc (default: <workdir>/.venv-dvc)")
     ap.add_argument("--no-dvc", action="store_true", help="skip the DVC comparisons")
     ap.add_argument("--keep", action="store_true", help="reuse the repositories of a previous run")
+    ap.add_argument("--build-only", action="store_true", help="build the repositories, measure nothing")
     ap.add_argument("--json", type=Path, help="write every raw number here")
     a = ap.parse_args()
     big_mib = a.big_mib or (32 if a.quick else 256)
@@ -336,6 +337,8 @@ def main() -> int:
             build_dvc_repo(dvc_repo, w / "src", v2, dvc, env)
         shutil.rmtree(w / "src")
         stamp.touch()
+    if a.build_only:
+        return 0
     os.environ.update({k: env[k] for k in ("DVX_CACHE_DIR",)})
 
     results: dict = {"dvx_version": dvx.__version__, "big_mib": big_mib, "small_files": small,

@@ -302,7 +302,9 @@ def log_dataset(
     if src.commit:
         tags["dvx.commit"] = src.commit
     mlflow.log_input(ds, context=context, tags=tags)
-    run_tags = {"dvx.id": src.id, "dvx.commit": src.commit or ""}
+    run_tags = {"dvx.id": src.id}
+    if src.commit:
+        run_tags["dvx.commit"] = src.commit
     mlflow.set_tags(run_tags)
     return ds
 
