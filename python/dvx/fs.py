@@ -83,17 +83,16 @@ class _Listing:
         for e in entries:
             infos[e["path"]] = _info(e)
         children: dict = {"": []}
+        linked: set = set()
         for path in list(infos):
-            # Climb until a folder already known: each folder is linked to its parent once.
+            # Climb until a path already linked to its parent: each path is linked once.
             p = path
-            while p:
+            while p and p not in linked:
+                linked.add(p)
                 parent = _parent(p)
-                known = parent in children
                 children.setdefault(parent, []).append(p)
                 if parent and parent not in infos:
                     infos[parent] = _dir(parent)
-                if known:
-                    break
                 p = parent
         for path, info in infos.items():
             if info["type"] == "directory":
