@@ -259,14 +259,17 @@ def repo_factory(tmp_path, run_dvx, run_git):
     return make
 
 
-@pytest.fixture
-def tracking_uri(tmp_path) -> str:
-    """A real local MLflow tracking store in tmp_path: SQLite when SQLAlchemy is installed,
-    else MLflow's file store."""
+@pytest.fixture(scope="session")
+def tracking_uri(tmp_path_factory) -> str:
+    """A real local MLflow tracking store, one per session (creating MLflow's SQLite schema
+    takes seconds): SQLite when SQLAlchemy is installed, else MLflow's file store. Each test
+    makes its own runs."""
+    d = tmp_path_factory.mktemp("mlflow")
     try:
         import sqlalchemy  # noqa: F401
 
-        return f"sqlite:///{tmp_path / 'mlflow.db'}"
+        return f"sqlite:///{d / 'mlflow.db'}"
     except ImportError:
+        # MLflow 3 refuses its file store unless asked (it wants a database).
         os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
-        return (tmp_path / "mlruns").as_uri()
+        return (d / "mlruns").as_uri()

@@ -107,10 +107,12 @@ def test_the_source_resolves_in_a_fresh_interpreter_through_the_entry_point(regi
 
 def test_logged_from_a_clone_loads_after_the_clone_is_gone(registry, clone, tracking, monkeypatch):
     d = clone()
-    monkeypatch.chdir(d / "data")
-    # Relative to the current directory, as every dvx call without repo=.
+    (d / "notebooks").mkdir()
+    monkeypatch.chdir(d / "notebooks")
+    # Relative to the current directory, as every dvx call without repo= (the clone has no
+    # data/ on disk: nothing was pulled).
     with mlflow.start_run() as run:
-        dvx.mlflow.log_dataset(".", rev="v1")
+        dvx.mlflow.log_dataset("../data", rev="v1")
     (inp,) = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     src = mlflow.data.get_source(inp)
     # The clone's origin (the registry) is what the run records; the clone is only a hint.
