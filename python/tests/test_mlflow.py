@@ -160,3 +160,14 @@ def test_a_history_rewrite_is_detected_not_loaded(registry, tracking):
     forged = dvx_mlflow.DvxDatasetSource.from_dict({**src.to_dict(), "id": "0" * 64})
     with pytest.raises(dvx.CorruptDataError):
         forged.load()
+
+
+def test_from_dvx_is_a_valid_mlflow_dataset_constructor(registry, tracking):
+    # What MLflow checks before registering a `mlflow.dataset_constructor` entry point.
+    from mlflow.data.dataset_registry import DatasetRegistry
+
+    reg = DatasetRegistry()
+    assert reg.register_constructor(dvx_mlflow.from_dvx) == "from_dvx"
+    ds = reg.constructors["from_dvx"]("data", rev="v3", repo=str(registry.path))
+    assert ds.digest == dvx.id("data", rev="v3", repo=str(registry.path))[:32]
+    assert ds.source.commit == registry.commits["v3"]
