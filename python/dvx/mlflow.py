@@ -22,10 +22,17 @@ This module imports mlflow: `import dvx` does not import it until `dvx.mlflow` i
 
 import json
 import os
+import sys
 import warnings
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
+with warnings.catch_warnings():
+    # Imported before MLflow, this module makes MLflow load its dataset sources now, and the
+    # entry point to DvxDatasetSource cannot load yet (it is defined below): registered at the
+    # end of this module instead.
+    warnings.filterwarnings("ignore", message=r".*dvx\.mlflow:DvxDatasetSource", category=UserWarning)
+    import mlflow.data  # noqa: F401
 from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
 
@@ -319,3 +326,9 @@ def register() -> None:
 
     if not any(s is DvxDatasetSource for s in get_registered_sources()):
         register_dataset_source(DvxDatasetSource)
+
+
+# Loaded by MLflow's entry point, mlflow.data is still initialising and registers this class
+# itself; imported first, the entry point failed above: register now.
+if hasattr(sys.modules.get("mlflow.data"), "get_source"):
+    register()

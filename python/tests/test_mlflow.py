@@ -171,3 +171,17 @@ def test_from_dvx_is_a_valid_mlflow_dataset_constructor(registry, tracking):
     ds = reg.constructors["from_dvx"]("data", rev="v3", repo=str(registry.path))
     assert ds.digest == dvx.id("data", rev="v3", repo=str(registry.path))[:32]
     assert ds.source.commit == registry.commits["v3"]
+
+
+@pytest.mark.parametrize("first", ["import dvx; dvx.mlflow", "import mlflow.data, dvx.mlflow", "import dvx.mlflow"])
+def test_the_source_is_registered_once_whatever_is_imported_first(first):
+    # Imported before MLflow, dvx.mlflow makes MLflow load its entry points while it is itself
+    # half-imported: no warning, and one registration either way.
+    code = (
+        f"{first}\n"
+        "from mlflow.data.dataset_source_registry import get_registered_sources\n"
+        "print(sum(1 for s in get_registered_sources() if s._get_source_type() == 'dvx'))\n"
+    )
+    p = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout.decode().strip() == "1"
