@@ -51,7 +51,7 @@ enum Kind {
         store: Box<Store>,
         state_dir: PathBuf,
         /// The last dataset found: where its data is read from (its committed remote).
-        located: Mutex<Option<Located>>,
+        located: Mutex<Option<Box<Located>>>,
     },
 }
 
@@ -264,7 +264,7 @@ impl Access {
                     below: loc.below.clone(),
                     commit: Some(loc.commit.clone()),
                 };
-                *located.lock().expect("located lock poisoned") = Some(loc);
+                *located.lock().expect("located lock poisoned") = Some(Box::new(loc));
                 Ok(found)
             }
         }
