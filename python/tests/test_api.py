@@ -426,6 +426,12 @@ def test_operations_return_typed_reports(history, tmp_path):
 def test_a_repository_named_by_url_is_read_through_the_source_cache(history, tmp_path, monkeypatch):
     monkeypatch.setenv("DVX_CACHE_DIR", str(tmp_path / "cache"))
     url = "file://" + str(history)
+    # Listing needs the trees only; reading one file needs its chunks only.
+    assert len(dvx.ls("data", rev="v1", repo=url)) == len(dvx.ls("data", rev="v1", repo=history))
+    packs = lambda: sum(p.stat().st_size for p in (tmp_path / "cache/store").rglob("*.pack"))
+    assert packs() == 0
+    assert dvx.read_bytes("data/new/extra.txt", rev="v2", repo=url) == b"hello\n" * 1000
+    assert 0 < packs() < 200_000
     for rev in ["v1", "v3"]:
         assert dvx.read_bytes("data/train.csv", rev=rev, repo=url) == cat(history, rev, "data/train.csv")
         assert dvx.id("data", rev=rev, repo=url) == dvx.id("data", rev=rev, repo=history)

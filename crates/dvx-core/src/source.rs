@@ -13,6 +13,7 @@ use crate::config::{CloudEnv, LocalConfig, LocalRemote, RemoteConfig, RepoConfig
 use crate::error::{Error, Result};
 use crate::lock::LockFile;
 use crate::progress::Progress;
+use crate::remote::OpenRemote;
 use crate::targets::Target;
 use crate::transfer::TransferReport;
 use crate::workspace::Workspace;
@@ -39,6 +40,7 @@ pub struct SourceOptions {
 }
 
 /// A source's dataset found at a commit.
+#[derive(Clone)]
 pub(crate) struct Located {
     /// The source as given.
     pub url: String,
@@ -265,13 +267,44 @@ pub(crate) fn fetch_located(
             ..TransferReport::default()
         });
     }
+    match open_source_data(loc, opts, ws, env)? {
+        SourceData::Remote(remote) => {
+            crate::transfer::fetch_into_from(&remote, store, state_dir, &targets, progress)
+        }
+        SourceData::Store { store: src, label } => {
+            crate::transfer::copy_from_store(&src, store, &targets, &label, progress)
+        }
+    }
+}
+
+/// Where a source's data is read from.
+pub(crate) enum SourceData {
+    /// A remote: `--remote-url`, or the source's default remote.
+    Remote(OpenRemote),
+    /// The store of a source on this machine that has no remote.
+    Store {
+        /// The source's store.
+        store: Box<Store>,
+        /// How reports name it.
+        label: String,
+    },
+}
+
+/// Opens what holds `loc`'s data: `--remote-url`, else the source's default remote (with
+/// this machine's credentials), else a local source's own store.
+pub(crate) fn open_source_data(
+    loc: &Located,
+    opts: &SourceOptions,
+    ws: Option<&Workspace>,
+    env: &CloudEnv,
+) -> Result<SourceData> {
     let from_remote = |name: &str, committed: &RemoteConfig, base: &Path, file: &Path| {
         let local = match ws {
             Some(ws) => credentials_for(ws, &committed.url)?,
             None => LocalRemote::default(),
         };
         let remote = crate::remote::open_with(name, committed, local, base, env, file)?;
-        crate::transfer::fetch_into_from(&remote, store, state_dir, &targets, progress)
+        Ok(SourceData::Remote(remote))
     };
     if let Some(url) = &opts.remote_url {
         let committed = RemoteConfig {
@@ -339,14 +372,10 @@ pub(crate) fn fetch_located(
             local: format!(", and its store {} does not exist", src_dir.display()),
         });
     }
-    let src = Store::open(&src_dir)?;
-    crate::transfer::copy_from_store(
-        &src,
-        store,
-        &targets,
-        &format!("source store {}", src_dir.display()),
-        progress,
-    )
+    Ok(SourceData::Store {
+        store: Box::new(Store::open(&src_dir)?),
+        label: format!("source store {}", src_dir.display()),
+    })
 }
 
 /// This machine's settings of a remote of `ws` with the same URL as a source's remote: the

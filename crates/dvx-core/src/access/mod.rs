@@ -18,7 +18,7 @@ use crate::get::{part_of, Part};
 use crate::inspect::LsEntry;
 use crate::progress::{NoProgress, Progress};
 use crate::scan::{rel_str, FlatEntry, Listing};
-use crate::source::{fetch_located, locate, SourceOptions};
+use crate::source::{locate, open_source_data, Located, SourceData, SourceOptions};
 use crate::transfer::layout::RemoteIndex;
 use crate::transfer::session::Session;
 use crate::workspace::{Dataset, Workspace, WorkspaceOptions};
@@ -50,13 +50,15 @@ enum Kind {
         opts: SourceOptions,
         store: Box<Store>,
         state_dir: PathBuf,
+        /// The last dataset found: where its data is read from (its committed remote).
+        located: Mutex<Option<Box<Located>>>,
     },
 }
 
-/// An opened remote, with its chunk index once loaded.
+/// What holds the data, opened, with the remote's chunk index once loaded.
 pub(crate) struct Connected {
     pid: u32,
-    remote: crate::remote::OpenRemote,
+    data: SourceData,
     index: Mutex<Option<Arc<RemoteIndex>>>,
 }
 
@@ -142,6 +144,7 @@ impl Access {
                 opts,
                 store,
                 state_dir: setup.cache_dir.join("state"),
+                located: Mutex::new(None),
             },
             None,
             env,
@@ -251,28 +254,18 @@ impl Access {
                     commit,
                 })
             }
-            Kind::Source {
-                opts,
-                store,
-                state_dir,
-            } => {
+            Kind::Source { opts, located, .. } => {
                 let mut o = opts.clone();
                 o.rev = rev.map(str::to_string);
+                // Only the pointer: trees and chunks come when a read needs them.
                 let loc = locate(&o, path)?;
-                fetch_located(
-                    &loc,
-                    &o,
-                    None,
-                    store,
-                    state_dir,
-                    &self.inner.env,
-                    &NoProgress,
-                )?;
-                Ok(Found {
-                    pointer: loc.pointer,
-                    below: loc.below,
-                    commit: Some(loc.commit),
-                })
+                let found = Found {
+                    pointer: loc.pointer.clone(),
+                    below: loc.below.clone(),
+                    commit: Some(loc.commit.clone()),
+                };
+                *located.lock().expect("located lock poisoned") = Some(Box::new(loc));
+                Ok(found)
             }
         }
     }
@@ -289,21 +282,21 @@ impl Access {
             // connection could wait for them forever. It is left alone.
             std::mem::forget(slot.take());
         }
-        let remote = match &self.inner.kind {
-            Kind::Local { ws, .. } => {
-                crate::remote::open_remote(ws, self.inner.remote_name.as_deref(), &self.inner.env)?
-            }
-            Kind::Source { .. } => {
-                // A source's data is fetched whole by `find`; nothing is read lazily.
-                return Err(Error::InvalidArgument {
-                    argument: "repo",
-                    message: "a source has no remote of its own here".into(),
-                });
+        let data = match &self.inner.kind {
+            Kind::Local { ws, .. } => SourceData::Remote(crate::remote::open_remote(
+                ws,
+                self.inner.remote_name.as_deref(),
+                &self.inner.env,
+            )?),
+            Kind::Source { opts, located, .. } => {
+                let loc = located.lock().expect("located lock poisoned").clone();
+                let loc = loc.expect("a source's data is read after its pointer was found");
+                open_source_data(&loc, opts, None, &self.inner.env)?
             }
         };
         let c = Arc::new(Connected {
             pid,
-            remote,
+            data,
             index: Mutex::new(None),
         });
         *slot = Some(c.clone());
@@ -327,10 +320,31 @@ impl Access {
             Err(Error::NoSuchRemote { name: None }) => return Err(missing()),
             Err(e) => return Err(e),
         };
-        let b = Session::open(&c.remote);
-        let mut trees = std::collections::HashMap::new();
         let mut downloaded = Vec::new();
-        crate::transfer::fetch::load_trees(store, &b, &p.path, p.id, &mut trees, &mut downloaded)?;
+        match &c.data {
+            SourceData::Remote(remote) => {
+                let b = Session::open(remote);
+                let mut trees = std::collections::HashMap::new();
+                crate::transfer::fetch::load_trees(
+                    store,
+                    &b,
+                    &p.path,
+                    p.id,
+                    &mut trees,
+                    &mut downloaded,
+                )?;
+            }
+            SourceData::Store { store: src, .. } => {
+                let mut walk = crate::treeio::TreeWalk::new([p.id]);
+                while let Some(dir) = walk.next()? {
+                    let tree = crate::treeio::read_tree(src, &dir.id)?;
+                    if !store.has_tree(&dir.id) {
+                        downloaded.push((dir.id, src.tree_object_bytes(&dir.id)?));
+                    }
+                    walk.enter_all(&dir, &tree);
+                }
+            }
+        }
         for (id, obj) in downloaded.iter().rev() {
             store.put_tree_object(id, obj)?;
         }
@@ -364,7 +378,11 @@ impl Access {
             }
             Err(e) => return Err(e),
         };
-        let b = Session::open(&c.remote);
+        let remote = match &c.data {
+            SourceData::Remote(r) => r,
+            SourceData::Store { store: src, .. } => return copy_chunks(src, store, needed),
+        };
+        let b = Session::open(remote);
         let index = {
             let mut slot = c.index.lock().expect("index lock poisoned");
             match slot.as_ref() {
@@ -599,6 +617,28 @@ impl Access {
             remote: remote.map(|r| dvx_remote::redact_userinfo(&r)),
         })
     }
+}
+
+/// Copies the chunks `needed` from another local store (verified as they are read).
+fn copy_chunks(
+    src: &Store,
+    dst: &Store,
+    needed: &std::collections::BTreeMap<dvx_store::ChunkId, Vec<String>>,
+) -> Result<()> {
+    let writer = dst.writer().cached();
+    let copied = needed.iter().try_for_each(|(c, files)| {
+        let data = src.read_chunk(c).map_err(|source| Error::DamagedFile {
+            file: files.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        writer.add_chunk_with_id(*c, &data)?;
+        Ok::<(), Error>(())
+    });
+    // Keep what was copied, even after an error.
+    let finished = writer.finish();
+    copied?;
+    finished?;
+    Ok(())
 }
 
 /// Files (and links) and bytes of a listing.
