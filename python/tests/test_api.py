@@ -18,7 +18,9 @@ import pytest
 
 import dvx
 
-DVX = os.environ.get("DVX_BIN") or shutil.which("dvx")
+from conftest import _find_dvx
+
+DVX = _find_dvx()
 
 
 def run(cwd, *args, env=None, input=None) -> bytes:
