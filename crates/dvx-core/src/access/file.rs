@@ -96,14 +96,7 @@ impl FileReader {
             let (i, from, ref mut dst) = *part;
             if from == 0 && dst.len() == self.chunks[i].len as usize {
                 // A whole chunk: read straight into place.
-                return self
-                    .access
-                    .store()?
-                    .read_chunk_into(&self.chunks[i].id, dst)
-                    .map_err(|source| Error::DamagedFile {
-                        file: self.path.clone(),
-                        source,
-                    });
+                return self.read_whole(i, dst);
             }
             let data = self.chunk(i)?;
             let src = data
@@ -112,7 +105,12 @@ impl FileReader {
             dst.copy_from_slice(src);
             Ok(())
         };
-        if parts.len() >= PARALLEL_CHUNKS {
+        // Hashing is the work worth sharing between threads; copies are not.
+        let to_check = self.chunks[first..=last]
+            .iter()
+            .filter(|c| !self.access.was_verified(&c.id))
+            .count();
+        if to_check >= PARALLEL_CHUNKS {
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
             crate::work::try_each(&parts, threads, "read", copy)?;
         } else {
@@ -135,17 +133,29 @@ impl FileReader {
                 return Ok(data.clone());
             }
         }
-        let data = self
-            .access
+        let mut data = vec![0u8; self.chunks[i].len as usize];
+        self.read_whole(i, &mut data)?;
+        let data = Arc::new(data);
+        *self.last.lock().expect("cache lock poisoned") = Some((i, data.clone()));
+        Ok(data)
+    }
+
+    /// Reads chunk `i` whole into `dst` (its length), verified unless this process verified
+    /// it before.
+    fn read_whole(&self, i: usize, dst: &mut [u8]) -> Result<()> {
+        let id = self.chunks[i].id;
+        let check = !self.access.was_verified(&id);
+        self.access
             .store()?
-            .read_chunk(&self.chunks[i].id)
+            .read_chunk_into_checked(&id, dst, check)
             .map_err(|source| Error::DamagedFile {
                 file: self.path.clone(),
                 source,
             })?;
-        let data = Arc::new(data);
-        *self.last.lock().expect("cache lock poisoned") = Some((i, data.clone()));
-        Ok(data)
+        if check {
+            self.access.mark_verified(id);
+        }
+        Ok(())
     }
 
     /// A chunk shorter than the tree says: the file cannot be read as recorded.

@@ -40,7 +40,13 @@ struct Inner {
     /// The remote, opened on first need; reopened in a forked child (its connections and
     /// threads stay with the parent).
     remote: Mutex<Option<Arc<Connected>>>,
+    /// Chunks whose bytes this process has read and verified (bounded): packs never change
+    /// once written, so reading one again is not hashed again.
+    verified: Mutex<std::collections::HashSet<dvx_store::ChunkId>>,
 }
+
+/// At most this many verified chunk ids are remembered (32 bytes each); then it starts over.
+const MAX_VERIFIED: usize = 1 << 18;
 
 enum Kind {
     /// A repository on this machine; relative paths are relative to `base`.
@@ -158,6 +164,7 @@ impl Access {
                 env,
                 remote_name,
                 remote: Mutex::new(None),
+                verified: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -216,7 +223,25 @@ impl Access {
         }
     }
 
-    fn store(&self) -> Result<&Store> {
+    /// Whether this process verified `id`'s bytes before.
+    pub(crate) fn was_verified(&self, id: &dvx_store::ChunkId) -> bool {
+        self.inner
+            .verified
+            .lock()
+            .expect("verified lock poisoned")
+            .contains(id)
+    }
+
+    /// Notes that this process verified `id`'s bytes.
+    pub(crate) fn mark_verified(&self, id: dvx_store::ChunkId) {
+        let mut set = self.inner.verified.lock().expect("verified lock poisoned");
+        if set.len() >= MAX_VERIFIED {
+            set.clear();
+        }
+        set.insert(id);
+    }
+
+    pub(crate) fn store(&self) -> Result<&Store> {
         match &self.inner.kind {
             Kind::Local { ws, .. } => ws.store(),
             Kind::Source { store, .. } => Ok(store),
