@@ -33,6 +33,8 @@ fn holder_alive(path: &Path) -> bool {
 /// a live pid counts only if it runs a program named dvx: by the name of its executable, or
 /// of its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
+/// A Python process counts when it has loaded dvx's native module (`dvx/_core.*.so`): the
+/// wheel's `dvx` command and `import dvx` run dvx inside the interpreter.
 ///
 /// Without `/proc` (macOS, the BSDs) the name is not checked: a pid recycled by another
 /// program keeps a lock or a temporary file alive until that program ends (a waiting dvx
@@ -46,7 +48,7 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
             .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))
     };
     if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
-        return named_dvx(&exe);
+        return named_dvx(&exe) || maps_dvx_module(pid);
     }
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
@@ -57,6 +59,28 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
         // (`hidepid`), or the process just ended. The OS's answer stands.
         Err(_) => pid_alive(pid),
     }
+}
+
+/// Whether process `pid` has dvx's Python extension mapped: a file `_core.<tag>.so` in a
+/// directory named `dvx` (where the wheel installs it), by `/proc/<pid>/maps`.
+fn maps_dvx_module(pid: u32) -> bool {
+    let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else {
+        return false;
+    };
+    maps.split(|&b| b == b'\n').any(|line| {
+        // The path is the last field; only file mappings have one starting with '/'.
+        let Some(start) = line.iter().position(|&b| b == b'/') else {
+            return false;
+        };
+        let path = String::from_utf8_lossy(&line[start..]);
+        let path = Path::new(&*path);
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("_core."))
+            && path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|d| d == "dvx")
+    })
 }
 
 /// Whether a process with this pid exists, asked of the OS (`kill(pid, 0)`, which sends
@@ -202,5 +226,53 @@ mod tests {
         child.wait().expect("wait");
         assert!(!pid_alive(pid), "a reaped child is gone");
         assert!(!is_dvx(pid));
+    }
+
+    /// A Python process (the wheel's `dvx`, a notebook) is a dvx once it has mapped dvx's
+    /// native module, and only then: a lock it holds is not stale.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_python_process_with_the_dvx_module_loaded_is_dvx() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mapped_by = |sub: &str| {
+            let d = dir.path().join(sub);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            let module = d.join("_core.abi3.so");
+            std::fs::write(&module, [0u8; 4096]).expect("write");
+            // Maps the file as the loader would, then waits for its stdin to close.
+            let mut child = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import mmap, sys\n\
+                     f = open(sys.argv[1], 'rb')\n\
+                     m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n\
+                     print('mapped', flush=True)\n\
+                     sys.stdin.read()",
+                ])
+                .arg(&module)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+                &mut line,
+            )
+            .expect("read");
+            assert_eq!(line, "mapped\n");
+            child
+        };
+        let mut dvx = mapped_by("site-packages/dvx");
+        let mut other = mapped_by("site-packages/other");
+        assert!(is_dvx(dvx.id()), "python with dvx/_core.abi3.so mapped");
+        assert!(
+            !is_dvx(other.id()),
+            "python with another package's _core mapped"
+        );
+        for c in [&mut dvx, &mut other] {
+            drop(c.stdin.take());
+            c.wait().expect("wait");
+        }
     }
 }
