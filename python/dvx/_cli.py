@@ -18,6 +18,15 @@ def main() -> None:
     # up what an interrupted run leaves on its next run). A closed pipe needs nothing here:
     # Python ignores SIGPIPE as Rust's runtime does, and the command line reports it.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    # `dvx install-hooks` writes the command's path into git's hooks, and this process's
+    # executable is the interpreter: name the console script (os is loaded by site already).
+    import os
+
+    command = sys.argv[0]
+    if not os.path.basename(command).startswith("dvx") or command.endswith(".py"):
+        # `python -m dvx`: the console script installed beside the interpreter.
+        command = os.path.join(os.path.dirname(sys.executable), "dvx")
+    os.environ["DVX_COMMAND"] = os.path.abspath(command)
     from dvx import _core
 
     sys.exit(_core.main(sys.argv[1:]))

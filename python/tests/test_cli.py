@@ -142,6 +142,19 @@ def test_ctrl_c_ends_the_command_as_the_binary(installed, repo):
     assert b"Traceback" not in proc.stderr.read()
 
 
+def test_install_hooks_names_the_command(installed, repo):
+    # The hooks run the wheel's `dvx`, not the interpreter that runs it.
+    for cmd in ([str(installed)], [sys.executable, "-m", "dvx"]):
+        p = run(cmd + ["install-hooks"], cwd=repo)
+        assert p.returncode == 0, p.stderr.decode()
+        hook = (repo / ".git" / "hooks" / "post-checkout").read_text()
+        assert f"dvx='{installed}'" in hook.splitlines(), hook
+    # And git runs them: a checkout of the older commit brings its data.
+    p = run(["git", "checkout", "-q", "HEAD~1"], cwd=repo)
+    assert p.returncode == 0, p.stderr.decode()
+    assert (repo / "data" / "b.csv").read_text() != "edited\n"
+
+
 READ_COMMANDS = [
     ["--version"],
     ["--help"],
