@@ -33,8 +33,6 @@ fn holder_alive(path: &Path) -> bool {
 /// a live pid counts only if it runs a program named dvx: by the name of its executable, or
 /// of its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
-/// A Python process counts when it has loaded dvx's native module (`dvx/_core.*.so`): the
-/// wheel's `dvx` command and `import dvx` run dvx inside the interpreter.
 ///
 /// Without `/proc` (macOS, the BSDs) the name is not checked: a pid recycled by another
 /// program keeps a lock or a temporary file alive until that program ends (a waiting dvx
@@ -48,7 +46,7 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
             .is_some_and(|n| n.to_string_lossy().starts_with("dvx"))
     };
     if let Ok(exe) = std::fs::read_link(format!("/proc/{pid}/exe")) {
-        return named_dvx(&exe) || maps_dvx_module(pid);
+        return named_dvx(&exe);
     }
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
@@ -59,28 +57,6 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
         // (`hidepid`), or the process just ended. The OS's answer stands.
         Err(_) => pid_alive(pid),
     }
-}
-
-/// Whether process `pid` has dvx's Python extension mapped: a file `_core.<tag>.so` in a
-/// directory named `dvx` (where the wheel installs it), by `/proc/<pid>/maps`.
-fn maps_dvx_module(pid: u32) -> bool {
-    let Ok(maps) = std::fs::read(format!("/proc/{pid}/maps")) else {
-        return false;
-    };
-    maps.split(|&b| b == b'\n').any(|line| {
-        // The path is the last field; only file mappings have one starting with '/'.
-        let Some(start) = line.iter().position(|&b| b == b'/') else {
-            return false;
-        };
-        let path = String::from_utf8_lossy(&line[start..]);
-        let path = Path::new(&*path);
-        path.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("_core."))
-            && path
-                .parent()
-                .and_then(Path::file_name)
-                .is_some_and(|d| d == "dvx")
-    })
 }
 
 /// Whether a process with this pid exists, asked of the OS (`kill(pid, 0)`, which sends
