@@ -7,6 +7,7 @@ into `dvx.Entry`, `dvx.Version` and the reports.
 """
 
 import os
+import pathlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 _PathLike = Union[str, "os.PathLike[str]"]
@@ -40,7 +41,7 @@ class Repo:
         None for the repository around `base`. Relative paths are taken from `base`."""
 
     @property
-    def root(self) -> Optional[str]:
+    def root(self) -> Optional[pathlib.Path]:
         """The worktree's root (None for a repository read by URL)."""
 
     @property
@@ -67,7 +68,7 @@ class Repo:
 
     def get(
         self, path: str, rev: Optional[str] = None, out: Optional[_PathLike] = None
-    ) -> str:
+    ) -> pathlib.Path:
         """Writes `path` at `rev` to `out`, or to a copy under the user cache (reused across
         calls); returns its path."""
 
