@@ -84,6 +84,11 @@ def __getattr__(name):
         value = getattr(importlib.import_module(f"dvx.{module}"), name)
         globals()[name] = value  # the next access is a plain attribute
         return value
+    if name in ("_repo", "_io", "_types"):
+        # `dvx._repo` without importing it first, as when __init__ imported it.
+        import importlib
+
+        return importlib.import_module(f"dvx.{name}")
     # The fsspec and MLflow layers import their libraries: only when used.
     if name == "mlflow":
         import importlib
