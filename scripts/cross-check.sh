@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compiles dvx for macOS on Apple silicon and for Windows, which CI cannot run (README
 # "Platforms"). zig (PyPI `ziglang`) is the C cross-compiler for the C inside dependencies
-# (zstd, blake3, aws-lc); cargo-zigbuild wires it in. A check, not a build: linking a macOS
-# binary needs Apple's SDK (the Security and CoreFoundation frameworks), which is not on PyPI.
+# (zstd, blake3, aws-lc); cargo-zigbuild wires it in. A check, not a build: the macOS wheels of
+# scripts/build-wheels.sh are the linked build (Apple's frameworks through stubs,
+# scripts/macos-stubs.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

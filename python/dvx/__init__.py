@@ -27,17 +27,6 @@ from ._errors import (
     UnsavedChangesError,
     KINDS as _KINDS,
 )
-from ._repo import Repo, dataset, get, id, info, log, ls, open, read_bytes, read_text, resolve
-from ._types import (
-    AddReport,
-    CheckoutReport,
-    DatasetInfo,
-    DatasetStatus,
-    Entry,
-    StatusReport,
-    TransferReport,
-    Version,
-)
 
 _core._register_errors(Error, _KINDS)
 
@@ -53,7 +42,53 @@ __all__ = [
 ]
 
 
+# The API and its types load on first use (PEP 562): the `dvx` command imports this package
+# before it runs, and their imports (dataclasses, pathlib, threading, typing) cost it more
+# start-up than the command line itself (docs/ARCHITECTURE.md "Python").
+_LAZY = {
+    **dict.fromkeys(
+        ["Repo", "dataset", "get", "id", "info", "log", "ls", "open", "read_bytes", "read_text",
+         "resolve"],
+        "_repo",
+    ),
+    **dict.fromkeys(
+        ["AddReport", "CheckoutReport", "DatasetInfo", "DatasetStatus", "Entry", "StatusReport",
+         "TransferReport", "Version"],
+        "_types",
+    ),
+}
+
+# Not `typing.TYPE_CHECKING`: importing typing is part of the cost above. Type checkers read
+# these imports; Python never runs them.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._repo import Repo, dataset, get, id, info, log, ls, open, read_bytes, read_text, resolve
+    from ._types import (
+        AddReport,
+        CheckoutReport,
+        DatasetInfo,
+        DatasetStatus,
+        Entry,
+        StatusReport,
+        TransferReport,
+        Version,
+    )
+    from .fs import DvxFileSystem
+
+
 def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(f"dvx.{module}"), name)
+        globals()[name] = value  # the next access is a plain attribute
+        return value
+    if name in ("_repo", "_io", "_types"):
+        # `dvx._repo` without importing it first, as when __init__ imported it.
+        import importlib
+
+        return importlib.import_module(f"dvx.{name}")
     # The fsspec and MLflow layers import their libraries: only when used.
     if name == "mlflow":
         import importlib
@@ -64,3 +99,7 @@ def __getattr__(name):
 
         return DvxFileSystem
     raise AttributeError(f"module 'dvx' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -220,4 +220,52 @@ mod tests {
         assert!(!pid_alive(pid), "a reaped child is gone");
         assert!(!is_dvx(pid));
     }
+
+    /// A Python process (the wheel's `dvx`, a notebook) is a dvx once it has mapped dvx's
+    /// native module, and only then: a lock it holds is not stale.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_python_process_with_the_dvx_module_loaded_is_dvx() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mapped_by = |sub: &str| {
+            let d = dir.path().join(sub);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            let module = d.join("_core.abi3.so");
+            std::fs::write(&module, [0u8; 4096]).expect("write");
+            // Maps the file as the loader would, then waits for its stdin to close.
+            let mut child = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import mmap, sys\n\
+                     f = open(sys.argv[1], 'rb')\n\
+                     m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)\n\
+                     print('mapped', flush=True)\n\
+                     sys.stdin.read()",
+                ])
+                .arg(&module)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("python3");
+            let mut line = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+                &mut line,
+            )
+            .expect("read");
+            assert_eq!(line, "mapped\n");
+            child
+        };
+        let mut dvx = mapped_by("site-packages/dvx");
+        let mut other = mapped_by("site-packages/other");
+        assert!(is_dvx(dvx.id()), "python with dvx/_core.abi3.so mapped");
+        assert!(
+            !is_dvx(other.id()),
+            "python with another package's _core mapped"
+        );
+        for c in [&mut dvx, &mut other] {
+            drop(c.stdin.take());
+            c.wait().expect("wait");
+        }
+    }
 }

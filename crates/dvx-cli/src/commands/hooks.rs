@@ -12,8 +12,14 @@ pub fn run(s: &Settings, uninstall: bool, out: &mut dyn Write) -> anyhow::Result
         }
         return Ok(crate::EXIT_OK);
     }
-    let exe = std::env::current_exe()
-        .map_err(|e| anyhow::anyhow!("cannot find the dvx executable: {e}"))?;
+    // The command the hooks run: this executable, or, when the command line runs inside
+    // Python (the wheel's `dvx`, whose executable is the interpreter), the command that
+    // python/dvx/_cli.py names in DVX_COMMAND.
+    let exe = match std::env::var_os("DVX_COMMAND").filter(|p| !p.is_empty()) {
+        Some(command) => std::path::PathBuf::from(command),
+        None => std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("cannot find the dvx executable: {e}"))?,
+    };
     let hooks = dvx_core::install_hooks(&ws, &exe)?;
     let mut code = crate::EXIT_OK;
     for h in &hooks {
