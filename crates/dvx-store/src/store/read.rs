@@ -98,18 +98,7 @@ impl Store {
         dst: &mut [u8],
         check: bool,
     ) -> Result<()> {
-        let file = self.pack_file(&loc.pack)?;
-        let path = self.pack_path(&loc.pack);
-        sfs::read_exact_at(&file, &path, dst, loc.offset).map_err(|e| match e {
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Error::CorruptChunk {
-                    id: *id,
-                    pack: loc.pack,
-                    detail: "pack file is truncated".into(),
-                }
-            }
-            e => e,
-        })?;
+        self.read_stored_into(id, loc, dst)?;
         if check && ChunkId::of(dst) != *id {
             return Err(Error::CorruptChunk {
                 id: *id,
@@ -122,10 +111,16 @@ impl Store {
 
     /// Reads a chunk at a known location and verifies it.
     pub fn read_chunk_at(&self, id: &ChunkId, loc: &Location) -> Result<Vec<u8>> {
-        let file = self.pack_file(&loc.pack)?;
         let mut stored = vec![0u8; loc.stored_len as usize];
+        self.read_stored_into(id, loc, &mut stored)?;
+        pack::decode_chunk_owned(&loc.entry(*id), &loc.pack, stored)
+    }
+
+    /// The stored bytes of chunk `id` at `loc` into `dst`; a pack too short is corrupt.
+    fn read_stored_into(&self, id: &ChunkId, loc: &Location, dst: &mut [u8]) -> Result<()> {
+        let file = self.pack_file(&loc.pack)?;
         let path = self.pack_path(&loc.pack);
-        sfs::read_exact_at(&file, &path, &mut stored, loc.offset).map_err(|e| match e {
+        sfs::read_exact_at(&file, &path, dst, loc.offset).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Error::CorruptChunk {
                     id: *id,
@@ -134,8 +129,7 @@ impl Store {
                 }
             }
             e => e,
-        })?;
-        pack::decode_chunk_owned(&loc.entry(*id), &loc.pack, stored)
+        })
     }
 
     /// The stored (possibly compressed) bytes of a chunk, unverified; see [`pack::decode_chunk`].
