@@ -117,16 +117,45 @@ pub fn read_tree(store: &Store, id: &TreeId) -> Result<Tree> {
 
 /// Loads a whole dataset version as a flat listing (directories included).
 pub fn load_listing(store: &Store, root: &TreeId) -> Result<Listing> {
+    load_listing_dirs(store, root, None)
+}
+
+/// Tree id, total bytes and file count of directories, by path as in a listing.
+pub type DirInfo = BTreeMap<Vec<u8>, (TreeId, u64, u64)>;
+
+/// [`load_listing`], also filling `dirs` with every directory's [`DirInfo`] in the same pass.
+pub fn load_listing_dirs(
+    store: &Store,
+    root: &TreeId,
+    mut dirs: Option<&mut DirInfo>,
+) -> Result<Listing> {
     let mut out = Listing::new();
     let mut used = 0u64;
-    load_into(store, root, &mut Vec::new(), &mut out, 0, &mut used)?;
+    load_into(
+        store,
+        root,
+        &mut Vec::new(),
+        &mut out,
+        &mut dirs,
+        0,
+        &mut used,
+    )?;
     Ok(out)
 }
 
 /// Loads a dataset's version and checks its shape against the pointer: a single-file
 /// dataset holds exactly one entry, named like the file.
 pub fn load_dataset(store: &Store, p: &dvx_manifest::Pointer) -> Result<Listing> {
-    let listing = load_listing(store, &p.id)?;
+    load_dataset_dirs(store, p, None)
+}
+
+/// [`load_dataset`], also filling `dirs` (see [`load_listing_dirs`]).
+pub fn load_dataset_dirs(
+    store: &Store,
+    p: &dvx_manifest::Pointer,
+    dirs: Option<&mut DirInfo>,
+) -> Result<Listing> {
+    let listing = load_listing_dirs(store, &p.id, dirs)?;
     if p.kind == dvx_manifest::DatasetKind::File {
         let name = p.path.rsplit('/').next().unwrap_or(&p.path).as_bytes();
         let ok = listing.len() == 1
@@ -161,6 +190,7 @@ fn load_into(
     id: &TreeId,
     prefix: &mut Vec<u8>,
     out: &mut Listing,
+    dirs: &mut Option<&mut DirInfo>,
     depth: usize,
     used: &mut u64,
 ) -> Result<(u64, u64)> {
@@ -227,7 +257,10 @@ fn load_into(
                 files: f,
             } => {
                 out.insert(prefix.clone(), FlatEntry::Dir);
-                let (rs, rf) = load_into(store, sub, prefix, out, depth + 1, used)?;
+                if let Some(d) = dirs.as_deref_mut() {
+                    d.insert(prefix.clone(), (*sub, *s, *f));
+                }
+                let (rs, rf) = load_into(store, sub, prefix, out, dirs, depth + 1, used)?;
                 if rs != *s || rf != *f {
                     return Err(Error::Store(dvx_store::Error::CorruptTree {
                         id: *id,

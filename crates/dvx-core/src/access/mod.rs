@@ -382,6 +382,14 @@ impl Access {
         crate::treeio::load_dataset(self.store()?, p)
     }
 
+    /// [`Access::listing`] and the id and totals of every directory in it.
+    fn listing_and_dirs(&self, p: &Pointer) -> Result<(Listing, crate::treeio::DirInfo)> {
+        self.ensure_trees(p)?;
+        let mut dirs = crate::treeio::DirInfo::new();
+        let listing = crate::treeio::load_dataset_dirs(self.store()?, p, Some(&mut dirs))?;
+        Ok((listing, dirs))
+    }
+
     /// Brings the chunks `needed` into the store from the remote (verified on arrival).
     pub(crate) fn fetch_chunks(
         &self,
@@ -444,8 +452,7 @@ impl Access {
         };
         let mut out = Vec::new();
         for f in founds {
-            let listing = self.listing(&f.pointer)?;
-            let dirs = crate::treeio::dir_info(self.store()?, &f.pointer.id)?;
+            let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
             let ds = Dataset::of(&f.pointer);
             let below = match (f.pointer.kind, f.below.is_empty()) {
                 (DatasetKind::File, _) => String::new(),
@@ -499,7 +506,7 @@ impl Access {
     /// The entry of one path at `rev`: a file, link, folder, or a whole dataset.
     pub fn info(&self, path: &str, rev: Option<&str>) -> Result<LsEntry> {
         let f = self.find(path, rev)?;
-        let listing = self.listing(&f.pointer)?;
+        let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
         let ds = Dataset::of(&f.pointer);
         if f.pointer.kind == DatasetKind::Dir && f.below.is_empty() {
             let (files, bytes) = totals(&listing);
@@ -521,10 +528,6 @@ impl Access {
         let e = listing
             .get(&key)
             .ok_or_else(|| no_such_path(&ds.display(&f.below), rev))?;
-        let dirs = match e {
-            FlatEntry::Dir => crate::treeio::dir_info(self.store()?, &f.pointer.id)?,
-            _ => Default::default(),
-        };
         Ok(entry(&ds, &rel_str(&key), e, dirs.get(&key)))
     }
 
