@@ -450,3 +450,20 @@ def test_a_repository_named_by_url_is_read_through_the_source_cache(history, tmp
     assert r.dataset("data", rev="v1").repo == url
     with pytest.raises(dvx.InvalidArgumentError):
         r.add(["data"])
+
+
+def test_offline_reads_only_what_the_store_holds_and_get_copies_are_read_only(history, tmp_path):
+    repo = clone(history, tmp_path / "offline")
+    online = dvx.Repo(repo)
+    want = cat(history, "v1", "data/part0/f00.bin")
+    assert online.read_bytes("data/part0/f00.bin", rev="v1") == want
+    offline = dvx.Repo(repo, offline=True)
+    assert offline.read_bytes("data/part0/f00.bin", rev="v1") == want
+    with pytest.raises(dvx.MissingDataError):
+        offline.read_bytes("data/train.csv", rev="v1")
+    with pytest.raises(dvx.MissingDataError):
+        offline.ls("data", rev="v3")
+    got = online.get("data/part0", rev="v1")
+    f = next(p for p in got.rglob("*") if p.is_file())
+    assert not os.access(f, os.W_OK) or os.geteuid() == 0
+    assert f.stat().st_mode & 0o222 == 0

@@ -99,7 +99,8 @@ impl Repo {
                         Some(_) => None,
                         None => Some(start.as_path()),
                     };
-                    let access = Access::local(&start, rel_to, store, remote.clone(), env)?;
+                    let access =
+                        Access::local(&start, rel_to, store, remote.clone(), offline, env)?;
                     let base = access.base().unwrap_or(&start).to_path_buf();
                     Ok(Repo {
                         access,

@@ -37,6 +37,8 @@ struct Inner {
     env: CloudEnv,
     /// The remote to read from (None: the default remote).
     remote_name: Option<String>,
+    /// Never contact a remote: data the store lacks is missing.
+    offline: bool,
     /// The remote, opened on first need; reopened in a forked child (its connections and
     /// threads stay with the parent).
     remote: Mutex<Option<Arc<Connected>>>,
@@ -117,6 +119,7 @@ impl Access {
         base: Option<&Path>,
         store: Option<PathBuf>,
         remote: Option<String>,
+        offline: bool,
         env: CloudEnv,
     ) -> Result<Access> {
         let ws = Workspace::open(&WorkspaceOptions {
@@ -127,7 +130,7 @@ impl Access {
         ws.require_init()?;
         let base = base.unwrap_or(ws.root()).to_path_buf();
         let ws = Box::new(ws);
-        Ok(Access::new(Kind::Local { ws, base }, remote, env))
+        Ok(Access::new(Kind::Local { ws, base }, remote, offline, env))
     }
 
     /// A source repository named by URL (or by a path outside any repository of this machine
@@ -153,16 +156,18 @@ impl Access {
                 located: Mutex::new(None),
             },
             None,
+            setup.offline,
             env,
         ))
     }
 
-    fn new(kind: Kind, remote_name: Option<String>, env: CloudEnv) -> Access {
+    fn new(kind: Kind, remote_name: Option<String>, offline: bool, env: CloudEnv) -> Access {
         Access {
             inner: Arc::new(Inner {
                 kind,
                 env,
                 remote_name,
+                offline,
                 remote: Mutex::new(None),
                 verified: Mutex::new(std::collections::HashSet::new()),
             }),
@@ -297,6 +302,10 @@ impl Access {
 
     /// The remote to read from, opened once per process.
     pub(crate) fn connect(&self) -> Result<Arc<Connected>> {
+        if self.inner.offline {
+            // Offline: what the store lacks is missing, as when there is no remote.
+            return Err(Error::NoSuchRemote { name: None });
+        }
         let mut slot = self.inner.remote.lock().expect("remote lock poisoned");
         let pid = std::process::id();
         if let Some(c) = slot.as_ref() {
@@ -576,6 +585,7 @@ impl Access {
             no_such_path(&shown, rev)
         })?;
         let name = shown.rsplit('/').next().unwrap_or(&shown).to_string();
+        let cached = out.is_none();
         let out = match out {
             Some(o) => o.to_path_buf(),
             None => {
@@ -610,6 +620,10 @@ impl Access {
         }
         self.fetch_chunks(&needed)?;
         crate::get::write_copy(store, &part, &out, progress)?;
+        if cached {
+            // Shared by every later call for this version: not to be edited in place.
+            make_read_only(&out)?;
+        }
         Ok(out)
     }
 
@@ -666,6 +680,23 @@ fn copy_chunks(
     let finished = writer.finish();
     copied?;
     finished?;
+    Ok(())
+}
+
+/// Makes the files at and below `path` read-only (links are left alone).
+fn make_read_only(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
+    if meta.is_dir() {
+        let entries = std::fs::read_dir(path).map_err(|e| Error::io("read directory", path, e))?;
+        for e in entries {
+            let e = e.map_err(|err| Error::io("read directory", path, err))?;
+            make_read_only(&e.path())?;
+        }
+    } else if meta.is_file() {
+        let mut perms = meta.permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(path, perms).map_err(|e| Error::io("chmod", path, e))?;
+    }
     Ok(())
 }
 
