@@ -38,8 +38,10 @@ __all__ = [
     "InvalidArgumentError", "MissingDataError", "NotARegularFileError", "NotFoundError",
     "RemoteError", "Repo", "RevisionError", "StatusReport", "StorageError", "TransferReport",
     "UnsavedChangesError", "Version", "dataset", "get", "id", "info", "log", "ls", "open",
-    "read_bytes", "read_text", "resolve", "DvxFileSystem", "mlflow",
+    "read_bytes", "read_text", "resolve",
 ]
+# Not in __all__: `DvxFileSystem` and `mlflow` need fsspec and MLflow, which `import *` must
+# not require; they load on first use like the rest.
 
 
 # The API and its types load on first use (PEP 562): the `dvx` command imports this package
