@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -445,13 +446,19 @@ fn read_range<'py>(
 }
 
 fn entry_dict<'py>(py: Python<'py>, e: &LsEntry) -> PyResult<Bound<'py, PyDict>> {
+    // Interned keys and kinds: a listing of millions of entries creates no string twice.
     let d = PyDict::new(py);
-    d.set_item("path", &e.path)?;
-    d.set_item("size", e.size)?;
-    d.set_item("digest", &e.digest)?;
-    d.set_item("kind", e.kind)?;
-    d.set_item("executable", e.executable)?;
-    d.set_item("target", &e.target)?;
+    d.set_item(intern!(py, "path"), &e.path)?;
+    d.set_item(intern!(py, "size"), e.size)?;
+    d.set_item(intern!(py, "digest"), &e.digest)?;
+    let kind = match e.kind {
+        "file" => intern!(py, "file"),
+        "dir" => intern!(py, "dir"),
+        _ => intern!(py, "symlink"),
+    };
+    d.set_item(intern!(py, "kind"), kind)?;
+    d.set_item(intern!(py, "executable"), e.executable)?;
+    d.set_item(intern!(py, "target"), &e.target)?;
     Ok(d)
 }
 
