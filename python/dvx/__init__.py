@@ -45,7 +45,7 @@ __all__ = [
 
 
 # The API and its types load on first use (PEP 562): the `dvx` command imports this package
-# before it runs, and their imports (dataclasses, pathlib, threading, typing) cost it more
+# before it runs, and their imports (collections, threading) would cost it more
 # start-up than the command line itself (docs/ARCHITECTURE.md "Python").
 _LAZY = {
     **dict.fromkeys(

@@ -4,9 +4,7 @@ handle (`dvx._core.Repo`), opened once per repository and process."""
 from __future__ import annotations
 
 import os
-import pathlib
 import threading
-from typing import Iterable, Optional, Union
 
 from . import _core, _io
 from ._errors import NotFoundError
@@ -23,7 +21,13 @@ from ._types import (
     Version,
 )
 
-PathLike = Union[str, "os.PathLike[str]"]
+# Annotations only (never evaluated): importing typing would cost every first call.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import pathlib
+    from typing import Iterable, Optional, Union
+
+    PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _is_url(repo: str) -> bool:
@@ -106,8 +110,7 @@ class Repo:
     @property
     def root(self) -> Optional[pathlib.Path]:
         """The worktree's root (None for a repository read by URL)."""
-        r = self._native.root
-        return None if r is None else pathlib.Path(r)
+        return self._native.root
 
     @property
     def url(self) -> str:
@@ -166,7 +169,7 @@ class Repo:
         """A directory or file holding exactly `path` at `rev`. Without `out`, a read-only copy
         under the user cache, reused by later calls for the same version."""
         o = None if out is None else os.fspath(out)
-        return pathlib.Path(self._native.get(os.fspath(path), rev, o))
+        return self._native.get(os.fspath(path), rev, o)
 
     def id(self, path: PathLike, rev: Optional[str] = None) -> str:
         """The version id of the dataset at `path` (the one its pointer records)."""
@@ -239,15 +242,10 @@ class Repo:
 
 
 def _entries(dicts) -> list:
-    # Filled as the dataclass's own __init__ would, at a third of its cost (listings of
-    # millions of files): the dicts hold exactly Entry's fields.
-    new = object.__new__
-    out = []
-    for d in dicts:
-        e = new(Entry)
-        e.__dict__.update(d)
-        out.append(e)
-    return out
+    # The dicts hold Entry's fields in its order; tuple.__new__ skips the keyword
+    # matching of Entry(**d) (listings of millions of files).
+    new = tuple.__new__
+    return [new(Entry, d.values()) for d in dicts]
 
 
 def _paths(paths) -> list:

@@ -1,125 +1,90 @@
 """The values dvx returns: entries of a listing, versions of a log, and the reports of the
-operations that change a repository. Plain frozen dataclasses: they compare, print and pickle."""
+operations that change a repository. Named tuples: they compare, print, pickle and unpack,
+and cost little to create (a listing makes millions; `dataclasses` would also cost `import
+dvx` tens of milliseconds)."""
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Optional
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One entry of `dvx.ls`: as `dvx ls --json` prints it."""
-
-    path: str
-    size: int
-    #: BLAKE3 hex of a file's bytes (what `b3sum` prints), a folder's tree id, None for a link.
-    digest: Optional[str]
-    #: "file", "dir" or "symlink".
-    kind: str
-    executable: bool = False
-    #: A link's target.
-    target: Optional[str] = None
+from collections import namedtuple
 
 
-@dataclass(frozen=True)
-class Version:
-    """One version of a dataset in `dvx.log`, newest first."""
+class Entry(namedtuple("Entry", "path size digest kind executable target", defaults=(False, None))):
+    """One entry of `dvx.ls`, as `dvx ls --json` prints it: `path`, `size`, `digest` (BLAKE3
+    hex of a file's bytes, what `b3sum` prints; a folder's tree id; None for a link), `kind`
+    ("file", "dir" or "symlink"), `executable`, `target` (a link's)."""
 
-    path: str
-    commit: str
-    #: Commit date, RFC 3339.
-    date: str
-    #: The version id (None where the commit removed the dataset).
-    id: Optional[str]
-    files: int
-    bytes: int
-    message: Optional[str]
-    meta: dict = field(default_factory=dict)
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Where one version of a dataset comes from: what lineage records (`dvx.dataset`)."""
+class Version(namedtuple("Version", "path commit date id files bytes message meta", defaults=({},))):
+    """One version of a dataset in `dvx.log`, newest first: `date` is the commit's (RFC 3339),
+    `id` None where the commit removed the dataset."""
 
-    #: The repository: its `origin` URL when it has one, else its path (or the source URL).
-    repo: str
-    #: The commit the version was read at (None: the worktree's pointer, not yet committed).
-    commit: Optional[str]
-    #: The dataset's path in the repository.
-    path: str
-    #: The version id.
-    id: str
-    files: int
-    bytes: int
-    #: The URL of the dvx remote that holds the data (None when the repository has none).
-    remote: Optional[str]
-    #: The revision as given.
-    rev: Optional[str] = None
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DatasetAdded:
-    path: str
-    id: str
-    previous: Optional[str]
-    files: int
-    bytes: int
+class DatasetInfo(
+    namedtuple("DatasetInfo", "repo commit path id files bytes remote rev", defaults=(None,))
+):
+    """Where one version of a dataset comes from (`dvx.dataset`): `repo` (its `origin` URL,
+    else its path, or the source URL), `commit` (None: the worktree's pointer), `path`, `id`,
+    `files`, `bytes`, `remote` (the URL of the dvx remote holding the data), `rev` as given."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class AddReport:
-    datasets: list
+class DatasetAdded(namedtuple("DatasetAdded", "path id previous files bytes")):
+    """A dataset `add` saved."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class DatasetStatus:
-    path: str
-    pointer: str
-    id: str
-    #: "clean", "modified", "missing" or "not_in_store".
-    state: str
-    added: list
-    modified: list
-    deleted: list
+class AddReport(namedtuple("AddReport", "datasets")):
+    """What `Repo.add` did: `datasets`, a list of `DatasetAdded`."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class StatusReport:
-    datasets: list
+class DatasetStatus(
+    namedtuple("DatasetStatus", "path pointer id state added modified deleted")
+):
+    """One dataset of `Repo.status`: `state` is "clean", "modified", "missing" or
+    "not_in_store"; `added`, `modified`, `deleted` list paths."""
+
+    __slots__ = ()
+
+
+class StatusReport(namedtuple("StatusReport", "datasets")):
+    """What `Repo.status` found: `datasets`, a list of `DatasetStatus`."""
+
+    __slots__ = ()
 
     @property
     def clean(self) -> bool:
         return all(d.state == "clean" for d in self.datasets)
 
 
-@dataclass(frozen=True)
-class DatasetCheckout:
-    path: str
-    id: str
-    written: int
-    bytes_written: int
-    removed: int
-    unchanged: int
+class DatasetCheckout(
+    namedtuple("DatasetCheckout", "path id written bytes_written removed unchanged")
+):
+    """A dataset `checkout` wrote."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class CheckoutReport:
-    datasets: list
+class CheckoutReport(namedtuple("CheckoutReport", "datasets")):
+    """What `Repo.checkout` did: `datasets`, a list of `DatasetCheckout`."""
+
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class TransferReport:
-    remote: str
-    datasets: int
-    files: int
-    bytes: int
-    #: Bytes sent or received.
-    transferred: int
-    objects: int
-    requests: int
-    chunks: int
-    seconds: float
-    checkout: Optional[CheckoutReport] = None
-    #: Imported datasets pull fetched from their source instead of the remote.
-    fallbacks: list = field(default_factory=list)
+class TransferReport(
+    namedtuple(
+        "TransferReport",
+        "remote datasets files bytes transferred objects requests chunks seconds checkout "
+        "fallbacks",
+        defaults=(None, ()),
+    )
+):
+    """What a push, fetch or pull did: `transferred` bytes sent or received, `checkout` (a
+    `CheckoutReport`, pull), `fallbacks` (imported datasets pull fetched from their source)."""
+
+    __slots__ = ()
