@@ -60,15 +60,33 @@ impl Mirror {
             shown: shown.to_string(),
         };
         if !dir.join("HEAD").is_file() {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                op: "create",
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            mirror.git_ok(&["init", "--quiet", "--bare"])?;
-            mirror.git_ok(&["config", "remote.origin.url", url])?;
+            // Set up beside it and renamed in whole: a run killed half-way (a bare repository
+            // without its remote) must not leave a mirror later runs would trust. The caller
+            // holds the mirror's lock, so the `.new` name is this run's alone.
+            let mut tmp_name = dir.file_name().unwrap_or_default().to_os_string();
+            tmp_name.push(".new");
+            let tmp = Mirror {
+                dir: dir.with_file_name(tmp_name),
+                shown: shown.to_string(),
+            };
+            let io = |op: &'static str, path: &Path| {
+                let path = path.to_path_buf();
+                move |source| Error::Io { op, path, source }
+            };
+            for stale in [&tmp.dir, dir] {
+                match std::fs::remove_dir_all(stale) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io("remove", stale)(e))
+                    }
+                    _ => {}
+                }
+            }
+            std::fs::create_dir_all(&tmp.dir).map_err(io("create", &tmp.dir))?;
+            tmp.git_ok(&["init", "--quiet", "--bare"])?;
+            tmp.git_ok(&["config", "remote.origin.url", url])?;
             // Objects that are never referenced are not worth a background gc run.
-            mirror.git_ok(&["config", "gc.auto", "0"])?;
+            tmp.git_ok(&["config", "gc.auto", "0"])?;
+            std::fs::rename(&tmp.dir, dir).map_err(io("rename", dir))?;
         }
         Ok(mirror)
     }
