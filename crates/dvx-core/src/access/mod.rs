@@ -5,6 +5,7 @@
 //! megabytes at a time as a file is read, kept in the store so a second read asks nothing.
 
 mod file;
+mod remote;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,11 +17,10 @@ use crate::config::{CloudEnv, RepoConfig};
 use crate::error::{Error, Result};
 use crate::get::{part_of, Part};
 use crate::inspect::LsEntry;
-use crate::progress::{NoProgress, Progress};
+use crate::progress::Progress;
 use crate::scan::{rel_str, FlatEntry, Listing};
-use crate::source::{locate, open_source_data, Located, SourceData, SourceOptions};
+use crate::source::{locate, Located, SourceData, SourceOptions};
 use crate::transfer::layout::RemoteIndex;
-use crate::transfer::session::Session;
 use crate::workspace::{Dataset, Workspace, WorkspaceOptions};
 
 pub use file::FileReader;
@@ -300,153 +300,6 @@ impl Access {
         }
     }
 
-    /// The remote to read from, opened once per process.
-    pub(crate) fn connect(&self) -> Result<Arc<Connected>> {
-        if self.inner.offline {
-            // Offline: what the store lacks is missing, as when there is no remote.
-            return Err(Error::NoSuchRemote { name: None });
-        }
-        let mut slot = self.inner.remote.lock().expect("remote lock poisoned");
-        let pid = std::process::id();
-        if let Some(c) = slot.as_ref() {
-            if c.pid == pid {
-                return Ok(c.clone());
-            }
-            // A forked child: the parent's runtime threads are not here, so dropping its
-            // connection could wait for them forever. It is left alone.
-            std::mem::forget(slot.take());
-        }
-        let data = match &self.inner.kind {
-            Kind::Local { ws, .. } => SourceData::Remote(crate::remote::open_remote(
-                ws,
-                self.inner.remote_name.as_deref(),
-                &self.inner.env,
-            )?),
-            Kind::Source { opts, located, .. } => {
-                let loc = located.lock().expect("located lock poisoned").clone();
-                let loc = loc.expect("a source's data is read after its pointer was found");
-                open_source_data(&loc, opts, None, &self.inner.env)?
-            }
-        };
-        let c = Arc::new(Connected {
-            pid,
-            data,
-            index: Mutex::new(None),
-        });
-        *slot = Some(c.clone());
-        Ok(c)
-    }
-
-    /// Makes sure the store holds every tree of `p`'s version, downloading them when it does
-    /// not (children written before parents: a tree in the store has all its subtrees).
-    fn ensure_trees(&self, p: &Pointer) -> Result<()> {
-        let store = self.store()?;
-        if store.has_tree(&p.id) {
-            return Ok(());
-        }
-        let missing = || Error::MissingVersion {
-            path: p.path.clone(),
-            id: p.id,
-        };
-        let c = match self.connect() {
-            Ok(c) => c,
-            // No remote to ask: the version is simply not here.
-            Err(Error::NoSuchRemote { name: None }) => return Err(missing()),
-            Err(e) => return Err(e),
-        };
-        let mut downloaded = Vec::new();
-        match &c.data {
-            SourceData::Remote(remote) => {
-                let b = Session::open(remote);
-                let mut trees = std::collections::HashMap::new();
-                crate::transfer::fetch::load_trees(
-                    store,
-                    &b,
-                    &p.path,
-                    p.id,
-                    &mut trees,
-                    &mut downloaded,
-                )?;
-            }
-            SourceData::Store { store: src, .. } => {
-                let mut walk = crate::treeio::TreeWalk::new([p.id]);
-                while let Some(dir) = walk.next()? {
-                    let tree = crate::treeio::read_tree(src, &dir.id)?;
-                    if !store.has_tree(&dir.id) {
-                        downloaded.push((dir.id, src.tree_object_bytes(&dir.id)?));
-                    }
-                    walk.enter_all(&dir, &tree);
-                }
-            }
-        }
-        for (id, obj) in downloaded.iter().rev() {
-            store.put_tree_object(id, obj)?;
-        }
-        Ok(())
-    }
-
-    /// The flat listing of `p`'s version.
-    fn listing(&self, p: &Pointer) -> Result<Listing> {
-        self.ensure_trees(p)?;
-        crate::treeio::load_dataset(self.store()?, p)
-    }
-
-    /// [`Access::listing`] and the id and totals of every directory in it.
-    fn listing_and_dirs(&self, p: &Pointer) -> Result<(Listing, crate::treeio::DirInfo)> {
-        self.ensure_trees(p)?;
-        let mut dirs = crate::treeio::DirInfo::new();
-        let listing = crate::treeio::load_dataset_dirs(self.store()?, p, Some(&mut dirs))?;
-        Ok((listing, dirs))
-    }
-
-    /// Brings the chunks `needed` into the store from the remote (verified on arrival).
-    pub(crate) fn fetch_chunks(
-        &self,
-        needed: &std::collections::BTreeMap<dvx_store::ChunkId, Vec<String>>,
-    ) -> Result<()> {
-        if needed.is_empty() {
-            return Ok(());
-        }
-        let store = self.store()?;
-        let c = match self.connect() {
-            Ok(c) => c,
-            // No remote to ask: the file's data is simply not here.
-            Err(Error::NoSuchRemote { name: None }) => {
-                let (chunk, files) = needed.iter().next().expect("not empty");
-                return Err(Error::DamagedFile {
-                    file: files.first().cloned().unwrap_or_default(),
-                    source: dvx_store::Error::MissingChunk(*chunk),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let remote = match &c.data {
-            SourceData::Remote(r) => r,
-            SourceData::Store { store: src, .. } => return copy_chunks(src, store, needed),
-        };
-        let b = Session::open(remote);
-        let index = {
-            let mut slot = c.index.lock().expect("index lock poisoned");
-            match slot.as_ref() {
-                Some(i) => i.clone(),
-                None => {
-                    let i = Arc::new(RemoteIndex::load_in(&self.state_dir(), &b)?);
-                    *slot = Some(i.clone());
-                    i
-                }
-            }
-        };
-        match crate::transfer::fetch::download_located(&index, store, &b, needed, &NoProgress) {
-            // The remote may have received these chunks after its index was read.
-            Err(Error::RemoteObject { missing: true, .. }) => {
-                let fresh = Arc::new(RemoteIndex::load_in(&self.state_dir(), &b)?);
-                *c.index.lock().expect("index lock poisoned") = Some(fresh.clone());
-                crate::transfer::fetch::download_located(&fresh, store, &b, needed, &NoProgress)
-            }
-            r => r,
-        }
-    }
-
     /// The entries of `path` (default: every dataset) at `rev`, as `dvx ls --json` lists
     /// them; only the first level below `path` unless `recursive`.
     pub fn ls(
@@ -659,28 +512,6 @@ impl Access {
             remote: remote.map(|r| dvx_remote::redact_userinfo(&r)),
         })
     }
-}
-
-/// Copies the chunks `needed` from another local store (verified as they are read).
-fn copy_chunks(
-    src: &Store,
-    dst: &Store,
-    needed: &std::collections::BTreeMap<dvx_store::ChunkId, Vec<String>>,
-) -> Result<()> {
-    let writer = dst.writer().cached();
-    let copied = needed.iter().try_for_each(|(c, files)| {
-        let data = src.read_chunk(c).map_err(|source| Error::DamagedFile {
-            file: files.first().cloned().unwrap_or_default(),
-            source,
-        })?;
-        writer.add_chunk_with_id(*c, &data)?;
-        Ok::<(), Error>(())
-    });
-    // Keep what was copied, even after an error.
-    let finished = writer.finish();
-    copied?;
-    finished?;
-    Ok(())
 }
 
 /// Makes the files at and below `path` read-only (links are left alone).
