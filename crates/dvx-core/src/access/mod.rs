@@ -371,8 +371,7 @@ impl Access {
         let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
         let ds = Dataset::of(&f.pointer);
         if f.pointer.kind == DatasetKind::Dir && f.below.is_empty() {
-            let (files, bytes) = totals(&listing);
-            let _ = files;
+            let (_, bytes) = totals(&listing);
             return Ok(LsEntry {
                 path: ds.path.clone(),
                 kind: "dir",
