@@ -3,12 +3,14 @@ function, and dvx-core's read and write operations. Every call releases the GIL 
 works; a failure raises the `dvx.Error` subclass of its kind with the command line's message.
 
 Not the public API: `dvx` (python/dvx, docs/python.md) wraps these calls and turns their dicts
-into `dvx.Entry`, `dvx.Version` and the reports.
+into `dvx.Version` and the reports (listings come as `dvx.Entry` already).
 """
 
 import os
 import pathlib
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+from ._types import Entry
 
 _PathLike = Union[str, "os.PathLike[str]"]
 
@@ -59,12 +61,12 @@ class Repo:
 
     def ls(
         self, path: Optional[str] = None, rev: Optional[str] = None, recursive: bool = True
-    ) -> List[Dict[str, Any]]:
-        """The entries of `path` at `rev`, as dicts of `dvx.Entry`'s fields (path, size,
-        digest, kind, executable, target)."""
+    ) -> List[Entry]:
+        """The entries of `path` at `rev`, as `dvx.Entry` tuples (path, size, digest, kind,
+        executable, target)."""
 
-    def info(self, path: str, rev: Optional[str] = None) -> Dict[str, Any]:
-        """The entry of one path at `rev` (the fields of `dvx.Entry`)."""
+    def info(self, path: str, rev: Optional[str] = None) -> Entry:
+        """The entry of one path at `rev`, a `dvx.Entry`."""
 
     def get(
         self, path: str, rev: Optional[str] = None, out: Optional[_PathLike] = None

@@ -4,7 +4,7 @@ handle (`dvx._core.Repo`), opened once per repository and process."""
 from __future__ import annotations
 
 import os
-import threading
+import _thread
 
 from . import _core, _io
 from ._errors import NotFoundError
@@ -20,6 +20,9 @@ from ._types import (
     TransferReport,
     Version,
 )
+
+# Listings are built as `Entry` tuples in Rust (no dict per entry).
+_core._register_types(Entry)
 
 # Annotations only (never evaluated): importing typing would cost every first call.
 TYPE_CHECKING = False
@@ -69,7 +72,7 @@ class Repo:
             None if cache_dir is None else os.fspath(cache_dir),
         )
         self._pid = os.getpid()
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._handle = _core.Repo(*self._args)
 
     # --- pickling and fork: a copy reopens by path (native handles hold files and threads)
@@ -83,7 +86,7 @@ class Repo:
                 repo = cls.__new__(cls)
                 repo._args = state
                 repo._pid = os.getpid()
-                repo._lock = threading.Lock()
+                repo._lock = _thread.allocate_lock()
                 repo._handle = _core.Repo(*state)
                 _repos[key] = repo
         return repo
@@ -157,11 +160,11 @@ class Repo:
         """The entries of `path` (a dataset, or a folder or file inside one; default: every
         dataset) at `rev`: `dvx.Entry(path, size, digest, kind, executable, target)`."""
         p = None if path is None else os.fspath(path)
-        return _entries(self._native.ls(p, rev, recursive))
+        return self._native.ls(p, rev, recursive)
 
     def info(self, path: PathLike, rev: Optional[str] = None) -> Entry:
         """The entry of one path (a file, folder or dataset) at `rev`."""
-        return Entry(**self._native.info(os.fspath(path), rev))
+        return self._native.info(os.fspath(path), rev)
 
     def get(
         self, path: PathLike, rev: Optional[str] = None, out: Optional[PathLike] = None
@@ -241,13 +244,6 @@ class Repo:
         return _transfer(self._native.pull(rev, _paths(paths), remote, force))
 
 
-def _entries(dicts) -> list:
-    # The dicts hold Entry's fields in its order; tuple.__new__ skips the keyword
-    # matching of Entry(**d) (listings of millions of files).
-    new = tuple.__new__
-    return [new(Entry, d.values()) for d in dicts]
-
-
 def _paths(paths) -> list:
     if paths is None:
         return []
@@ -266,7 +262,7 @@ def _transfer(d: dict) -> TransferReport:
 # --- module-level calls: one handle per repository and process
 
 _repos: dict = {}
-_repos_lock = threading.Lock()
+_repos_lock = _thread.allocate_lock()
 
 
 def _repo(repo) -> Repo:

@@ -49,18 +49,19 @@ _REPOS_LOCK = threading.Lock()
 _TYPES = {"file": "file", "dir": "directory", "symlink": "link"}
 
 
-def _info(e: dict) -> dict:
-    kind = e["kind"]
+def _info(e) -> dict:
+    # `e` is a `dvx.Entry`.
+    kind = e.kind
     info = {
-        "name": e["path"],
-        "size": e["size"],
+        "name": e.path,
+        "size": e.size,
         "type": _TYPES.get(kind, "other"),
-        "digest": e["digest"],
-        "executable": bool(e.get("executable", False)),
+        "digest": e.digest,
+        "executable": bool(e.executable),
     }
     if kind == "symlink":
         info["islink"] = True
-        info["destination"] = e.get("target")
+        info["destination"] = e.target
     return info
 
 
@@ -81,7 +82,7 @@ class _Listing:
     def __init__(self, entries: list):
         infos: dict = {}
         for e in entries:
-            infos[e["path"]] = _info(e)
+            infos[e.path] = _info(e)
         children: dict = {"": []}
         linked: set = set()
         for path in list(infos):

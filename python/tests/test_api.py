@@ -174,6 +174,23 @@ def test_ls_lists_what_the_cli_lists(history):
     assert dvx.info("data/new/extra.txt", rev="v2", repo=history).size == 6000
 
 
+def test_ls_orders_paths_as_the_cli_when_a_walk_would_not(tmp_path):
+    # "a" is a folder and "a.txt", "a-b" its siblings: a depth-first walk gives a/x before
+    # a.txt ('/' sorts after '.' and '-'), the listing must still be in path order.
+    import json
+
+    repo = new_repo(tmp_path / "r")
+    for name in ["d/a/x", "d/a/y/z", "d/a.txt", "d/a-b/w", "d/a0", "d/b", "d/\u00e9t\u00e9.csv"]:
+        write(repo / name, name.encode() * 3)
+    run(repo, "add", "d")
+    cli = json.loads(run(repo, "ls", "--json", "d"))["entries"]
+    api = dvx.ls("d", repo=repo)
+    assert [e.path for e in api] == [c["path"] for c in cli]
+    assert [e.path for e in api] == sorted(e.path for e in api)
+    assert [e.path for e in dvx.ls("d/a", repo=repo)] == ["d/a", "d/a/x", "d/a/y", "d/a/y/z"]
+    assert [e.path for e in dvx.ls("d/a", repo=repo, recursive=False)] == ["d/a", "d/a/x", "d/a/y"]
+
+
 def test_log_and_dataset_record_the_versions(history):
     log = dvx.log("data", repo=history)
     assert [v.message for v in log] == ["third", "second", "first"]

@@ -130,17 +130,47 @@ pub fn load_listing_dirs(
     mut dirs: Option<&mut DirInfo>,
 ) -> Result<Listing> {
     let mut out = Listing::new();
-    let mut used = 0u64;
-    load_into(
-        store,
-        root,
-        &mut Vec::new(),
-        &mut out,
-        &mut dirs,
-        0,
-        &mut used,
-    )?;
+    walk_version(store, root, &mut |path, e| {
+        let flat = match &e.kind {
+            EntryKind::File {
+                size,
+                digest,
+                executable,
+                chunks,
+            } => FlatEntry::File {
+                size: *size,
+                digest: *digest,
+                executable: *executable,
+                chunks: chunks.clone(),
+            },
+            EntryKind::Symlink { target } => FlatEntry::Symlink {
+                target: target.clone(),
+            },
+            EntryKind::Dir { id, size, files } => {
+                if let Some(d) = dirs.as_deref_mut() {
+                    d.insert(path.to_vec(), (*id, *size, *files));
+                }
+                FlatEntry::Dir
+            }
+        };
+        out.insert(path.to_vec(), flat);
+    })?;
     Ok(out)
+}
+
+/// Shows `visit` every entry of a version with its path below the root (names joined by
+/// `/`), depth first: a directory, then what it holds, each tree's entries in name order.
+/// (So paths come in byte order, unless a directory's name is a prefix of a sibling's
+/// followed by a byte below `/`.) Checks what [`load_listing`] checks: nesting depth, the
+/// file count bound, and each directory's declared totals.
+pub fn walk_version(
+    store: &Store,
+    root: &TreeId,
+    visit: &mut dyn FnMut(&[u8], &dvx_manifest::Entry),
+) -> Result<()> {
+    let mut used = 0u64;
+    walk_into(store, root, &mut Vec::new(), visit, 0, &mut used)?;
+    Ok(())
 }
 
 /// Loads a dataset's version and checks its shape against the pointer: a single-file
@@ -185,12 +215,11 @@ fn too_deep(id: &TreeId) -> Error {
     })
 }
 
-fn load_into(
+fn walk_into(
     store: &Store,
     id: &TreeId,
     prefix: &mut Vec<u8>,
-    out: &mut Listing,
-    dirs: &mut Option<&mut DirInfo>,
+    visit: &mut dyn FnMut(&[u8], &dvx_manifest::Entry),
     depth: usize,
     used: &mut u64,
 ) -> Result<(u64, u64)> {
@@ -221,46 +250,23 @@ fn load_into(
             prefix.push(b'/');
         }
         prefix.extend_from_slice(&e.name);
+        visit(prefix, e);
         match &e.kind {
-            EntryKind::File {
-                size: s,
-                digest,
-                executable,
-                chunks,
-            } => {
+            EntryKind::File { size: s, .. } => {
                 size = size.saturating_add(*s);
                 files += 1;
                 *used += 1;
-                out.insert(
-                    prefix.clone(),
-                    FlatEntry::File {
-                        size: *s,
-                        digest: *digest,
-                        executable: *executable,
-                        chunks: chunks.clone(),
-                    },
-                );
             }
-            EntryKind::Symlink { target } => {
+            EntryKind::Symlink { .. } => {
                 files += 1;
                 *used += 1;
-                out.insert(
-                    prefix.clone(),
-                    FlatEntry::Symlink {
-                        target: target.clone(),
-                    },
-                );
             }
             EntryKind::Dir {
                 id: sub,
                 size: s,
                 files: f,
             } => {
-                out.insert(prefix.clone(), FlatEntry::Dir);
-                if let Some(d) = dirs.as_deref_mut() {
-                    d.insert(prefix.clone(), (*sub, *s, *f));
-                }
-                let (rs, rf) = load_into(store, sub, prefix, out, dirs, depth + 1, used)?;
+                let (rs, rf) = walk_into(store, sub, prefix, visit, depth + 1, used)?;
                 if rs != *s || rf != *f {
                     return Err(Error::Store(dvx_store::Error::CorruptTree {
                         id: *id,

@@ -109,12 +109,13 @@ id_type!(
 
 fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
+    // Bytes first, one check at the end: listings print millions of ids.
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
     }
-    s
+    String::from_utf8(out).expect("hex digits are ASCII")
 }
 
 fn parse_hex(s: &str) -> Option<[u8; 32]> {

@@ -3,6 +3,7 @@
 //! GIL while Rust works; errors become the exception classes `python/dvx/_errors.py` registers.
 
 mod errors;
+mod raw;
 mod repo;
 
 use pyo3::prelude::*;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_register_errors, m)?)?;
+    m.add_function(wrap_pyfunction!(repo::_register_types, m)?)?;
     m.add_class::<repo::Repo>()?;
     m.add_class::<repo::File>()?;
     Ok(())

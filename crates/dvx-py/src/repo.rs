@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 
 use dvx_core::{Access, LsEntry, NoProgress, SourceSetup};
 
@@ -163,11 +164,12 @@ impl Repo {
         let entries = py
             .detach(|| self.access.ls(path.as_deref(), rev.as_deref(), recursive))
             .py()?;
-        let list = PyList::empty(py);
-        for e in &entries {
-            list.append(entry_dict(py, e)?)?;
-        }
-        Ok(list)
+        let cls = entry_class(py)?;
+        let items = entries
+            .iter()
+            .map(|e| entry_tuple(py, cls, e))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
     }
 
     /// The entry of one path at `rev`.
@@ -177,9 +179,9 @@ impl Repo {
         py: Python<'py>,
         path: String,
         rev: Option<String>,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let e = py.detach(|| self.access.info(&path, rev.as_deref())).py()?;
-        entry_dict(py, &e)
+        entry_tuple(py, entry_class(py)?, &e)
     }
 
     /// Writes `path` at `rev` to `out`, or to a copy under the user cache; returns its path.
@@ -438,28 +440,57 @@ fn read_range<'py>(
     n: u64,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let len = n.min(reader.size().saturating_sub(offset)) as usize;
-    PyBytes::new_with(py, len, |buf| {
-        let got = py.detach(|| reader.read_at(offset, buf)).py()?;
-        debug_assert_eq!(got, len);
-        Ok(())
-    })
+    crate::raw::bytes_filled(
+        py,
+        len,
+        |buf| reader.read_at(offset, buf),
+        crate::errors::to_py,
+    )
 }
 
-fn entry_dict<'py>(py: Python<'py>, e: &LsEntry) -> PyResult<Bound<'py, PyDict>> {
-    // Interned keys and kinds: a listing of millions of entries creates no string twice.
-    let d = PyDict::new(py);
-    d.set_item(intern!(py, "path"), &e.path)?;
-    d.set_item(intern!(py, "size"), e.size)?;
-    d.set_item(intern!(py, "digest"), &e.digest)?;
+/// The `dvx.Entry` of a listing entry.
+fn entry_tuple<'py>(
+    py: Python<'py>,
+    cls: &Bound<'py, PyType>,
+    e: &LsEntry,
+) -> PyResult<Bound<'py, PyTuple>> {
+    // Interned kinds: a listing of millions of entries creates no kind string twice.
     let kind = match e.kind {
         "file" => intern!(py, "file"),
         "dir" => intern!(py, "dir"),
         _ => intern!(py, "symlink"),
     };
-    d.set_item(intern!(py, "kind"), kind)?;
-    d.set_item(intern!(py, "executable"), e.executable)?;
-    d.set_item(intern!(py, "target"), &e.target)?;
-    Ok(d)
+    crate::raw::named_tuple(
+        cls,
+        [
+            e.path.as_str().into_pyobject(py)?.into_any(),
+            e.size.into_pyobject(py)?.into_any(),
+            e.digest.as_deref().into_pyobject(py)?.into_any(),
+            kind.clone().into_any(),
+            pyo3::types::PyBool::new(py, e.executable)
+                .to_owned()
+                .into_any(),
+            e.target.as_deref().into_pyobject(py)?.into_any(),
+        ],
+    )
+}
+
+/// The `dvx.Entry` class, registered by `python/dvx/_repo.py`.
+fn entry_class(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    ENTRY
+        .get(py)
+        .map(|c| c.bind(py))
+        .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("dvx.Entry is not registered"))
+}
+
+static ENTRY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// Called once by `dvx/_repo.py`: the class listing entries are made of.
+#[pyfunction]
+pub fn _register_types(py: Python<'_>, entry: Bound<'_, PyType>) -> PyResult<()> {
+    crate::raw::check_named_tuple(&entry)?;
+    let _ = ENTRY.get_or_init(py, || entry.unbind());
+    Ok(())
 }
 
 fn checkout_list<'py>(

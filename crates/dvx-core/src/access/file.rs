@@ -14,8 +14,11 @@ use crate::error::{Error, Result};
 
 /// Chunks missing from the store are fetched this far past the end of a read.
 const READ_AHEAD: u64 = 8 << 20;
-/// A read spanning at least this many chunks reads them on several threads.
+/// A read spanning at least this many unverified chunks reads them on several threads.
 const PARALLEL_CHUNKS: usize = 4;
+/// A read of at least this many bytes copies on several threads even when nothing needs
+/// hashing: first touches of fresh pages and the copies then run on every core.
+const PARALLEL_BYTES: u64 = 16 << 20;
 
 /// One file of one version, read at any offset. Safe to share between threads.
 pub struct FileReader {
@@ -105,12 +108,12 @@ impl FileReader {
             dst.copy_from_slice(src);
             Ok(())
         };
-        // Hashing is the work worth sharing between threads; copies are not.
+        // Hashing, and the copies of a large read, are worth sharing between threads.
         let to_check = self.chunks[first..=last]
             .iter()
             .filter(|c| !self.access.was_verified(&c.id))
             .count();
-        if to_check >= PARALLEL_CHUNKS {
+        if parts.len() > 1 && (to_check >= PARALLEL_CHUNKS || end - offset >= PARALLEL_BYTES) {
             let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
             crate::work::try_each(&parts, threads, "read", copy)?;
         } else {

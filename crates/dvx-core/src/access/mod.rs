@@ -314,32 +314,61 @@ impl Access {
         };
         let mut out = Vec::new();
         for f in founds {
-            let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
-            let ds = Dataset::of(&f.pointer);
-            let below = match (f.pointer.kind, f.below.is_empty()) {
-                (DatasetKind::File, _) => String::new(),
-                _ => f.below.clone(),
+            let before = out.len();
+            let below = match f.pointer.kind {
+                // A single file's dataset is its one entry: the shape check of the full load
+                // is worth its (tiny) cost.
+                DatasetKind::File => {
+                    let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
+                    let ds = Dataset::of(&f.pointer);
+                    for (rel, e) in &listing {
+                        out.push(entry(&ds, &rel_str(rel), e, dirs.get(rel)));
+                    }
+                    continue;
+                }
+                DatasetKind::Dir => crate::names::rel_bytes(&f.below),
             };
-            let prefix = format!("{below}/");
-            let depth = |r: &str| r.matches('/').count();
+            self.ensure_trees(&f.pointer)?;
+            let store = self.store()?;
+            let ds = Dataset::of(&f.pointer);
+            let depth = |r: &[u8]| r.iter().filter(|&&c| c == b'/').count();
             let base_depth = if below.is_empty() {
                 0
             } else {
                 depth(&below) + 1
             };
-            let before = out.len();
-            for (rel, e) in &listing {
-                let r = rel_str(rel);
-                if !below.is_empty() && r != below && !r.starts_with(&prefix) {
-                    continue;
+            let wanted = |rel: &[u8]| {
+                let inside = below.is_empty()
+                    || rel == below.as_slice()
+                    || (rel.starts_with(&below) && rel.get(below.len()) == Some(&b'/'));
+                inside && (recursive || rel == below.as_slice() || depth(rel) <= base_depth)
+            };
+            // The walk yields byte order except where a directory's name is a prefix of a
+            // sibling's followed by a byte below `/`; then the listing is sorted by path.
+            let mut last: Vec<u8> = Vec::new();
+            let mut sorted = true;
+            crate::treeio::walk_version(store, &f.pointer.id, &mut |rel, e| {
+                if wanted(rel) {
+                    sorted &= last.as_slice() < rel;
+                    last.clear();
+                    last.extend_from_slice(rel);
+                    out.push(ls_entry(&ds, rel, e));
                 }
-                if !recursive && r != below && depth(&r) > base_depth {
-                    continue;
-                }
-                out.push(entry(&ds, &r, e, dirs.get(rel)));
+            })?;
+            if !sorted {
+                let mut keyed = Vec::with_capacity(out.len() - before);
+                crate::treeio::walk_version(store, &f.pointer.id, &mut |rel, _| {
+                    if wanted(rel) {
+                        keyed.push(rel.to_vec());
+                    }
+                })?;
+                let mut part: Vec<(Vec<u8>, LsEntry)> =
+                    keyed.into_iter().zip(out.drain(before..)).collect();
+                part.sort_by(|a, b| a.0.cmp(&b.0));
+                out.extend(part.into_iter().map(|(_, e)| e));
             }
             if !below.is_empty() && out.len() == before {
-                return Err(no_such_path(&ds.display(&below), rev));
+                return Err(no_such_path(&ds.display(&f.below), rev));
             }
         }
         Ok(out)
@@ -547,6 +576,36 @@ fn no_such_path(path: &str, rev: Option<&str>) -> Error {
 }
 
 /// One listing entry as `ls` shows it.
+/// The listing entry of one tree entry at `rel` (raw path bytes below the dataset).
+fn ls_entry(ds: &Dataset, rel: &[u8], e: &dvx_manifest::Entry) -> LsEntry {
+    use dvx_manifest::EntryKind;
+    let (kind, size, digest, executable, target) = match &e.kind {
+        EntryKind::File {
+            size,
+            digest,
+            executable,
+            ..
+        } => ("file", *size, Some(digest.to_hex()), *executable, None),
+        EntryKind::Symlink { target } => (
+            "symlink",
+            0,
+            None,
+            false,
+            Some(crate::names::rel_string(target)),
+        ),
+        EntryKind::Dir { id, size, .. } => ("dir", *size, Some(id.to_hex()), false, None),
+    };
+    LsEntry {
+        path: ds.display(&crate::names::rel_string(rel)),
+        kind,
+        size,
+        digest,
+        executable,
+        target,
+        source: None,
+    }
+}
+
 fn entry(ds: &Dataset, rel: &str, e: &FlatEntry, dir: Option<&(TreeId, u64, u64)>) -> LsEntry {
     let (kind, size, digest, executable, target) = match e {
         FlatEntry::File {
