@@ -37,6 +37,16 @@ fn config_sets_remotes_and_store_settings_that_commands_then_use() {
         "zstd_level 3 did not compress: store holds {} bytes for {raw} raw",
         repo.store_size()
     );
+    // -1 stores chunks raw, text included.
+    repo.dvx(&["config", "--store", "zstd_level", "-1"]).ok();
+    let before = repo.store_size();
+    repo.write("data/more.csv", "d,e,f\n4,5,6\n".repeat(20_000).as_bytes());
+    repo.dvx(&["add", "data"]).ok();
+    assert!(
+        repo.store_size() >= before + raw as u64,
+        "zstd_level -1 compressed: the store grew by {} bytes for {raw} raw",
+        repo.store_size() - before
+    );
     repo.commit("v1");
     // The remote set through config is the one push uses.
     repo.dvx(&["push"]).ok();
@@ -78,7 +88,7 @@ fn bad_config_changes_are_refused_and_nothing_is_written() {
     for (args, says) in [
         (
             &["config", "--store", "zstd_level", "99"][..],
-            "between 0 and 22",
+            "from 1 to 22",
         ),
         (
             &["config", "--store", "zstd_level", "fast"][..],

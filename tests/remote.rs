@@ -570,6 +570,21 @@ fn folder_push_of_a_given_revision_sends_only_that_version() {
     );
 }
 
+/// Total bytes of the files under `dir` (recursively).
+fn walk_sizes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            walk_sizes(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
 /// Every chunk of every pack under `dir` (recursively): (compression, raw length).
 fn pack_chunks(dir: &std::path::Path) -> Vec<(dvx_store::pack::Compression, u32)> {
     let mut out = Vec::new();
@@ -591,7 +606,7 @@ fn pack_chunks(dir: &std::path::Path) -> Vec<(dvx_store::pack::Compression, u32)
 }
 
 #[test]
-fn local_store_is_raw_and_push_compresses() {
+fn local_store_compresses_text_and_push_sends_it_as_stored() {
     use dvx_store::pack::Compression;
     let ctx = folder_ctx(true);
     let repo = &ctx.repo;
@@ -602,11 +617,20 @@ fn local_store_is_raw_and_push_compresses() {
     ctx.add_origin();
     repo.commit("v1");
 
+    // `add` compresses the CSV's chunks and stores the random bytes raw (zstd_level = 0).
     let local = pack_chunks(&repo.path(".dvx/store/packs"));
-    assert!(!local.is_empty());
+    let local_zstd = local
+        .iter()
+        .filter(|(c, _)| *c == Compression::Zstd)
+        .count();
     assert!(
-        local.iter().all(|(c, _)| *c == Compression::None),
-        "add stores chunks raw by default: {local:?}"
+        local_zstd > 0 && local_zstd < local.len(),
+        "text compressed, random bytes raw: {local:?}"
+    );
+    let store_bytes: u64 = walk_sizes(&repo.path(".dvx/store/packs"));
+    assert!(
+        store_bytes < 3_000_000 / 2 + 1_100_000,
+        "the CSV should take well under half its size: store holds {store_bytes} bytes"
     );
     let s = ctx.push(&[]);
     let remote = pack_chunks(ctx.remote.folder.as_ref().unwrap());

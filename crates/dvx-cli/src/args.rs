@@ -290,7 +290,8 @@ pub enum Command {
     ///   `remotes.<name>.*` including `endpoint`, `allow_http` and credentials (secrets hidden
     ///   in listings);
     ///
-    /// - with `--store`: `zstd_level`, `remote_zstd_level`, `pack_size`.
+    /// - with `--store`: `zstd_level` (0: compress what looks compressible, the default; 1-22:
+    ///   every chunk at that level; -1: none), `remote_zstd_level`, `pack_size`.
     Config {
         /// This machine's settings (.dvx/config.local.toml, never committed).
         #[arg(long, conflicts_with = "store")]
@@ -304,6 +305,7 @@ pub enum Command {
         /// Dotted key, e.g. remotes.origin.url.
         key: Option<String>,
         /// New value: TOML (3, true, "text") or plain text.
+        #[arg(allow_negative_numbers = true)]
         value: Option<String>,
     },
     /// Install git hooks that keep the data in step with git.

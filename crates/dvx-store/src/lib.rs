@@ -1,7 +1,8 @@
 //! The content-addressed object store of dvx: BLAKE3 ids, FastCDC chunking, chunks appended to
-//! self-describing pack files, immutable sorted index files, and tree objects. Chunks are stored
-//! raw locally (the store's `zstd_level`, 0 by default) and zstd-compressed on the way to a
-//! remote (`remote_zstd_level`); a pack entry records which, so either kind reads back.
+//! self-describing pack files, immutable sorted index files, and tree objects. `add`
+//! zstd-compresses the chunks a cheap estimate says will shrink and stores the rest raw (the
+//! store's `zstd_level`, [`pack::Policy`]); `push` compresses raw chunks on the way to a remote
+//! (`remote_zstd_level`); a pack entry records which, so either kind reads back.
 //!
 //! The main types are [`Store`] (open/create a store, read verified chunks and trees),
 //! [`StoreWriter`] (a write session that packs new chunks and publishes an index when finished),

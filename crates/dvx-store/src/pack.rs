@@ -117,6 +117,79 @@ fn decompress(stored: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
     })
 }
 
+/// Whether a chunk looks worth compressing: the order-0 entropy of a sample (up to four
+/// 1 KiB windows spread over it) is below [`ENTROPY_LIMIT`]. Text, CSV, JSON and logs sit
+/// around 3-6 bits per byte; random bytes, JPEG, zstd or gzip output near 8. About a
+/// microsecond per chunk, where trying zstd on an incompressible chunk costs as much as
+/// compressing it.
+pub fn looks_compressible(raw: &[u8]) -> bool {
+    const WINDOW: usize = 1024;
+    if raw.len() < 2 * WINDOW {
+        // Too few bytes for the estimate (their entropy cannot reach 8 bits), and few enough
+        // that trying zstd costs about as little.
+        return true;
+    }
+    let mut counts = [0u32; 256];
+    let mut total = 0u32;
+    // At least two windows, the first at the start and the last at the end.
+    let windows = raw.len().div_ceil(WINDOW).min(4);
+    for w in 0..windows {
+        let start = (raw.len() - WINDOW) * w / (windows - 1);
+        for &b in &raw[start..start + WINDOW] {
+            counts[b as usize] += 1;
+        }
+        total += WINDOW as u32;
+    }
+    let n = f64::from(total);
+    let bits: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    bits < ENTROPY_LIMIT
+}
+
+/// Bits per byte under which [`looks_compressible`] says yes: random bytes measure about 7.8
+/// over a 4 KiB sample, so this leaves a margin for structured binary data.
+const ENTROPY_LIMIT: f64 = 7.2;
+
+/// How `add` stores chunks (the store's `zstd_level`, docs/FORMAT.md section 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Compress at level 1 the chunks [`looks_compressible`] picks (`zstd_level = 0`).
+    Auto,
+    /// Try every chunk at this level (`zstd_level` 1..=22).
+    Level(i32),
+    /// Store raw (`zstd_level = -1`).
+    Never,
+}
+
+impl Policy {
+    /// The policy of a `zstd_level` setting.
+    pub fn of_level(level: i32) -> Policy {
+        match level {
+            0 => Policy::Auto,
+            l if l < 0 => Policy::Never,
+            l => Policy::Level(l),
+        }
+    }
+
+    /// The level to compress `raw` at, if it should be tried.
+    pub fn level_for(self, raw: &[u8]) -> Option<i32> {
+        match self {
+            Policy::Auto => looks_compressible(raw).then_some(AUTO_LEVEL),
+            Policy::Level(l) => Some(l),
+            Policy::Never => None,
+        }
+    }
+}
+
+/// zstd's fastest level: `push` sends a chunk stored this way as it is (docs/PERFORMANCE.md).
+const AUTO_LEVEL: i32 = 1;
+
 /// Compresses `raw` with zstd unless that saves less than 1/32 of the bytes (level 0: never
 /// tries). Raw bytes are borrowed, not copied.
 pub fn encode_chunk(raw: &[u8], level: i32) -> (Compression, std::borrow::Cow<'_, [u8]>) {
@@ -468,6 +541,51 @@ impl PackBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
+        use rand::{RngCore, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut v = vec![0u8; n];
+        rng.fill_bytes(&mut v);
+        v
+    }
+
+    fn csv_rows(seed: u64, n: usize) -> Vec<u8> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut out = String::new();
+        while out.len() < n {
+            let t: f64 = rng.random_range(-20.0..40.0);
+            let id: u32 = rng.random();
+            out.push_str(&format!("{id},station-{},{t:.2},ok\n", id % 97));
+        }
+        out.into_bytes()
+    }
+
+    #[test]
+    fn the_estimate_picks_text_and_leaves_random_and_compressed_bytes() {
+        for len in [2048, 3000, 4096, 65536, 262144] {
+            let text = csv_rows(len as u64, len);
+            assert!(looks_compressible(&text), "CSV of {len} bytes");
+            let noise = random_bytes(len as u64, len);
+            assert!(!looks_compressible(&noise), "random bytes, {len}");
+        }
+        // Small chunks are left to zstd itself.
+        assert!(looks_compressible(&random_bytes(1, 1000)));
+        let packed = zstd::bulk::compress(&csv_rows(7, 1 << 20), 3).expect("zstd");
+        assert!(!looks_compressible(&packed[..65536]), "zstd output");
+        assert!(looks_compressible(&[0u8; 100_000]));
+        // Auto mode compresses what the estimate picks, at level 1, and stores the rest raw.
+        let text = csv_rows(9, 65536);
+        assert_eq!(Policy::of_level(0).level_for(&text), Some(1));
+        assert_eq!(Policy::of_level(0).level_for(&random_bytes(9, 65536)), None);
+        assert_eq!(
+            Policy::of_level(5).level_for(&random_bytes(9, 65536)),
+            Some(5)
+        );
+        assert_eq!(Policy::of_level(-1).level_for(&text), None);
+        assert_eq!(encode_chunk(&text, 1).0, Compression::Zstd);
+    }
 
     #[test]
     fn buffer_and_file_packs_are_identical() {

@@ -18,7 +18,8 @@ pub struct StoreOptions {
     pub chunker: ChunkerParams,
     /// Target pack size in bytes; a pack is closed once it reaches this size.
     pub pack_size: u64,
-    /// zstd level for chunks stored by `add` (0: stored raw, the default).
+    /// How `add` compresses chunks: 0 (the default) those that look compressible, at level 1;
+    /// 1..=22 every chunk at that level; -1 none ([`crate::pack::Policy`]).
     pub zstd_level: i32,
     /// zstd level for raw chunks sent to a remote by `push` (0: sent raw).
     pub remote_zstd_level: i32,
@@ -31,10 +32,10 @@ impl Default for StoreOptions {
             // Few enough objects for remotes and directory listings, small enough that
             // rewriting a mostly-dead pack in gc is cheap.
             pack_size: 64 << 20,
-            // Raw: compression is a large share of `add`'s CPU, so the local store keeps
-            // chunks as they are, like a working copy, and `push` compresses what it sends
-            // (remotes are where bytes cost: network, storage bills). Checkout of local data
-            // then never decompresses. See docs/PERFORMANCE.md.
+            // Compress what a cheap sample says will shrink (text), store the rest raw:
+            // compressing everything was a large share of `add`'s CPU, storing everything
+            // raw made the store of text data many times its remote. See
+            // docs/PERFORMANCE.md.
             zstd_level: 0,
             // zstd's fastest level: much faster than its default for a slightly lower ratio.
             remote_zstd_level: 1,
@@ -52,7 +53,7 @@ pub struct StoreConfig {
     pub chunker: ChunkerParams,
     /// Target pack size in bytes.
     pub pack_size: u64,
-    /// zstd level for chunks stored by `add` (0: raw).
+    /// How `add` compresses chunks (see [`StoreOptions::zstd_level`]).
     pub zstd_level: i32,
     /// zstd level for raw chunks `push` sends (0: raw). Stores made before this setting
     /// existed get 1.
@@ -85,13 +86,17 @@ impl StoreConfig {
                 cfg.pack_size
             )));
         }
-        for (name, level) in [
-            ("zstd_level", cfg.zstd_level),
-            ("remote_zstd_level", cfg.remote_zstd_level),
-        ] {
-            if !(0..=22).contains(&level) {
-                return Err(bad(format!("{name} {level} must be between 0 and 22")));
-            }
+        if !(-1..=22).contains(&cfg.zstd_level) {
+            return Err(bad(format!(
+                "zstd_level {} must be -1 (raw), 0 (compress what pays) or a level from 1 to 22",
+                cfg.zstd_level
+            )));
+        }
+        if !(0..=22).contains(&cfg.remote_zstd_level) {
+            return Err(bad(format!(
+                "remote_zstd_level {} must be between 0 and 22",
+                cfg.remote_zstd_level
+            )));
         }
         Ok(cfg)
     }

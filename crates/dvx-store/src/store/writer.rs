@@ -166,12 +166,11 @@ impl StoreWriter<'_> {
         }
         let raw_len = u32::try_from(data.len())
             .expect("a chunk is at most pack::MAX_CHUNK_LEN bytes, far below 4 GiB");
-        let level = if try_compress {
-            self.store.config.zstd_level
-        } else {
-            0
+        let level = match try_compress {
+            true => pack::Policy::of_level(self.store.config.zstd_level).level_for(data),
+            false => None,
         };
-        let (compression, stored) = pack::encode_chunk(data, level);
+        let (compression, stored) = pack::encode_chunk(data, level.unwrap_or(0));
         self.append(id, compression, &stored, raw_len)?;
         Ok(Some(compression == Compression::Zstd))
     }
