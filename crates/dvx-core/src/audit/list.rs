@@ -64,8 +64,8 @@ pub struct AuditReport {
 }
 
 /// A time bound of `--since` / `--until`: `YYYY-MM-DD` (UTC midnight; for an end bound, the
-/// end of that day) or `YYYY-MM-DDTHH:MM:SSZ` (UTC; for an end bound, that second included).
-/// `what` names the option in the error.
+/// end of that day) or `YYYY-MM-DDTHH:MM:SS[.mmm]Z` (UTC; for an end bound, that second, or
+/// that millisecond, included). `what` names the option in the error.
 pub fn parse_time_bound(text: &str, end: bool, what: &'static str) -> Result<SystemTime> {
     let t = text.trim();
     let day = t.len() == 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-';
@@ -78,7 +78,13 @@ pub fn parse_time_bound(text: &str, end: bool, what: &'static str) -> Result<Sys
             }
         })
     } else {
-        humantime::parse_rfc3339_weak(t).map(|s| if end { s + Duration::from_secs(1) } else { s })
+        // Records hold milliseconds: an end bound includes the last unit the text names.
+        let unit = if t.contains('.') {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(1)
+        };
+        humantime::parse_rfc3339_weak(t).map(|s| if end { s + unit } else { s })
     };
     parsed.map_err(|e| Error::InvalidArgument {
         argument: what,
