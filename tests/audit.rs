@@ -706,3 +706,48 @@ fn s3_a_read_only_identity_pulls_with_a_warning_and_records_nothing() {
     list.ok();
     assert_eq!(list.json()["records"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn get_and_import_reads_are_recorded_on_the_source_remote() {
+    let ctx = folder_ctx();
+    let c1 = pushed_repo(&ctx, 0xa0d1_000b);
+    let id = ctx.repo.pointer("data.dvx").id().to_string();
+    let url = ctx.repo.root().to_string_lossy().into_owned();
+    // Two projects: the second would find the data in the first's store otherwise.
+    for (n, (cmd, email)) in [
+        ("get", "getter@example.com"),
+        ("import", "importer@example.com"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let project = TestRepo::new();
+        no_ci(&project);
+        project.set_env(
+            "DVX_CACHE_DIR",
+            &project.tmp().join("cache").to_string_lossy(),
+        );
+        project.git(&["config", "user.email", email]).ok();
+        project
+            .dvx(&[cmd, &url, "data", "-o", &format!("copy{n}")])
+            .ok();
+    }
+    let all = records_in(&ctx, ctx.repo.root(), &[]);
+    assert_eq!(
+        ops(&all),
+        [
+            "push alice@example.com",
+            "get getter@example.com",
+            "import importer@example.com"
+        ]
+    );
+    for r in &all[1..] {
+        assert_eq!(r["remote"]["name"], "source origin", "{r:#}");
+        assert_eq!(r["remote"]["url"], ctx.remote.url.as_str(), "{r:#}");
+        assert_eq!(r["commit"], Value::Null, "{r:#}");
+        let want: BTreeMap<String, (String, Value)> =
+            [("data".to_string(), (id.clone(), Value::from(c1.as_str())))].into();
+        assert_eq!(datasets(r), want, "{r:#}");
+        assert!(r["transferred"].as_u64().unwrap() > 0, "{r:#}");
+    }
+}
