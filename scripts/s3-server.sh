@@ -27,6 +27,9 @@ BUCKET="${DVX_S3_BUCKET:-dvx-test}"
 # Test-only credentials of a server that listens on 127.0.0.1 and holds nothing but test data.
 ACCESS_KEY="dvxtestaccesskey"
 SECRET_KEY="dvxtestsecretkey0123456789"
+# A second identity that may only read and list (tests/audit.rs: a reader pulls, unrecorded).
+READ_ACCESS_KEY="dvxtestreadonlykey"
+READ_SECRET_KEY="dvxtestreadonlysecret0123456789"
 TIMEOUT="${DVX_S3_START_TIMEOUT:-60}"
 WEED="${WEED:-weed}"
 PIDFILE="$STATE/weed.pid"
@@ -129,7 +132,7 @@ start() {
     adming="$(pick_port $((admin + 10000)))"
 
     cat >"$IDENTITIES" <<EOF
-{"identities":[{"name":"dvx","credentials":[{"accessKey":"$ACCESS_KEY","secretKey":"$SECRET_KEY"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+{"identities":[{"name":"dvx","credentials":[{"accessKey":"$ACCESS_KEY","secretKey":"$SECRET_KEY"}],"actions":["Admin","Read","Write","List","Tagging"]},{"name":"dvx-reader","credentials":[{"accessKey":"$READ_ACCESS_KEY","secretKey":"$READ_SECRET_KEY"}],"actions":["Read","List"]}]}
 EOF
 
     local args=(
@@ -181,6 +184,7 @@ EOF
     fi
     cat >"$ENVFILE" <<EOF
 export DVX_TEST_S3_ENDPOINT=$endpoint DVX_TEST_S3_BUCKET=$BUCKET DVX_TEST_S3_ACCESS_KEY=$ACCESS_KEY DVX_TEST_S3_SECRET_KEY=$SECRET_KEY
+export DVX_TEST_S3_READ_ACCESS_KEY=$READ_ACCESS_KEY DVX_TEST_S3_READ_SECRET_KEY=$READ_SECRET_KEY
 EOF
     echo "s3-server: S3 ready on $endpoint, bucket $BUCKET (pid $(cat "$PIDFILE"), up in ${ms} ms; log $LOG)"
 }

@@ -563,6 +563,12 @@ fn assert_remote_sane(remote: &Path, what: &str) {
                 text.starts_with("dvx-catalogue 1\n") && text.ends_with('\n'),
                 "{what}: partial catalogue.txt on the remote:\n{text}"
             );
+        } else if rel.starts_with("audit/") {
+            // Written whole (atomically) after the push completed: a killed push leaves none
+            // or a whole record, never a partial one.
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{what}: partial audit record {rel}: {e}"));
+            assert_eq!(v["operation"], "push", "{what}: {rel}: {v}");
         } else {
             assert!(
                 rel.starts_with("index/") || rel.starts_with("trees/"),

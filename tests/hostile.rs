@@ -876,6 +876,10 @@ fn keep_in_sentinel(k: &str) -> bool {
     if k == "repo/data" || k.starts_with("repo/data/") {
         return false;
     }
+    // The remote's audit trail: push, fetch and pull append a record there by design.
+    if k == "remote/audit" || k.starts_with("remote/audit/") {
+        return false;
+    }
     if let Some(g) = k.strip_prefix("repo/.git/") {
         return g == "config" || g == "hooks" || g.starts_with("hooks/") || g.starts_with("info");
     }

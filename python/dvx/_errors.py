@@ -80,6 +80,7 @@ KINDS: dict[str, type[Error]] = {
     "unknown_revision": RevisionError,
     "unknown_source": RevisionError,
     "not_cached": RevisionError,
+    "audit_not_recorded": RemoteError,
     "invalid_argument": InvalidArgumentError,
     "invalid_name": InvalidArgumentError,
     "invalid_pointer": CorruptDataError,

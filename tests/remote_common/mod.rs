@@ -113,6 +113,23 @@ impl Remote {
     }
 }
 
+/// `<YYYYMMDDTHHMMSS.mmmZ>-<16 hex>.json` in the folder of its year.
+pub fn is_audit_name(year: &str, name: &str) -> bool {
+    let Some((stamp, rest)) = name.split_once('-') else {
+        return false;
+    };
+    let b = stamp.as_bytes();
+    stamp.len() == 20
+        && stamp.starts_with(year)
+        && year.len() == 4
+        && b[8] == b'T'
+        && b[15] == b'.'
+        && b[19] == b'Z'
+        && rest
+            .strip_suffix(".json")
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
 /// A remote's content by the layout of the contract.
 #[derive(Debug, Default)]
 pub struct Objects {
@@ -124,6 +141,8 @@ pub struct Objects {
     pub trees: Vec<String>,
     /// `catalogue.txt`, the listing for readers over HTTP (present after a push).
     pub catalogue: bool,
+    /// `audit/<YYYY>/<YYYYMMDDTHHMMSS.mmmZ>-<16hex>.json`, one per recorded operation.
+    pub audits: Vec<String>,
     /// Anything else.
     pub other: Vec<String>,
     /// Total bytes of packs.
@@ -151,6 +170,7 @@ impl Objects {
                     o.trees.push(p.clone())
                 }
                 ["catalogue.txt"] => o.catalogue = true,
+                ["audit", year, name] if is_audit_name(year, name) => o.audits.push(p.clone()),
                 _ => o.other.push(p.clone()),
             }
         }
@@ -649,6 +669,11 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
         objs.catalogue,
         "no catalogue.txt on the remote after a push: {objs:?}"
     );
+    assert!(
+        objs.audits.len() as u64 >= pushes,
+        "{} audit records on the remote after {pushes} push(es): every push records one\n{objs:#?}",
+        objs.audits.len()
+    );
     let allowed = stored.div_ceil(16 * MIB) + 2 * pushes;
     assert!(
         objs.data_objects() as u64 <= allowed,
@@ -660,7 +685,7 @@ pub fn check_object_count(objs: &Objects, stored: u64, pushes: u64) {
     assert!(
         objs.other.is_empty(),
         "objects outside the contract's layout (packs/<2hex>/<64hex>.pack, index/<64hex>.idx, \
-         trees/<2hex>/<64hex>, catalogue.txt): {:?}",
+         trees/<2hex>/<64hex>, catalogue.txt, audit/<YYYY>/<stamp>-<16hex>.json): {:?}",
         objs.other
     );
 }

@@ -140,6 +140,30 @@ pub enum Command {
         #[command(subcommand)]
         action: RemoteAction,
     },
+    /// List a remote's audit trail: who pushed, pulled or collected what, and when.
+    ///
+    /// Every push, fetch, pull, get / import read and `gc --remote` appends one record under
+    /// `audit/` on the remote. Reads are not recorded when the remote's `audit_reads` is
+    /// false; writes always are. A record that cannot be read is named on stderr and the
+    /// command exits 1.
+    Audit {
+        /// Remote name (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+        /// Only records of this dataset (or of datasets inside this folder).
+        #[arg(long, value_name = "PATH")]
+        dataset: Option<PathBuf>,
+        /// Only records begun on or after this UTC date or time (2026-01-31,
+        /// 2026-01-31T14:00:00Z).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only records begun up to this UTC date (that whole day) or time (that second).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// One JSON document: {"remote", "records": [...], "problems": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Upload the data of versions to a remote (what it lacks only).
     Push {
         /// Revisions whose datasets to push (default: HEAD and the worktree's pointers).
@@ -284,7 +308,8 @@ pub enum Command {
     /// sets it, `--unset <key>` removes it. Keys are dotted:
     ///
     /// - the committed file (.dvx/config.toml, staged when changed): `core.default_remote`,
-    ///   `remotes.<name>.url|region`;
+    ///   `remotes.<name>.url|region|audit_reads` (`audit_reads = false`: reads of that remote
+    ///   are not recorded in its audit trail; writes always are);
     ///
     /// - with `--local`, this machine only (.dvx/config.local.toml): `store` and
     ///   `remotes.<name>.*` including `endpoint`, `allow_http` and credentials (secrets hidden

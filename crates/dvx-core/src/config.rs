@@ -50,6 +50,10 @@ pub struct RemoteConfig {
     /// Allow plain HTTP. Like `endpoint`, never used from the committed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
+    /// Record reads (fetch, pull, get, import) in the remote's audit trail (default true).
+    /// Writes (push, gc) are always recorded; nothing turns that off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_reads: Option<bool>,
 }
 
 /// `.dvx/config.toml`.
@@ -96,6 +100,9 @@ pub struct LocalRemote {
     /// Azure: a connection string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_string: Option<String>,
+    /// Overrides the committed `audit_reads` on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_reads: Option<bool>,
 }
 
 /// `.dvx/config.local.toml`.
@@ -188,6 +195,9 @@ pub struct CloudEnv {
     pub session_token: Option<String>,
     /// `AWS_ALLOW_HTTP` (`true`/`false`).
     pub allow_http: Option<bool>,
+    /// Who runs this process (OS user, host, CI job), for the remotes' audit trails; git's
+    /// `user.email` is read from the repository when a record is written.
+    pub actor: crate::audit::Actor,
 }
 
 /// Google Cloud Storage settings from the environment.

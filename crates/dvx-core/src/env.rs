@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::audit::{Actor, CiJob};
 use crate::config::{AzureEnv, CloudEnv, GcsEnv};
 
 /// A variable's value; unset and empty are the same.
@@ -73,6 +74,141 @@ fn azure_env() -> AzureEnv {
     }
 }
 
+/// Who runs this process, for the remotes' audit trails: the OS user, the host name and the
+/// CI job ([`ci_job`]). git's `user.email` is the repository's, read when a record is written.
+pub fn actor() -> Actor {
+    let os_user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .or_else(|| env("USERNAME"))
+        .or_else(uid);
+    Actor {
+        git_email: None,
+        os_user,
+        host: host_name(),
+        ci: ci_job(&|name| env(name)),
+    }
+}
+
+#[cfg(unix)]
+fn uid() -> Option<String> {
+    Some(format!("uid {}", rustix::process::getuid().as_raw()))
+}
+
+#[cfg(not(unix))]
+fn uid() -> Option<String> {
+    None
+}
+
+/// The machine's host name (the kernel's, else what the environment says).
+fn host_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let u = rustix::system::uname();
+        let name = u.nodename().to_string_lossy().trim().to_string();
+        if !name.is_empty() {
+            return Some(name);
+        }
+    }
+    env("HOSTNAME").or_else(|| env("COMPUTERNAME"))
+}
+
+/// The CI job this process runs in, when the variables of a known CI system are set (read
+/// through `var`, so tests can give their own).
+pub fn ci_job(var: &dyn Fn(&str) -> Option<String>) -> Option<CiJob> {
+    let is = |name: &str| var(name).is_some_and(|v| v != "false" && v != "0");
+    let job = |system: &str, id: Option<String>, job, project, url| {
+        id.map(|job_id| CiJob {
+            system: system.to_string(),
+            job_id,
+            job,
+            project,
+            url,
+        })
+    };
+    if is("GITHUB_ACTIONS") {
+        let run = var("GITHUB_RUN_ID");
+        let url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), &run) {
+            (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+            _ => None,
+        };
+        // A run id alone is shared by the run's jobs and its re-runs: the attempt tells them
+        // apart, the job name is kept beside it.
+        let id = run.map(|r| match var("GITHUB_RUN_ATTEMPT") {
+            Some(a) => format!("{r}/{a}"),
+            None => r,
+        });
+        return job(
+            "github_actions",
+            id,
+            var("GITHUB_JOB"),
+            var("GITHUB_REPOSITORY"),
+            url,
+        );
+    }
+    if is("GITLAB_CI") {
+        return job(
+            "gitlab",
+            var("CI_JOB_ID"),
+            var("CI_JOB_NAME"),
+            var("CI_PROJECT_PATH"),
+            var("CI_JOB_URL"),
+        );
+    }
+    if is("BUILDKITE") || var("BUILDKITE_JOB_ID").is_some() {
+        return job(
+            "buildkite",
+            var("BUILDKITE_JOB_ID"),
+            var("BUILDKITE_LABEL"),
+            var("BUILDKITE_PIPELINE_SLUG"),
+            var("BUILDKITE_BUILD_URL"),
+        );
+    }
+    if is("CIRCLECI") || var("CIRCLE_BUILD_NUM").is_some() {
+        let project = match (
+            var("CIRCLE_PROJECT_USERNAME"),
+            var("CIRCLE_PROJECT_REPONAME"),
+        ) {
+            (Some(u), Some(r)) => Some(format!("{u}/{r}")),
+            _ => None,
+        };
+        return job(
+            "circleci",
+            var("CIRCLE_WORKFLOW_JOB_ID").or_else(|| var("CIRCLE_BUILD_NUM")),
+            var("CIRCLE_JOB"),
+            project,
+            var("CIRCLE_BUILD_URL"),
+        );
+    }
+    if var("JENKINS_URL").is_some() {
+        return job(
+            "jenkins",
+            var("BUILD_TAG").or_else(|| var("BUILD_NUMBER")),
+            var("JOB_NAME"),
+            None,
+            var("BUILD_URL"),
+        );
+    }
+    if is("TF_BUILD") {
+        return job(
+            "azure_pipelines",
+            var("BUILD_BUILDID"),
+            var("SYSTEM_JOBDISPLAYNAME"),
+            var("BUILD_REPOSITORY_NAME"),
+            None,
+        );
+    }
+    if var("BITBUCKET_BUILD_NUMBER").is_some() {
+        return job(
+            "bitbucket",
+            var("BITBUCKET_BUILD_NUMBER"),
+            var("BITBUCKET_STEP_UUID"),
+            var("BITBUCKET_REPO_FULL_NAME"),
+            None,
+        );
+    }
+    None
+}
+
 /// Cloud settings from the environment (AWS variables and profiles, GCS, Azure): they
 /// override the config files.
 pub fn cloud() -> CloudEnv {
@@ -86,6 +222,7 @@ pub fn cloud() -> CloudEnv {
         session_token: env("AWS_SESSION_TOKEN"),
         allow_http: env("AWS_ALLOW_HTTP")
             .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes")),
+        actor: actor(),
     };
     let profile = env("AWS_PROFILE");
     if a.access_key_id.is_none() || profile.is_some() {
@@ -133,4 +270,53 @@ pub fn store_dir(cwd: &Path) -> Option<PathBuf> {
         .filter(|s| !s.is_empty())
         .map(PathBuf::from)
         .map(|p| if p.is_absolute() { p } else { cwd.join(p) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn ci_jobs_of_known_systems() {
+        let gh = vars(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_RUN_ID", "123"),
+            ("GITHUB_RUN_ATTEMPT", "2"),
+            ("GITHUB_JOB", "train"),
+            ("GITHUB_REPOSITORY", "acme/models"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+        ]);
+        let job = ci_job(&gh).expect("a GitHub job");
+        assert_eq!(job.system, "github_actions");
+        assert_eq!(job.job_id, "123/2");
+        assert_eq!(job.job.as_deref(), Some("train"));
+        assert_eq!(job.project.as_deref(), Some("acme/models"));
+        assert_eq!(
+            job.url.as_deref(),
+            Some("https://github.com/acme/models/actions/runs/123")
+        );
+        let gl = vars(&[
+            ("GITLAB_CI", "true"),
+            ("CI_JOB_ID", "77"),
+            ("CI_PROJECT_PATH", "g/p"),
+        ]);
+        let job = ci_job(&gl).expect("a GitLab job");
+        assert_eq!((job.system.as_str(), job.job_id.as_str()), ("gitlab", "77"));
+        assert_eq!(job.project.as_deref(), Some("g/p"));
+        let jenkins = vars(&[("JENKINS_URL", "https://ci"), ("BUILD_TAG", "jenkins-x-9")]);
+        assert_eq!(ci_job(&jenkins).expect("jenkins").job_id, "jenkins-x-9");
+        // A bare `CI=true` names no job; a system flag without its job id records none.
+        assert_eq!(ci_job(&vars(&[("CI", "true")])), None);
+        assert_eq!(ci_job(&vars(&[("GITHUB_ACTIONS", "true")])), None);
+        assert_eq!(ci_job(&vars(&[])), None);
+    }
 }

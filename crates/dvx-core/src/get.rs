@@ -100,7 +100,16 @@ pub fn get(
             (&own, src.cache_dir.join("state"))
         }
     };
-    let transfer = fetch_located(&loc, src, ws, store, &state_dir, env, progress)?;
+    let transfer = fetch_located(
+        &loc,
+        src,
+        crate::audit::AuditOperation::Get,
+        ws,
+        store,
+        &state_dir,
+        env,
+        progress,
+    )?;
     let listing = crate::treeio::load_listing(store, &loc.pointer.id)?;
     let part = select_part(&listing, &loc)?;
     let (files, bytes) = write_copy(store, &part, &out, progress)?;

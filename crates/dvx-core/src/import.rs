@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use dvx_manifest::{DatasetKind, EntryKind, Meta, Pointer, Source, Tree};
 use dvx_store::{Store, TreeId};
 
+use crate::audit::AuditOperation;
 use crate::checkout::{checkout_targets, CheckoutReport};
 use crate::config::CloudEnv;
 use crate::error::{Error, Result};
@@ -99,6 +100,7 @@ pub fn import(
     let transfer = fetch_located(
         &loc,
         &source,
+        AuditOperation::Import,
         Some(ws),
         store,
         &ws.state_dir(),
@@ -292,7 +294,14 @@ pub fn update(
             cache_dir: opts.cache_dir.clone(),
             cwd: ws.root().to_path_buf(),
         };
-        let (loc, transfer) = locate_and_fetch(ws, &source, &src.path, env, progress)?;
+        let (loc, transfer) = locate_and_fetch(
+            ws,
+            &source,
+            &src.path,
+            AuditOperation::Import,
+            env,
+            progress,
+        )?;
         let store = ws.store()?;
         let pointer = imported_pointer(store, &loc, &dataset, rev.clone())?;
         let id = pointer.id;
@@ -332,7 +341,8 @@ pub(crate) fn fetch_from_source(
         cache_dir: cache_dir.to_path_buf(),
         cwd: ws.root().to_path_buf(),
     };
-    let (loc, report) = locate_and_fetch(ws, &source, &src.path, env, progress)?;
+    let (loc, report) =
+        locate_and_fetch(ws, &source, &src.path, AuditOperation::Pull, env, progress)?;
     let store = ws.store()?;
     let name = pointer.path.rsplit('/').next().unwrap_or(&pointer.path);
     let (_, id, _, _) = imported_root(store, &loc, name)?;
@@ -357,6 +367,7 @@ fn locate_and_fetch(
     ws: &Workspace,
     source: &SourceOptions,
     path: &str,
+    op: AuditOperation,
     env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<(Located, TransferReport)> {
@@ -364,6 +375,7 @@ fn locate_and_fetch(
     let report = fetch_located(
         &loc,
         source,
+        op,
         Some(ws),
         ws.store()?,
         &ws.state_dir(),

@@ -8,6 +8,7 @@
 
 mod access;
 mod add;
+mod audit;
 mod beneath;
 mod checkout;
 mod config;
@@ -40,6 +41,10 @@ mod workspace;
 
 pub use access::{Access, DatasetInfo, FileReader, SourceSetup};
 pub use add::{add, AddOptions, AddReport, DatasetAdded};
+pub use audit::{
+    audit_list, parse_time_bound, Actor, AuditDataset, AuditEntry, AuditGc, AuditOperation,
+    AuditOptions, AuditProblem, AuditRecord, AuditRemote, AuditReport, CiJob, AUDIT_FORMAT,
+};
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AzureEnv, CloudEnv, GcsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};

@@ -125,6 +125,8 @@ pub struct OpenRemote {
     pub backend: Box<dyn Backend>,
     /// Whether it can only be read (a web server).
     pub read_only: bool,
+    /// Whether reads are recorded in its audit trail (`audit_reads`, default true).
+    pub audit_reads: bool,
 }
 
 impl OpenRemote {
@@ -256,6 +258,7 @@ pub(crate) fn open_with(
         },
     };
     let read_only = parsed.is_read_only();
+    let audit_reads = lr.audit_reads.or(committed.audit_reads).unwrap_or(true);
     let backend = dvx_remote::open(&parsed, &settings).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
     Ok(OpenRemote {
@@ -263,6 +266,7 @@ pub(crate) fn open_with(
         url,
         backend,
         read_only,
+        audit_reads,
     })
 }
 

@@ -224,12 +224,40 @@ pub fn gc_remote(
     remote: Option<&str>,
     env: &CloudEnv,
     opts: &GcOptions,
-    _progress: &dyn Progress,
+    progress: &dyn Progress,
 ) -> Result<GcReport> {
     ws.require_init()?;
     let r = open_remote(ws, remote, env)?;
     r.require_writable("gc --remote")?;
+    let started = crate::audit::now();
     let b = Session::open(&r);
+    let report = sweep(ws, &b, opts)?;
+    // Every run is recorded, a dry run too: it read the whole remote's listing.
+    let mut moved = b.report();
+    b.finish(&mut moved);
+    let mut record = crate::audit::record_of(
+        crate::audit::AuditOperation::Gc,
+        &r,
+        Some(ws),
+        env,
+        started,
+        Vec::new(),
+        &moved,
+    )?;
+    record.gc = Some(crate::audit::AuditGc {
+        versions: report.versions,
+        packs_deleted: report.packs_deleted,
+        trees_deleted: report.trees_deleted,
+        bytes_freed: report.bytes_freed,
+        pending: report.young_kept,
+        dry_run: opts.dry_run,
+    });
+    crate::audit::write_record(&b, &r, &record, progress)?;
+    Ok(report)
+}
+
+/// The two phases of [`gc_remote`] through an opened session.
+fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> {
     let rerr = |e| b.error(e);
     b.check_reachable()?;
     let mut report = GcReport::default();
@@ -240,7 +268,7 @@ pub fn gc_remote(
     let mut live_chunks: HashSet<ChunkId> = HashSet::new();
     let mut walk = TreeWalk::new(roots.iter().map(|(p, _)| p.id)).once();
     while let Some(dir) = walk.next()? {
-        match get_tree(ws, &b, &dir.id) {
+        match get_tree(ws, b, &dir.id) {
             Ok(Some(t)) => {
                 walk.enter_all(&dir, &t);
                 live_chunks.extend(file_chunks(&t).copied());
@@ -259,9 +287,9 @@ pub fn gc_remote(
     report.live_chunks = live_chunks.len() as u64;
 
     // Sweep candidates.
-    let pack_sizes = list_packs(&b)?;
-    let remote_trees = list_trees(&b)?;
-    let rindex = RemoteIndex::load(ws, &b)?;
+    let pack_sizes = list_packs(b)?;
+    let remote_trees = list_trees(b)?;
+    let rindex = RemoteIndex::load(ws, b)?;
     let entries = rindex.all_entries()?;
     let mut pack_live: HashMap<PackId, bool> = pack_sizes.keys().map(|p| (*p, false)).collect();
     let mut pack_known: HashSet<PackId> = HashSet::new();
@@ -354,7 +382,7 @@ pub fn gc_remote(
         let scratch = crate::fsx::ScratchDir::new(ws, "gc")?;
         let mut new_key = None;
         if !keep.is_empty() {
-            new_key = Some(put_index(&b, scratch.path(), keep)?.0);
+            new_key = Some(put_index(b, scratch.path(), keep)?.0);
         }
         for k in &rindex.keys {
             if Some(k) != new_key.as_ref() {
@@ -377,6 +405,6 @@ pub fn gc_remote(
         );
         b.put(GC_PENDING, text.into_bytes()).map_err(rerr)?;
     }
-    crate::transfer::layout::refresh_catalogue(&b)?;
+    crate::transfer::layout::refresh_catalogue(b)?;
     Ok(report)
 }

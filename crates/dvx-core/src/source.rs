@@ -251,9 +251,12 @@ pub(crate) fn locate(opts: &SourceOptions, path: &str) -> Result<Located> {
 /// `--remote-url`, else the source's default remote (with this machine's credentials: the
 /// environment, and the importing repository's local settings of a remote with the same URL),
 /// else a local source's own store.
+// Each argument is one independent input of the read (what, how recorded, into where).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn fetch_located(
     loc: &Located,
     opts: &SourceOptions,
+    op: crate::audit::AuditOperation,
     ws: Option<&Workspace>,
     store: &Store,
     state_dir: &Path,
@@ -269,7 +272,21 @@ pub(crate) fn fetch_located(
     }
     match open_source_data(loc, opts, ws, env)? {
         SourceData::Remote(remote) => {
-            crate::transfer::fetch_into_from(&remote, store, state_dir, &targets, progress)
+            let started = crate::audit::now();
+            let b = crate::transfer::session::Session::open(&remote);
+            let report =
+                crate::transfer::fetch_into_with(&b, store, state_dir, &targets, progress)?;
+            let datasets = vec![crate::audit::AuditDataset {
+                path: loc.pointer.path.clone(),
+                id: loc.pointer.id.to_hex(),
+                commit: Some(loc.commit.clone()),
+            }];
+            // The commit recorded is the source's (in `datasets`), not this repository's.
+            let mut record =
+                crate::audit::record_of(op, &remote, ws, env, started, datasets, &report)?;
+            record.commit = None;
+            crate::audit::write_record(&b, &remote, &record, progress)?;
+            Ok(report)
         }
         SourceData::Store { store: src, label } => {
             crate::transfer::copy_from_store(&src, store, &targets, &label, progress)

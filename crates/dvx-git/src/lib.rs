@@ -128,6 +128,18 @@ impl Repo {
         url
     }
 
+    /// `user.email` as git would use it for a commit here (the repository's config, then the
+    /// user's and the system's), if set: who ran a command, for a remote's audit trail.
+    pub fn user_email(&self) -> Option<String> {
+        let repo = self.inner.to_thread_local();
+        let email = repo
+            .config_snapshot()
+            .string("user.email")
+            .map(|e| e.to_string())
+            .filter(|e| !e.trim().is_empty());
+        email
+    }
+
     /// Resolve anything git accepts (full or short hash, `HEAD`, `HEAD~2`, tags with annotated
     /// tags peeled to their commit, branches, remote branches, `v1^{commit}`, ...) to a commit.
     ///

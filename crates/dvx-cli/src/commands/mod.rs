@@ -2,6 +2,7 @@
 //! returns an exit status.
 
 mod add;
+mod audit;
 mod cat;
 mod checkout;
 mod config;
@@ -52,6 +53,23 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             remote,
             json,
         } => gc::run(s, dry_run, keep_days, remote, json, out),
+        Command::Audit {
+            remote,
+            dataset,
+            since,
+            until,
+            json,
+        } => audit::run(
+            s,
+            audit::AuditArgs {
+                remote,
+                dataset,
+                since,
+                until,
+                json,
+            },
+            out,
+        ),
         Command::Push {
             revs,
             all_revs,

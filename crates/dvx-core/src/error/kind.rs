@@ -47,6 +47,7 @@ impl Error {
             }
             Error::TargetExists { .. } => K::AlreadyExists,
             Error::SourceWithoutRemote { .. } => K::SourceWithoutRemote,
+            Error::AuditNotRecorded { .. } => K::AuditNotRecorded,
         }
     }
 
@@ -132,6 +133,8 @@ pub enum ErrorKind {
     SourceWithoutRemote,
     /// `--offline`, and the source cache lacks what is needed.
     NotCached,
+    /// A push or `gc --remote` worked, but its audit record could not be written.
+    AuditNotRecorded,
     /// A bug in dvx.
     Internal,
 }
@@ -204,6 +207,7 @@ impl ErrorKind {
             K::AlreadyExists => "already_exists",
             K::SourceWithoutRemote => "source_without_remote",
             K::NotCached => "not_cached",
+            K::AuditNotRecorded => "audit_not_recorded",
             K::Internal => "internal",
         }
     }
@@ -245,6 +249,7 @@ impl ErrorKind {
         ErrorKind::AlreadyExists,
         ErrorKind::SourceWithoutRemote,
         ErrorKind::NotCached,
+        ErrorKind::AuditNotRecorded,
         ErrorKind::Internal,
     ];
 }

@@ -188,6 +188,19 @@ pub enum Error {
         #[source]
         source: dvx_store::BackendError,
     },
+    /// A push or `gc --remote` changed the remote but could not append its record to the
+    /// remote's audit trail. What it moved stays (nothing is lost); the command fails so that
+    /// no change to a remote passes unrecorded.
+    #[error("remote {remote}: the {operation} completed, but its record could not be written to the remote's audit trail (audit/): {source}; nothing was lost. Give these credentials write access to audit/ and rerun `dvx {operation}`, which records it")]
+    AuditNotRecorded {
+        /// Remote name and URL.
+        remote: String,
+        /// "push" or "gc".
+        operation: &'static str,
+        /// Why the write failed.
+        #[source]
+        source: dvx_store::BackendError,
+    },
     /// An object the data needs is missing or damaged on the remote.
     #[error("remote {remote}: object {object} {problem}; it is needed by {}:\n{}\npush it again from a machine that has the data", .files.len(), list(.files))]
     RemoteObject {

@@ -14,6 +14,7 @@ use super::layout::{self, pack_key, RemoteIndex, TreeReadError, TREES};
 use super::plan::{plan_ranges, RangeRead, MAX_RANGE_GAP, MAX_RANGE_LEN};
 use super::session::Session;
 use super::{TransferReport, PARALLEL_REQUESTS};
+use crate::audit::{AuditDataset, AuditOperation};
 use crate::config::CloudEnv;
 use crate::error::{Error, Result};
 use crate::names::count;
@@ -50,26 +51,56 @@ pub fn fetch(
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let mut targets = Vec::new();
+    let mut commits = Vec::new();
     if opts.revs.is_empty() {
         targets = select(ws, None, &opts.paths, &opts.cwd)?;
+        commits.resize(targets.len(), None);
     } else {
         for r in &opts.revs {
-            targets.extend(select(ws, Some(r), &opts.paths, &opts.cwd)?);
+            let commit = ws.repo.resolve(r)?.id;
+            let chosen = select(ws, Some(r), &opts.paths, &opts.cwd)?;
+            commits.extend(std::iter::repeat_n(Some(commit), chosen.len()));
+            targets.extend(chosen);
         }
     }
-    fetch_targets(ws, &targets, opts.remote.as_deref(), env, progress)
+    fetch_targets(
+        ws,
+        &targets,
+        &commits,
+        AuditOperation::Fetch,
+        opts.remote.as_deref(),
+        env,
+        progress,
+    )
 }
 
-/// Fetches `targets` from the named (or default) remote.
+/// Fetches `targets` from the named (or default) remote, and records the read as `op` in
+/// its audit trail; `commits[i]` is the commit `targets[i]` was read at (None: worktree).
 pub(super) fn fetch_targets(
     ws: &Workspace,
     targets: &[Target],
+    commits: &[Option<String>],
+    op: AuditOperation,
     remote_name: Option<&str>,
     env: &CloudEnv,
     progress: &dyn Progress,
 ) -> Result<TransferReport> {
     let remote = open_remote(ws, remote_name, env)?;
-    fetch_from(ws, &Session::open(&remote), targets, progress)
+    let started = crate::audit::now();
+    let b = Session::open(&remote);
+    let report = fetch_from(ws, &b, targets, progress)?;
+    let datasets = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| AuditDataset {
+            path: t.pointer.path.clone(),
+            id: t.pointer.id.to_hex(),
+            commit: commits.get(i).cloned().flatten(),
+        })
+        .collect();
+    let record = crate::audit::record_of(op, &remote, Some(ws), env, started, datasets, &report)?;
+    crate::audit::write_record(&b, &remote, &record, progress)?;
+    Ok(report)
 }
 
 /// Fetches `targets` through an opened session.

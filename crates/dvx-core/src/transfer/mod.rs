@@ -62,22 +62,16 @@ pub struct TransferReport {
     pub fallbacks: Vec<String>,
 }
 
-/// Fetches `targets` from an opened remote into `store` (index files cached under
+/// Fetches `targets` through a session on a remote into `store` (index files cached under
 /// `state_dir`): the transfer of `dvx get` / `import`, whose store may belong to no workspace.
-pub(crate) fn fetch_into_from(
-    remote: &crate::remote::OpenRemote,
+pub(crate) fn fetch_into_with(
+    b: &session::Session<'_>,
     store: &dvx_store::Store,
     state_dir: &std::path::Path,
     targets: &[crate::targets::Target],
     progress: &dyn crate::progress::Progress,
 ) -> crate::error::Result<TransferReport> {
-    fetch::fetch_into(
-        store,
-        state_dir,
-        &session::Session::open(remote),
-        targets,
-        progress,
-    )
+    fetch::fetch_into(store, state_dir, b, targets, progress)
 }
 
 impl TransferReport {

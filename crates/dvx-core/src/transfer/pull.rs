@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::fetch::fetch_targets;
 use super::TransferReport;
+use crate::audit::AuditOperation;
 use crate::checkout::checkout_targets;
 use crate::config::CloudEnv;
 use crate::error::{Error, ErrorKind, Result};
@@ -39,6 +40,12 @@ pub fn pull(
 ) -> Result<TransferReport> {
     // One choice for both steps: the checkout restores exactly what was fetched.
     let targets = select(ws, opts.rev.as_deref(), &opts.paths, &opts.cwd)?;
+    let commit = opts
+        .rev
+        .as_deref()
+        .map(|r| ws.resolve(r))
+        .transpose()?
+        .map(|c| c.id);
     let (imported, own): (Vec<_>, Vec<_>) = targets
         .iter()
         .cloned()
@@ -46,13 +53,24 @@ pub fn pull(
     let mut report = if own.is_empty() && !imported.is_empty() {
         TransferReport::default()
     } else {
-        fetch_targets(ws, &own, opts.remote.as_deref(), env, progress)?
+        let commits = vec![commit.clone(); own.len()];
+        fetch_targets(
+            ws,
+            &own,
+            &commits,
+            AuditOperation::Pull,
+            opts.remote.as_deref(),
+            env,
+            progress,
+        )?
     };
     // Imported datasets one by one: the remote may lack one, which then comes from its source.
     for t in &imported {
         let fetched = fetch_targets(
             ws,
             std::slice::from_ref(t),
+            std::slice::from_ref(&commit),
+            AuditOperation::Pull,
             opts.remote.as_deref(),
             env,
             progress,

@@ -29,30 +29,46 @@ pub struct PushOptions {
     pub remote: Option<String>,
 }
 
-fn dedup_versions(mut v: Vec<Pointer>) -> Vec<Pointer> {
+/// A version to push and the commit its pointer was read at (None: the worktree).
+type Version = (Pointer, Option<String>);
+
+fn dedup_versions(mut v: Vec<Version>) -> Vec<Version> {
     let mut seen = HashSet::new();
-    v.retain(|p| seen.insert((p.path.clone(), p.id)));
+    v.retain(|(p, _)| seen.insert((p.path.clone(), p.id)));
     v
 }
 
 /// Pushing moves data only, so versions with overlapping pointers are pushed too (a checkout
 /// of them refuses).
-fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Pointer>> {
+fn versions_to_push(ws: &Workspace, opts: &PushOptions) -> Result<Vec<Version>> {
     let mut out = Vec::new();
+    let at = |c: &dvx_git::Commit| -> Result<Vec<Version>> {
+        Ok(ws
+            .pointers_at_unchecked(c)?
+            .into_iter()
+            .map(|(p, _)| (p, Some(c.id.clone())))
+            .collect())
+    };
+    let worktree = || -> Result<Vec<Version>> {
+        Ok(ws
+            .all_worktree_pointers_unchecked()?
+            .into_iter()
+            .map(|p| (p, None))
+            .collect())
+    };
     if opts.all_revs {
         for c in ws.repo.all_commits()? {
-            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
+            out.extend(at(&c)?);
         }
-        out.extend(ws.all_worktree_pointers_unchecked()?);
+        out.extend(worktree()?);
     } else if opts.revs.is_empty() {
         if let Some(head) = ws.repo.head()? {
-            out.extend(ws.pointers_at_unchecked(&head)?.into_iter().map(|(p, _)| p));
+            out.extend(at(&head)?);
         }
-        out.extend(ws.all_worktree_pointers_unchecked()?);
+        out.extend(worktree()?);
     } else {
         for r in &opts.revs {
-            let c = ws.repo.resolve(r)?;
-            out.extend(ws.pointers_at_unchecked(&c)?.into_iter().map(|(p, _)| p));
+            out.extend(at(&ws.repo.resolve(r)?)?);
         }
     }
     Ok(dedup_versions(out))
@@ -68,11 +84,31 @@ pub fn push(
     ws.require_init()?;
     let remote = open_remote(ws, opts.remote.as_deref(), env)?;
     remote.require_writable("push")?;
+    let started = crate::audit::now();
     let versions = versions_to_push(ws, opts)?;
     let b = Session::open(&remote);
-    let mut report = push_to(ws, &b, &versions, progress)?;
+    let pointers: Vec<Pointer> = versions.iter().map(|(p, _)| p.clone()).collect();
+    let mut report = push_to(ws, &b, &pointers, progress)?;
     super::layout::refresh_catalogue(&b)?;
     b.finish(&mut report);
+    let datasets = versions
+        .into_iter()
+        .map(|(p, commit)| crate::audit::AuditDataset {
+            path: p.path,
+            id: p.id.to_hex(),
+            commit,
+        })
+        .collect();
+    let record = crate::audit::record_of(
+        crate::audit::AuditOperation::Push,
+        &remote,
+        Some(ws),
+        env,
+        started,
+        datasets,
+        &report,
+    )?;
+    crate::audit::write_record(&b, &remote, &record, progress)?;
     Ok(report)
 }
 
