@@ -13,13 +13,13 @@ mod util;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use remote_common::*;
 use serde_json::Value;
 use util::s3::S3Env;
+use util::web::WebServer;
 use util::*;
 
 /// Every variable by which dvx recognises a CI job: cleared, so that a test run inside CI
@@ -346,52 +346,6 @@ fn concurrent_pushes_from_several_clones_are_all_recorded() {
     assert_eq!(ctx.objects().audits.len(), 9);
     // Each clone sees every record too.
     assert_eq!(records_in(&ctx, &clones[0], &[]).len(), 9);
-}
-
-/// `python3 -m http.server` over a folder, on a free port of 127.0.0.1; stopped on drop.
-struct WebServer {
-    child: Child,
-    url: String,
-}
-
-impl WebServer {
-    fn serve(dir: &Path) -> WebServer {
-        let mut child = Command::new("python3")
-            .args([
-                "-u",
-                "-m",
-                "http.server",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--directory",
-            ])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split("port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("unexpected http.server banner: {line:?}"));
-        WebServer {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The one warning line of a read that was not recorded.

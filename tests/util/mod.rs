@@ -13,6 +13,7 @@
 
 pub mod cloud;
 pub mod s3;
+pub mod web;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::get::{part_of, Part};
 use crate::inspect::LsEntry;
 use crate::progress::Progress;
-use crate::scan::{rel_str, FlatEntry, Listing};
+use crate::scan::{FlatEntry, Listing};
 use crate::source::{locate, Located, SourceData, SourceOptions};
 use crate::transfer::layout::RemoteIndex;
 use crate::workspace::{Dataset, Workspace, WorkspaceOptions};
@@ -322,7 +322,7 @@ impl Access {
                     let (listing, dirs) = self.listing_and_dirs(&f.pointer)?;
                     let ds = Dataset::of(&f.pointer);
                     for (rel, e) in &listing {
-                        out.push(entry(&ds, &rel_str(rel), e, dirs.get(rel)));
+                        out.push(entry(&ds, rel, e, dirs.get(rel)));
                     }
                     continue;
                 }
@@ -418,7 +418,7 @@ impl Access {
         let e = listing
             .get(&key)
             .ok_or_else(|| no_such_path(&ds.display(&f.below), rev))?;
-        Ok(entry(&ds, &rel_str(&key), e, dirs.get(&key)))
+        Ok(entry(&ds, &key, e, dirs.get(&key)))
     }
 
     /// A reader of the file `path` at `rev`.
@@ -575,7 +575,6 @@ fn no_such_path(path: &str, rev: Option<&str>) -> Error {
     }
 }
 
-/// One listing entry as `ls` shows it.
 /// The listing entry of one tree entry at `rel` (raw path bytes below the dataset).
 fn ls_entry(ds: &Dataset, rel: &[u8], e: &dvx_manifest::Entry) -> LsEntry {
     use dvx_manifest::EntryKind;
@@ -606,36 +605,30 @@ fn ls_entry(ds: &Dataset, rel: &[u8], e: &dvx_manifest::Entry) -> LsEntry {
     }
 }
 
-fn entry(ds: &Dataset, rel: &str, e: &FlatEntry, dir: Option<&(TreeId, u64, u64)>) -> LsEntry {
-    let (kind, size, digest, executable, target) = match e {
+/// The listing entry of one entry of a flat listing (`dir`: a directory's tree id and totals).
+fn entry(ds: &Dataset, rel: &[u8], e: &FlatEntry, dir: Option<&(TreeId, u64, u64)>) -> LsEntry {
+    use dvx_manifest::EntryKind;
+    let kind = match e {
         FlatEntry::File {
             size,
             digest,
             executable,
             ..
-        } => ("file", *size, Some(digest.to_hex()), *executable, None),
-        FlatEntry::Symlink { target } => (
-            "symlink",
-            0,
-            None,
-            false,
-            Some(crate::names::rel_string(target)),
-        ),
-        FlatEntry::Dir => (
-            "dir",
-            dir.map_or(0, |d| d.1),
-            dir.map(|d| d.0.to_hex()),
-            false,
-            None,
-        ),
+        } => EntryKind::File {
+            size: *size,
+            digest: *digest,
+            executable: *executable,
+            chunks: Vec::new(),
+        },
+        FlatEntry::Symlink { target } => EntryKind::Symlink {
+            target: target.clone(),
+        },
+        FlatEntry::Dir => {
+            // The walk that made the listing recorded every directory it put in it.
+            let (id, size, files) = *dir.expect("every listed directory has its DirInfo");
+            EntryKind::Dir { id, size, files }
+        }
     };
-    LsEntry {
-        path: ds.display(rel),
-        kind,
-        size,
-        digest,
-        executable,
-        target,
-        source: None,
-    }
+    let name = Vec::new();
+    ls_entry(ds, rel, &dvx_manifest::Entry { name, kind })
 }
