@@ -50,6 +50,9 @@ pub struct RemoteConfig {
     /// Allow plain HTTP. Like `endpoint`, never used from the committed file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_http: Option<bool>,
+    /// The remote is encrypted (docs/FORMAT.md section 11): every client must open its key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypt: bool,
 }
 
 /// `.dvx/config.toml`.
@@ -96,6 +99,9 @@ pub struct LocalRemote {
     /// Azure: a connection string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_string: Option<String>,
+    /// An encrypted remote: a shell command that prints its passphrase (a secret manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_command: Option<String>,
 }
 
 /// `.dvx/config.local.toml`.

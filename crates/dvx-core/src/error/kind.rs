@@ -47,6 +47,9 @@ impl Error {
             }
             Error::TargetExists { .. } => K::AlreadyExists,
             Error::SourceWithoutRemote { .. } => K::SourceWithoutRemote,
+            Error::PassphraseRequired { .. } => K::PassphraseRequired,
+            Error::WrongPassphrase { .. } => K::WrongPassphrase,
+            Error::Encryption { .. } => K::Encryption,
         }
     }
 
@@ -132,6 +135,12 @@ pub enum ErrorKind {
     SourceWithoutRemote,
     /// `--offline`, and the source cache lacks what is needed.
     NotCached,
+    /// An encrypted remote needs a passphrase and none was given.
+    PassphraseRequired,
+    /// The passphrase opens none of an encrypted remote's keys.
+    WrongPassphrase,
+    /// The remote's encryption does not allow the operation.
+    Encryption,
     /// A bug in dvx.
     Internal,
 }
@@ -204,6 +213,9 @@ impl ErrorKind {
             K::AlreadyExists => "already_exists",
             K::SourceWithoutRemote => "source_without_remote",
             K::NotCached => "not_cached",
+            K::PassphraseRequired => "passphrase_required",
+            K::WrongPassphrase => "wrong_passphrase",
+            K::Encryption => "encryption",
             K::Internal => "internal",
         }
     }
@@ -245,6 +257,9 @@ impl ErrorKind {
         ErrorKind::AlreadyExists,
         ErrorKind::SourceWithoutRemote,
         ErrorKind::NotCached,
+        ErrorKind::PassphraseRequired,
+        ErrorKind::WrongPassphrase,
+        ErrorKind::Encryption,
         ErrorKind::Internal,
     ];
 }

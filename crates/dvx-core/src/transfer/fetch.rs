@@ -299,7 +299,7 @@ pub(crate) fn download_located(
     let writer = store.writer_with_pack_size(FETCH_PACK_SIZE).cached();
     let fetched = crate::work::try_each(&ranges, PARALLEL_REQUESTS, "fetch", |r: &RangeRead| {
         let data = b
-            .get_range(&pack_key(&r.pack), r.start, r.len)
+            .get_range(&pack_key(b, &r.pack), r.start, r.len)
             .map_err(|e| match e {
                 BackendError::NotFound { .. } => Error::RemoteObject {
                     remote: b.label().to_string(),
@@ -319,8 +319,9 @@ pub(crate) fn download_located(
             let verified = data
                 .get(from..to)
                 .ok_or_else(|| "the pack is shorter than its index says".to_string())
-                .and_then(|s| {
-                    pack::decode_chunk(&l.entry(*c), &r.pack, s)
+                .and_then(|frame| layout::open_chunk(b, c, l, frame))
+                .and_then(|(s, l)| {
+                    pack::decode_chunk(&l.entry(*c), &r.pack, &s)
                         .map(|_| s)
                         .map_err(|e| e.to_string())
                 });
@@ -331,7 +332,7 @@ pub(crate) fn download_located(
                 problem: format!("is corrupt ({detail})"),
                 files: needed.get(c).cloned().unwrap_or_default(),
             })?;
-            writer.add_stored(*c, l.compression, stored, l.raw_len)?;
+            writer.add_stored(*c, l.compression, &stored, l.raw_len)?;
         }
         progress.advance(r.len);
         Ok(())
