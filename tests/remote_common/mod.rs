@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod leaks;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
