@@ -117,7 +117,7 @@ pub fn leaks(
         // already a confirmation.
         needles.push((
             format!("id {hex} (hex prefix)"),
-            hex[..16].as_bytes().to_vec(),
+            hex.as_bytes()[..16].to_vec(),
         ));
     }
     for n in names {
