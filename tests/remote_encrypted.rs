@@ -335,6 +335,10 @@ fn a_client_that_does_not_know_the_remote_is_encrypted_does_not_write_to_it() {
     repo.dvx_in(&clone, &["gc", "--remote", "--keep-days", "0"])
         .code_is(1)
         .stderr_has("is encrypted");
+    // Reading says why nothing is found.
+    repo.dvx_in(&clone, &["pull", "data"])
+        .code_is(1)
+        .stderr_has("encrypt = true");
     assert_eq!(remote_objects(&dir), before, "the remote changed");
 }
 

@@ -71,6 +71,7 @@ impl std::fmt::Debug for RemoteCrypt {
 
 impl RemoteCrypt {
     fn from_master(master: Zeroizing<[u8; 32]>, opened_by: String) -> RemoteCrypt {
+        no_core_dumps();
         let names = Zeroizing::new(blake3::derive_key(NAMES_CONTEXT, &*master));
         let contents_key = Zeroizing::new(blake3::derive_key(CONTENTS_CONTEXT, &*master));
         let contents = XChaCha20Poly1305::new(&(*contents_key).into());
@@ -162,6 +163,29 @@ impl RemoteCrypt {
                 },
             )
             .ok()
+    }
+}
+
+/// Keeps the opened key out of core dumps: the command line process is made non-dumpable
+/// (Linux), which also keeps other users' debuggers out. Not a Python process: other dvx
+/// processes recognise a lock holder with the module loaded by its `/proc` maps, which a
+/// non-dumpable process hides (the command line is recognised by its `cmdline`).
+fn no_core_dumps() {
+    #[cfg(target_os = "linux")]
+    {
+        let cli = std::env::current_exe()
+            .ok()
+            .and_then(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().starts_with("dvx"))
+            })
+            .unwrap_or(false);
+        if cli {
+            // Best effort: the key is zeroed on drop either way.
+            let _ = rustix::process::set_dumpable_behavior(
+                rustix::process::DumpableBehavior::NotDumpable,
+            );
+        }
     }
 }
 

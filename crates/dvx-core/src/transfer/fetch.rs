@@ -152,9 +152,16 @@ pub(crate) fn load_trees(
                 TreeReadError::Get(BackendError::NotFound { .. }) => {
                     let nothing_there =
                         dir.path.is_empty() && b.list(TREES).is_ok_and(|t| t.is_empty());
+                    // Names on an encrypted remote mean nothing to a client without its key.
+                    let encrypted = b.crypt().is_none()
+                        && b.list(crate::crypt::KEYS).is_ok_and(|k| !k.is_empty());
                     object_error(
                         true,
-                        if nothing_there {
+                        if encrypted {
+                            "is missing: the remote is encrypted (it holds keys/) but \
+                             .dvx/config.toml does not say `encrypt = true` for it"
+                                .into()
+                        } else if nothing_there {
                             "is missing, and the remote holds no data at all (is it the right \
                          remote? is its share mounted?)"
                                 .into()

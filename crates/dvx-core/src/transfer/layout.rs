@@ -181,11 +181,13 @@ pub(crate) const NOT_AUTHENTIC: &str = "fails authentication: altered, moved or 
 /// the remote, before leaving the rest to them.
 const CATALOGUE_ROUNDS: usize = 5;
 
-/// The objects the catalogue lists: everything a reader lists (packs, indexes, trees).
+/// The objects the catalogue lists: everything a reader lists (packs, indexes, trees, keys).
 fn catalogued(b: &Session<'_>) -> std::result::Result<Vec<dvx_store::ObjectInfo>, BackendError> {
     let mut all = b.list(PACKS)?;
     all.extend(b.list(INDEXES)?);
     all.extend(b.list(TREES)?);
+    // An encrypted remote's readers over HTTP find its key objects here too.
+    all.extend(b.list(crate::crypt::KEYS)?);
     all.sort_by(|x, y| x.key.cmp(&y.key));
     Ok(all)
 }
