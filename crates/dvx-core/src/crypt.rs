@@ -146,6 +146,26 @@ impl RemoteCrypt {
         Ok(out)
     }
 
+    /// Seals in place: `frame` is `[24 bytes for the nonce] plaintext [16 bytes for the
+    /// tag]`, and becomes the sealed message [`RemoteCrypt::seal`] would return.
+    pub(crate) fn seal_in_place(&self, aad: &[u8], frame: &mut [u8]) -> Result<()> {
+        use chacha20poly1305::aead::AeadInOut;
+        let nonce: [u8; NONCE_LEN] = random()?;
+        let len = frame.len();
+        let (head, rest) = frame.split_at_mut(NONCE_LEN);
+        head.copy_from_slice(&nonce);
+        let (msg, tag_out) = rest.split_at_mut(len - SEAL_OVERHEAD);
+        let tag = self
+            .contents
+            .encrypt_inout_detached(&XNonce::from(nonce), &aad_of(aad), msg.into())
+            .map_err(|_| Error::Encryption {
+                remote: String::new(),
+                message: "encryption failed (message too long)".into(),
+            })?;
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
     /// The plaintext of a sealed message, or None when it is not what was sealed with this
     /// key and `aad` (altered, moved, or made by someone without the key).
     pub(crate) fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
@@ -682,6 +702,10 @@ mod tests {
         );
         let other = RemoteCrypt::from_master(Zeroizing::new([8u8; 32]), "y".into());
         assert!(other.open(b"trees/ab/cd", &s).is_none(), "another key");
+        let mut frame = vec![0u8; 5 + SEAL_OVERHEAD];
+        frame[24..29].copy_from_slice(b"hello");
+        c.seal_in_place(b"k", &mut frame).expect("seal in place");
+        assert_eq!(c.open(b"k", &frame).as_deref(), Some(&b"hello"[..]));
     }
 
     #[test]

@@ -334,19 +334,20 @@ pub(crate) fn put_pack(
     out.extend_from_slice(&0u32.to_le_bytes());
     let mut located = Vec::with_capacity(entries.len());
     let mut trailer = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    // Each frame laid out as `[nonce] stored bytes [tag]`, then sealed in place on every
+    // core (one copy of the data, and the uploader thread does not seal a pack alone).
     for e in entries {
         let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
-        let frame = c
-            .seal(&frame_aad(id, &e.id), stored)
-            .map_err(|err| with_label(err, b))?;
         let loc = Location {
             pack: *id,
             offset: out.len() as u64,
-            stored_len: frame.len() as u32,
+            stored_len: e.stored_len + SEAL_OVERHEAD as u32,
             raw_len: e.raw_len,
             compression: e.compression,
         };
-        out.extend_from_slice(&frame);
+        out.extend_from_slice(&[0u8; 24]);
+        out.extend_from_slice(stored);
+        out.extend_from_slice(&[0u8; 16]);
         trailer.extend_from_slice(&e.id.0);
         trailer.extend_from_slice(&loc.offset.to_le_bytes());
         trailer.extend_from_slice(&loc.stored_len.to_le_bytes());
@@ -357,6 +358,21 @@ pub(crate) fn put_pack(
         });
         trailer.extend_from_slice(&[0, 0, 0]);
         located.push((e.id, loc));
+    }
+    drop(data);
+    {
+        use rayon::prelude::*;
+        let mut frames: Vec<(&ChunkId, &mut [u8])> = Vec::with_capacity(located.len());
+        let mut rest = &mut out[EPACK_HEADER as usize..];
+        for (cid, loc) in &located {
+            let (frame, r) = rest.split_at_mut(loc.stored_len as usize);
+            frames.push((cid, frame));
+            rest = r;
+        }
+        frames
+            .into_par_iter()
+            .try_for_each(|(cid, frame)| c.seal_in_place(&frame_aad(id, cid), frame))
+            .map_err(|err| with_label(err, b))?;
     }
     let t = out.len() as u64;
     let sealed = c
