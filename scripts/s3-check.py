@@ -102,6 +102,13 @@ def main(argv):
             for k, size in list_keys(endpoint, bucket, access, secret, prefix):
                 print(f"{size}\t{k}")
             return 0
+        if cmd == "get":
+            st, body = request(endpoint, access, secret, "GET", f"/{bucket}/{argv[6]}")
+            if st != 200:
+                print(f"GET failed: HTTP {st}", file=sys.stderr)
+                return 1
+            sys.stdout.buffer.write(body)
+            return 0
         if cmd == "smoke":
             key = "smoke/hello.txt"
             data = b"hello from scripts/s3-check.py\n" * 1000

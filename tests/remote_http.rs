@@ -353,3 +353,37 @@ fn get_and_import_read_a_source_over_http() {
     .ok();
     assert_snapshot_eq("update to v2 over http", &s.v2, &user.snapshot("imported"));
 }
+
+#[test]
+fn http_reads_a_served_encrypted_remote_with_its_passphrase() {
+    let repo = TestRepo::new();
+    let remote = Remote::folder(&repo, "remote", true).encrypted(&repo, "web passphrase");
+    let folder = remote.folder.clone().unwrap();
+    let ctx = Ctx { repo, remote };
+    let repo = &ctx.repo;
+    let mut g = Gen::new(0x477_0e4c);
+    write_v1(repo, &mut g);
+    repo.dvx(&["add", "data", "-m", "v1"]).ok();
+    ctx.add_origin();
+    repo.commit("v1");
+    ctx.push(&[]);
+    let want = repo.snapshot("data");
+    let web = WebServer::serve(&folder);
+    // `--encrypt` joins the served remote: its key objects are in the catalogue.
+    let clone = repo.clone_to("web-enc", &[]);
+    ctx.dvx_in(
+        &clone,
+        &["remote", "add", "web", &web.url, "--default", "--encrypt"],
+    )
+    .ok();
+    ctx.dvx_in(&clone, &["pull"]).ok();
+    assert_snapshot_eq("pull over http, encrypted", &want, &snap_in(&clone, "data"));
+    let other = repo.clone_to("web-enc-wrong", &[]);
+    repo.dvx_in_env(
+        &other,
+        &[("DVX_PASSPHRASE", "not it")],
+        &["remote", "add", "web", &web.url, "--default", "--encrypt"],
+    )
+    .code_is(1)
+    .stderr_has("cannot open its key");
+}

@@ -54,6 +54,90 @@ fn s3_roundtrip_push_after_each_version() {
     not(dvx_s3_tests),
     ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
 )]
+fn s3_encrypted_roundtrip_push_all_revs_then_pull_in_clones() {
+    let mut ctx = s3_ctx("enc-roundtrip");
+    ctx.remote = ctx.remote.encrypted(&ctx.repo, "s3 passphrase");
+    roundtrip_all_revs(&ctx);
+}
+
+#[test]
+#[cfg_attr(
+    not(dvx_s3_tests),
+    ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
+)]
+fn s3_encrypted_remote_holds_no_plaintext_ids_or_names() {
+    let mut ctx = s3_ctx("enc-leaks");
+    ctx.remote = ctx.remote.encrypted(&ctx.repo, "s3 passphrase");
+    remote_common::leaks::nothing_leaks(&ctx);
+}
+
+#[test]
+#[cfg_attr(
+    not(dvx_s3_tests),
+    ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
+)]
+fn s3_encrypted_interrupted_push_and_pull_recover_and_gc_keeps_live_versions() {
+    let mut ctx = s3_ctx("enc-interrupted");
+    ctx.remote = ctx.remote.encrypted(&ctx.repo, "s3 passphrase");
+    interrupted_transfers(&ctx);
+    let mut ctx = s3_ctx("enc-gc");
+    ctx.remote = ctx.remote.encrypted(&ctx.repo, "s3 passphrase");
+    fsck_and_gc(&ctx);
+}
+
+#[test]
+#[cfg_attr(
+    not(dvx_s3_tests),
+    ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
+)]
+fn s3_two_encrypted_remotes_under_prefixes_of_one_bucket_are_independent() {
+    let env = S3Env::get();
+    let repo = TestRepo::new();
+    env.apply(&repo);
+    let mut g = Gen::new(0x5e4c);
+    g.tree(&repo.path("data"), 2, 4, 50_000);
+    repo.dvx(&["add", "data"]).ok();
+    let base = env.unique_url("enc-teams");
+    let (a, b) = (format!("{base}/team-a"), format!("{base}/team-b"));
+    for (name, url, pass) in [("a", &a, "alpha"), ("b", &b, "beta")] {
+        repo.dvx_in_env(
+            repo.root(),
+            &[("DVX_PASSPHRASE", pass)],
+            &["remote", "add", name, url, "--encrypt"],
+        )
+        .ok();
+    }
+    repo.commit("two remotes");
+    repo.dvx_in_env(
+        repo.root(),
+        &[("DVX_PASSPHRASE", "alpha")],
+        &["push", "-r", "a"],
+    )
+    .ok();
+    repo.dvx_in_env(
+        repo.root(),
+        &[("DVX_PASSPHRASE", "beta")],
+        &["push", "-r", "b"],
+    )
+    .ok();
+    let want = repo.snapshot("data");
+    for (remote, pass, other) in [("a", "alpha", "b"), ("b", "beta", "a")] {
+        let clone = repo.clone_to(&format!("team-{remote}"), &[]);
+        repo.dvx_in_env(&clone, &[("DVX_PASSPHRASE", pass)], &["pull", "-r", other])
+            .code_is(1)
+            .stderr_has("cannot open its key");
+        assert!(!clone.join("data").exists());
+        repo.dvx_in_env(&clone, &[("DVX_PASSPHRASE", pass)], &["pull", "-r", remote])
+            .ok();
+        assert_snapshot_eq("own remote", &want, &snap_in(&clone, "data"));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(dvx_s3_tests),
+    ignore = "needs the S3 test server: scripts/s3-server.sh start && eval \"$(scripts/s3-server.sh env)\""
+)]
 fn s3_interrupted_push_and_pull_recover() {
     let ctx = s3_ctx("interrupted");
     interrupted_transfers(&ctx);
@@ -281,6 +365,7 @@ fn s3_settings_from_config_local_toml() {
             folder: None,
             s3: Some((env.clone(), String::new())),
             emu: None,
+            encrypt: false,
         },
     };
     let r = ctx.dvx(&["push"]);

@@ -21,6 +21,7 @@ from ._errors import (
     MissingDataError,
     NotARegularFileError,
     NotFoundError,
+    PassphraseError,
     RemoteError,
     RevisionError,
     StorageError,
@@ -36,7 +37,7 @@ __all__ = [
     "AddReport", "AlreadyExistsError", "BusyError", "CheckoutReport", "ConfigError",
     "CorruptDataError", "DatasetInfo", "DatasetStatus", "Entry", "Error",
     "InvalidArgumentError", "MissingDataError", "NotARegularFileError", "NotFoundError",
-    "RemoteError", "Repo", "RevisionError", "StatusReport", "StorageError", "TransferReport",
+    "PassphraseError", "RemoteError", "Repo", "RevisionError", "StatusReport", "StorageError", "TransferReport",
     "UnsavedChangesError", "Version", "dataset", "get", "id", "info", "log", "ls", "open",
     "read_bytes", "read_text", "resolve",
 ]

@@ -66,6 +66,10 @@ class ConfigError(Error, ValueError):
     """A configuration file or remote setting that cannot be used."""
 
 
+class PassphraseError(Error, PermissionError):
+    """An encrypted remote needs a passphrase, or the one given opens none of its keys."""
+
+
 class StorageError(Error, OSError):
     """A local file operation failed (disk full, permissions, I/O error)."""
 
@@ -89,6 +93,9 @@ KINDS: dict[str, type[Error]] = {
     "no_such_remote": ConfigError,
     "invalid_config": ConfigError,
     "not_approved": ConfigError,
+    "encryption": ConfigError,
+    "passphrase_required": PassphraseError,
+    "wrong_passphrase": PassphraseError,
     "not_a_regular_file": NotARegularFileError,
     "already_exists": AlreadyExistsError,
     "unsaved_changes": UnsavedChangesError,

@@ -259,6 +259,52 @@ def test_a_clone_reads_from_the_folder_remote_then_from_its_store(history, tmp_p
         moved.rename(remote)
 
 
+def test_a_clone_reads_lazily_from_an_encrypted_remote(tmp_path, monkeypatch):
+    """An encrypted folder remote: reads work with the passphrase; without it, or with a
+    wrong one, they raise PassphraseError; a tampered pack raises CorruptDataError naming
+    the file; nothing wrong is read."""
+    repo = new_repo(tmp_path / "repo")
+    remote = tmp_path / "remote"
+    monkeypatch.setenv("DVX_PASSPHRASE", "py passphrase")
+    rng = random.Random(21)
+    data = rng.randbytes(700_000)
+    write(repo / "data/blob.bin", data)
+    write(repo / "data/rows.csv", b"".join(b"%d,%d\n" % (i, i * 3) for i in range(5_000)))
+    run(repo, "add", "data")
+    run(repo, "remote", "add", "vault", str(remote), "--encrypt")
+    commit(repo, "v1")
+    run(repo, "push")
+    want_csv = cat(repo, "HEAD", "data/rows.csv")
+
+    c = clone(repo, tmp_path / "clone")
+    monkeypatch.setenv("DVX_PASSPHRASE", "zebra-quartz-7")
+    with pytest.raises(dvx.PassphraseError) as e:
+        dvx.read_bytes("data/blob.bin", repo=c)
+    assert e.value.kind == "wrong_passphrase" and "zebra-quartz-7" not in str(e.value)
+    monkeypatch.delenv("DVX_PASSPHRASE")
+    with pytest.raises(dvx.PassphraseError) as e:
+        dvx.read_bytes("data/blob.bin", repo=c)
+    assert e.value.kind == "passphrase_required" and "DVX_PASSPHRASE" in str(e.value)
+
+    monkeypatch.setenv("DVX_PASSPHRASE", "py passphrase")
+    r = dvx.Repo(c)
+    with r.open("data/blob.bin") as f:
+        f.seek(300_000)
+        assert f.read(1000) == data[300_000:301_000]
+    assert dvx.read_bytes("data/rows.csv", repo=c) == want_csv
+
+    # Every pack altered: what was not read yet cannot be read, and says which file.
+    c2 = clone(repo, tmp_path / "clone2")
+    for p in (remote / "packs").rglob("*.pack"):
+        b = bytearray(p.read_bytes())
+        for i in range(100, len(b) - 100, 4096):
+            b[i] ^= 1
+        p.write_bytes(bytes(b))
+    with pytest.raises(dvx.CorruptDataError) as e:
+        dvx.read_bytes("data/blob.bin", repo=c2)
+    assert "data/blob.bin" in str(e.value) and "fails authentication" in str(e.value)
+
+
 def s3_env():
     keys = ["DVX_TEST_S3_ENDPOINT", "DVX_TEST_S3_BUCKET", "DVX_TEST_S3_ACCESS_KEY",
             "DVX_TEST_S3_SECRET_KEY"]

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod leaks;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -27,6 +29,8 @@ pub struct Remote {
     pub s3: Option<(S3Env, String)>,
     /// GCS or Azure emulator remote: the emulator and the prefix.
     pub emu: Option<(EmuEnv, String)>,
+    /// `dvx remote add --encrypt` (the passphrase is in the repository's environment).
+    pub encrypt: bool,
 }
 
 impl Remote {
@@ -41,6 +45,7 @@ impl Remote {
             folder: Some(dir),
             s3: None,
             emu: None,
+            encrypt: false,
         }
     }
 
@@ -54,6 +59,7 @@ impl Remote {
             folder: None,
             s3: None,
             emu: Some((env.clone(), prefix)),
+            encrypt: false,
         }
     }
 
@@ -70,7 +76,16 @@ impl Remote {
             folder: None,
             s3: Some((env.clone(), prefix)),
             emu: None,
+            encrypt: false,
         }
+    }
+
+    /// The same remote, added with `--encrypt`; every dvx process of `repo` (and of its clones
+    /// run through it) gets `passphrase` in `DVX_PASSPHRASE`.
+    pub fn encrypted(mut self, repo: &TestRepo, passphrase: &str) -> Remote {
+        repo.set_env("DVX_PASSPHRASE", passphrase);
+        self.encrypt = true;
+        self
     }
 
     /// The secret that must never appear in any output (S3 only).
@@ -143,6 +158,8 @@ pub struct Objects {
     pub catalogue: bool,
     /// `audit/<YYYY>/<YYYYMMDDTHHMMSS.mmmZ>-<16hex>.json`, one per recorded operation.
     pub audits: Vec<String>,
+    /// `keys/<16hex>`: the wrapped keys of an encrypted remote.
+    pub keys: Vec<String>,
     /// Anything else.
     pub other: Vec<String>,
     /// Total bytes of packs.
@@ -171,6 +188,7 @@ impl Objects {
                 }
                 ["catalogue.txt"] => o.catalogue = true,
                 ["audit", year, name] if is_audit_name(year, name) => o.audits.push(p.clone()),
+                ["keys", _] => o.keys.push(p.clone()),
                 _ => o.other.push(p.clone()),
             }
         }
@@ -386,8 +404,11 @@ impl Ctx {
     }
 
     pub fn add_origin_in(&self, dir: &Path) {
-        self.dvx_in(dir, &["remote", "add", "origin", &self.remote.url])
-            .ok();
+        let mut args = vec!["remote", "add", "origin", &self.remote.url];
+        if self.remote.encrypt {
+            args.push("--encrypt");
+        }
+        self.dvx_in(dir, &args).ok();
         let staged = self
             .repo
             .git_in(dir, &["diff", "--cached", "--name-only"])

@@ -112,6 +112,24 @@ impl S3Env {
                 .collect(),
         )
     }
+
+    /// The bytes of the object `key` (read with `scripts/s3-check.py`). `None` if it failed.
+    pub fn get_object(&self, key: &str) -> Option<Vec<u8>> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/s3-check.py");
+        let out = Command::new("python3")
+            .arg(script)
+            .args([
+                "get",
+                &self.endpoint,
+                &self.bucket,
+                &self.access_key,
+                &self.secret_key,
+                key,
+            ])
+            .output()
+            .ok()?;
+        out.status.success().then_some(out.stdout)
+    }
 }
 
 /// `<test>-<pid hex>-<nanoseconds hex>-<counter>`: unique across processes and runs.

@@ -32,6 +32,11 @@ pub enum RemoteAction {
         /// Make it the default remote.
         #[arg(long)]
         default: bool,
+        /// Encrypt everything on it: creates its key (or joins an encrypted remote) with the
+        /// passphrase from DVX_PASSPHRASE, DVX_PASSPHRASE_FILE, `passphrase_command` in
+        /// .dvx/config.local.toml, or a prompt.
+        #[arg(long)]
+        encrypt: bool,
     },
     /// List remotes.
     List {
@@ -48,6 +53,35 @@ pub enum RemoteAction {
     Default {
         /// Name.
         name: String,
+    },
+}
+
+/// `dvx key ...`: the passphrases of an encrypted remote.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// List the remote's key objects (one per passphrase).
+    List {
+        /// Remote name (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a passphrase: the current one (DVX_PASSPHRASE, ...) opens the key, the new one
+    /// comes from DVX_NEW_PASSPHRASE, DVX_NEW_PASSPHRASE_FILE or a prompt.
+    Add {
+        /// Remote name (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
+    },
+    /// Remove a key object by the id `dvx key list` shows (never the last one).
+    Remove {
+        /// The key's id.
+        id: String,
+        /// Remote name (default: the default remote).
+        #[arg(short, long)]
+        remote: Option<String>,
     },
 }
 
@@ -163,6 +197,12 @@ pub enum Command {
         /// One JSON document: {"remote", "records": [...], "problems": [...]}.
         #[arg(long)]
         json: bool,
+    },
+    /// Manage the passphrases of an encrypted remote.
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeyAction,
     },
     /// Upload the data of versions to a remote (what it lacks only).
     Push {

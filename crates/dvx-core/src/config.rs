@@ -54,6 +54,9 @@ pub struct RemoteConfig {
     /// Writes (push, gc) are always recorded; nothing turns that off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_reads: Option<bool>,
+    /// The remote is encrypted (docs/FORMAT.md section 11): every client must open its key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub encrypt: bool,
 }
 
 /// `.dvx/config.toml`.
@@ -103,6 +106,9 @@ pub struct LocalRemote {
     /// Overrides the committed `audit_reads` on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_reads: Option<bool>,
+    /// An encrypted remote: a shell command that prints its passphrase (a secret manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passphrase_command: Option<String>,
 }
 
 /// `.dvx/config.local.toml`.

@@ -28,6 +28,8 @@ const SECRET_KEYS: &[&str] = &[
     "session_token",
     "account_key",
     "connection_string",
+    // A command may hold a secret (`echo <passphrase>`); what it prints always is one.
+    "passphrase_command",
 ];
 
 /// What a view shows instead of a secret.

@@ -13,6 +13,7 @@ mod beneath;
 mod checkout;
 mod config;
 mod config_cmd;
+mod crypt;
 pub mod env;
 mod error;
 mod fsck;
@@ -48,6 +49,7 @@ pub use audit::{
 pub use checkout::{checkout, CheckoutOptions, CheckoutReport, DatasetCheckout};
 pub use config::{AzureEnv, CloudEnv, GcsEnv, LocalConfig, RemoteConfig, RepoConfig};
 pub use config_cmd::{config_get, config_list, config_set, config_unset, ConfigEntry, ConfigScope};
+pub use crypt::{KeyInfo, RemoteCrypt};
 /// Masks `user:password@` in URLs of any text shown to the user.
 pub use dvx_remote::redact_userinfo;
 pub use error::{Error, ErrorKind, Result};
@@ -62,7 +64,10 @@ pub use inspect::{
 };
 pub use names::{json_name, quote, rel_bytes, rel_string, unquote};
 pub use progress::{NoProgress, Progress, Unit};
-pub use remote::{remote_add, remote_default, remote_list, remote_remove, RemoteInfo};
+pub use remote::{
+    key_add, key_list, key_remove, remote_add, remote_add_with, remote_default, remote_list,
+    remote_remove, RemoteInfo,
+};
 pub use remote_maint::{fsck_remote, gc_remote};
 pub use scan::FlatEntry;
 pub use source::SourceOptions;

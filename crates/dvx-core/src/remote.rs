@@ -7,8 +7,14 @@ use dvx_store::Backend;
 use crate::config::{
     validate_remote_name, CloudEnv, LocalConfig, LocalRemote, RemoteConfig, RepoConfig,
 };
+use std::sync::Arc;
+
+use crate::audit::AuditOperation;
+use crate::crypt::{self, KeyInfo, Purpose};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::transfer::layout;
+use crate::transfer::session::Session;
 use crate::workspace::Workspace;
 
 /// A configured remote.
@@ -37,11 +43,37 @@ pub fn remote_add(
     make_default: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
+    remote_add_with(
+        ws,
+        name,
+        url,
+        make_default,
+        false,
+        &CloudEnv::default(),
+        progress,
+    )
+}
+
+/// [`remote_add`], encrypted when `encrypt` (docs/FORMAT.md section 11): an empty remote gets
+/// a new master key and its first key object, wrapped by the passphrase (from
+/// `DVX_PASSPHRASE`, `DVX_PASSPHRASE_FILE`, `passphrase_command` or a prompt); a remote that
+/// already holds keys is joined once the passphrase opens one of them. A remote holding
+/// unencrypted data is refused.
+pub fn remote_add_with(
+    ws: &Workspace,
+    name: &str,
+    url: &str,
+    make_default: bool,
+    encrypt: bool,
+    env: &CloudEnv,
+    progress: &dyn Progress,
+) -> Result<()> {
     ws.require_init()?;
     validate_remote_name(name)?;
     let parsed = RemoteUrl::parse(url, ws.root()).map_err(Error::BadRemoteUrl)?;
     if let RemoteUrl::Dir(dir) = &parsed {
-        if !dir.is_dir() {
+        // An encrypted remote's folder is made now, with its first key.
+        if !dir.is_dir() && !encrypt {
             let what = if dir.exists() {
                 "is not a folder: push will fail until it is one"
             } else {
@@ -60,17 +92,195 @@ pub fn remote_add(
             ),
         });
     }
-    cfg.remotes.insert(
-        name.to_string(),
-        RemoteConfig {
-            url: url.to_string(),
-            ..RemoteConfig::default()
-        },
-    );
+    let entry = RemoteConfig {
+        url: url.to_string(),
+        encrypt,
+        ..RemoteConfig::default()
+    };
+    if encrypt {
+        set_up_encryption(ws, name, &entry, env)?;
+    }
+    cfg.remotes.insert(name.to_string(), entry);
     if make_default || cfg.core.default_remote.is_none() {
         cfg.core.default_remote = Some(name.to_string());
     }
     save_and_stage(ws, &cfg)
+}
+
+/// Creates or joins the key of the encrypted remote `entry` (not yet in the config).
+fn set_up_encryption(
+    ws: &Workspace,
+    name: &str,
+    entry: &RemoteConfig,
+    env: &CloudEnv,
+) -> Result<()> {
+    let (r, lr) = open_plain(ws, name, entry, env)?;
+    let label = r.label();
+    let b = r.backend.as_ref();
+    if !crypt::key_ids(b, &label)?.is_empty() {
+        let pass = crypt::passphrase(
+            &label,
+            lr.passphrase_command.as_deref(),
+            Purpose::Open,
+            false,
+        )?;
+        crypt::unlock(b, &label, &pass)?;
+        return Ok(());
+    }
+    if r.read_only {
+        return Err(Error::Encryption {
+            remote: label,
+            message: "is read-only and holds no key: an encrypted remote is created through \
+                      the folder or bucket itself"
+                .into(),
+        });
+    }
+    for prefix in [layout::PACKS, layout::TREES, layout::INDEXES] {
+        let held = b.list(prefix).map_err(|e| Error::Remote {
+            remote: label.clone(),
+            source: e,
+        })?;
+        if !held.is_empty() {
+            return Err(Error::Encryption {
+                remote: label,
+                message: format!(
+                    "already holds unencrypted data ({prefix}...): an encrypted remote starts \
+                     empty. Use another folder or prefix"
+                ),
+            });
+        }
+    }
+    let pass = crypt::passphrase(
+        &label,
+        lr.passphrase_command.as_deref(),
+        Purpose::Open,
+        true,
+    )?;
+    let started = crate::audit::now();
+    let c = crypt::create(b, &label, &pass)?;
+    let id = c.opened_by().to_string();
+    record_key_change(ws, &r, c, AuditOperation::KeyCreate, &id, env, started)
+}
+
+/// Opens `name` (configured as `entry`) without opening its key: with this machine's settings.
+fn open_plain(
+    ws: &Workspace,
+    name: &str,
+    entry: &RemoteConfig,
+    env: &CloudEnv,
+) -> Result<(OpenRemote, LocalRemote)> {
+    let local = LocalConfig::load(&ws.dvx_dir())?;
+    let lr = local.remotes.get(name).cloned().unwrap_or_default();
+    let plain = RemoteConfig {
+        encrypt: false,
+        ..entry.clone()
+    };
+    let r = open_with(
+        name,
+        &plain,
+        lr.clone(),
+        ws.root(),
+        env,
+        &ws.dvx_dir().join("config.toml"),
+    )?;
+    Ok((r, lr))
+}
+
+/// An encrypted remote opened as `dvx key` needs it: its backend, label and key.
+fn open_keys(
+    ws: &Workspace,
+    name: Option<&str>,
+    env: &CloudEnv,
+    unlock: bool,
+) -> Result<(OpenRemote, Option<crypt::RemoteCrypt>)> {
+    ws.require_init()?;
+    let cfg = RepoConfig::load(&ws.dvx_dir())?;
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => cfg
+            .core
+            .default_remote
+            .clone()
+            .ok_or(Error::NoSuchRemote { name: None })?,
+    };
+    let entry = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
+    let (r, lr) = open_plain(ws, &name, entry, env)?;
+    if !entry.encrypt {
+        return Err(Error::Encryption {
+            remote: r.label(),
+            message: "is not encrypted (no `encrypt = true` in .dvx/config.toml): it has no \
+                      keys. `dvx remote add <name> <url> --encrypt` makes an encrypted one"
+                .into(),
+        });
+    }
+    if !unlock {
+        return Ok((r, None));
+    }
+    let label = r.label();
+    let pass = crypt::passphrase(
+        &label,
+        lr.passphrase_command.as_deref(),
+        Purpose::Open,
+        false,
+    )?;
+    let c = crypt::unlock(r.backend.as_ref(), &label, &pass)?;
+    Ok((r, Some(c)))
+}
+
+/// `dvx key list`: the key objects of an encrypted remote (no passphrase needed).
+pub fn key_list(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Result<Vec<KeyInfo>> {
+    let (r, _) = open_keys(ws, remote, env, false)?;
+    crypt::list_keys(r.backend.as_ref(), &r.label())
+}
+
+/// `dvx key add`: opens the remote's key with the passphrase, then wraps it with a new one
+/// (`DVX_NEW_PASSPHRASE`, `DVX_NEW_PASSPHRASE_FILE` or a prompt); returns the new key's id.
+pub fn key_add(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Result<String> {
+    let started = crate::audit::now();
+    let (r, c) = open_keys(ws, remote, env, true)?;
+    r.require_writable("key add")?;
+    let c = c.expect("unlocked");
+    let label = r.label();
+    let new = crypt::passphrase(&label, None, Purpose::New, true)?;
+    let id = crypt::add_key(r.backend.as_ref(), &label, &c, &new)?;
+    record_key_change(ws, &r, c, AuditOperation::KeyAdd, &id, env, started)?;
+    Ok(id)
+}
+
+/// `dvx key remove`: deletes one key object (its passphrase no longer opens the remote).
+/// The passphrase must open the remote first; the last key is refused.
+pub fn key_remove(ws: &Workspace, remote: Option<&str>, id: &str, env: &CloudEnv) -> Result<()> {
+    let started = crate::audit::now();
+    let (r, c) = open_keys(ws, remote, env, true)?;
+    r.require_writable("key remove")?;
+    crypt::remove_key(r.backend.as_ref(), &r.label(), id)?;
+    let c = c.expect("unlocked");
+    record_key_change(ws, &r, c, AuditOperation::KeyRemove, id, env, started)
+}
+
+/// Appends the record of a key change to the remote's audit trail, sealed with its key. A
+/// change that cannot be recorded fails the command (as a push does): the change is made.
+fn record_key_change(
+    ws: &Workspace,
+    r: &OpenRemote,
+    c: crypt::RemoteCrypt,
+    op: AuditOperation,
+    key: &str,
+    env: &CloudEnv,
+    started: std::time::SystemTime,
+) -> Result<()> {
+    let b = Session::open(r).with_crypt(Some(Arc::new(c)));
+    let mut rec = crate::audit::record_of(
+        op,
+        r,
+        Some(ws),
+        env,
+        started,
+        Vec::new(),
+        &crate::transfer::TransferReport::default(),
+    )?;
+    rec.key = Some(key.to_string());
+    crate::audit::write_record(&b, r, &rec, &crate::progress::NoProgress)
 }
 
 /// Removes a remote.
@@ -127,6 +337,8 @@ pub struct OpenRemote {
     pub read_only: bool,
     /// Whether reads are recorded in its audit trail (`audit_reads`, default true).
     pub audit_reads: bool,
+    /// The keys of an encrypted remote (docs/FORMAT.md section 11).
+    pub(crate) crypt: Option<Arc<crypt::RemoteCrypt>>,
 }
 
 impl OpenRemote {
@@ -152,6 +364,7 @@ impl OpenRemote {
                     self.url,
                     hint = match command {
                         "push" => "dvx push -r <name>",
+                        "key add" | "key remove" => "dvx key ... --remote <name>",
                         _ => "dvx gc --remote <name>",
                     }
                 ),
@@ -261,13 +474,29 @@ pub(crate) fn open_with(
     let audit_reads = lr.audit_reads.or(committed.audit_reads).unwrap_or(true);
     let backend = dvx_remote::open(&parsed, &settings).map_err(Error::RemoteSetup)?;
     let url = dvx_remote::redact_userinfo(&url);
-    Ok(OpenRemote {
+    let mut remote = OpenRemote {
         name: name.to_string(),
         url,
         backend,
         read_only,
         audit_reads,
-    })
+        crypt: None,
+    };
+    if committed.encrypt {
+        let label = remote.label();
+        let pass = crypt::passphrase(
+            &label,
+            lr.passphrase_command.as_deref(),
+            Purpose::Open,
+            false,
+        )?;
+        remote.crypt = Some(Arc::new(crypt::unlock(
+            remote.backend.as_ref(),
+            &label,
+            &pass,
+        )?));
+    }
+    Ok(remote)
 }
 
 /// A committed `endpoint` or `allow_http` would let whoever writes a commit send this

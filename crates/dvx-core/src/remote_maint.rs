@@ -260,6 +260,7 @@ pub fn gc_remote(
 fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> {
     let rerr = |e| b.error(e);
     b.check_reachable()?;
+    crate::transfer::refuse_plaintext_to_encrypted(b)?;
     let mut report = GcReport::default();
 
     // Mark.
@@ -303,7 +304,7 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     for (p, live) in &pack_live {
         // A pack whose content we could not read is never a candidate.
         if !live && pack_known.contains(p) {
-            dead.insert(pack_key(p), pack_sizes.get(p).copied().unwrap_or(0));
+            dead.insert(pack_key(b, p), pack_sizes.get(p).copied().unwrap_or(0));
         } else {
             report.packs_kept += 1;
             report.bytes_kept += pack_sizes.get(p).copied().unwrap_or(0);
@@ -311,7 +312,7 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     }
     for t in &remote_trees {
         if !live_trees.contains(t) {
-            dead.insert(tree_key(t), 0);
+            dead.insert(tree_key(b, t), 0);
         }
     }
 
@@ -363,7 +364,7 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     // stays, then drop the index files it replaces, then the packs, then the trees.
     let mut doomed: HashSet<PackId> = delete
         .iter()
-        .filter_map(|(k, _)| parse_pack_key(k))
+        .filter_map(|(k, _)| parse_pack_key(b, k))
         .collect();
     // Entries naming packs that are gone (deleted by hand, lost) are dropped too: a push has
     // sent their chunks again elsewhere, and fsck would report them forever. A push uploads a

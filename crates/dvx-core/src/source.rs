@@ -324,16 +324,37 @@ pub(crate) fn open_source_data(
         Ok(SourceData::Remote(remote))
     };
     if let Some(url) = &opts.remote_url {
-        let committed = RemoteConfig {
+        let mut committed = RemoteConfig {
             url: url.clone(),
             ..RemoteConfig::default()
         };
-        return from_remote(
+        let opened = from_remote(
             "--remote-url",
             &committed,
             &opts.cwd,
             Path::new("--remote-url"),
-        );
+        )?;
+        // A URL on the command line does not say whether the remote is encrypted: its keys/
+        // do (one LIST), and then its key is opened like a configured one's.
+        if let SourceData::Remote(r) = &opened {
+            let keys = r
+                .backend
+                .list(crate::crypt::KEYS)
+                .map_err(|e| Error::Remote {
+                    remote: r.label(),
+                    source: e,
+                })?;
+            if !keys.is_empty() {
+                committed.encrypt = true;
+                return from_remote(
+                    "--remote-url",
+                    &committed,
+                    &opts.cwd,
+                    Path::new("--remote-url"),
+                );
+            }
+        }
+        return Ok(opened);
     }
     let default = loc.config.core.default_remote.as_ref();
     if let Some((name, committed)) = default.and_then(|n| loc.config.remotes.get(n).map(|c| (n, c)))

@@ -42,6 +42,7 @@ pub fn dispatch(s: &Settings, cmd: Command, out: &mut dyn Write) -> anyhow::Resu
             remote,
         } => status::run(s, paths, json, remote, out),
         Command::Remote { action } => remote::run(s, action, out),
+        Command::Key { action } => remote::key(s, action, out),
         Command::Fsck {
             repair,
             remote,

@@ -33,12 +33,24 @@ pub enum AuditOperation {
     Import,
     /// `dvx gc --remote`: unreferenced objects listed or deleted.
     Gc,
+    /// `dvx remote add --encrypt` on an empty remote: its key and first passphrase made.
+    KeyCreate,
+    /// `dvx key add`: another passphrase wraps the remote's key.
+    KeyAdd,
+    /// `dvx key remove`: a passphrase no longer opens the remote.
+    KeyRemove,
 }
 
 impl AuditOperation {
     /// True for the reads, whose recording `audit_reads = false` turns off.
     pub fn is_read(self) -> bool {
-        !matches!(self, AuditOperation::Push | AuditOperation::Gc)
+        matches!(
+            self,
+            AuditOperation::Fetch
+                | AuditOperation::Pull
+                | AuditOperation::Get
+                | AuditOperation::Import
+        )
     }
 
     /// Its name in records and output.
@@ -50,6 +62,9 @@ impl AuditOperation {
             AuditOperation::Get => "get",
             AuditOperation::Import => "import",
             AuditOperation::Gc => "gc",
+            AuditOperation::KeyCreate => "key_create",
+            AuditOperation::KeyAdd => "key_add",
+            AuditOperation::KeyRemove => "key_remove",
         }
     }
 }
@@ -159,6 +174,10 @@ pub struct AuditRecord {
     pub requests: u64,
     /// For gc: what it found and did.
     pub gc: Option<AuditGc>,
+    /// For a key change: the id of the key object made or removed (as `dvx key list`
+    /// prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
     /// When the command began to work on the remote (UTC, RFC 3339, milliseconds).
     pub started: String,
     /// When it finished (UTC, RFC 3339, milliseconds).
@@ -222,6 +241,7 @@ pub(crate) fn record_of(
         chunks: r.chunks,
         requests: r.requests,
         gc: None,
+        key: None,
         started: rfc3339(started),
         finished: rfc3339(now()),
         dvx_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -304,6 +324,7 @@ mod tests {
             chunks: 3,
             requests: 5,
             gc: None,
+            key: None,
             started: "2026-12-02T22:39:21.042Z".into(),
             finished: "2026-12-02T22:39:22.000Z".into(),
             dvx_version: "0.1.0".into(),

@@ -48,6 +48,9 @@ impl Error {
             Error::TargetExists { .. } => K::AlreadyExists,
             Error::SourceWithoutRemote { .. } => K::SourceWithoutRemote,
             Error::AuditNotRecorded { .. } => K::AuditNotRecorded,
+            Error::PassphraseRequired { .. } => K::PassphraseRequired,
+            Error::WrongPassphrase { .. } => K::WrongPassphrase,
+            Error::Encryption { .. } => K::Encryption,
         }
     }
 
@@ -135,6 +138,12 @@ pub enum ErrorKind {
     NotCached,
     /// A push or `gc --remote` worked, but its audit record could not be written.
     AuditNotRecorded,
+    /// An encrypted remote needs a passphrase and none was given.
+    PassphraseRequired,
+    /// The passphrase opens none of an encrypted remote's keys.
+    WrongPassphrase,
+    /// The remote's encryption does not allow the operation.
+    Encryption,
     /// A bug in dvx.
     Internal,
 }
@@ -208,6 +217,9 @@ impl ErrorKind {
             K::SourceWithoutRemote => "source_without_remote",
             K::NotCached => "not_cached",
             K::AuditNotRecorded => "audit_not_recorded",
+            K::PassphraseRequired => "passphrase_required",
+            K::WrongPassphrase => "wrong_passphrase",
+            K::Encryption => "encryption",
             K::Internal => "internal",
         }
     }
@@ -250,6 +262,9 @@ impl ErrorKind {
         ErrorKind::SourceWithoutRemote,
         ErrorKind::NotCached,
         ErrorKind::AuditNotRecorded,
+        ErrorKind::PassphraseRequired,
+        ErrorKind::WrongPassphrase,
+        ErrorKind::Encryption,
         ErrorKind::Internal,
     ];
 }

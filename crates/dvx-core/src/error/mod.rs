@@ -300,6 +300,31 @@ pub enum Error {
         /// The command ("dvx get", "dvx import").
         what: &'static str,
     },
+    /// An encrypted remote was used without a passphrase (none of the sources gave one).
+    #[error("remote {remote} is encrypted: {message}")]
+    PassphraseRequired {
+        /// Remote name and URL.
+        remote: String,
+        /// Which source failed or what to set.
+        message: String,
+    },
+    /// No key object of an encrypted remote opens with the passphrase given.
+    #[error("remote {remote}: cannot open its key: {detail}")]
+    WrongPassphrase {
+        /// Remote name and URL.
+        remote: String,
+        /// Which key objects were tried and what may be wrong.
+        detail: String,
+    },
+    /// The remote's encryption does not allow the operation (a plaintext push to an
+    /// encrypted remote, removing its last key, ...).
+    #[error("remote {remote}: {message}")]
+    Encryption {
+        /// Remote name and URL.
+        remote: String,
+        /// What is refused and what to do.
+        message: String,
+    },
     /// A source repository names no remote, and its store cannot be read from here.
     #[error("source {url} at commit {commit} has no default remote in its .dvx/config.toml{local}: pass the remote that holds its data with --remote-url <folder or s3://bucket/prefix>")]
     SourceWithoutRemote {

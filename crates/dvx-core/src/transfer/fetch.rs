@@ -183,9 +183,16 @@ pub(crate) fn load_trees(
                 TreeReadError::Get(BackendError::NotFound { .. }) => {
                     let nothing_there =
                         dir.path.is_empty() && b.list(TREES).is_ok_and(|t| t.is_empty());
+                    // Names on an encrypted remote mean nothing to a client without its key.
+                    let encrypted = b.crypt().is_none()
+                        && b.list(crate::crypt::KEYS).is_ok_and(|k| !k.is_empty());
                     object_error(
                         true,
-                        if nothing_there {
+                        if encrypted {
+                            "is missing: the remote is encrypted (it holds keys/) but \
+                             .dvx/config.toml does not say `encrypt = true` for it"
+                                .into()
+                        } else if nothing_there {
                             "is missing, and the remote holds no data at all (is it the right \
                          remote? is its share mounted?)"
                                 .into()
@@ -330,7 +337,7 @@ pub(crate) fn download_located(
     let writer = store.writer_with_pack_size(FETCH_PACK_SIZE).cached();
     let fetched = crate::work::try_each(&ranges, PARALLEL_REQUESTS, "fetch", |r: &RangeRead| {
         let data = b
-            .get_range(&pack_key(&r.pack), r.start, r.len)
+            .get_range(&pack_key(b, &r.pack), r.start, r.len)
             .map_err(|e| match e {
                 BackendError::NotFound { .. } => Error::RemoteObject {
                     remote: b.label().to_string(),
@@ -350,8 +357,9 @@ pub(crate) fn download_located(
             let verified = data
                 .get(from..to)
                 .ok_or_else(|| "the pack is shorter than its index says".to_string())
-                .and_then(|s| {
-                    pack::decode_chunk(&l.entry(*c), &r.pack, s)
+                .and_then(|frame| layout::open_chunk(b, c, l, frame))
+                .and_then(|(s, l)| {
+                    pack::decode_chunk(&l.entry(*c), &r.pack, &s)
                         .map(|_| s)
                         .map_err(|e| e.to_string())
                 });
@@ -362,7 +370,7 @@ pub(crate) fn download_located(
                 problem: format!("is corrupt ({detail})"),
                 files: needed.get(c).cloned().unwrap_or_default(),
             })?;
-            writer.add_stored(*c, l.compression, stored, l.raw_len)?;
+            writer.add_stored(*c, l.compression, &stored, l.raw_len)?;
         }
         progress.advance(r.len);
         Ok(())

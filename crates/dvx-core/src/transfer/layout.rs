@@ -1,24 +1,27 @@
 //! The remote's layout: the names of the objects a remote holds and how they are read back
 //! (docs/FORMAT.md), and the remote's chunk index built from them. Every object name dvx
-//! uses on a remote is made here, so another layout (keyed names for an encrypted remote)
-//! replaces this module alone.
+//! uses on a remote is made here, so another layout replaces this module alone: an
+//! encrypted remote (docs/FORMAT.md section 11) is the same layout with keyed names and
+//! sealed contents, chosen by the session's keys.
 //!
 //! Names: `packs/<2hex>/<id>.pack`, `index/<blake3 of contents>.idx`, `trees/<2hex>/<id>`,
 //! `gc/pending.toml` (the objects a remote gc found unreferenced), `catalogue.txt` (the
 //! listing of the other objects, for remotes read through a web server, which cannot list),
 //! and `audit/<YYYY>/<YYYYMMDDTHHMMSS.mmmZ>-<16 hex>.json` (the audit trail, one object per
-//! operation: [`put_audit_record`], [`read_audit_record`]).
+//! operation: [`put_audit_record`], [`read_audit_record`]; sealed on an encrypted remote).
+//! On an encrypted remote each id in a name is replaced by its keyed permutation.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use dvx_manifest::Tree;
 use dvx_store::index::{self, IndexFile, Location};
-use dvx_store::pack;
-use dvx_store::{BackendError, ChunkId, PackId, TreeId};
+use dvx_store::pack::{self, Compression};
+use dvx_store::{BackendError, ChunkId, PackEntry, PackId, TreeId};
 
 use super::session::Session;
-use crate::error::Result;
+use crate::crypt::{hex, hex_decode, RemoteCrypt, SEAL_OVERHEAD};
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
 
@@ -39,28 +42,59 @@ pub(crate) const MAX_AUDIT_RECORD_LEN: u64 = 16 << 20;
 
 /// Header bytes of a tree object file (FORMAT.md): nothing shorter is one.
 const TREE_OBJECT_MIN_LEN: u64 = 24;
+/// Encrypted trees are padded to a multiple of this, so sizes tell little of directories.
+const TREE_PAD: u64 = 4096;
+/// Upper bound of an encrypted index object.
+const MAX_SEALED_INDEX_LEN: u64 = 4 << 30;
+/// Encrypted pack: header magic, footer magic and footer length.
+const EPACK_MAGIC: &[u8; 8] = b"DVXEPAK\0";
+const EPACK_END: &[u8; 8] = b"DVXEEND\0";
+const EPACK_HEADER: u64 = 16;
+const EPACK_FOOTER: u64 = 24;
+/// One entry of an encrypted pack's trailer (as a pack trailer entry, section 4).
+const ENTRY_LEN: usize = 52;
 
-pub(crate) fn pack_key(id: &PackId) -> String {
-    let h = id.to_hex();
+/// The hex of the id a name holds: the id itself, or its keyed permutation.
+fn name_of(b: &Session<'_>, id: &[u8; 32]) -> String {
+    match b.crypt() {
+        Some(c) => hex(&c.hide(id)),
+        None => hex(id),
+    }
+}
+
+/// The id a name's 64 hex digits stand for.
+fn id_of(b: &Session<'_>, name: &str) -> Option<[u8; 32]> {
+    if name.len() != 64 {
+        return None;
+    }
+    let bytes: [u8; 32] = hex_decode(name)?.try_into().ok()?;
+    Some(match b.crypt() {
+        Some(c) => c.reveal(&bytes),
+        None => bytes,
+    })
+}
+
+pub(crate) fn pack_key(b: &Session<'_>, id: &PackId) -> String {
+    let h = name_of(b, &id.0);
     format!("{PACKS}{}/{h}.pack", &h[..2])
 }
 
-pub(crate) fn tree_key(id: &TreeId) -> String {
-    let h = id.to_hex();
+pub(crate) fn tree_key(b: &Session<'_>, id: &TreeId) -> String {
+    let h = name_of(b, &id.0);
     format!("{TREES}{}/{h}", &h[..2])
 }
 
-/// The key of the index file named `name` (`<sum>.idx`).
-fn index_key(name: &str) -> String {
-    format!("{INDEXES}{name}")
+/// The key of the index file whose checksum is `sum`.
+fn index_key(b: &Session<'_>, sum: &[u8; 32]) -> String {
+    format!("{INDEXES}{}.idx", name_of(b, sum))
 }
 
-pub(crate) fn parse_tree_key(key: &str) -> Option<TreeId> {
-    key.rsplit('/').next()?.parse().ok()
+pub(crate) fn parse_tree_key(b: &Session<'_>, key: &str) -> Option<TreeId> {
+    id_of(b, key.rsplit('/').next()?).map(TreeId)
 }
 
-pub(crate) fn parse_pack_key(key: &str) -> Option<PackId> {
-    key.rsplit('/').next()?.strip_suffix(".pack")?.parse().ok()
+pub(crate) fn parse_pack_key(b: &Session<'_>, key: &str) -> Option<PackId> {
+    id_of(b, key.rsplit('/').next()?.strip_suffix(".pack")?).map(PackId)
 }
 
 /// Where the index file of `key` is cached in `cache_dir`.
@@ -79,7 +113,7 @@ pub(crate) fn list_packs(b: &Session<'_>) -> Result<HashMap<PackId, u64>> {
     Ok(b.list(PACKS)
         .map_err(|e| b.error(e))?
         .into_iter()
-        .filter_map(|o| parse_pack_key(&o.key).map(|id| (id, o.size)))
+        .filter_map(|o| parse_pack_key(b, &o.key).map(|id| (id, o.size)))
         .collect())
 }
 
@@ -88,30 +122,80 @@ pub(crate) fn list_trees(b: &Session<'_>) -> Result<Vec<TreeId>> {
     Ok(b.list(TREES)
         .map_err(|e| b.error(e))?
         .iter()
-        .filter_map(|o| parse_tree_key(&o.key))
+        .filter_map(|o| parse_tree_key(b, &o.key))
         .collect())
+}
+
+/// The sizes a tree object can have on this remote.
+fn tree_sizes(b: &Session<'_>) -> std::ops::RangeInclusive<u64> {
+    match b.crypt() {
+        None => TREE_OBJECT_MIN_LEN..=dvx_store::MAX_TREE_OBJECT_LEN,
+        Some(_) => {
+            TREE_PAD + SEAL_OVERHEAD as u64
+                ..=padded(dvx_store::MAX_TREE_OBJECT_LEN) + SEAL_OVERHEAD as u64
+        }
+    }
+}
+
+/// The length a tree object of `len` bytes is padded to before sealing (with its length).
+fn padded(len: u64) -> u64 {
+    (len + 8).div_ceil(TREE_PAD) * TREE_PAD
 }
 
 /// The trees on the remote that can be whole. An object too small or too large to be a tree
 /// object is not one (it is damaged): it counts as absent, so push uploads the tree again.
 pub(crate) fn list_whole_trees(b: &Session<'_>) -> Result<HashSet<TreeId>> {
+    let sizes = tree_sizes(b);
     Ok(b.list(TREES)
         .map_err(|e| b.error(e))?
         .iter()
-        .filter(|o| (TREE_OBJECT_MIN_LEN..=dvx_store::MAX_TREE_OBJECT_LEN).contains(&o.size))
-        .filter_map(|o| parse_tree_key(&o.key))
+        .filter(|o| sizes.contains(&o.size))
+        .filter_map(|o| parse_tree_key(b, &o.key))
         .collect())
 }
+
+/// Uploads the tree object `obj` of `id` (sealed and padded on an encrypted remote).
+pub(crate) fn put_tree(b: &Session<'_>, id: &TreeId, obj: Vec<u8>) -> Result<()> {
+    let key = tree_key(b, id);
+    let data = match b.crypt() {
+        None => obj,
+        Some(c) => {
+            let mut plain = Vec::with_capacity(padded(obj.len() as u64) as usize);
+            plain.extend_from_slice(&(obj.len() as u64).to_le_bytes());
+            plain.extend_from_slice(&obj);
+            plain.resize(padded(obj.len() as u64) as usize, 0);
+            c.seal(key.as_bytes(), &plain)
+                .map_err(|e| with_label(e, b))?
+        }
+    };
+    b.put(&key, data).map_err(|e| b.error(e))
+}
+
+fn with_label(e: Error, b: &Session<'_>) -> Error {
+    match e {
+        Error::Encryption { message, .. } => Error::Encryption {
+            remote: b.label().to_string(),
+            message,
+        },
+        e => e,
+    }
+}
+
+/// What a sealed object that fails to open is.
+pub(crate) const NOT_AUTHENTIC: &str = "fails authentication: altered, moved or replayed \
+    under another name, or not written with this remote's key";
 
 /// How often [`refresh_catalogue`] rewrites the catalogue while other writers keep changing
 /// the remote, before leaving the rest to them.
 const CATALOGUE_ROUNDS: usize = 5;
 
-/// The objects the catalogue lists: everything a reader lists (packs, indexes, trees).
+/// The objects the catalogue lists: everything a reader lists (packs, indexes, trees, keys).
 fn catalogued(b: &Session<'_>) -> std::result::Result<Vec<dvx_store::ObjectInfo>, BackendError> {
     let mut all = b.list(PACKS)?;
     all.extend(b.list(INDEXES)?);
     all.extend(b.list(TREES)?);
+    // An encrypted remote's readers over HTTP find its key objects here too.
+    all.extend(b.list(crate::crypt::KEYS)?);
     all.sort_by(|x, y| x.key.cmp(&y.key));
     Ok(all)
 }
@@ -161,8 +245,19 @@ pub(crate) fn put_index(
         .into_owned();
     let data = crate::fsx::read(&idx)?;
     crate::fsx::remove_file(&idx)?;
-    let key = index_key(&name);
-    b.put(&key, data.clone()).map_err(|e| b.error(e))?;
+    let sum: [u8; 32] = name
+        .strip_suffix(".idx")
+        .and_then(hex_decode)
+        .and_then(|v| v.try_into().ok())
+        .expect("an index file is named by its checksum");
+    let key = index_key(b, &sum);
+    let sent = match b.crypt() {
+        None => data.clone(),
+        Some(c) => c
+            .seal(key.as_bytes(), &data)
+            .map_err(|e| with_label(e, b))?,
+    };
+    b.put(&key, sent).map_err(|e| b.error(e))?;
     Ok((key, data))
 }
 
@@ -189,13 +284,204 @@ pub(crate) fn get_tree(
     b: &Session<'_>,
     id: &TreeId,
 ) -> std::result::Result<(Tree, Vec<u8>), TreeReadError> {
+    let key = tree_key(b, id);
     let obj = b
-        .get(&tree_key(id), dvx_store::MAX_TREE_OBJECT_LEN)
+        .get(&key, *tree_sizes(b).end())
         .map_err(TreeReadError::Get)?;
+    let obj = match b.crypt() {
+        None => obj,
+        Some(c) => open_tree(c, &key, &obj).map_err(|e| TreeReadError::Corrupt(e.into()))?,
+    };
     let raw = dvx_store::decode_tree_object(id, &obj)
         .map_err(|e| TreeReadError::Corrupt(e.to_string()))?;
     let tree = Tree::decode(&raw).map_err(|e| TreeReadError::Corrupt(e.to_string()))?;
     Ok((tree, obj))
+}
+
+/// The tree object inside a sealed, padded one.
+fn open_tree(
+    c: &RemoteCrypt,
+    key: &str,
+    sealed: &[u8],
+) -> std::result::Result<Vec<u8>, &'static str> {
+    let plain = c.open(key.as_bytes(), sealed).ok_or(NOT_AUTHENTIC)?;
+    let len = plain
+        .get(..8)
+        .map(|l| u64::from_le_bytes(l.try_into().expect("8 bytes")))
+        .ok_or("is too short")?;
+    if len > (plain.len() - 8) as u64 {
+        return Err("declares more bytes than it holds");
+    }
+    Ok(plain[8..8 + len as usize].to_vec())
+}
+
+/// Uploads a pack built in memory (`data` with its `entries`); returns where each chunk is on
+/// the remote. On an encrypted remote each chunk is sealed as a frame of its own (so ranged
+/// reads still fetch single chunks) and the trailer is sealed too (docs/FORMAT.md
+/// section 11).
+pub(crate) fn put_pack(
+    b: &Session<'_>,
+    id: &PackId,
+    entries: &[PackEntry],
+    data: Vec<u8>,
+) -> Result<Vec<(ChunkId, Location)>> {
+    let key = pack_key(b, id);
+    let Some(c) = b.crypt() else {
+        b.put(&key, data).map_err(|e| b.error(e))?;
+        return Ok(entries
+            .iter()
+            .map(|e| (e.id, Location::of(*id, e)))
+            .collect());
+    };
+    let overhead = SEAL_OVERHEAD as u64;
+    let body: u64 = entries.iter().map(|e| e.stored_len as u64 + overhead).sum();
+    let mut out =
+        Vec::with_capacity((EPACK_HEADER + body) as usize + entries.len() * ENTRY_LEN + 64);
+    out.extend_from_slice(EPACK_MAGIC);
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let mut located = Vec::with_capacity(entries.len());
+    let mut trailer = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    // Each frame laid out as `[nonce] stored bytes [tag]`, then sealed in place on every
+    // core (one copy of the data, and the uploader thread does not seal a pack alone).
+    for e in entries {
+        let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
+        let loc = Location {
+            pack: *id,
+            offset: out.len() as u64,
+            stored_len: e.stored_len + SEAL_OVERHEAD as u32,
+            raw_len: e.raw_len,
+            compression: e.compression,
+        };
+        out.extend_from_slice(&[0u8; 24]);
+        out.extend_from_slice(stored);
+        out.extend_from_slice(&[0u8; 16]);
+        trailer.extend_from_slice(&e.id.0);
+        trailer.extend_from_slice(&loc.offset.to_le_bytes());
+        trailer.extend_from_slice(&loc.stored_len.to_le_bytes());
+        trailer.extend_from_slice(&loc.raw_len.to_le_bytes());
+        trailer.push(match loc.compression {
+            Compression::None => 0,
+            Compression::Zstd => 1,
+        });
+        trailer.extend_from_slice(&[0, 0, 0]);
+        located.push((e.id, loc));
+    }
+    drop(data);
+    {
+        use rayon::prelude::*;
+        let mut frames: Vec<(&ChunkId, &mut [u8])> = Vec::with_capacity(located.len());
+        let mut rest = &mut out[EPACK_HEADER as usize..];
+        for (cid, loc) in &located {
+            let (frame, r) = rest.split_at_mut(loc.stored_len as usize);
+            frames.push((cid, frame));
+            rest = r;
+        }
+        frames
+            .into_par_iter()
+            .try_for_each(|(cid, frame)| c.seal_in_place(&frame_aad(id, cid), frame))
+            .map_err(|err| with_label(err, b))?;
+    }
+    let t = out.len() as u64;
+    let sealed = c
+        .seal(&trailer_aad(id), &trailer)
+        .map_err(|err| with_label(err, b))?;
+    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&t.to_le_bytes());
+    out.extend_from_slice(&(sealed.len() as u64).to_le_bytes());
+    out.extend_from_slice(EPACK_END);
+    b.put(&key, out).map_err(|e| b.error(e))?;
+    Ok(located)
+}
+
+/// A chunk frame is bound to its pack and its chunk: moved elsewhere, it does not open.
+fn frame_aad(pack: &PackId, chunk: &ChunkId) -> Vec<u8> {
+    let mut v = b"chunk\0".to_vec();
+    v.extend_from_slice(&pack.0);
+    v.extend_from_slice(&chunk.0);
+    v
+}
+
+fn trailer_aad(pack: &PackId) -> Vec<u8> {
+    let mut v = b"trailer\0".to_vec();
+    v.extend_from_slice(&pack.0);
+    v
+}
+
+/// The stored bytes of chunk `id` from its frame as read from the remote (a plain remote's
+/// bytes are the stored bytes), with the location of those bytes; an error text when the
+/// frame is not the one sealed for this chunk of this pack.
+pub(crate) fn open_chunk<'d>(
+    b: &Session<'_>,
+    id: &ChunkId,
+    l: &Location,
+    frame: &'d [u8],
+) -> std::result::Result<(std::borrow::Cow<'d, [u8]>, Location), String> {
+    match b.crypt() {
+        None => Ok((std::borrow::Cow::Borrowed(frame), *l)),
+        Some(c) => {
+            let stored = c
+                .open(&frame_aad(&l.pack, id), frame)
+                .ok_or_else(|| NOT_AUTHENTIC.to_string())?;
+            let plain = Location {
+                stored_len: stored.len() as u32,
+                ..*l
+            };
+            Ok((std::borrow::Cow::Owned(stored), plain))
+        }
+    }
+}
+
+/// The entries of an encrypted pack on the remote, from its sealed trailer (three ranged
+/// reads: footer, trailer).
+fn read_sealed_trailer(
+    b: &Session<'_>,
+    c: &RemoteCrypt,
+    id: &PackId,
+    key: &str,
+    size: u64,
+) -> std::result::Result<Vec<PackEntry>, String> {
+    if size < EPACK_HEADER + EPACK_FOOTER + SEAL_OVERHEAD as u64 {
+        return Err("is too short to be an encrypted pack".into());
+    }
+    let foot = b
+        .get_range(key, size - EPACK_FOOTER, EPACK_FOOTER)
+        .map_err(|e| e.to_string())?;
+    if foot.len() != EPACK_FOOTER as usize || &foot[16..] != EPACK_END {
+        return Err("has no encrypted pack footer".into());
+    }
+    let t = u64::from_le_bytes(foot[..8].try_into().expect("8"));
+    let len = u64::from_le_bytes(foot[8..16].try_into().expect("8"));
+    if t < EPACK_HEADER
+        || t.checked_add(len).and_then(|x| x.checked_add(EPACK_FOOTER)) != Some(size)
+    {
+        return Err("has a footer that does not match its length".into());
+    }
+    let sealed = b.get_range(key, t, len).map_err(|e| e.to_string())?;
+    let plain = c
+        .open(&trailer_aad(id), &sealed)
+        .ok_or_else(|| format!("trailer {NOT_AUTHENTIC}"))?;
+    if plain.len() % ENTRY_LEN != 0 {
+        return Err("has a trailer of a bad length".into());
+    }
+    let mut out = Vec::with_capacity(plain.len() / ENTRY_LEN);
+    for e in plain.chunks_exact(ENTRY_LEN) {
+        let entry = PackEntry {
+            id: ChunkId(e[..32].try_into().expect("32")),
+            offset: u64::from_le_bytes(e[32..40].try_into().expect("8")),
+            stored_len: u32::from_le_bytes(e[40..44].try_into().expect("4")),
+            raw_len: u32::from_le_bytes(e[44..48].try_into().expect("4")),
+            compression: Compression::from_byte(e[48]).ok_or("has a bad compression byte")?,
+        };
+        if entry.offset < EPACK_HEADER
+            || entry.offset + entry.stored_len as u64 > t
+            || entry.raw_len > pack::MAX_CHUNK_LEN
+        {
+            return Err("has a trailer entry outside its data".into());
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 /// The remote's chunk index: its index files (cached locally, they are immutable) plus the
@@ -239,6 +525,15 @@ impl RemoteIndex {
                 continue;
             };
             let local = index_cache_path(&cache_dir, &obj.key).expect("an index key");
+            if let (false, Some(c)) = (local.is_file(), b.crypt()) {
+                match Self::get_sealed(b, c, &obj.key, obj.size, name)? {
+                    Ok(data) => crate::fsx::write_atomic(&local, &data)?,
+                    Err(problem) => {
+                        damaged.push((obj.key.clone(), problem));
+                        continue;
+                    }
+                }
+            }
             if !local.is_file() {
                 // Bounded by the size its header declares: the remote is not trusted. An
                 // object that cannot be read as an index (not a regular file, too large) is
@@ -298,7 +593,16 @@ impl RemoteIndex {
             if indexed.contains(&id) {
                 continue;
             }
-            let key = pack_key(&id);
+            let key = pack_key(b, &id);
+            if let Some(c) = b.crypt() {
+                // A damaged unindexed pack is simply not used; fsck reports it.
+                if let Ok(entries) = read_sealed_trailer(b, c, &id, &key, size) {
+                    for e in entries {
+                        extra.entry(e.id).or_insert(Location::of(id, &e));
+                    }
+                }
+                continue;
+            }
             let entries = pack::read_trailer_with(Path::new(&key), size, |buf, off| {
                 let data = b.get_range(&key, off, buf.len() as u64).map_err(|e| {
                     dvx_store::Error::CorruptPack {
@@ -330,6 +634,36 @@ impl RemoteIndex {
             cache_dir,
             damaged,
         })
+    }
+
+    /// A sealed index object, opened and checked against its name: the index bytes, or what
+    /// is wrong with it.
+    fn get_sealed(
+        b: &Session<'_>,
+        c: &RemoteCrypt,
+        key: &str,
+        size: u64,
+        name: &str,
+    ) -> Result<std::result::Result<Vec<u8>, String>> {
+        let sealed = match b.get(key, size.min(MAX_SEALED_INDEX_LEN)) {
+            Ok(d) => d,
+            Err(e @ BackendError::Permanent { .. }) => {
+                return Ok(Err(format!("cannot be used: {e}")))
+            }
+            Err(e) => return Err(b.error(e)),
+        };
+        let Some(data) = c.open(key.as_bytes(), &sealed) else {
+            return Ok(Err(NOT_AUTHENTIC.to_string()));
+        };
+        let sum = id_of(b, name);
+        let ok = data.len() >= 32
+            && sum.is_some_and(|s| blake3::hash(&data[..data.len() - 32]).as_bytes() == &s);
+        if !ok {
+            return Ok(Err(
+                "is corrupt (its checksum does not match its name)".to_string()
+            ));
+        }
+        Ok(Ok(data))
     }
 
     /// Every known chunk location (index files and unindexed packs).
@@ -445,6 +779,17 @@ pub(crate) fn put_audit_record(
         message: format!("cannot encode the record: {e}"),
     })?;
     bytes.push(b'\n');
+    // Sealed with its name as associated data: a record moved or replayed under another
+    // name does not open.
+    let bytes = match b.crypt() {
+        None => bytes,
+        Some(c) => c
+            .seal(key.as_bytes(), &bytes)
+            .map_err(|e| BackendError::Permanent {
+                key: key.clone(),
+                message: e.to_string(),
+            })?,
+    };
     b.put_uncounted(&key, bytes)?;
     Ok(key)
 }
@@ -466,6 +811,12 @@ pub(crate) fn read_audit_record(
     let bytes = b
         .get_uncounted(key, MAX_AUDIT_RECORD_LEN)
         .map_err(AuditReadError::Get)?;
+    let bytes = match b.crypt() {
+        None => bytes,
+        Some(c) => c
+            .open(key.as_bytes(), &bytes)
+            .ok_or_else(|| AuditReadError::Bad(NOT_AUTHENTIC.to_string()))?,
+    };
     let value: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| AuditReadError::Bad(format!("is not JSON ({e})")))?;
     match value.get("format").and_then(serde_json::Value::as_u64) {

@@ -26,6 +26,7 @@ mod upload;
 pub use fetch::{fetch, FetchOptions};
 pub(crate) use local::{complete_locally, copy_from_store};
 pub use pull::{pull, PullOptions};
+pub(crate) use push::refuse_plaintext_to_encrypted;
 pub use push::{push, PushOptions};
 pub use status::{remote_status, RemoteState};
 

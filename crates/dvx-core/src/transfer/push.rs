@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use dvx_manifest::{EntryKind, Pointer};
 use dvx_store::{ChunkId, Store, TreeId};
 
-use super::layout::{list_whole_trees, tree_key, RemoteIndex};
+use super::layout::{list_whole_trees, put_tree, RemoteIndex};
 use super::session::Session;
 use super::upload::upload_packs;
 use super::{TransferReport, PARALLEL_REQUESTS};
@@ -87,6 +87,7 @@ pub fn push(
     let started = crate::audit::now();
     let versions = versions_to_push(ws, opts)?;
     let b = Session::open(&remote);
+    refuse_plaintext_to_encrypted(&b)?;
     let pointers: Vec<Pointer> = versions.iter().map(|(p, _)| p.clone()).collect();
     let mut report = push_to(ws, &b, &pointers, progress)?;
     super::layout::refresh_catalogue(&b)?;
@@ -110,6 +111,25 @@ pub fn push(
     )?;
     crate::audit::write_record(&b, &remote, &record, progress)?;
     Ok(report)
+}
+
+/// A client that does not know the remote is encrypted would write plaintext beside its
+/// ciphertext (and gc would take its objects for garbage): one LIST of `keys/` stops it.
+pub(crate) fn refuse_plaintext_to_encrypted(b: &Session<'_>) -> Result<()> {
+    if b.crypt().is_some() {
+        return Ok(());
+    }
+    let keys = b.list(crate::crypt::KEYS).map_err(|e| b.error(e))?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Encryption {
+        remote: b.label().to_string(),
+        message: "is encrypted (it holds keys/) but .dvx/config.toml does not say \
+                  `encrypt = true` for it: nothing was written. Pull the commit that made it \
+                  encrypted, or set `encrypt = true` under its [remotes.<name>] table"
+            .into(),
+    })
 }
 
 /// Every tree below `roots` with its height (leaves 0), and every chunk their files name.
@@ -220,7 +240,7 @@ pub(crate) fn push_to(
     for ids in levels.values() {
         crate::work::try_each(ids, PARALLEL_REQUESTS, "upload", |id| {
             let bytes = store.tree_object_bytes(id)?;
-            b.put(&tree_key(id), bytes).map_err(|e| b.error(e))?;
+            put_tree(b, id, bytes)?;
             progress.advance(1);
             Ok(())
         })?;

@@ -2,11 +2,13 @@
 //! made through it moved (for the transfer report).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use dvx_store::{Backend, BackendError, ObjectInfo};
 
 use super::TransferReport;
+use crate::crypt::RemoteCrypt;
 use crate::error::Error;
 use crate::remote::OpenRemote;
 
@@ -21,6 +23,8 @@ pub(crate) struct Session<'a> {
     requests: AtomicU64,
     objects: AtomicU64,
     bytes: AtomicU64,
+    /// The keys of an encrypted remote: [`super::layout`] names and seals with them.
+    crypt: Option<Arc<RemoteCrypt>>,
 }
 
 impl<'a> Session<'a> {
@@ -35,12 +39,25 @@ impl<'a> Session<'a> {
             requests: AtomicU64::new(0),
             objects: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            crypt: None,
         }
     }
 
-    /// A session over an opened remote.
+    /// A session over an opened remote (encrypted when it is).
     pub(crate) fn open(remote: &'a OpenRemote) -> Session<'a> {
         Session::new(remote.backend.as_ref(), &remote.label(), &remote.url)
+            .with_crypt(remote.crypt.clone())
+    }
+
+    /// The session reading and writing the remote's encrypted layout with `crypt`.
+    pub(crate) fn with_crypt(mut self, crypt: Option<Arc<RemoteCrypt>>) -> Session<'a> {
+        self.crypt = crypt;
+        self
+    }
+
+    /// The remote's keys, when it is encrypted.
+    pub(crate) fn crypt(&self) -> Option<&RemoteCrypt> {
+        self.crypt.as_deref()
     }
 
     /// How messages name the remote.

@@ -9,7 +9,7 @@ use dvx_store::pack::{self, Compression, PackBuffer};
 use dvx_store::{ChunkId, PackEntry, PackId, Store};
 use rayon::prelude::*;
 
-use super::layout::{index_cache_path, pack_key, put_index};
+use super::layout::{index_cache_path, put_index, put_pack};
 use super::session::Session;
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
@@ -46,11 +46,7 @@ pub(super) fn upload_packs(
         let scratch_ref = scratch.path();
         let uploader = s.spawn(move || -> Result<()> {
             for ((id, entries, data), n) in rx {
-                b.put(&pack_key(&id), data).map_err(|e| b.error(e))?;
-                let idx_entries = entries
-                    .iter()
-                    .map(|e| (e.id, Location::of(id, e)))
-                    .collect();
+                let idx_entries = put_pack(b, &id, &entries, data)?;
                 let (key, data) = put_index(b, scratch_ref, idx_entries)?;
                 let cached = index_cache_path(cache_dir, &key).expect("an index key");
                 crate::fsx::write_atomic(&cached, &data)?;
