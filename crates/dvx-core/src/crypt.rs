@@ -4,8 +4,8 @@
 //! The master key is 32 random bytes made once per remote; it never leaves memory unwrapped
 //! and is zeroed on drop. Two subkeys are derived from it with `blake3::derive_key`: one
 //! permutes object ids into names, one seals contents with XChaCha20-Poly1305 (random 24-byte
-//! nonces, so no nonce is ever reused under one key in practice: 2^96 messages for a 2^-32
-//! collision chance).
+//! nonces: the chance of any repeat under one key stays below 2^-32 for 2^80 messages, so
+//! no counter needs to be kept anywhere).
 
 use std::io::IsTerminal;
 
