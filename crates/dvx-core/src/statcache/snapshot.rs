@@ -21,6 +21,7 @@ const KIND_LINK: u8 = 1;
 const KIND_DIR: u8 = 2;
 
 /// What the fast walk saw at one path.
+#[cfg_attr(not(unix), allow(dead_code))]
 #[derive(Debug, PartialEq, Eq)]
 enum Seen<'a> {
     File(StatKey),
