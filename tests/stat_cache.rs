@@ -145,3 +145,87 @@ fn deleted_files_leave_the_cache() {
     // The files still present are still cached: status reads none of them.
     repo.dvx(&["status"]).ok().stdout_has("clean");
 }
+
+/// The clean snapshot `status` keeps per dataset (`.dvx/state/status/`).
+fn snapshots(repo: &TestRepo) -> Vec<std::path::PathBuf> {
+    match fs::read_dir(repo.path(".dvx/state/status")) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn state(repo: &TestRepo) -> String {
+    let st = repo.dvx(&["status", "--json"]);
+    st.ok();
+    dataset(&st.json(), "data")["state"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A clean status records a snapshot of the dataset's stat data; a same-size edit with the
+/// mtime put back (within the second of the add) is still seen through it, and the edit
+/// undone is clean again.
+#[test]
+fn clean_snapshot_sees_same_size_same_mtime_edits() {
+    let (repo, a) = setup();
+    assert_eq!(state(&repo), "clean");
+    assert_eq!(snapshots(&repo).len(), 1, "no clean snapshot recorded");
+
+    let mut edited = a.clone();
+    edited[7] ^= 1;
+    sneaky_edit(&repo.path("data/a.bin"), &edited);
+    assert_eq!(state(&repo), "modified", "edit hidden by the snapshot");
+    assert_eq!(state(&repo), "modified");
+    assert!(
+        snapshots(&repo).is_empty(),
+        "a modified dataset keeps no snapshot"
+    );
+
+    sneaky_edit(&repo.path("data/a.bin"), &a);
+    assert_eq!(state(&repo), "clean");
+    // A new empty directory and a new file are seen too.
+    fs::create_dir(repo.path("data/empty")).unwrap();
+    assert_eq!(state(&repo), "modified");
+    fs::remove_dir(repo.path("data/empty")).unwrap();
+    assert_eq!(state(&repo), "clean");
+    assert_eq!(state(&repo), "clean");
+    fs::write(repo.path("data/new.txt"), b"x").unwrap();
+    assert_eq!(state(&repo), "modified");
+}
+
+/// A damaged snapshot, one of an older format and one of another version are never trusted:
+/// status compares in full and records a new one.
+#[test]
+fn damaged_old_or_foreign_snapshots_are_rebuilt() {
+    let (repo, _) = setup();
+    assert_eq!(state(&repo), "clean");
+    let snap = snapshots(&repo).pop().expect("a snapshot");
+    let good = fs::read(&snap).unwrap();
+    assert!(good.starts_with(b"DVXSNAP1"));
+
+    for damaged in [
+        b"garbage".to_vec(),
+        [b"DVXSNAP0".as_slice(), &good[8..]].concat(),
+        good[..good.len() - 1].to_vec(),
+    ] {
+        fs::write(&snap, &damaged).unwrap();
+        assert_eq!(state(&repo), "clean");
+        assert_eq!(fs::read(&snap).unwrap(), good, "snapshot not rebuilt");
+    }
+
+    // The snapshot of v1 put back after v2 is added must not vouch for v2: with v2's new
+    // file deleted, the disk is exactly what v1's snapshot recorded, and yet it is modified.
+    let mut g = Gen::new(2);
+    g.text_file(&repo.path("data/c.csv"), 500);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v2");
+    fs::remove_file(repo.path("data/c.csv")).unwrap();
+    fs::write(&snap, &good).unwrap();
+    let st = repo.dvx(&["status", "--json"]);
+    st.ok();
+    let doc = st.json();
+    let d = dataset(&doc, "data");
+    assert_eq!(d["state"], "modified", "{st}");
+    assert_eq!(json_strs(&d["deleted"]), sorted(&["data/c.csv"]), "{st}");
+}

@@ -21,6 +21,8 @@ use dvx_store::{ChunkId, Digest};
 use crate::error::Result;
 use crate::fsx::{self, Stamp};
 
+pub(crate) mod snapshot;
+
 const MAGIC: &[u8; 8] = b"DVXSTAT1";
 
 /// The part of `lstat` that changes whenever a file's content may have.

@@ -9,7 +9,7 @@ use dvx_store::TreeId;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
-use crate::statcache::StatCache;
+use crate::statcache::{snapshot, StatCache};
 use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
@@ -139,7 +139,9 @@ pub fn status(
     ws.require_init()?;
     let pointers = select_pointers(ws, cwd, paths)?;
     let store = ws.store()?;
-    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let state_dir = ws.state_dir();
+    // Loaded only when a dataset is not known clean from its snapshot.
+    let mut cache: Option<Mutex<StatCache>> = None;
     let mut report = StatusReport::default();
     for ptr in pointers {
         let ds = Dataset::of(&ptr);
@@ -157,8 +159,16 @@ pub fn status(
             report.datasets.push(st);
             continue;
         }
+        let dir_base = ds.only().is_none().then(|| ws.abs(&ds.base()));
+        if let Some(base) = &dir_base {
+            if snapshot::is_clean(&state_dir, &ptr.path, base, &ptr.id) {
+                report.datasets.push(st);
+                continue;
+            }
+        }
+        let cache = cache.get_or_insert_with(|| Mutex::new(StatCache::load(&state_dir)));
         let expected = load_dataset(store, &ptr)?;
-        let actual = scan_dataset(ws, &ds, store, &cache, None, progress)?;
+        let actual = scan_dataset(ws, &ds, store, cache, None, progress)?;
         let (a, m, d) = compare(&ds, &expected, &actual);
         st.state = if actual.is_empty() && !expected.is_empty() {
             StatusState::Missing
@@ -167,9 +177,19 @@ pub fn status(
         } else {
             StatusState::Modified
         };
+        if let Some(base) = &dir_base {
+            if st.state == StatusState::Clean {
+                let c = cache.get_mut().expect("cache lock poisoned");
+                snapshot::record(&state_dir, &ptr.path, base, &ptr.id, &expected, c);
+            } else {
+                snapshot::forget(&state_dir, &ptr.path);
+            }
+        }
         (st.added, st.modified, st.deleted) = (a, m, d);
         report.datasets.push(st);
     }
-    cache.into_inner().expect("cache lock poisoned").save()?;
+    if let Some(cache) = cache {
+        cache.into_inner().expect("cache lock poisoned").save()?;
+    }
     Ok(report)
 }

@@ -1,0 +1,411 @@
+//! The clean snapshot of a directory dataset (`.dvx/state/status/<hash of the dataset path>`,
+//! FORMAT section 8.1): every path of the dataset on disk with its stat, recorded when
+//! `dvx status` found the dataset clean against a version and the stat cache vouched for every
+//! file. While each file's `lstat` still equals its recorded one, the dataset is clean against
+//! that version: a no-op status then costs one `fstatat` per file relative to its open
+//! directory, and reads neither the stat cache nor the version's trees. Anything unexpected
+//! (a different path set, a stat, a `.dvxignore`, a leftover temporary file, an error) sends
+//! the caller to the full comparison, which is always right; the snapshot can only say
+//! "clean", never anything else.
+
+use std::path::{Path, PathBuf};
+
+use dvx_store::TreeId;
+
+use crate::scan::{cache_key, FlatEntry, Listing};
+use crate::statcache::{StatCache, StatKey};
+
+const MAGIC: &[u8; 8] = b"DVXSNAP1";
+const KIND_FILE: u8 = 0;
+const KIND_LINK: u8 = 1;
+const KIND_DIR: u8 = 2;
+
+/// What the fast walk saw at one path.
+#[cfg_attr(not(unix), allow(dead_code))]
+#[derive(Debug, PartialEq, Eq)]
+enum Seen<'a> {
+    File(StatKey),
+    Symlink(&'a [u8]),
+    Dir,
+}
+
+/// The snapshot file of the dataset at repo-relative `dataset` (hashed: the path may be long).
+pub(crate) fn path_for(state_dir: &Path, dataset: &str) -> PathBuf {
+    state_dir
+        .join("status")
+        .join(blake3::hash(dataset.as_bytes()).to_hex().as_str())
+}
+
+/// True only when the snapshot of `dataset` is for `id`, intact, and every path below `base`
+/// (the dataset directory) still has its recorded stat: the dataset is clean against `id`.
+/// False means "not known", never "modified".
+pub(crate) fn is_clean(state_dir: &Path, dataset: &str, base: &Path, id: &TreeId) -> bool {
+    let file = path_for(state_dir, dataset);
+    let Ok(bytes) = std::fs::read(&file) else {
+        return false;
+    };
+    let Some(body) = check(&bytes, dataset, id) else {
+        return false;
+    };
+    let mut cur = Cursor { rest: body.entries };
+    let mut count = 0u64;
+    let ok = walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
+        count += 1;
+        cur.next_is(rel, seen)
+    });
+    ok && count == body.count && cur.rest.is_empty()
+}
+
+/// Records the snapshot of a dataset found clean against `id` (`expected` is its listing):
+/// written only if a fresh walk sees exactly the expected paths and the stat cache vouches,
+/// by each file's current stat, for the expected digest of every file. Otherwise any older
+/// snapshot is removed. Errors are ignored: this is only a cache.
+pub(crate) fn record(
+    state_dir: &Path,
+    dataset: &str,
+    base: &Path,
+    id: &TreeId,
+    expected: &Listing,
+    cache: &StatCache,
+) {
+    let file = path_for(state_dir, dataset);
+    let mut out = Vec::with_capacity(expected.len() * 64 + 128);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(&(dataset.len() as u32).to_le_bytes());
+    out.extend_from_slice(dataset.as_bytes());
+    let count_at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let mut count = 0u64;
+    let ok = walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
+        count += 1;
+        let vouched = match (expected.get(rel), &seen) {
+            (Some(FlatEntry::Dir), Seen::Dir) => true,
+            (Some(FlatEntry::Symlink { target }), Seen::Symlink(t)) => target == t,
+            (
+                Some(FlatEntry::File {
+                    digest, executable, ..
+                }),
+                Seen::File(key),
+            ) => {
+                // As the full scan reads it (`Stamp::executable`).
+                let exec = key.mode & 0o100 != 0;
+                cache
+                    .get(&cache_key(dataset, rel), key)
+                    .is_some_and(|c| c.digest == *digest && exec == *executable)
+            }
+            _ => false,
+        };
+        if vouched {
+            encode_entry(&mut out, rel, &seen);
+        }
+        vouched
+    });
+    if ok && count == expected.len() as u64 {
+        out[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = crate::fsx::write_atomic(&file, &out);
+    } else {
+        forget(state_dir, dataset);
+    }
+}
+
+/// Removes the snapshot of `dataset`, if any.
+pub(crate) fn forget(state_dir: &Path, dataset: &str) {
+    let _ = std::fs::remove_file(path_for(state_dir, dataset));
+}
+
+fn encode_entry(out: &mut Vec<u8>, rel: &[u8], seen: &Seen<'_>) {
+    out.extend_from_slice(&(rel.len() as u32).to_le_bytes());
+    out.extend_from_slice(rel);
+    match seen {
+        Seen::File(k) => {
+            out.push(KIND_FILE);
+            out.extend_from_slice(&k.size.to_le_bytes());
+            out.extend_from_slice(&k.mtime_ns.to_le_bytes());
+            out.extend_from_slice(&k.ctime_ns.to_le_bytes());
+            out.extend_from_slice(&k.ino.to_le_bytes());
+            out.extend_from_slice(&k.mode.to_le_bytes());
+        }
+        Seen::Symlink(t) => {
+            out.push(KIND_LINK);
+            out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            out.extend_from_slice(t);
+        }
+        Seen::Dir => out.push(KIND_DIR),
+    }
+}
+
+struct Body<'a> {
+    count: u64,
+    entries: &'a [u8],
+}
+
+/// The entries of an intact snapshot of `dataset` for `id` (magic, checksum, version id and
+/// dataset path all checked).
+fn check<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
+    if bytes.len() < 8 + 32 + 4 + 8 + 32 || &bytes[..8] != MAGIC {
+        return None;
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if blake3::hash(body).as_bytes() != sum {
+        return None;
+    }
+    if &body[8..40] != id.as_bytes() {
+        return None;
+    }
+    let n = u32::from_le_bytes(body[40..44].try_into().ok()?) as usize;
+    let rest = &body[44..];
+    if rest.len() < n + 8 || &rest[..n] != dataset.as_bytes() {
+        return None;
+    }
+    let count = u64::from_le_bytes(rest[n..n + 8].try_into().ok()?);
+    Some(Body {
+        count,
+        entries: &rest[n + 8..],
+    })
+}
+
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.rest.len() < n {
+            return None;
+        }
+        let (a, b) = self.rest.split_at(n);
+        self.rest = b;
+        Some(a)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// Whether the next recorded entry is `rel` as `seen` (consuming it).
+    fn next_is(&mut self, rel: &[u8], seen: Seen<'_>) -> bool {
+        self.next_matches(rel, seen).unwrap_or(false)
+    }
+
+    fn next_matches(&mut self, rel: &[u8], seen: Seen<'_>) -> Option<bool> {
+        let n = self.u32()? as usize;
+        if self.take(n)? != rel {
+            return Some(false);
+        }
+        let kind = self.take(1)?[0];
+        Some(match (kind, seen) {
+            (KIND_FILE, Seen::File(k)) => {
+                let rec = StatKey {
+                    size: self.u64()?,
+                    mtime_ns: self.u64()? as i64,
+                    ctime_ns: self.u64()? as i64,
+                    ino: self.u64()?,
+                    mode: self.u32()?,
+                };
+                rec == k
+            }
+            (KIND_LINK, Seen::Symlink(t)) => {
+                let n = self.u32()? as usize;
+                self.take(n)? == t
+            }
+            (KIND_DIR, Seen::Dir) => true,
+            _ => false,
+        })
+    }
+}
+
+/// Walks the directory `dir` depth first, each directory's names in byte order (the order
+/// of a version's trees), showing `visit` every entry's path below the walk's root. Stops
+/// with false as soon as `visit` does, or at whatever the full scan treats specially or
+/// refuses: a `.dvxignore`, a dvx temporary file, anything but a file, directory or symlink,
+/// any error. `.git` and `.dvx` are skipped, as the full scan does.
+#[cfg(unix)]
+fn walk(
+    dir: &Path,
+    rel: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
+) -> bool {
+    use rustix::fs::{self as rfs, Mode};
+    match rfs::open(dir, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => walk_fd(&fd, rel, depth, visit),
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn walk(
+    _dir: &Path,
+    _rel: &mut Vec<u8>,
+    _depth: usize,
+    _visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
+) -> bool {
+    // The fast walk needs directory descriptors (`fstatat`); elsewhere status always takes
+    // the full comparison.
+    false
+}
+
+#[cfg(unix)]
+const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
+    .union(rustix::fs::OFlags::DIRECTORY)
+    .union(rustix::fs::OFlags::NOFOLLOW)
+    .union(rustix::fs::OFlags::CLOEXEC);
+
+/// [`walk`] of an open directory. Its names go into one buffer (NUL-terminated, for the
+/// `*at` calls): no allocation per file.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // stat field types differ between systems
+fn walk_fd(
+    fd: &std::os::fd::OwnedFd,
+    rel: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
+) -> bool {
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
+    use std::ffi::CStr;
+    if depth > dvx_manifest::limits::MAX_DEPTH {
+        return false;
+    }
+    let Ok(mut dir) = rfs::Dir::read_from(fd) else {
+        return false;
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut ents: Vec<(usize, usize)> = Vec::new();
+    for e in dir.by_ref() {
+        let Ok(e) = e else {
+            return false;
+        };
+        let name = e.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let start = buf.len();
+        buf.extend_from_slice(name);
+        ents.push((start, buf.len()));
+        buf.push(0);
+    }
+    ents.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
+    let tmp = dvx_store::fs::TMP_PREFIX.as_bytes();
+    for (a, b) in ents {
+        let name = &buf[a..b];
+        if name == b".git" || name == b".dvx" {
+            continue;
+        }
+        if name == b".dvxignore" || name.starts_with(tmp) {
+            return false;
+        }
+        let Ok(cname) = CStr::from_bytes_with_nul(&buf[a..=b]) else {
+            return false;
+        };
+        let Ok(st) = rfs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW) else {
+            return false;
+        };
+        let len = rel.len();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name);
+        let ok = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => visit(
+                rel,
+                Seen::File(StatKey {
+                    size: st.st_size as u64,
+                    mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+                    ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+                    ino: st.st_ino as u64,
+                    mode: st.st_mode as u32,
+                }),
+            ),
+            FileType::Symlink => match rfs::readlinkat(fd, cname, Vec::new()) {
+                Ok(target) => visit(rel, Seen::Symlink(target.as_bytes())),
+                Err(_) => false,
+            },
+            FileType::Directory => match rfs::openat(fd, cname, DIR_FLAGS, Mode::empty()) {
+                Ok(sub) => visit(rel, Seen::Dir) && walk_fd(&sub, rel, depth + 1, visit),
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        rel.truncate(len);
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    fn seen_paths(base: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        assert!(walk(base, &mut Vec::new(), 0, &mut |rel, _| {
+            out.push(String::from_utf8_lossy(rel).into_owned());
+            true
+        }));
+        out
+    }
+
+    /// Names that sort differently as whole paths and as tree components: the walk follows
+    /// the trees (a directory, then what it holds).
+    #[test]
+    fn walk_is_in_tree_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for p in ["a/x", "a-b", "b"] {
+            let p = dir.path().join(p);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&p, b"1").expect("write");
+        }
+        std::fs::create_dir(dir.path().join(".git")).expect("mkdir");
+        assert_eq!(seen_paths(dir.path()), ["a", "a/x", "a-b", "b"]);
+    }
+
+    #[test]
+    fn ignore_files_and_temporaries_stop_the_fast_walk() {
+        for name in [
+            ".dvxignore".to_string(),
+            format!("{}1-x", dvx_store::fs::TMP_PREFIX),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::create_dir(dir.path().join("d")).expect("mkdir");
+            std::fs::write(dir.path().join("d").join(&name), b"1").expect("write");
+            assert!(!walk(dir.path(), &mut Vec::new(), 0, &mut |_, _| true));
+        }
+    }
+
+    /// A snapshot for another version, of another dataset, damaged or of an older format is
+    /// never used.
+    #[test]
+    fn only_an_intact_snapshot_of_the_same_version_and_dataset_counts() {
+        let id = TreeId::of(b"v1");
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(&4u32.to_le_bytes());
+        out.extend_from_slice(b"data");
+        out.extend_from_slice(&0u64.to_le_bytes());
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
+        assert!(check(&out, "data", &id).is_some());
+        assert!(check(&out, "data2", &id).is_none());
+        assert!(check(&out, "data", &TreeId::of(b"v2")).is_none());
+        let mut bad = out.clone();
+        bad[50] ^= 1;
+        assert!(check(&bad, "data", &id).is_none());
+        let mut old = out.clone();
+        old[7] = b'0';
+        assert!(check(&old, "data", &id).is_none());
+        assert!(check(&out[..out.len() - 1], "data", &id).is_none());
+    }
+}
