@@ -195,14 +195,7 @@ fn open_keys(
 ) -> Result<(OpenRemote, Option<crypt::RemoteCrypt>)> {
     ws.require_init()?;
     let cfg = RepoConfig::load(&ws.dvx_dir())?;
-    let name = match name {
-        Some(n) => n.to_string(),
-        None => cfg
-            .core
-            .default_remote
-            .clone()
-            .ok_or(Error::NoSuchRemote { name: None })?,
-    };
+    let name = remote_name(&cfg, name)?;
     let entry = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
     let (r, lr) = open_plain(ws, &name, entry, env)?;
     if !entry.encrypt {
@@ -373,17 +366,22 @@ impl OpenRemote {
     }
 }
 
-/// Opens the named (or default) remote.
-pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result<OpenRemote> {
-    let cfg = RepoConfig::load(&ws.dvx_dir())?;
-    let name = match name {
-        Some(n) => n.to_string(),
+/// The name given, else the default remote's.
+fn remote_name(cfg: &RepoConfig, name: Option<&str>) -> Result<String> {
+    match name {
+        Some(n) => Ok(n.to_string()),
         None => cfg
             .core
             .default_remote
             .clone()
-            .ok_or(Error::NoSuchRemote { name: None })?,
-    };
+            .ok_or(Error::NoSuchRemote { name: None }),
+    }
+}
+
+/// Opens the named (or default) remote.
+pub fn open_remote(ws: &Workspace, name: Option<&str>, env: &CloudEnv) -> Result<OpenRemote> {
+    let cfg = RepoConfig::load(&ws.dvx_dir())?;
+    let name = remote_name(&cfg, name)?;
     let committed = cfg.remotes.get(&name).ok_or_else(|| unknown(&name))?;
     let local = LocalConfig::load(&ws.dvx_dir())?;
     let lr = local.remotes.get(&name).cloned().unwrap_or_default();

@@ -25,6 +25,14 @@ use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
 
+mod audit;
+mod catalogue;
+
+pub(crate) use audit::{
+    list_audit, parse_audit_key, put_audit_record, read_audit_record, AuditReadError,
+};
+pub(crate) use catalogue::refresh_catalogue;
+
 /// Where packs are.
 pub(crate) const PACKS: &str = "packs/";
 /// Where trees are.
@@ -184,51 +192,6 @@ fn with_label(e: Error, b: &Session<'_>) -> Error {
 /// What a sealed object that fails to open is.
 pub(crate) const NOT_AUTHENTIC: &str = "fails authentication: altered, moved or replayed \
     under another name, or not written with this remote's key";
-
-/// How often [`refresh_catalogue`] rewrites the catalogue while other writers keep changing
-/// the remote, before leaving the rest to them.
-const CATALOGUE_ROUNDS: usize = 5;
-
-/// The objects the catalogue lists: everything a reader lists (packs, indexes, trees, keys).
-fn catalogued(b: &Session<'_>) -> std::result::Result<Vec<dvx_store::ObjectInfo>, BackendError> {
-    let mut all = b.list(PACKS)?;
-    all.extend(b.list(INDEXES)?);
-    all.extend(b.list(TREES)?);
-    // An encrypted remote's readers over HTTP find its key objects here too.
-    all.extend(b.list(crate::crypt::KEYS)?);
-    all.sort_by(|x, y| x.key.cmp(&y.key));
-    Ok(all)
-}
-
-/// Brings the remote's catalogue (docs/FORMAT.md) up to date after a push or gc changed the
-/// remote. Lock-free with concurrent writers: each lists, writes, and lists again until what
-/// it wrote is what is there, so the last writer's catalogue holds every object written
-/// before it finished; a writer killed before this step leaves its objects out until the
-/// next push.
-pub(crate) fn refresh_catalogue(b: &Session<'_>) -> Result<()> {
-    let rerr = |e| b.error(e);
-    let mut objects = catalogued(b).map_err(rerr)?;
-    let current = match b.get_uncounted(dvx_remote::CATALOGUE, dvx_remote::MAX_CATALOGUE_LEN) {
-        Ok(t) => Some(t),
-        Err(BackendError::NotFound { .. }) => None,
-        Err(e) => return Err(rerr(e)),
-    };
-    let mut text = dvx_remote::render_catalogue(&objects);
-    if current.as_deref() == Some(text.as_bytes()) {
-        return Ok(());
-    }
-    for _ in 0..CATALOGUE_ROUNDS {
-        b.put_uncounted(dvx_remote::CATALOGUE, text.into_bytes())
-            .map_err(rerr)?;
-        let again = catalogued(b).map_err(rerr)?;
-        if again == objects {
-            break;
-        }
-        objects = again;
-        text = dvx_remote::render_catalogue(&objects);
-    }
-    Ok(())
-}
 
 /// Uploads an index file of `entries` (written in `scratch` first, an empty directory of
 /// this machine); returns its key and its bytes.
@@ -718,155 +681,5 @@ impl RemoteIndex {
         self.packs
             .get(&l.pack)
             .is_some_and(|size| l.offset + l.stored_len as u64 <= *size)
-    }
-}
-
-/// The key of a new audit record begun at `started` (`YYYY-MM-DDTHH:MM:SS.mmmZ`):
-/// `audit/<YYYY>/<YYYYMMDDTHHMMSS.mmmZ>-<16 random hex>.json`. Keys sort in time order, and
-/// the random part (64 bits) keeps two clients starting in the same millisecond apart.
-pub(crate) fn audit_key(started: &str, random: u64) -> String {
-    let compact: String = started
-        .chars()
-        .filter(|c| !matches!(c, '-' | ':'))
-        .collect();
-    format!("{AUDIT}{}/{compact}-{random:016x}.json", &started[..4])
-}
-
-/// The time (UTC, milliseconds) an audit record's key names, if `key` is one.
-pub(crate) fn parse_audit_key(key: &str) -> Option<std::time::SystemTime> {
-    let rest = key.strip_prefix(AUDIT)?;
-    let (year, name) = rest.split_once('/')?;
-    let (stamp, tail) = name.split_once('-')?;
-    let random = tail.strip_suffix(".json")?;
-    let ok = random.len() == 16
-        && random.bytes().all(|c| c.is_ascii_hexdigit())
-        && stamp.len() == 20
-        && stamp.is_ascii()
-        && stamp.starts_with(year);
-    if !ok {
-        return None;
-    }
-    let b = stamp.as_bytes();
-    if b[8] != b'T' || b[15] != b'.' || b[19] != b'Z' {
-        return None;
-    }
-    let text = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &stamp[..4],
-        &stamp[4..6],
-        &stamp[6..8],
-        &stamp[9..11],
-        &stamp[11..13],
-        &stamp[13..19]
-    );
-    humantime::parse_rfc3339(&text).ok()
-}
-
-/// Appends `record` to the remote's audit trail as a new object (never a rewrite of one);
-/// returns its key. The one place a record's name and bytes are made.
-pub(crate) fn put_audit_record(
-    b: &Session<'_>,
-    record: &crate::audit::AuditRecord,
-) -> std::result::Result<String, BackendError> {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(|e| BackendError::Permanent {
-        key: AUDIT.into(),
-        message: format!("no random bytes for the record's name: {e}"),
-    })?;
-    let key = audit_key(&record.started, u64::from_le_bytes(random));
-    let mut bytes = serde_json::to_vec_pretty(record).map_err(|e| BackendError::Permanent {
-        key: key.clone(),
-        message: format!("cannot encode the record: {e}"),
-    })?;
-    bytes.push(b'\n');
-    // Sealed with its name as associated data: a record moved or replayed under another
-    // name does not open.
-    let bytes = match b.crypt() {
-        None => bytes,
-        Some(c) => c
-            .seal(key.as_bytes(), &bytes)
-            .map_err(|e| BackendError::Permanent {
-                key: key.clone(),
-                message: e.to_string(),
-            })?,
-    };
-    b.put_uncounted(&key, bytes)?;
-    Ok(key)
-}
-
-/// Why an audit record could not be read.
-pub(crate) enum AuditReadError {
-    /// The request failed.
-    Get(BackendError),
-    /// The object is not a record this dvx reads.
-    Bad(String),
-}
-
-/// Reads and decodes the audit record at `key`. A record of a newer format, or that is not
-/// one, is [`AuditReadError::Bad`], never a record with defaults filled in.
-pub(crate) fn read_audit_record(
-    b: &Session<'_>,
-    key: &str,
-) -> std::result::Result<crate::audit::AuditRecord, AuditReadError> {
-    let bytes = b
-        .get_uncounted(key, MAX_AUDIT_RECORD_LEN)
-        .map_err(AuditReadError::Get)?;
-    let bytes = match b.crypt() {
-        None => bytes,
-        Some(c) => c
-            .open(key.as_bytes(), &bytes)
-            .ok_or_else(|| AuditReadError::Bad(NOT_AUTHENTIC.to_string()))?,
-    };
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AuditReadError::Bad(format!("is not JSON ({e})")))?;
-    match value.get("format").and_then(serde_json::Value::as_u64) {
-        Some(f) if f > u64::from(crate::audit::AUDIT_FORMAT) => {
-            return Err(AuditReadError::Bad(format!(
-                "is of audit format {f}, newer than this dvx reads ({}): upgrade dvx",
-                crate::audit::AUDIT_FORMAT
-            )))
-        }
-        Some(_) => {}
-        None => {
-            return Err(AuditReadError::Bad(
-                "is not an audit record (no format number)".into(),
-            ))
-        }
-    }
-    serde_json::from_value(value)
-        .map_err(|e| AuditReadError::Bad(format!("is not a valid audit record ({e})")))
-}
-
-/// The keys under `audit/` on the remote, sorted (so in time order).
-pub(crate) fn list_audit(b: &Session<'_>) -> std::result::Result<Vec<String>, BackendError> {
-    let mut keys: Vec<String> = b.list(AUDIT)?.into_iter().map(|o| o.key).collect();
-    keys.sort();
-    Ok(keys)
-}
-
-#[cfg(test)]
-mod audit_key_tests {
-    use super::*;
-
-    #[test]
-    fn audit_keys_sort_by_time_and_parse_back() {
-        let k = audit_key("2026-12-02T22:39:21.042Z", 0xab);
-        assert_eq!(k, "audit/2026/20261202T223921.042Z-00000000000000ab.json");
-        assert_eq!(
-            parse_audit_key(&k),
-            humantime::parse_rfc3339("2026-12-02T22:39:21.042Z").ok()
-        );
-        let later = audit_key("2026-12-02T22:39:21.043Z", 0);
-        assert!(later > k);
-        for bad in [
-            "audit/2026/20261202T223921.042Z-00ab.json",
-            "audit/2026/20261202T223921Z-00000000000000ab.json",
-            "audit/2025/20261202T223921.042Z-00000000000000ab.json",
-            "audit/2026/20261302T223921.042Z-00000000000000ab.json",
-            "audit/2026/notes.txt",
-            "packs/ab/x.pack",
-        ] {
-            assert_eq!(parse_audit_key(bad), None, "{bad}");
-        }
     }
 }
