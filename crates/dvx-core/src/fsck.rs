@@ -170,7 +170,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         for e in entries {
             report.chunks += 1;
             let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
-            if let Err(err) = pack::decode_chunk(&e, id, stored) {
+            if let Err(err) = pack::verify_chunk(&e, id, stored) {
                 bad_chunks.insert(e.id, err.to_string());
             }
             map.insert(e.id, e);

@@ -235,7 +235,7 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
         for (id, live, _) in &to_rewrite {
             for e in live {
                 let stored = store.read_stored(&Location::of(*id, e))?;
-                pack::decode_chunk(e, id, &stored)?;
+                pack::verify_chunk(e, id, &stored)?;
                 writer.copy_stored(e.id, e.compression, &stored, e.raw_len)?;
             }
         }

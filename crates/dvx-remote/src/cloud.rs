@@ -405,7 +405,7 @@ impl Backend for CloudBackend {
         Ok(data.to_vec())
     }
 
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError> {
         let path = self.path(key);
         self.rt
             .block_on(self.store.put(&path, PutPayload::from(data)))

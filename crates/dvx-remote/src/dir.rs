@@ -162,7 +162,7 @@ impl Backend for DirBackend {
         Ok(buf)
     }
 
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError> {
         let path = self.path(key);
         let dir = path.parent().expect("keys have a parent");
         std::fs::create_dir_all(dir).map_err(|e| self.err(key, e))?;
@@ -215,9 +215,10 @@ mod tests {
             DirBackend::new(dir.path().join("a/b")).list("").is_err(),
             "missing parent"
         );
-        b.put("packs/ab/x.pack", b"0123456789".to_vec())
+        b.put("packs/ab/x.pack", bytes::Bytes::from_static(b"0123456789"))
             .expect("put");
-        b.put("trees/cd/y", b"t".to_vec()).expect("put");
+        b.put("trees/cd/y", bytes::Bytes::from_static(b"t"))
+            .expect("put");
         assert_eq!(b.get("packs/ab/x.pack", 10).expect("get"), b"0123456789");
         assert!(b.get("packs/ab/x.pack", 9).is_err(), "larger than allowed");
         assert_eq!(b.get_range("packs/ab/x.pack", 2, 3).expect("range"), b"234");

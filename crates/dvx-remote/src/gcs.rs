@@ -168,7 +168,7 @@ impl Backend for GcsBackend {
     }
 
     /// One request: the object appears whole or not at all.
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError> {
         let name = if self.prefix.is_empty() {
             key.to_string()
         } else {

@@ -158,7 +158,7 @@ impl Backend for HttpBackend {
         self.inner.get_range(key, offset, len)
     }
 
-    fn put(&self, _key: &str, _data: Vec<u8>) -> Result<(), BackendError> {
+    fn put(&self, _key: &str, _data: bytes::Bytes) -> Result<(), BackendError> {
         Err(self.read_only())
     }
 

@@ -51,7 +51,7 @@ impl<B: Backend> Backend for Retrying<B> {
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         self.run(|b| b.get_range(key, offset, len))
     }
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError> {
         self.run(|b| b.put(key, data.clone()))
     }
     fn head(&self, key: &str) -> Result<Option<u64>, BackendError> {
@@ -94,7 +94,7 @@ mod tests {
         fn get_range(&self, _: &str, _: u64, _: u64) -> Result<Vec<u8>, BackendError> {
             Ok(vec![])
         }
-        fn put(&self, key: &str, _: Vec<u8>) -> Result<(), BackendError> {
+        fn put(&self, key: &str, _: bytes::Bytes) -> Result<(), BackendError> {
             Err(BackendError::Permanent {
                 key: key.into(),
                 message: "denied".into(),
@@ -115,7 +115,7 @@ mod tests {
         });
         r.first_delay = Duration::from_millis(1);
         assert_eq!(r.get("k", 10).expect("third try works"), b"ok");
-        assert!(r.put("k", vec![]).is_err());
+        assert!(r.put("k", bytes::Bytes::new()).is_err());
         r.inner.fails.store(100, Ordering::SeqCst);
         assert!(r.get("k", 10).is_err(), "gives up after 5 attempts");
     }

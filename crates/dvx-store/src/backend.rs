@@ -91,7 +91,8 @@ pub trait Backend: Send + Sync {
     /// At most `len` bytes at `offset` of an object (fewer at its end).
     fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Vec<u8>, BackendError>;
     /// Stores an object (atomically; replacing an object with the same bytes is harmless).
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError>;
+    /// The bytes are shared, not copied, by a retry.
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError>;
     /// Size of an object, or None if absent.
     fn head(&self, key: &str) -> Result<Option<u64>, BackendError>;
     /// Deletes an object (absent is fine).
@@ -167,8 +168,8 @@ impl Backend for MemoryBackend {
         Ok(data[start..end].to_vec())
     }
 
-    fn put(&self, key: &str, data: Vec<u8>) -> Result<(), BackendError> {
-        self.with_objects(|o| o.insert(key.to_string(), data));
+    fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BackendError> {
+        self.with_objects(|o| o.insert(key.to_string(), data.to_vec()));
         Ok(())
     }
 

@@ -211,29 +211,41 @@ pub fn decode_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<V
             check_raw(entry, pack, stored)?;
             Ok(stored.to_vec())
         }
-        Compression::Zstd => decode_chunk_owned(entry, pack, stored.to_vec()),
+        Compression::Zstd => decode_zstd(entry, pack, stored),
+    }
+}
+
+/// Checks stored bytes against the chunk id, as [`decode_chunk`] does, without keeping a
+/// decoded copy.
+pub fn verify_chunk(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<()> {
+    match entry.compression {
+        Compression::None => check_raw(entry, pack, stored),
+        Compression::Zstd => decode_zstd(entry, pack, stored).map(drop),
     }
 }
 
 /// Like [`decode_chunk`], taking the stored bytes by value: a raw chunk is verified and
 /// returned without a copy.
 pub fn decode_chunk_owned(entry: &PackEntry, pack: &PackId, stored: Vec<u8>) -> Result<Vec<u8>> {
-    let corrupt = |detail: String| Error::CorruptChunk {
+    match entry.compression {
+        Compression::None => {
+            check_raw(entry, pack, &stored)?;
+            Ok(stored)
+        }
+        Compression::Zstd => decode_zstd(entry, pack, &stored),
+    }
+}
+
+fn decode_zstd(entry: &PackEntry, pack: &PackId, stored: &[u8]) -> Result<Vec<u8>> {
+    if entry.raw_len > MAX_CHUNK_LEN {
+        // Checked before decompressing, which allocates the declared length.
+        return check_raw(entry, pack, &[]).map(|_| Vec::new());
+    }
+    let raw = decompress(stored, entry.raw_len as usize).map_err(|e| Error::CorruptChunk {
         id: entry.id,
         pack: *pack,
-        detail,
-    };
-    if entry.raw_len > MAX_CHUNK_LEN {
-        return Err(corrupt(format!(
-            "declared length {} is absurd",
-            entry.raw_len
-        )));
-    }
-    let raw = match entry.compression {
-        Compression::None => stored,
-        Compression::Zstd => decompress(&stored, entry.raw_len as usize)
-            .map_err(|e| corrupt(format!("zstd: {e}")))?,
-    };
+        detail: format!("zstd: {e}"),
+    })?;
     check_raw(entry, pack, &raw)?;
     Ok(raw)
 }
@@ -270,6 +282,16 @@ fn header() -> [u8; HEADER_LEN as usize] {
     h[..8].copy_from_slice(MAGIC);
     h[8..12].copy_from_slice(&VERSION.to_le_bytes());
     h
+}
+
+/// The id of a pack holding `entries`: the hash of their encoded list, which is what its
+/// trailer holds before the footer.
+pub fn pack_id(entries: &[PackEntry]) -> PackId {
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for e in entries {
+        e.encode(&mut out);
+    }
+    PackId::from(blake3::hash(&out))
 }
 
 /// The trailer entries and footer of a pack whose data area ends at `trailer_offset`, and
@@ -492,7 +514,13 @@ impl Default for PackBuffer {
 impl PackBuffer {
     /// An empty pack (header only).
     pub fn new() -> PackBuffer {
-        let mut buf = Vec::with_capacity(1 << 20);
+        PackBuffer::reusing(Vec::with_capacity(1 << 20))
+    }
+
+    /// An empty pack in `buf` (cleared): the buffer of a pack already sent, whose pages are
+    /// mapped, so a pipeline of packs does not fault in fresh memory for each.
+    pub fn reusing(mut buf: Vec<u8>) -> PackBuffer {
+        buf.clear();
         buf.extend_from_slice(&header());
         PackBuffer {
             buf,
@@ -603,10 +631,23 @@ mod tests {
         let (mid, mentries, bytes) = mem.finish();
         assert_eq!(fid, mid);
         assert_eq!(fentries, mentries);
+        assert_eq!(pack_id(&mentries), mid, "the id is the hash of the entries");
         assert_eq!(
             std::fs::read(pack_path(dir.path(), &fid)).expect("read"),
             bytes
         );
+    }
+
+    #[test]
+    fn a_reused_buffer_builds_the_same_pack() {
+        let (id, bytes) = sample_pack();
+        let mut mem = PackBuffer::reusing(vec![7u8; 100_000]);
+        for i in 0..4u8 {
+            let data = vec![i; 2000];
+            mem.append(ChunkId::of(&data), Compression::None, &data, 2000);
+        }
+        let (rid, _, rbytes) = mem.finish();
+        assert_eq!((rid, rbytes), (id, bytes));
     }
 
     fn sample_pack() -> (PackId, Vec<u8>) {

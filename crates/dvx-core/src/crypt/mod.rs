@@ -23,7 +23,7 @@ pub(crate) use passphrase::{passphrase, Purpose};
 pub(crate) const KEYS: &str = "keys/";
 /// Nonce, then tag: what sealing adds to a message.
 pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
-const NONCE_LEN: usize = 24;
+pub(crate) const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Upper bound of a key object (a few hundred bytes of JSON).
 const MAX_KEY_OBJECT_LEN: u64 = 64 << 10;
@@ -166,6 +166,29 @@ impl RemoteCrypt {
             })?;
         tag_out.copy_from_slice(&tag);
         Ok(())
+    }
+
+    /// Opens in place what [`RemoteCrypt::seal_in_place`] sealed: the plaintext, within
+    /// `frame`, or None as for [`RemoteCrypt::open`] (the frame's bytes are then undefined).
+    pub(crate) fn open_in_place<'f>(&self, aad: &[u8], frame: &'f mut [u8]) -> Option<&'f [u8]> {
+        use chacha20poly1305::aead::AeadInOut;
+        let len = frame.len();
+        if len < SEAL_OVERHEAD {
+            return None;
+        }
+        let (head, rest) = frame.split_at_mut(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = (&*head).try_into().ok()?;
+        let (msg, tag) = rest.split_at_mut(len - SEAL_OVERHEAD);
+        let tag: [u8; SEAL_OVERHEAD - NONCE_LEN] = (&*tag).try_into().ok()?;
+        self.contents
+            .decrypt_inout_detached(
+                &XNonce::from(nonce),
+                &aad_of(aad),
+                (&mut *msg).into(),
+                &chacha20poly1305::Tag::from(tag),
+            )
+            .ok()?;
+        Some(msg)
     }
 
     /// The plaintext of a sealed message, or None when it is not what was sealed with this
@@ -511,7 +534,8 @@ fn put_key(b: &dyn Backend, label: &str, master: &[u8; 32], passphrase: &str) ->
         what: format!("{KEYS}{id}"),
         detail: e.to_string(),
     })?;
-    b.put(&format!("{KEYS}{id}"), text).map_err(rerr(label))?;
+    b.put(&format!("{KEYS}{id}"), text.into())
+        .map_err(rerr(label))?;
     Ok(id)
 }
 
@@ -634,8 +658,11 @@ mod tests {
         // A key object altered (its KDF settings) no longer opens.
         let key = format!("{KEYS}{id2}");
         let text = String::from_utf8(b.get(&key, 1 << 20).expect("get")).expect("utf8");
-        b.put(&key, text.replace("\"t\": 3", "\"t\": 4").into_bytes())
-            .expect("put");
+        b.put(
+            &key,
+            text.replace("\"t\": 3", "\"t\": 4").into_bytes().into(),
+        )
+        .expect("put");
         assert!(unlock(&b, "r", "second pass").is_err());
     }
 }

@@ -336,7 +336,7 @@ pub(crate) fn download_located(
     // Through the page cache: a pull reads these chunks back right away.
     let writer = store.writer_with_pack_size(FETCH_PACK_SIZE).cached();
     let fetched = crate::work::try_each(&ranges, PARALLEL_REQUESTS, "fetch", |r: &RangeRead| {
-        let data = b
+        let mut data = b
             .get_range(&pack_key(b, &r.pack), r.start, r.len)
             .map_err(|e| match e {
                 BackendError::NotFound { .. } => Error::RemoteObject {
@@ -355,12 +355,12 @@ pub(crate) fn download_located(
             let from = (l.offset - r.start) as usize;
             let to = from + l.stored_len as usize;
             let verified = data
-                .get(from..to)
+                .get_mut(from..to)
                 .ok_or_else(|| "the pack is shorter than its index says".to_string())
                 .and_then(|frame| layout::open_chunk(b, c, l, frame))
                 .and_then(|(s, l)| {
-                    pack::decode_chunk(&l.entry(*c), &r.pack, &s)
-                        .map(|_| s)
+                    pack::verify_chunk(&l.entry(*c), &r.pack, s)
+                        .map(|()| s)
                         .map_err(|e| e.to_string())
                 });
             let stored = verified.map_err(|detail| Error::RemoteObject {
@@ -370,7 +370,7 @@ pub(crate) fn download_located(
                 problem: format!("is corrupt ({detail})"),
                 files: needed.get(c).cloned().unwrap_or_default(),
             })?;
-            writer.add_stored(*c, l.compression, &stored, l.raw_len)?;
+            writer.add_stored(*c, l.compression, stored, l.raw_len)?;
         }
         progress.advance(r.len);
         Ok(())

@@ -119,9 +119,19 @@ impl<'a> Session<'a> {
 
     pub(crate) fn put(&self, key: &str, data: Vec<u8>) -> Res<()> {
         let n = data.len() as u64;
-        self.inner.put(key, data)?;
+        self.inner.put(key, data.into())?;
         self.count(1, n);
         Ok(())
+    }
+
+    /// Like [`Session::put`]; hands `data` back when the backend kept no reference to it,
+    /// so a pipeline of large uploads reuses its buffers.
+    pub(crate) fn put_reclaim(&self, key: &str, data: Vec<u8>) -> Res<Option<Vec<u8>>> {
+        let n = data.len() as u64;
+        let data = bytes::Bytes::from(data);
+        self.inner.put(key, data.clone())?;
+        self.count(1, n);
+        Ok(data.try_into_mut().ok().map(Vec::from))
     }
 
     /// A read of the remote's own bookkeeping (the catalogue): a request, but no object or
@@ -134,7 +144,7 @@ impl<'a> Session<'a> {
     /// A write of the remote's own bookkeeping (see [`Session::get_uncounted`]).
     pub(crate) fn put_uncounted(&self, key: &str, data: Vec<u8>) -> Res<()> {
         self.count(0, 0);
-        self.inner.put(key, data)
+        self.inner.put(key, data.into())
     }
 
     pub(crate) fn delete(&self, key: &str) -> Res<()> {

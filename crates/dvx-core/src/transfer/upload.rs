@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use dvx_store::index::Location;
-use dvx_store::pack::{self, Compression, PackBuffer};
-use dvx_store::{ChunkId, PackEntry, PackId, Store};
+use dvx_store::pack::{self, Compression};
+use dvx_store::{ChunkId, Store};
 use rayon::prelude::*;
 
-use super::layout::{index_cache_path, put_index, put_pack};
+use super::layout::{index_cache_path, put_index, put_pack, ReadyPack, UploadPack};
 use super::session::Session;
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
@@ -38,15 +38,22 @@ pub(super) fn upload_packs(
     let scratch = crate::fsx::ScratchDir::new(ws, "push")?;
     let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
     progress.begin("uploading", Some(total), Unit::Bytes);
-    // Packs are assembled in memory (no scratch file written and read back): one being
-    // built while the previous one uploads, so memory stays near two packs.
+    // Packs are assembled (and sealed, on an encrypted remote) in memory on this thread while
+    // the uploader thread sends the previous one, then hands its buffer back: memory stays
+    // near two packs, and their pages are faulted in once.
     let pack_size = store.config().pack_size.min(PUSH_PACK_SIZE);
+    let capacity = (pack_size + PUSH_BATCH_BYTES + (1 << 20)) as usize;
     std::thread::scope(|s| -> Result<()> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<((PackId, Vec<PackEntry>, Vec<u8>), u64)>(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(ReadyPack, u64)>(0);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let scratch_ref = scratch.path();
         let uploader = s.spawn(move || -> Result<()> {
-            for ((id, entries, data), n) in rx {
-                let idx_entries = put_pack(b, &id, &entries, data)?;
+            for (pack, n) in rx {
+                let (idx_entries, spare) = put_pack(b, pack)?;
+                if let Some(buf) = spare {
+                    // The builder may have finished: a buffer it no longer takes is dropped.
+                    let _ = spare_tx.send(buf);
+                }
                 let (key, data) = put_index(b, scratch_ref, idx_entries)?;
                 let cached = index_cache_path(cache_dir, &key).expect("an index key");
                 crate::fsx::write_atomic(&cached, &data)?;
@@ -54,7 +61,7 @@ pub(super) fn upload_packs(
             }
             Ok(())
         });
-        let mut builder: Option<(PackBuffer, u64)> = None;
+        let mut builder: Option<(UploadPack, u64)> = None;
         let mut send_err = false;
         let level = store.config().remote_zstd_level;
         let batches = batches(missing, PUSH_BATCH_BYTES);
@@ -71,13 +78,18 @@ pub(super) fn upload_packs(
                 .collect();
             for (r, (_, loc)) in prepared.into_iter().zip(batch) {
                 let (id, compression, bytes, raw_len) = r?;
-                let (bl, src) = builder.get_or_insert_with(|| (PackBuffer::new(), 0));
+                let (bl, src) = builder.get_or_insert_with(|| {
+                    let buf = spare_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(capacity));
+                    (UploadPack::new(b, buf), 0)
+                });
                 bl.append(id, compression, &bytes, raw_len);
                 // Progress counts local stored bytes (the total it was started with).
                 *src += loc.stored_len as u64;
                 if bl.len() >= pack_size {
                     let (full, src) = builder.take().expect("present");
-                    if tx.send((full.finish(), src)).is_err() {
+                    if tx.send((full.finish(b)?, src)).is_err() {
                         send_err = true;
                         break 'batches;
                     }
@@ -86,7 +98,7 @@ pub(super) fn upload_packs(
         }
         if !send_err {
             if let Some((last, src)) = builder.take() {
-                let _ = tx.send((last.finish(), src));
+                let _ = tx.send((last.finish(b)?, src));
             }
         }
         drop(tx);
@@ -140,6 +152,13 @@ fn prepare(store: &Store, level: i32, id: &ChunkId, loc: &Location) -> Result<Pr
     let entry = loc.entry(*id);
     if loc.compression == Compression::None {
         let raw = pack::decode_chunk_owned(&entry, &loc.pack, stored)?;
+        // The local store keeps raw what its estimate found incompressible (or all chunks,
+        // with `zstd_level = -1`): only the former skip zstd here too.
+        let level = if pack::looks_compressible(&raw) {
+            level
+        } else {
+            0
+        };
         let (c, bytes) = pack::encode_chunk(&raw, level);
         let bytes = match bytes {
             std::borrow::Cow::Owned(b) => b,
@@ -147,7 +166,7 @@ fn prepare(store: &Store, level: i32, id: &ChunkId, loc: &Location) -> Result<Pr
         };
         Ok((*id, c, bytes, loc.raw_len))
     } else {
-        pack::decode_chunk(&entry, &loc.pack, &stored)?;
+        pack::verify_chunk(&entry, &loc.pack, &stored)?;
         Ok((*id, loc.compression, stored, loc.raw_len))
     }
 }

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use dvx_manifest::Tree;
 use dvx_store::index::{self, IndexFile, Location};
-use dvx_store::pack::{self, Compression};
+use dvx_store::pack::{self, Compression, PackBuffer};
 use dvx_store::{BackendError, ChunkId, PackEntry, PackId, TreeId};
 
 use super::session::Session;
-use crate::crypt::{hex, hex_decode, RemoteCrypt, SEAL_OVERHEAD};
+use crate::crypt::{hex, hex_decode, RemoteCrypt, NONCE_LEN, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::workspace::Workspace;
@@ -278,83 +278,170 @@ fn open_tree(
     Ok(plain[8..8 + len as usize].to_vec())
 }
 
-/// Uploads a pack built in memory (`data` with its `entries`); returns where each chunk is on
-/// the remote. On an encrypted remote each chunk is sealed as a frame of its own (so ranged
-/// reads still fetch single chunks) and the trailer is sealed too (docs/FORMAT.md
-/// section 11).
-pub(crate) fn put_pack(
-    b: &Session<'_>,
-    id: &PackId,
-    entries: &[PackEntry],
-    data: Vec<u8>,
-) -> Result<Vec<(ChunkId, Location)>> {
-    let key = pack_key(b, id);
-    let Some(c) = b.crypt() else {
-        b.put(&key, data).map_err(|e| b.error(e))?;
-        return Ok(entries
-            .iter()
-            .map(|e| (e.id, Location::of(*id, e)))
-            .collect());
-    };
-    let overhead = SEAL_OVERHEAD as u64;
-    let body: u64 = entries.iter().map(|e| e.stored_len as u64 + overhead).sum();
-    let mut out =
-        Vec::with_capacity((EPACK_HEADER + body) as usize + entries.len() * ENTRY_LEN + 64);
-    out.extend_from_slice(EPACK_MAGIC);
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    let mut located = Vec::with_capacity(entries.len());
-    let mut trailer = Vec::with_capacity(entries.len() * ENTRY_LEN);
-    // Each frame laid out as `[nonce] stored bytes [tag]`, then sealed in place on every
-    // core (one copy of the data, and the uploader thread does not seal a pack alone).
-    for e in entries {
-        let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
-        let loc = Location {
-            pack: *id,
-            offset: out.len() as u64,
-            stored_len: e.stored_len + SEAL_OVERHEAD as u32,
-            raw_len: e.raw_len,
-            compression: e.compression,
-        };
-        out.extend_from_slice(&[0u8; 24]);
-        out.extend_from_slice(stored);
-        out.extend_from_slice(&[0u8; 16]);
-        trailer.extend_from_slice(&e.id.0);
-        trailer.extend_from_slice(&loc.offset.to_le_bytes());
-        trailer.extend_from_slice(&loc.stored_len.to_le_bytes());
-        trailer.extend_from_slice(&loc.raw_len.to_le_bytes());
-        trailer.push(match loc.compression {
-            Compression::None => 0,
-            Compression::Zstd => 1,
-        });
-        trailer.extend_from_slice(&[0, 0, 0]);
-        located.push((e.id, loc));
-    }
-    drop(data);
-    {
-        use rayon::prelude::*;
-        let mut frames: Vec<(&ChunkId, &mut [u8])> = Vec::with_capacity(located.len());
-        let mut rest = &mut out[EPACK_HEADER as usize..];
-        for (cid, loc) in &located {
-            let (frame, r) = rest.split_at_mut(loc.stored_len as usize);
-            frames.push((cid, frame));
-            rest = r;
+/// A pack assembled in memory for upload, laid out as the remote stores it: a plain
+/// remote's pack is the local format; an encrypted remote's pack leaves room around each
+/// chunk for its frame's nonce and tag, so chunks are sealed where they lie, without a copy
+/// (docs/FORMAT.md section 11).
+pub(crate) enum UploadPack {
+    Plain(PackBuffer),
+    Sealed {
+        buf: Vec<u8>,
+        /// The entries as a plain pack of these chunks would list them: the pack's id is
+        /// their hash in both layouts.
+        entries: Vec<PackEntry>,
+        plain_len: u64,
+    },
+}
+
+/// A pack ready to upload: its id, where each chunk is in it, its bytes.
+pub(crate) struct ReadyPack {
+    id: PackId,
+    located: Located,
+    bytes: Vec<u8>,
+}
+
+impl UploadPack {
+    /// An empty pack for the session's remote, built in `buf` (cleared; a buffer handed back
+    /// by [`put_pack`] keeps its pages).
+    pub(crate) fn new(b: &Session<'_>, mut buf: Vec<u8>) -> UploadPack {
+        if b.crypt().is_none() {
+            return UploadPack::Plain(PackBuffer::reusing(buf));
         }
-        frames
-            .into_par_iter()
-            .try_for_each(|(cid, frame)| c.seal_in_place(&frame_aad(id, cid), frame))
-            .map_err(|err| with_label(err, b))?;
+        buf.clear();
+        buf.extend_from_slice(EPACK_MAGIC);
+        buf.extend_from_slice(&1u32.to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        UploadPack::Sealed {
+            buf,
+            entries: Vec::new(),
+            plain_len: pack::HEADER_LEN,
+        }
     }
-    let t = out.len() as u64;
-    let sealed = c
-        .seal(&trailer_aad(id), &trailer)
-        .map_err(|err| with_label(err, b))?;
-    out.extend_from_slice(&sealed);
-    out.extend_from_slice(&t.to_le_bytes());
-    out.extend_from_slice(&(sealed.len() as u64).to_le_bytes());
-    out.extend_from_slice(EPACK_END);
-    b.put(&key, out).map_err(|e| b.error(e))?;
-    Ok(located)
+
+    /// Bytes so far.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            UploadPack::Plain(p) => p.len(),
+            UploadPack::Sealed { buf, .. } => buf.len() as u64,
+        }
+    }
+
+    /// Appends one stored chunk.
+    pub(crate) fn append(
+        &mut self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) {
+        match self {
+            UploadPack::Plain(p) => {
+                p.append(id, compression, stored, raw_len);
+            }
+            UploadPack::Sealed {
+                buf,
+                entries,
+                plain_len,
+            } => {
+                let stored_len = u32::try_from(stored.len()).expect("chunks are far below 4 GiB");
+                entries.push(PackEntry {
+                    id,
+                    offset: *plain_len,
+                    stored_len,
+                    raw_len,
+                    compression,
+                });
+                *plain_len += stored_len as u64;
+                buf.extend_from_slice(&[0u8; NONCE_LEN]);
+                buf.extend_from_slice(stored);
+                buf.extend_from_slice(&[0u8; SEAL_OVERHEAD - NONCE_LEN]);
+            }
+        }
+    }
+
+    /// The pack with its trailer; on an encrypted remote each chunk is sealed as a frame of
+    /// its own (so ranged reads still fetch single chunks, on every core here) and the
+    /// trailer is sealed too.
+    pub(crate) fn finish(self, b: &Session<'_>) -> Result<ReadyPack> {
+        let (buf, entries) = match self {
+            UploadPack::Plain(p) => {
+                let (id, entries, bytes) = p.finish();
+                let located = entries
+                    .iter()
+                    .map(|e| (e.id, Location::of(id, e)))
+                    .collect();
+                return Ok(ReadyPack { id, located, bytes });
+            }
+            UploadPack::Sealed { buf, entries, .. } => (buf, entries),
+        };
+        let c = b
+            .crypt()
+            .expect("a sealed pack is built for an encrypted remote");
+        let id = pack::pack_id(&entries);
+        let mut located = Vec::with_capacity(entries.len());
+        let mut trailer = Vec::with_capacity(entries.len() * ENTRY_LEN);
+        let mut offset = EPACK_HEADER;
+        for e in &entries {
+            let loc = Location {
+                pack: id,
+                offset,
+                stored_len: e.stored_len + SEAL_OVERHEAD as u32,
+                raw_len: e.raw_len,
+                compression: e.compression,
+            };
+            offset += loc.stored_len as u64;
+            trailer.extend_from_slice(&e.id.0);
+            trailer.extend_from_slice(&loc.offset.to_le_bytes());
+            trailer.extend_from_slice(&loc.stored_len.to_le_bytes());
+            trailer.extend_from_slice(&loc.raw_len.to_le_bytes());
+            trailer.push(match loc.compression {
+                Compression::None => 0,
+                Compression::Zstd => 1,
+            });
+            trailer.extend_from_slice(&[0, 0, 0]);
+            located.push((e.id, loc));
+        }
+        let mut out = buf;
+        debug_assert_eq!(offset, out.len() as u64);
+        {
+            use rayon::prelude::*;
+            let mut frames: Vec<(&ChunkId, &mut [u8])> = Vec::with_capacity(located.len());
+            let mut rest = &mut out[EPACK_HEADER as usize..];
+            for (cid, loc) in &located {
+                let (frame, r) = rest.split_at_mut(loc.stored_len as usize);
+                frames.push((cid, frame));
+                rest = r;
+            }
+            frames
+                .into_par_iter()
+                .try_for_each(|(cid, frame)| c.seal_in_place(&frame_aad(&id, cid), frame))
+                .map_err(|err| with_label(err, b))?;
+        }
+        let t = out.len() as u64;
+        let sealed = c
+            .seal(&trailer_aad(&id), &trailer)
+            .map_err(|err| with_label(err, b))?;
+        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&(sealed.len() as u64).to_le_bytes());
+        out.extend_from_slice(EPACK_END);
+        Ok(ReadyPack {
+            id,
+            located,
+            bytes: out,
+        })
+    }
+}
+
+/// Where each chunk of a pack is on the remote.
+pub(crate) type Located = Vec<(ChunkId, Location)>;
+
+/// Uploads a finished pack; returns where each chunk is on the remote, and the pack's buffer
+/// when the remote kept no reference to it (to build the next pack in).
+pub(crate) fn put_pack(b: &Session<'_>, pack: ReadyPack) -> Result<(Located, Option<Vec<u8>>)> {
+    let key = pack_key(b, &pack.id);
+    let spare = b.put_reclaim(&key, pack.bytes).map_err(|e| b.error(e))?;
+    Ok((pack.located, spare))
 }
 
 /// A chunk frame is bound to its pack and its chunk: moved elsewhere, it does not open.
@@ -372,25 +459,26 @@ fn trailer_aad(pack: &PackId) -> Vec<u8> {
 }
 
 /// The stored bytes of chunk `id` from its frame as read from the remote (a plain remote's
-/// bytes are the stored bytes), with the location of those bytes; an error text when the
-/// frame is not the one sealed for this chunk of this pack.
+/// bytes are the stored bytes; an encrypted remote's frame is opened in place), with the
+/// location of those bytes; an error text when the frame is not the one sealed for this
+/// chunk of this pack.
 pub(crate) fn open_chunk<'d>(
     b: &Session<'_>,
     id: &ChunkId,
     l: &Location,
-    frame: &'d [u8],
-) -> std::result::Result<(std::borrow::Cow<'d, [u8]>, Location), String> {
+    frame: &'d mut [u8],
+) -> std::result::Result<(&'d [u8], Location), String> {
     match b.crypt() {
-        None => Ok((std::borrow::Cow::Borrowed(frame), *l)),
+        None => Ok((frame, *l)),
         Some(c) => {
             let stored = c
-                .open(&frame_aad(&l.pack, id), frame)
+                .open_in_place(&frame_aad(&l.pack, id), frame)
                 .ok_or_else(|| NOT_AUTHENTIC.to_string())?;
             let plain = Location {
                 stored_len: stored.len() as u32,
                 ..*l
             };
-            Ok((std::borrow::Cow::Owned(stored), plain))
+            Ok((stored, plain))
         }
     }
 }
