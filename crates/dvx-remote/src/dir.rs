@@ -88,6 +88,10 @@ fn walk(dir: &Path, rel: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()>
     Ok(())
 }
 
+/// Objects from this size on (packs; not trees, indexes or records) are written with
+/// `O_DIRECT` where the file system allows it.
+const DIRECT_MIN: usize = 1 << 20;
+
 impl Backend for DirBackend {
     fn describe(&self) -> String {
         self.root.display().to_string()
@@ -166,10 +170,19 @@ impl Backend for DirBackend {
         let path = self.path(key);
         let dir = path.parent().expect("keys have a parent");
         std::fs::create_dir_all(dir).map_err(|e| self.err(key, e))?;
-        dvx_store::fs::write_atomic(&path, &data).map_err(|e| BackendError::Permanent {
+        let permanent = |e: dvx_store::Error| BackendError::Permanent {
             key: key.into(),
             message: e.to_string(),
-        })
+        };
+        // A pack is written once and fsynced: around the page cache, like the store's own.
+        let mut f = if data.len() >= DIRECT_MIN {
+            dvx_store::fs::AtomicFile::create_direct(&path)
+        } else {
+            dvx_store::fs::AtomicFile::create(&path)
+        }
+        .map_err(permanent)?;
+        f.write_all(&data).map_err(permanent)?;
+        f.commit().map_err(permanent)
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>, BackendError> {
