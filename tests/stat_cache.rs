@@ -229,3 +229,46 @@ fn damaged_old_or_foreign_snapshots_are_rebuilt() {
     assert_eq!(d["state"], "modified", "{st}");
     assert_eq!(json_strs(&d["deleted"]), sorted(&["data/c.csv"]), "{st}");
 }
+
+/// `add` leaves the clean snapshot of the version it stored, so the first status after it
+/// takes the fast path (it does not rewrite the snapshot); an edit within the same second as
+/// the add (same size, mtime put back) is still seen through it.
+#[test]
+fn add_records_the_snapshot_and_a_same_second_edit_is_still_seen() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = TestRepo::new();
+    let mut g = Gen::new(0x5a9);
+    let a = g.file(&repo.path("data/a.bin"), 50_000);
+    g.text_file(&repo.path("data/sub/b.csv"), 5_000);
+    // Old mtimes: the racy-clean rule must not be what keeps the snapshot from being written.
+    let old = SystemTime::now() - std::time::Duration::from_secs(3_600);
+    for f in ["data/a.bin", "data/sub/b.csv"] {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(repo.path(f))
+            .unwrap();
+        f.set_modified(old).unwrap();
+    }
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    let snap = snapshots(&repo);
+    assert_eq!(snap.len(), 1, "add recorded no snapshot");
+    let ino = fs::metadata(&snap[0]).unwrap().ino();
+    assert_eq!(state(&repo), "clean");
+    assert_eq!(
+        fs::metadata(&snap[0]).unwrap().ino(),
+        ino,
+        "status did not trust the snapshot add wrote (it compared in full and wrote another)"
+    );
+
+    let mut edited = a.clone();
+    edited[3] ^= 1;
+    sneaky_edit(&repo.path("data/a.bin"), &edited);
+    assert_eq!(
+        state(&repo),
+        "modified",
+        "edit hidden by the add's snapshot"
+    );
+    sneaky_edit(&repo.path("data/a.bin"), &a);
+    assert_eq!(state(&repo), "clean");
+}

@@ -162,6 +162,12 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
         if !unchanged {
             crate::fsx::write_atomic(&ws.abs(&file), pointer.encode_checked()?.as_bytes())?;
         }
+        if ds.only().is_none() {
+            // The data on disk is this version now: the next status can say so from a walk.
+            let c = cache.lock().expect("cache lock poisoned");
+            let base = ws.abs(&ds.base());
+            crate::statcache::snapshot::record(&ws.state_dir(), &ds.path, &base, &id, listing, &c);
+        }
         to_stage.push(file);
         to_stage.extend(ws.ignore_dataset(&ds.path, ds.kind)?);
         added.push(DatasetAdded {

@@ -53,6 +53,9 @@ pub struct Cached {
     pub key: StatKey,
     pub digest: Digest,
     pub chunks: Vec<ChunkRef>,
+    /// Recorded by this process under the racy-clean rule (not loaded): trusted before the
+    /// cache is saved, as it will be after.
+    fresh: bool,
 }
 
 pub struct StatCache {
@@ -115,16 +118,30 @@ impl StatCache {
     /// A cached digest for `rel` if its stat matches and it is not racily clean.
     pub fn get(&self, rel: &[u8], key: &StatKey) -> Option<&Cached> {
         let c = self.map.get(rel)?;
-        (c.key == *key && key.mtime_ns < self.written_ns).then_some(c)
+        (c.key == *key && (c.fresh || key.mtime_ns < self.written_ns)).then_some(c)
     }
 
-    pub fn insert(&mut self, rel: Vec<u8>, key: StatKey, digest: Digest, chunks: Vec<ChunkRef>) {
+    /// Sets an entry as if loaded from the file (so the racy-clean check on load applies).
+    #[cfg(test)]
+    fn insert(&mut self, rel: Vec<u8>, key: StatKey, digest: Digest, chunks: Vec<ChunkRef>) {
+        self.put(rel, key, digest, chunks, false);
+    }
+
+    fn put(
+        &mut self,
+        rel: Vec<u8>,
+        key: StatKey,
+        digest: Digest,
+        chunks: Vec<ChunkRef>,
+        fresh: bool,
+    ) {
         self.map.insert(
             rel,
             Cached {
                 key,
                 digest,
                 chunks,
+                fresh,
             },
         );
         self.dirty = true;
@@ -143,7 +160,7 @@ impl StatCache {
         chunks: Vec<ChunkRef>,
     ) {
         if self.safely_before(meta, seen_ns) {
-            self.insert(rel, StatKey::of(meta), digest, chunks);
+            self.put(rel, StatKey::of(meta), digest, chunks, true);
         } else if self.map.remove(&rel).is_some() {
             self.dirty = true;
         }
@@ -316,6 +333,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Cached>> {
                 },
                 digest,
                 chunks,
+                fresh: false,
             },
         );
     }
