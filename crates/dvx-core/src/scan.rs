@@ -450,14 +450,11 @@ pub fn scan_dataset(
             Unit::Bytes,
         );
         progress.files(pending.len() as u64);
-        // Largest first, so a big file does not start last and run alone; taken strictly in
-        // that order by one thread per core, so the largest files are read and cut side by
-        // side (rayon's splitting would read the second-largest only after the largest, with
-        // a core idle while each buffer is read and cut).
+        // Largest first, so a big file does not start last and run alone.
         pending.sort_by_key(|p| std::cmp::Reverse(p.key.size));
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let results: Vec<Result<(Vec<u8>, FlatEntry)>> =
-            crate::work::map_in_order(&pending, threads, "hash", |p| {
+        let results: Vec<Result<(Vec<u8>, FlatEntry)>> = pending
+            .into_par_iter()
+            .map(|p| {
                 let seen = crate::statcache::now_ns();
                 let file = open_regular(&p.path)?;
                 let before = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
@@ -487,7 +484,7 @@ pub fn scan_dataset(
                     );
                 }
                 Ok((
-                    p.rel.clone(),
+                    p.rel,
                     FlatEntry::File {
                         size: len,
                         digest,
@@ -495,7 +492,8 @@ pub fn scan_dataset(
                         chunks,
                     },
                 ))
-            });
+            })
+            .collect();
         progress.end();
         for r in results {
             let (rel, e) = r?;
