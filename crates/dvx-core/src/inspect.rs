@@ -90,6 +90,24 @@ pub fn ls(
     path: Option<&Path>,
     cwd: &Path,
 ) -> Result<Vec<LsEntry>> {
+    let mut out = Vec::new();
+    ls_each(ws, rev, path, cwd, &mut |e| {
+        out.push(e);
+        true
+    })?;
+    Ok(out)
+}
+
+/// [`ls`], showing `each` one entry at a time, each dataset's entries in the byte order of
+/// their paths, as they are read: memory does not grow with the number of entries. `each`
+/// returns false to stop (a closed output); the result is then `Ok(())`.
+pub fn ls_each(
+    ws: &Workspace,
+    rev: Option<&str>,
+    path: Option<&Path>,
+    cwd: &Path,
+    each: &mut dyn FnMut(LsEntry) -> bool,
+) -> Result<()> {
     ws.require_init()?;
     let paths: Vec<PathBuf> = path.map(Path::to_path_buf).into_iter().collect();
     let selected = crate::targets::select(ws, rev, &paths, cwd)?
@@ -102,55 +120,33 @@ pub fn ls(
             };
             (t.pointer, below)
         });
-    let mut out = Vec::new();
     for (p, below) in selected {
         let ds = Dataset::of(&p);
-        let listing = listing_of(ws, &p)?;
-        let dirs = crate::treeio::dir_info(ws.store()?, &p.id)?;
-        let prefix = format!("{below}/");
-        let before = out.len();
-        for (rel, e) in &listing {
-            let r = rel_str(rel);
-            if !below.is_empty() && r != below && !r.starts_with(&prefix) {
-                continue;
-            }
-            out.push(match e {
-                FlatEntry::File {
-                    size,
-                    digest,
-                    executable,
-                    ..
-                } => LsEntry {
-                    path: ds.display(&r),
-                    kind: "file",
-                    size: *size,
-                    digest: Some(digest.to_hex()),
-                    executable: *executable,
-                    target: None,
-                    source: p.source.clone(),
-                },
-                FlatEntry::Symlink { target } => LsEntry {
-                    path: ds.display(&r),
-                    kind: "symlink",
-                    size: 0,
-                    digest: None,
-                    executable: false,
-                    target: Some(crate::names::rel_string(target)),
-                    source: p.source.clone(),
-                },
-                FlatEntry::Dir => LsEntry {
-                    path: ds.display(&r),
-                    kind: "dir",
-                    size: dirs.get(rel).map_or(0, |d| d.1),
-                    digest: dirs.get(rel).map(|d| d.0.to_hex()),
-                    executable: false,
-                    target: None,
-                    source: p.source.clone(),
-                },
+        let store = ws.store()?;
+        if p.kind == DatasetKind::File {
+            // Checks its shape: exactly one entry, named like the file.
+            listing_of(ws, &p)?;
+        } else if !store.has_tree(&p.id) {
+            return Err(Error::MissingVersion {
+                path: p.path.clone(),
+                id: p.id,
             });
         }
+        let mut shown = 0u64;
+        let whole = crate::treeio::walk_listing(
+            store,
+            &p.id,
+            &crate::names::rel_bytes(&below),
+            &mut |rel, e| {
+                shown += 1;
+                each(ls_entry(&ds, &p, rel, e))
+            },
+        )?;
+        if !whole {
+            return Ok(());
+        }
         // A misspelt path inside a dataset must not look like an empty folder.
-        if !below.is_empty() && out.len() == before {
+        if !below.is_empty() && shown == 0 {
             return Err(Error::NoSuchPath {
                 path: ds.display(&below),
                 place: place(rev),
@@ -162,7 +158,47 @@ pub fn ls(
             });
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The [`LsEntry`] of the entry `e` at `rel` in the dataset of pointer `p`.
+fn ls_entry(ds: &Dataset, p: &Pointer, rel: &[u8], e: &dvx_manifest::Entry) -> LsEntry {
+    let path = ds.display(&rel_str(rel));
+    let source = p.source.clone();
+    match &e.kind {
+        dvx_manifest::EntryKind::File {
+            size,
+            digest,
+            executable,
+            ..
+        } => LsEntry {
+            path,
+            kind: "file",
+            size: *size,
+            digest: Some(digest.to_hex()),
+            executable: *executable,
+            target: None,
+            source,
+        },
+        dvx_manifest::EntryKind::Symlink { target } => LsEntry {
+            path,
+            kind: "symlink",
+            size: 0,
+            digest: None,
+            executable: false,
+            target: Some(crate::names::rel_string(target)),
+            source,
+        },
+        dvx_manifest::EntryKind::Dir { id, size, .. } => LsEntry {
+            path,
+            kind: "dir",
+            size: *size,
+            digest: Some(id.to_hex()),
+            executable: false,
+            target: None,
+            source,
+        },
+    }
 }
 
 /// Writes the bytes of `<rev>:<path>` to `out`. Small files are verified whole before the
@@ -514,7 +550,13 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
             .collect::<Result<_>>()?
     };
     let store = ws.store()?;
-    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    // The stat cache only serves a side read from disk.
+    let on_disk = opts.from == DiffSide::Disk || opts.to == DiffSide::Disk;
+    let cache = Mutex::new(if on_disk {
+        StatCache::load(&ws.state_dir())
+    } else {
+        StatCache::empty(&ws.state_dir())
+    });
     let mut report = DiffReport::default();
     for d in datasets {
         let pa = pointer_of(ws, ca.as_ref(), &d)?;
@@ -536,6 +578,34 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
             path: d.clone(),
             kind,
         };
+        let stored = |p: &Option<Pointer>| p.as_ref().is_none_or(|p| p.kind == DatasetKind::Dir);
+        if !on_disk && stored(&pa) && stored(&pb) {
+            // Two stored directory versions: their trees are compared side by side, and
+            // directories with the same tree are skipped unread.
+            let (from, to) = (pa.as_ref().map(|p| p.id), pb.as_ref().map(|p| p.id));
+            for p in pa.iter().chain(&pb) {
+                if !store.has_tree(&p.id) {
+                    return Err(Error::MissingVersion {
+                        path: p.path.clone(),
+                        id: p.id,
+                    });
+                }
+            }
+            let mut changes = Vec::new();
+            crate::treeio::diff_versions(store, from.as_ref(), to.as_ref(), &mut |rel, a, b| {
+                if let Some(c) = change(&ds, rel, a, b) {
+                    changes.push(c);
+                }
+            })?;
+            changes.sort_by(|a, b| a.path().cmp(b.path()));
+            report.datasets.push(DatasetDiff {
+                path: d,
+                from,
+                to,
+                changes,
+            });
+            continue;
+        }
         let side = |side: &DiffSide, p: &Option<Pointer>| -> Result<(Option<TreeId>, Listing)> {
             match side {
                 DiffSide::Disk => Ok((None, scan_dataset(ws, &ds, store, &cache, None, progress)?)),
@@ -557,4 +627,50 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
     }
     cache.into_inner().expect("cache lock poisoned").save()?;
     Ok(report)
+}
+
+/// The change at `rel` between two entries that are files or links (`None`: absent there),
+/// as [`dvx_manifest::diff`] of their fingerprints reports it.
+fn change(
+    ds: &Dataset,
+    rel: &[u8],
+    a: Option<&dvx_manifest::Entry>,
+    b: Option<&dvx_manifest::Entry>,
+) -> Option<Change> {
+    use dvx_manifest::EntryKind::{File, Symlink};
+    let path = || ds.display(&rel_str(rel));
+    match (a, b) {
+        (None, None) => None,
+        (Some(a), None) => Some(Change::Removed {
+            path: path(),
+            size: a.size(),
+        }),
+        (None, Some(b)) => Some(Change::Added {
+            path: path(),
+            size: b.size(),
+        }),
+        (Some(a), Some(b)) => {
+            let same = match (&a.kind, &b.kind) {
+                (
+                    File {
+                        digest: da,
+                        executable: xa,
+                        ..
+                    },
+                    File {
+                        digest: db,
+                        executable: xb,
+                        ..
+                    },
+                ) => da == db && xa == xb,
+                (Symlink { target: ta }, Symlink { target: tb }) => ta == tb,
+                _ => false,
+            };
+            (!same).then(|| Change::Modified {
+                path: path(),
+                old_size: a.size(),
+                new_size: b.size(),
+            })
+        }
+    }
 }

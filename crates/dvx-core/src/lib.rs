@@ -60,7 +60,8 @@ pub use get::{get, GetOptions, GetReport, SourceReport};
 pub use hooks::{install_hooks, uninstall_hooks, InstalledHook};
 pub use import::{import, update, ImportOptions, ImportReport, UpdateOptions, UpdateReport};
 pub use inspect::{
-    cat, diff, id, log, ls, DatasetDiff, DiffOptions, DiffReport, DiffSide, IdOf, LogEntry, LsEntry,
+    cat, diff, id, log, ls, ls_each, DatasetDiff, DiffOptions, DiffReport, DiffSide, IdOf,
+    LogEntry, LsEntry,
 };
 pub use names::{json_name, quote, rel_bytes, rel_string, unquote};
 pub use progress::{NoProgress, Progress, Unit};

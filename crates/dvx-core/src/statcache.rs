@@ -85,16 +85,22 @@ pub fn now_ns() -> i64 {
 }
 
 impl StatCache {
-    /// Loads the cache from `state_dir` (empty if absent or damaged).
-    pub fn load(state_dir: &Path) -> StatCache {
-        let path = state_dir.join("statcache");
-        let mut c = StatCache {
-            path: path.clone(),
+    /// An empty cache that would be saved in `state_dir` (for a command that reads nothing
+    /// from disk: nothing is recorded, so nothing is saved).
+    pub fn empty(state_dir: &Path) -> StatCache {
+        StatCache {
+            path: state_dir.join("statcache"),
             written_ns: 0,
             map: HashMap::new(),
             dirty: false,
             multigrain: OnceLock::new(),
-        };
+        }
+    }
+
+    /// Loads the cache from `state_dir` (empty if absent or damaged).
+    pub fn load(state_dir: &Path) -> StatCache {
+        let mut c = StatCache::empty(state_dir);
+        let path = c.path.clone();
         let Ok(meta) = std::fs::metadata(&path) else {
             return c;
         };
