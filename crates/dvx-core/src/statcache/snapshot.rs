@@ -47,13 +47,41 @@ pub(crate) fn is_clean(state_dir: &Path, dataset: &str, base: &Path, id: &TreeId
     let Some(body) = check(&bytes, dataset, id) else {
         return false;
     };
-    let mut cur = Cursor { rest: body.entries };
-    let mut count = 0u64;
-    let ok = walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
-        count += 1;
-        cur.next_is(rel, seen)
-    });
-    ok && count == body.count && cur.rest.is_empty()
+    let Some(ends) = subtree_ends(body.entries, body.count) else {
+        return false;
+    };
+    check_tree(base, body.entries, &ends)
+}
+
+/// Where the entries of each directory's subtree end, by the offset of the directory's own
+/// entry (the snapshot lists a directory, then everything below it); `None` unless the
+/// entries parse and number `count`.
+fn subtree_ends(entries: &[u8], count: u64) -> Option<std::collections::HashMap<usize, usize>> {
+    let mut ends = std::collections::HashMap::new();
+    // The open directories: their path and the offset of their entry.
+    let mut open: Vec<(&[u8], usize)> = Vec::new();
+    let mut cur = Cursor::new(entries);
+    let mut n = 0u64;
+    while !cur.is_empty() {
+        let at = cur.pos;
+        let (rel, is_dir) = cur.skip_entry()?;
+        while let Some(&(dir, start)) = open.last() {
+            let inside = rel.len() > dir.len() && rel.starts_with(dir) && rel[dir.len()] == b'/';
+            if inside {
+                break;
+            }
+            ends.insert(start, at);
+            open.pop();
+        }
+        if is_dir {
+            open.push((rel, at));
+        }
+        n += 1;
+    }
+    for (_, start) in open {
+        ends.insert(start, entries.len());
+    }
+    (n == count).then_some(ends)
 }
 
 /// Records the snapshot of a dataset found clean against `id` (`expected` is its listing):
@@ -170,18 +198,33 @@ fn check<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
     })
 }
 
+/// Reads the entries of a snapshot from `pos` up to `end`.
 struct Cursor<'a> {
-    rest: &'a [u8],
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
 }
 
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.rest.len() < n {
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor {
+            buf,
+            pos: 0,
+            end: buf.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.end - self.pos < n {
             return None;
         }
-        let (a, b) = self.rest.split_at(n);
-        self.rest = b;
-        Some(a)
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Some(out)
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -190,6 +233,25 @@ impl Cursor<'_> {
 
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// Skips one entry: its path, and whether it is a directory.
+    fn skip_entry(&mut self) -> Option<(&'a [u8], bool)> {
+        let n = self.u32()? as usize;
+        let rel = self.take(n)?;
+        let kind = self.take(1)?[0];
+        match kind {
+            KIND_FILE => {
+                self.take(4 * 8 + 4)?;
+            }
+            KIND_LINK => {
+                let n = self.u32()? as usize;
+                self.take(n)?;
+            }
+            KIND_DIR => {}
+            _ => return None,
+        }
+        Some((rel, kind == KIND_DIR))
     }
 
     /// Whether the next recorded entry is `rel` as `seen` (consuming it).
@@ -264,7 +326,6 @@ const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
 /// [`walk`] of an open directory. Its names go into one buffer (NUL-terminated, for the
 /// `*at` calls): no allocation per file.
 #[cfg(unix)]
-#[allow(clippy::unnecessary_cast)] // stat field types differ between systems
 fn walk_fd(
     fd: &std::os::fd::OwnedFd,
     rel: &mut Vec<u8>,
@@ -276,33 +337,15 @@ fn walk_fd(
     if depth > dvx_manifest::limits::MAX_DEPTH {
         return false;
     }
-    let Ok(mut dir) = rfs::Dir::read_from(fd) else {
+    let Some((buf, ents)) = sorted_names(fd) else {
         return false;
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut ents: Vec<(usize, usize)> = Vec::new();
-    for e in dir.by_ref() {
-        let Ok(e) = e else {
-            return false;
-        };
-        let name = e.file_name().to_bytes();
-        if name == b"." || name == b".." {
-            continue;
-        }
-        let start = buf.len();
-        buf.extend_from_slice(name);
-        ents.push((start, buf.len()));
-        buf.push(0);
-    }
-    ents.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
-    let tmp = dvx_store::fs::TMP_PREFIX.as_bytes();
     for (a, b) in ents {
         let name = &buf[a..b];
-        if name == b".git" || name == b".dvx" {
-            continue;
-        }
-        if name == b".dvxignore" || name.starts_with(tmp) {
-            return false;
+        match special(name) {
+            Some(true) => continue,
+            Some(false) => {}
+            None => return false,
         }
         let Ok(cname) = CStr::from_bytes_with_nul(&buf[a..=b]) else {
             return false;
@@ -316,16 +359,7 @@ fn walk_fd(
         }
         rel.extend_from_slice(name);
         let ok = match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => visit(
-                rel,
-                Seen::File(StatKey {
-                    size: st.st_size as u64,
-                    mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-                    ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
-                    ino: st.st_ino as u64,
-                    mode: st.st_mode as u32,
-                }),
-            ),
+            FileType::RegularFile => visit(rel, Seen::File(stat_key(&st))),
             FileType::Symlink => match rfs::readlinkat(fd, cname, Vec::new()) {
                 Ok(target) => visit(rel, Seen::Symlink(target.as_bytes())),
                 Err(_) => false,
@@ -342,6 +376,177 @@ fn walk_fd(
         }
     }
     true
+}
+
+/// A subtree of more snapshot bytes than this (about a thousand files; tests split sooner)
+/// is compared on another thread.
+#[cfg(unix)]
+const SPLIT_BYTES: usize = if cfg!(test) { 4 * 1024 } else { 64 * 1024 };
+
+/// Whether the dataset directory `base` holds exactly the snapshot's `entries`, each with its
+/// recorded stat. Subtrees are compared side by side on the worker pool (a no-op status is
+/// one `fstatat` per file, the kernel's work: it takes both cores).
+#[cfg(unix)]
+fn check_tree(base: &Path, entries: &[u8], ends: &std::collections::HashMap<usize, usize>) -> bool {
+    use rustix::fs::{self as rfs, Mode};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Ok(fd) = rfs::open(base, DIR_FLAGS, Mode::empty()) else {
+        return false;
+    };
+    let differs = AtomicBool::new(false);
+    let job = Job {
+        ends,
+        differs: &differs,
+    };
+    rayon::scope(|s| job.dir(s, fd, Vec::new(), Cursor::new(entries), 0));
+    !differs.load(Ordering::Relaxed)
+}
+
+#[cfg(not(unix))]
+fn check_tree(_: &Path, _: &[u8], _: &std::collections::HashMap<usize, usize>) -> bool {
+    false
+}
+
+/// What every directory of a [`check_tree`] shares.
+#[cfg(unix)]
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    ends: &'a std::collections::HashMap<usize, usize>,
+    differs: &'a std::sync::atomic::AtomicBool,
+}
+
+#[cfg(unix)]
+impl<'a> Job<'a> {
+    /// Compares the directory `fd` at `rel` with the entries of `cur` (its whole subtree),
+    /// handing large subdirectories to other threads; sets `differs` at the first
+    /// difference.
+    fn dir<'s>(
+        self,
+        scope: &rayon::Scope<'s>,
+        fd: std::os::fd::OwnedFd,
+        mut rel: Vec<u8>,
+        mut cur: Cursor<'a>,
+        depth: usize,
+    ) where
+        'a: 's,
+    {
+        use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
+        use std::ffi::CStr;
+        use std::sync::atomic::Ordering;
+        let fail = || self.differs.store(true, Ordering::Relaxed);
+        if depth > dvx_manifest::limits::MAX_DEPTH || self.differs.load(Ordering::Relaxed) {
+            return fail();
+        }
+        let Some((buf, names)) = sorted_names(&fd) else {
+            return fail();
+        };
+        for (a, b) in names {
+            let name = &buf[a..b];
+            match special(name) {
+                Some(true) => continue,
+                Some(false) => {}
+                None => return fail(),
+            }
+            let Ok(cname) = CStr::from_bytes_with_nul(&buf[a..=b]) else {
+                return fail();
+            };
+            let Ok(st) = rfs::statat(&fd, cname, AtFlags::SYMLINK_NOFOLLOW) else {
+                return fail();
+            };
+            let len = rel.len();
+            if !rel.is_empty() {
+                rel.push(b'/');
+            }
+            rel.extend_from_slice(name);
+            let at = cur.pos;
+            let ok = match FileType::from_raw_mode(st.st_mode) {
+                FileType::RegularFile => cur.next_is(&rel, Seen::File(stat_key(&st))),
+                FileType::Symlink => match rfs::readlinkat(&fd, cname, Vec::new()) {
+                    Ok(target) => cur.next_is(&rel, Seen::Symlink(target.as_bytes())),
+                    Err(_) => false,
+                },
+                FileType::Directory => {
+                    let (Some(&end), true) = (self.ends.get(&at), cur.next_is(&rel, Seen::Dir))
+                    else {
+                        return fail();
+                    };
+                    let Ok(sub) = rfs::openat(&fd, cname, DIR_FLAGS, Mode::empty()) else {
+                        return fail();
+                    };
+                    let below = Cursor {
+                        buf: cur.buf,
+                        pos: cur.pos,
+                        end,
+                    };
+                    cur.pos = end;
+                    if end - below.pos > SPLIT_BYTES {
+                        let rel = rel.clone();
+                        scope.spawn(move |s| self.dir(s, sub, rel, below, depth + 1));
+                    } else {
+                        self.dir(scope, sub, rel.clone(), below, depth + 1);
+                    }
+                    true
+                }
+                _ => false,
+            };
+            rel.truncate(len);
+            if !ok {
+                return fail();
+            }
+        }
+        if !cur.is_empty() {
+            fail();
+        }
+    }
+}
+
+/// The names of an open directory in byte order, in one buffer (each NUL-terminated, for the
+/// `*at` calls: no allocation per file), without `.` and `..`.
+#[cfg(unix)]
+#[allow(clippy::type_complexity)]
+fn sorted_names(fd: &std::os::fd::OwnedFd) -> Option<(Vec<u8>, Vec<(usize, usize)>)> {
+    let mut dir = rustix::fs::Dir::read_from(fd).ok()?;
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut ents: Vec<(usize, usize)> = Vec::new();
+    for e in dir.by_ref() {
+        let e = e.ok()?;
+        let name = e.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let start = buf.len();
+        buf.extend_from_slice(name);
+        ents.push((start, buf.len()));
+        buf.push(0);
+    }
+    ents.sort_unstable_by(|a, b| buf[a.0..a.1].cmp(&buf[b.0..b.1]));
+    Some((buf, ents))
+}
+
+/// `Some(true)`: a name the walk skips as the full scan does (`.git`, `.dvx`); `None`: one it
+/// stops at (a `.dvxignore`, a dvx temporary file); `Some(false)`: any other.
+#[cfg(unix)]
+fn special(name: &[u8]) -> Option<bool> {
+    if name == b".git" || name == b".dvx" {
+        return Some(true);
+    }
+    if name == b".dvxignore" || name.starts_with(dvx_store::fs::TMP_PREFIX.as_bytes()) {
+        return None;
+    }
+    Some(false)
+}
+
+/// The stat cache's key of an `lstat`.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast)] // stat field types differ between systems
+fn stat_key(st: &rustix::fs::Stat) -> StatKey {
+    StatKey {
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        ino: st.st_ino as u64,
+        mode: st.st_mode as u32,
+    }
 }
 
 #[cfg(all(test, target_os = "linux"))]
@@ -381,6 +586,74 @@ mod tests {
             std::fs::create_dir(dir.path().join("d")).expect("mkdir");
             std::fs::write(dir.path().join("d").join(&name), b"1").expect("write");
             assert!(!walk(dir.path(), &mut Vec::new(), 0, &mut |_, _| true));
+        }
+    }
+
+    /// The entries a snapshot of `base` records, as `record` writes them.
+    fn entries_of(base: &Path) -> (Vec<u8>, u64) {
+        let (mut out, mut n) = (Vec::new(), 0u64);
+        assert!(walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
+            encode_entry(&mut out, rel, &seen);
+            n += 1;
+            true
+        }));
+        (out, n)
+    }
+
+    fn clean(base: &Path, entries: &[u8], n: u64) -> bool {
+        let ends = subtree_ends(entries, n).expect("entries parse");
+        check_tree(base, entries, &ends)
+    }
+
+    /// The comparison that splits large subtrees across threads finds every kind of change,
+    /// wherever it is, and only then says "not clean".
+    #[test]
+    fn the_parallel_check_sees_every_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path();
+        // Directories big enough to be compared on other threads, nested, and names that sort
+        // differently as whole paths and as components.
+        for d in ["a", "a-b", "a/deep", "b"] {
+            std::fs::create_dir_all(base.join(d)).expect("mkdir");
+            for i in 0..200 {
+                std::fs::write(base.join(d).join(format!("f{i}")), b"x").expect("write");
+            }
+        }
+        std::fs::create_dir(base.join("empty")).expect("mkdir");
+        std::os::unix::fs::symlink("a/f1", base.join("link")).expect("symlink");
+        let (entries, n) = entries_of(base);
+        assert!(entries.len() > 2 * SPLIT_BYTES);
+        assert!(clean(base, &entries, n));
+        assert!(subtree_ends(&entries, n + 1).is_none(), "count checked");
+        type Change<'a> = (&'a str, &'a dyn Fn(&Path));
+        let changes: [Change<'_>; 6] = [
+            ("a file rewritten", &|b| {
+                std::fs::write(b.join("a/deep/f150"), b"yy").expect("w")
+            }),
+            ("a file added", &|b| {
+                std::fs::write(b.join("a-b/new"), b"x").expect("w")
+            }),
+            ("a file removed", &|b| {
+                std::fs::remove_file(b.join("b/f199")).expect("rm")
+            }),
+            ("a file in an empty directory", &|b| {
+                std::fs::write(b.join("empty/x"), b"x").expect("w")
+            }),
+            ("a directory removed", &|b| {
+                std::fs::remove_file(b.join("empty/x")).expect("rm");
+                std::fs::remove_dir(b.join("empty")).expect("rm")
+            }),
+            ("a link changed", &|b| {
+                std::fs::remove_file(b.join("link")).expect("rm");
+                std::os::unix::fs::symlink("a/f2", b.join("link")).expect("symlink");
+            }),
+        ];
+        // Each change on top of the last, against a snapshot taken just before it.
+        for (what, change) in changes {
+            let (entries, n) = entries_of(base);
+            assert!(clean(base, &entries, n), "{what}: clean before");
+            change(base);
+            assert!(!clean(base, &entries, n), "{what}: seen");
         }
     }
 
