@@ -10,97 +10,179 @@ use dvx_store::{Store, TreeId};
 use crate::error::{Error, Result};
 use crate::scan::{FlatEntry, Listing};
 
-#[derive(Default)]
-struct Node {
-    children: BTreeMap<Vec<u8>, Child>,
-}
+/// Encoded trees are written in batches of about this many bytes, children before parents.
+const TREE_BATCH_BYTES: usize = 8 << 20;
 
-enum Child {
-    Leaf(FlatEntry),
-    Dir(Node),
-}
-
-/// Writes the trees of a listing bottom-up; returns the root id, total bytes and file count.
+/// Writes the trees of a listing, each directory's as soon as the listing has gone past it
+/// (children before parents, in batches); returns the root id, total bytes and file count.
+/// Only the directories on the way to the current path are held.
 pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64)> {
-    let (root, encoded) = encode_listing(listing)?;
-    let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-    store.write_trees(&refs)?;
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut held = 0usize;
+    let flush = |batch: &mut Vec<Vec<u8>>| -> Result<()> {
+        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        store.write_trees(&refs)?;
+        batch.clear();
+        Ok(())
+    };
+    let root = encode_listing(listing, &mut |bytes| {
+        held += bytes.len();
+        batch.push(bytes);
+        if held >= TREE_BATCH_BYTES {
+            held = 0;
+            flush(&mut batch)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut batch)?;
     Ok(root)
 }
 
 /// The version id a listing would have (root id, total bytes, file count), computed in
 /// memory: nothing is written to the store.
 pub fn listing_id(listing: &Listing) -> Result<(TreeId, u64, u64)> {
-    encode_listing(listing).map(|(root, _)| root)
+    encode_listing(listing, &mut |_| Ok(()))
 }
 
-/// Every tree of a listing encoded, children before parents, and the root's id and totals.
-#[allow(clippy::type_complexity)]
-fn encode_listing(listing: &Listing) -> Result<((TreeId, u64, u64), Vec<Vec<u8>>)> {
-    let mut root = Node::default();
+/// A directory of [`encode_listing`] whose paths the listing is going through.
+struct OpenDir {
+    /// Its path (`""` for the root).
+    path: Vec<u8>,
+    entries: Vec<Entry>,
+    /// Per entry: a directory not opened (yet), empty unless its contents follow.
+    unopened: Vec<bool>,
+}
+
+/// Encodes every tree of a listing, handing each to `emit` once its directory is complete
+/// (children before parents, the root last); returns the root's id and totals. A listing
+/// lists a directory's contents together (every path starting with `dir/`), so a directory
+/// is complete as soon as a path outside it comes. A path whose parents are not listed gets
+/// them as directories; a file or link with paths below it becomes a directory.
+fn encode_listing(
+    listing: &Listing,
+    emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<(TreeId, u64, u64)> {
+    let mut open = vec![OpenDir {
+        path: Vec::new(),
+        entries: Vec::new(),
+        unopened: Vec::new(),
+    }];
     for (path, entry) in listing {
-        let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
-        let mut node = &mut root;
-        for (i, part) in parts.iter().enumerate() {
-            let last = i + 1 == parts.len();
-            if last && !matches!(entry, FlatEntry::Dir) {
-                node.children
-                    .insert(part.to_vec(), Child::Leaf(entry.clone()));
-            } else {
-                let child = node
-                    .children
-                    .entry(part.to_vec())
-                    .or_insert_with(|| Child::Dir(Node::default()));
-                if let Child::Leaf(_) = child {
-                    *child = Child::Dir(Node::default());
-                }
-                let Child::Dir(n) = child else {
-                    unreachable!("just made a directory")
-                };
-                node = n;
-            }
+        while open.len() > 1 && !is_below(path, &open[open.len() - 1].path) {
+            close_dir(&mut open, emit)?;
         }
-    }
-    // Encode every tree first (a parent names its children by the hash of their encoding),
-    // then write them all at once.
-    let mut encoded = Vec::new();
-    let root = encode_node(&root, &mut encoded)?;
-    Ok((root, encoded))
-}
-
-fn encode_node(node: &Node, out: &mut Vec<Vec<u8>>) -> Result<(TreeId, u64, u64)> {
-    let mut entries = Vec::with_capacity(node.children.len());
-    for (name, child) in &node.children {
-        let kind = match child {
-            Child::Dir(n) => {
-                let (id, size, files) = encode_node(n, out)?;
-                EntryKind::Dir { id, size, files }
-            }
-            Child::Leaf(FlatEntry::File {
+        let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&path[..i], &path[i + 1..]),
+            None => (&path[..0], &path[..]),
+        };
+        // Open the directories between the innermost open one and the parent.
+        while open[open.len() - 1].path.as_slice() != parent {
+            let top = &open[open.len() - 1].path;
+            let from = if top.is_empty() { 0 } else { top.len() + 1 };
+            let end = parent[from..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(parent.len(), |i| from + i);
+            open.push(OpenDir {
+                path: parent[..end].to_vec(),
+                entries: Vec::new(),
+                unopened: Vec::new(),
+            });
+        }
+        let kind = match entry {
+            FlatEntry::Dir => EntryKind::Dir {
+                id: TreeId([0; 32]),
+                size: 0,
+                files: 0,
+            },
+            FlatEntry::File {
                 size,
                 digest,
                 executable,
                 chunks,
-            }) => EntryKind::File {
+            } => EntryKind::File {
                 size: *size,
                 digest: *digest,
                 executable: *executable,
                 chunks: chunks.clone(),
             },
-            Child::Leaf(FlatEntry::Symlink { target }) => EntryKind::Symlink {
+            FlatEntry::Symlink { target } => EntryKind::Symlink {
                 target: target.clone(),
             },
-            Child::Leaf(FlatEntry::Dir) => unreachable!("directories are nodes"),
         };
-        entries.push(Entry {
-            name: name.clone(),
+        let dir = open.last_mut().expect("the root is open");
+        dir.unopened.push(matches!(entry, FlatEntry::Dir));
+        dir.entries.push(Entry {
+            name: name.to_vec(),
             kind,
         });
     }
-    let tree = Tree::new(entries)?;
+    while open.len() > 1 {
+        close_dir(&mut open, emit)?;
+    }
+    let root = open.pop().expect("the root is open");
+    encode_dir(root, emit)
+}
+
+/// Whether `path` lies below the directory `dir` (`""`: the root).
+fn is_below(path: &[u8], dir: &[u8]) -> bool {
+    dir.is_empty() || path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+}
+
+/// Encodes the innermost open directory and records it in its parent.
+fn close_dir(open: &mut Vec<OpenDir>, emit: &mut dyn FnMut(Vec<u8>) -> Result<()>) -> Result<()> {
+    let dir = open.pop().expect("a directory is open");
+    let name = dir.path[dir
+        .path
+        .iter()
+        .rposition(|&b| b == b'/')
+        .map_or(0, |i| i + 1)..]
+        .to_vec();
+    let (id, size, files) = encode_dir(dir, emit)?;
+    let parent = open.last_mut().expect("a parent is open");
+    let kind = EntryKind::Dir { id, size, files };
+    // Its entry is among the parent's last few (only siblings whose names extend its name
+    // with a byte below `/` come between).
+    match parent.entries.iter().rposition(|e| e.name == name) {
+        Some(i) => {
+            parent.entries[i].kind = kind;
+            parent.unopened[i] = false;
+        }
+        None => {
+            parent.entries.push(Entry { name, kind });
+            parent.unopened.push(false);
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a complete directory (its unopened subdirectories are empty trees) and hands the
+/// tree to `emit`.
+fn encode_dir(
+    mut dir: OpenDir,
+    emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<(TreeId, u64, u64)> {
+    if dir.unopened.contains(&true) {
+        let empty = Tree::new(Vec::new())?.encode_bounded()?;
+        let id = TreeId::of(&empty);
+        for (e, _) in dir
+            .entries
+            .iter_mut()
+            .zip(&dir.unopened)
+            .filter(|(_, u)| **u)
+        {
+            e.kind = EntryKind::Dir {
+                id,
+                size: 0,
+                files: 0,
+            };
+        }
+        emit(empty)?;
+    }
+    let tree = Tree::new(dir.entries)?;
     let bytes = tree.encode_bounded()?;
     let id = TreeId::of(&bytes);
-    out.push(bytes);
+    emit(bytes)?;
     Ok((id, tree.size(), tree.files()))
 }
 
