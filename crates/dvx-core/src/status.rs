@@ -101,13 +101,6 @@ pub(crate) fn compare(
         }
         s
     };
-    let has_children = |l: &Listing, rel: &[u8]| {
-        let mut prefix = rel.to_vec();
-        prefix.push(b'/');
-        l.range(prefix.clone()..)
-            .next()
-            .is_some_and(|(k, _)| k.starts_with(&prefix))
-    };
     let (mut added, mut modified, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
     for (rel, e) in new {
         match old.get(rel) {
@@ -127,6 +120,71 @@ pub(crate) fn compare(
         }
     }
     (added, modified, deleted)
+}
+
+/// [`compare`] of a stored directory version with `actual`, the trees read as a stream (the
+/// expected side is never a whole listing). Also says whether the version holds anything.
+#[allow(clippy::type_complexity)]
+pub(crate) fn compare_stored(
+    ds: &Dataset,
+    store: &dvx_store::Store,
+    root: &TreeId,
+    actual: &Listing,
+) -> Result<((Vec<String>, Vec<String>, Vec<String>), bool)> {
+    let show = |rel: &[u8], dir: bool| {
+        let mut s = ds.display(&rel_str(rel));
+        if dir {
+            s.push('/');
+        }
+        s
+    };
+    let empty_tree = dvx_manifest::Tree::default().id();
+    let (mut added, mut modified, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
+    let mut any = false;
+    let mut disk = actual.iter().peekable();
+    let add = |rel: &[u8], e: &FlatEntry, added: &mut Vec<String>| {
+        // A new non-empty directory is reported through its contents.
+        let dir = matches!(e, FlatEntry::Dir);
+        if !(dir && has_children(actual, rel)) {
+            added.push(show(rel, dir));
+        }
+    };
+    crate::treeio::walk_listing(store, root, b"", &mut |rel, e| {
+        any = true;
+        while let Some((k, a)) = disk.next_if(|(k, _)| k.as_slice() < rel) {
+            add(k, a, &mut added);
+        }
+        let dir = matches!(e.kind, dvx_manifest::EntryKind::Dir { .. });
+        match disk.next_if(|(k, _)| k.as_slice() == rel) {
+            Some((_, a)) => {
+                if !crate::treeio::flat_of(&e.kind).same_content(a) {
+                    modified.push(show(rel, matches!(a, FlatEntry::Dir)));
+                }
+            }
+            None => {
+                // A removed non-empty directory is reported through its contents.
+                let has_children =
+                    matches!(e.kind, dvx_manifest::EntryKind::Dir { id, .. } if id != empty_tree);
+                if !(dir && has_children) {
+                    deleted.push(show(rel, dir));
+                }
+            }
+        }
+        true
+    })?;
+    for (k, a) in disk {
+        add(k, a, &mut added);
+    }
+    Ok(((added, modified, deleted), any))
+}
+
+/// Whether the directory `rel` of a listing holds anything.
+fn has_children(l: &Listing, rel: &[u8]) -> bool {
+    let mut prefix = rel.to_vec();
+    prefix.push(b'/');
+    l.range(prefix.clone()..)
+        .next()
+        .is_some_and(|(k, _)| k.starts_with(&prefix))
 }
 
 /// Compares each dataset on disk with its pointer.
@@ -167,10 +225,15 @@ pub fn status(
             }
         }
         let cache = cache.get_or_insert_with(|| Mutex::new(StatCache::load(&state_dir)));
-        let expected = load_dataset(store, &ptr)?;
         let actual = scan_dataset(ws, &ds, store, cache, None, progress)?;
-        let (a, m, d) = compare(&ds, &expected, &actual);
-        st.state = if actual.is_empty() && !expected.is_empty() {
+        let ((a, m, d), expected_any) = if dir_base.is_some() {
+            compare_stored(&ds, store, &ptr.id, &actual)?
+        } else {
+            // A single-file dataset: one entry, its shape checked.
+            let expected = load_dataset(store, &ptr)?;
+            (compare(&ds, &expected, &actual), !expected.is_empty())
+        };
+        st.state = if actual.is_empty() && expected_any {
             StatusState::Missing
         } else if a.is_empty() && m.is_empty() && d.is_empty() {
             StatusState::Clean
@@ -180,7 +243,8 @@ pub fn status(
         if let Some(base) = &dir_base {
             if st.state == StatusState::Clean {
                 let c = cache.get_mut().expect("cache lock poisoned");
-                snapshot::record(&state_dir, &ptr.path, base, &ptr.id, &expected, c);
+                // Clean: the disk's listing holds the version's paths, digests and modes.
+                snapshot::record(&state_dir, &ptr.path, base, &ptr.id, &actual, c);
             } else {
                 snapshot::forget(&state_dir, &ptr.path);
             }

@@ -89,27 +89,8 @@ fn encode_listing(
                 unopened: Vec::new(),
             });
         }
-        let kind = match entry {
-            FlatEntry::Dir => EntryKind::Dir {
-                id: TreeId([0; 32]),
-                size: 0,
-                files: 0,
-            },
-            FlatEntry::File {
-                size,
-                digest,
-                executable,
-                chunks,
-            } => EntryKind::File {
-                size: *size,
-                digest: *digest,
-                executable: *executable,
-                chunks: chunks.clone(),
-            },
-            FlatEntry::Symlink { target } => EntryKind::Symlink {
-                target: target.clone(),
-            },
-        };
+        // A directory's entry gets its tree when the directory is complete.
+        let kind = kind_of(entry, (TreeId([0; 32]), 0, 0));
         let dir = open.last_mut().expect("the root is open");
         dir.unopened.push(matches!(entry, FlatEntry::Dir));
         dir.entries.push(Entry {
@@ -186,6 +167,52 @@ fn encode_dir(
     Ok((id, tree.size(), tree.files()))
 }
 
+/// The listing's form of a tree entry.
+pub(crate) fn flat_of(kind: &EntryKind) -> FlatEntry {
+    match kind {
+        EntryKind::File {
+            size,
+            digest,
+            executable,
+            chunks,
+        } => FlatEntry::File {
+            size: *size,
+            digest: *digest,
+            executable: *executable,
+            chunks: chunks.clone(),
+        },
+        EntryKind::Symlink { target } => FlatEntry::Symlink {
+            target: target.clone(),
+        },
+        EntryKind::Dir { .. } => FlatEntry::Dir,
+    }
+}
+
+/// The tree's form of a listing entry; a directory gets `dir` (its tree id and totals).
+pub(crate) fn kind_of(entry: &FlatEntry, dir: (TreeId, u64, u64)) -> EntryKind {
+    match entry {
+        FlatEntry::Dir => EntryKind::Dir {
+            id: dir.0,
+            size: dir.1,
+            files: dir.2,
+        },
+        FlatEntry::File {
+            size,
+            digest,
+            executable,
+            chunks,
+        } => EntryKind::File {
+            size: *size,
+            digest: *digest,
+            executable: *executable,
+            chunks: chunks.clone(),
+        },
+        FlatEntry::Symlink { target } => EntryKind::Symlink {
+            target: target.clone(),
+        },
+    }
+}
+
 /// Reads and decodes one tree (verified against its id).
 pub fn read_tree(store: &Store, id: &TreeId) -> Result<Tree> {
     let bytes = store.read_tree(id)?;
@@ -213,29 +240,10 @@ pub fn load_listing_dirs(
 ) -> Result<Listing> {
     let mut out = Listing::new();
     walk_version(store, root, &mut |path, e| {
-        let flat = match &e.kind {
-            EntryKind::File {
-                size,
-                digest,
-                executable,
-                chunks,
-            } => FlatEntry::File {
-                size: *size,
-                digest: *digest,
-                executable: *executable,
-                chunks: chunks.clone(),
-            },
-            EntryKind::Symlink { target } => FlatEntry::Symlink {
-                target: target.clone(),
-            },
-            EntryKind::Dir { id, size, files } => {
-                if let Some(d) = dirs.as_deref_mut() {
-                    d.insert(path.to_vec(), (*id, *size, *files));
-                }
-                FlatEntry::Dir
-            }
-        };
-        out.insert(path.to_vec(), flat);
+        if let (EntryKind::Dir { id, size, files }, Some(d)) = (&e.kind, dirs.as_deref_mut()) {
+            d.insert(path.to_vec(), (*id, *size, *files));
+        }
+        out.insert(path.to_vec(), flat_of(&e.kind));
     })?;
     Ok(out)
 }

@@ -81,23 +81,7 @@ fn streamed(store: &Store, root: &TreeId, below: &[u8]) -> Vec<(Vec<u8>, FlatEnt
 
 /// The listing's form of a tree entry.
 fn load_listing_entry(e: &dvx_manifest::Entry) -> FlatEntry {
-    match &e.kind {
-        dvx_manifest::EntryKind::File {
-            size,
-            digest,
-            executable,
-            chunks,
-        } => FlatEntry::File {
-            size: *size,
-            digest: *digest,
-            executable: *executable,
-            chunks: chunks.clone(),
-        },
-        dvx_manifest::EntryKind::Symlink { target } => FlatEntry::Symlink {
-            target: target.clone(),
-        },
-        dvx_manifest::EntryKind::Dir { .. } => FlatEntry::Dir,
-    }
+    super::flat_of(&e.kind)
 }
 
 /// Every change between two listings as the whole-listing comparison finds it.
@@ -273,7 +257,7 @@ fn a_stopped_walk_stops() {
 /// The id of the directory `dir` of a listing, built the plain way: each directory's tree
 /// from the entries whose parent it is, subdirectories first.
 fn plain_id(listing: &Listing, dir: &[u8]) -> (TreeId, u64, u64) {
-    use dvx_manifest::{Entry, EntryKind, Tree};
+    use dvx_manifest::{Entry, Tree};
     let mut entries = Vec::new();
     for (path, e) in listing {
         let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
@@ -283,26 +267,11 @@ fn plain_id(listing: &Listing, dir: &[u8]) -> (TreeId, u64, u64) {
         if parent != dir {
             continue;
         }
-        let kind = match e {
-            FlatEntry::Dir => {
-                let (id, size, files) = plain_id(listing, path);
-                EntryKind::Dir { id, size, files }
-            }
-            FlatEntry::File {
-                size,
-                digest,
-                executable,
-                chunks,
-            } => EntryKind::File {
-                size: *size,
-                digest: *digest,
-                executable: *executable,
-                chunks: chunks.clone(),
-            },
-            FlatEntry::Symlink { target } => EntryKind::Symlink {
-                target: target.clone(),
-            },
+        let dir = match e {
+            FlatEntry::Dir => plain_id(listing, path),
+            _ => (TreeId([0; 32]), 0, 0),
         };
+        let kind = super::kind_of(e, dir);
         entries.push(Entry {
             name: name.to_vec(),
             kind,
