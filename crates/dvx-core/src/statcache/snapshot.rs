@@ -242,6 +242,8 @@ impl<'a> Cursor<'a> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
     }
 
+    // Only the unix walk compares entries (elsewhere status takes the full comparison).
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
@@ -266,10 +268,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Whether the next recorded entry is `rel` as `seen` (consuming it).
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn next_is(&mut self, rel: &[u8], seen: Seen<'_>) -> bool {
         self.next_matches(rel, seen).unwrap_or(false)
     }
 
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn next_matches(&mut self, rel: &[u8], seen: Seen<'_>) -> Option<bool> {
         let n = self.u32()? as usize;
         if self.take(n)? != rel {
