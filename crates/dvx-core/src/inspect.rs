@@ -72,7 +72,8 @@ fn file_name(p: &Pointer) -> &str {
     p.path.rsplit('/').next().unwrap_or(&p.path)
 }
 
-fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
+/// The store, when it holds the root tree of `p`'s version.
+fn store_with<'w>(ws: &'w Workspace, p: &Pointer) -> Result<&'w dvx_store::Store> {
     let store = ws.store()?;
     if !store.has_tree(&p.id) {
         return Err(Error::MissingVersion {
@@ -80,6 +81,11 @@ fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
             id: p.id,
         });
     }
+    Ok(store)
+}
+
+fn listing_of(ws: &Workspace, p: &Pointer) -> Result<Listing> {
+    let store = store_with(ws, p)?;
     load_dataset(store, p)
 }
 
@@ -122,15 +128,10 @@ pub fn ls_each(
         });
     for (p, below) in selected {
         let ds = Dataset::of(&p);
-        let store = ws.store()?;
+        let store = store_with(ws, &p)?;
         if p.kind == DatasetKind::File {
             // Checks its shape: exactly one entry, named like the file.
             listing_of(ws, &p)?;
-        } else if !store.has_tree(&p.id) {
-            return Err(Error::MissingVersion {
-                path: p.path.clone(),
-                id: p.id,
-            });
         }
         let mut shown = 0u64;
         let whole = crate::treeio::walk_listing(
@@ -584,12 +585,7 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
             // directories with the same tree are skipped unread.
             let (from, to) = (pa.as_ref().map(|p| p.id), pb.as_ref().map(|p| p.id));
             for p in pa.iter().chain(&pb) {
-                if !store.has_tree(&p.id) {
-                    return Err(Error::MissingVersion {
-                        path: p.path.clone(),
-                        id: p.id,
-                    });
-                }
+                store_with(ws, p)?;
             }
             let mut changes = Vec::new();
             crate::treeio::diff_versions(store, from.as_ref(), to.as_ref(), &mut |rel, a, b| {
