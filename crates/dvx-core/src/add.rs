@@ -9,9 +9,10 @@ use dvx_store::{TreeId, WriteStats};
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::scan::scan_dataset;
+use crate::scan::scan_each;
+use crate::statcache::snapshot::Recorder;
 use crate::statcache::StatCache;
-use crate::treeio::write_trees;
+use crate::treeio::SpooledTrees;
 use crate::workspace::{Dataset, Workspace};
 
 /// What to add.
@@ -116,18 +117,35 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
     }
 
     let store = ws.store()?;
-    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let state = ws.state_dir();
+    let cache = Mutex::new(StatCache::load(&state));
     let writer = store.writer();
-    let mut listings = Vec::new();
+    // Each dataset's trees and clean snapshot wait in temporary files: trees may name only
+    // chunks that are durable.
+    let mut scanned = Vec::new();
     for ds in &datasets {
-        listings.push(scan_dataset(
+        let mut trees = SpooledTrees::new(&state)?;
+        // The data on disk is this version now: the next status can say so from a walk.
+        let mut snap = match ds.only() {
+            None => Recorder::new(&state).ok(),
+            Some(_) => None,
+        };
+        let end = scan_each(
             ws,
             ds,
-            store,
+            store.config().chunker,
             &cache,
             Some(&writer),
             progress,
-        )?);
+            &mut |s| {
+                if snap.as_mut().is_some_and(|r| !r.push(&s)) {
+                    snap = None;
+                }
+                trees.push(&s.rel, &s.entry)
+            },
+        )?;
+        let (root, spool) = trees.finish()?;
+        scanned.push((root, spool, snap.filter(|_| end.snapshot_ok)));
     }
     // Chunks must be durable and indexed before any tree or pointer names them.
     let stats = writer.finish()?;
@@ -135,8 +153,8 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
     let created = crate::fsx::now_rfc3339();
     let mut added = Vec::new();
     let mut to_stage = Vec::new();
-    for (ds, listing) in datasets.iter().zip(&listings) {
-        let (id, bytes, files) = write_trees(store, listing)?;
+    for (ds, ((id, bytes, files), spool, snap)) in datasets.iter().zip(scanned) {
+        spool.write(store)?;
         let old = ws.worktree_pointer(&ds.path).ok().flatten();
         let previous = old.as_ref().map(|p| p.id);
         let unchanged = old
@@ -162,11 +180,9 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
         if !unchanged {
             crate::fsx::write_atomic(&ws.abs(&file), pointer.encode_checked()?.as_bytes())?;
         }
-        if ds.only().is_none() {
-            // The data on disk is this version now: the next status can say so from a walk.
-            let c = cache.lock().expect("cache lock poisoned");
-            let base = ws.abs(&ds.base());
-            crate::statcache::snapshot::record(&ws.state_dir(), &ds.path, &base, &id, listing, &c);
+        match snap {
+            Some(r) => r.save(&state, &ds.path, &id),
+            None => crate::statcache::snapshot::forget(&state, &ds.path),
         }
         to_stage.push(file);
         to_stage.extend(ws.ignore_dataset(&ds.path, ds.kind)?);

@@ -46,6 +46,13 @@ pub fn create_dir_all(path: &Path) -> Result<()> {
     std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))
 }
 
+/// A temporary file in `dir` (created if need be) for data too large to hold in memory; it
+/// has no name, or one removed when dropped, so it is gone even if the process dies.
+pub(crate) fn spool_file(dir: &Path) -> Result<std::fs::File> {
+    create_dir_all(dir)?;
+    tempfile::tempfile_in(dir).map_err(|e| Error::io("create a temporary file in", dir, e))
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     dvx_store::fs::write_atomic(path, bytes).map_err(Error::from)
 }

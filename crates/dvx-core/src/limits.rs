@@ -3,8 +3,6 @@
 //! version that breaks one would be stored and then refused by checkout, with the working copy
 //! as the only copy left.
 
-use std::collections::HashMap;
-
 use dvx_manifest::limits::{
     link_entry_len, min_dir_entry_len, min_file_entry_len, tree_depth, tree_header_len, MAX_CHUNKS,
     MAX_DEPTH, MAX_ENTRIES, MAX_FILES, MAX_LINK, MAX_TREE_LEN,
@@ -12,7 +10,6 @@ use dvx_manifest::limits::{
 use dvx_manifest::{Pointer, POINTER_SUFFIX};
 
 use crate::error::{Error, Result};
-use crate::scan::{FlatEntry, Listing};
 use crate::workspace::{Dataset, Workspace};
 
 /// What the limits need to know of an entry.
@@ -26,112 +23,59 @@ pub(crate) enum Shape {
     Link(usize),
 }
 
-/// Checks the entries found by a scan (`listing`, plus the files still to be hashed with
-/// their sizes) against every bound a reader applies, and refuses a nested dataset.
-/// `max_chunk` is the chunker's largest chunk (a file has at least `size / max_chunk` chunks).
-pub(crate) fn check_scan<'a>(
-    ws: &Workspace,
-    ds: &Dataset,
-    listing: &'a Listing,
-    pending: impl Iterator<Item = (&'a [u8], u64)>,
+/// Checks entries as a scan finds them against every bound a reader applies, and refuses a
+/// nested dataset. The entries of a directory come together, before or after those of its
+/// subdirectories but never split by them (the order of a depth-first walk), so only the
+/// directories on the way to the current entry are held.
+pub(crate) struct Checker<'a> {
+    ds: &'a Dataset,
+    /// The chunker's largest chunk: a file has at least `size / max_chunk` chunks.
     max_chunk: u32,
-) -> Result<()> {
-    let shaped = listing
-        .iter()
-        .map(|(rel, e)| {
-            let shape = match e {
-                FlatEntry::Dir => Shape::Dir,
-                FlatEntry::File { size, .. } => Shape::File(*size),
-                FlatEntry::Symlink { target } => Shape::Link(target.len()),
-            };
-            (rel.as_slice(), shape)
-        })
-        .chain(pending.map(|(rel, size)| (rel, Shape::File(size))));
-    check_entries(ds, shaped, max_chunk, &mut |rel| {
-        nested_pointer(ws, ds, rel)
-    })
+    /// The directories on the way to the current entry, outermost (the root, `""`) first:
+    /// their path, entry count and least encoded length.
+    open: Vec<(Vec<u8>, u64, u64)>,
+    files: u64,
 }
 
-/// The bounds, over entries in any order. `is_pointer` says whether a file named `*.dvx` is
-/// the pointer of another dataset (its error, if any, is returned as is).
-pub(crate) fn check_entries<'a>(
-    ds: &Dataset,
-    entries: impl Iterator<Item = (&'a [u8], Shape)>,
-    max_chunk: u32,
-    is_pointer: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<()> {
-    let over = |rel: &[u8], problem: String, advice: &str| Error::OverLimit {
-        path: ds.display(&String::from_utf8_lossy(rel)),
-        problem,
-        advice: advice.to_string(),
-    };
-    // Per directory (by its path; b"" = the root tree): entry count and least encoded length.
-    let mut dirs: HashMap<&[u8], (u64, u64)> = HashMap::new();
-    let mut files = 0u64;
-    for (rel, shape) in entries {
-        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
-            Some(i) => (&rel[..i], &rel[i + 1..]),
-            None => (&rel[..0], rel),
-        };
-        dvx_manifest::validate_name(name).map_err(|e| {
-            over(
-                rel,
-                e.to_string(),
-                "rename it, or list it in the dataset's .dvxignore",
-            )
-        })?;
-        let depth = tree_depth(rel, matches!(shape, Shape::Dir));
-        if depth > MAX_DEPTH {
+impl<'a> Checker<'a> {
+    pub(crate) fn new(ds: &'a Dataset, max_chunk: u32) -> Checker<'a> {
+        Checker {
+            ds,
+            max_chunk,
+            open: vec![(Vec::new(), 0, 0)],
+            files: 0,
+        }
+    }
+
+    /// Checks one entry of a dataset of the workspace `ws`.
+    pub(crate) fn push(&mut self, ws: &Workspace, rel: &[u8], shape: Shape) -> Result<()> {
+        let ds = self.ds;
+        check_entry(self, rel, shape, &mut |rel| nested_pointer(ws, ds, rel))
+    }
+
+    /// Checks what needs every entry: the file count, and the directories still open.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        if self.files > MAX_FILES {
             return Err(over(
-                rel,
-                format!("directories nested {depth} deep; a version may nest at most {MAX_DEPTH}"),
-                "flatten the layout, or add a deeper folder as a dataset of its own",
+                self.ds,
+                b"",
+                format!("{} files; a version may hold at most {MAX_FILES}", self.files),
+                "split it into several datasets",
             ));
         }
-        let entry_len = match shape {
-            Shape::Dir => min_dir_entry_len(name.len()),
-            Shape::File(size) => {
-                files += 1;
-                let least = size.div_ceil(u64::from(max_chunk.max(1)));
-                if least > MAX_CHUNKS {
-                    return Err(over(
-                        rel,
-                        format!("a file of {size} bytes makes more than {MAX_CHUNKS} chunks, the most a file may have"),
-                        "split the file, or list it in the dataset's .dvxignore",
-                    ));
-                }
-                if name.ends_with(POINTER_SUFFIX.as_bytes()) && name.len() > POINTER_SUFFIX.len() {
-                    is_pointer(rel)?;
-                }
-                min_file_entry_len(name.len(), size, max_chunk)
-            }
-            Shape::Link(len) => {
-                files += 1;
-                if len == 0 || len > MAX_LINK {
-                    return Err(over(
-                        rel,
-                        format!("a symlink target of {len} bytes; targets hold 1 to {MAX_LINK}"),
-                        "shorten the link, or list it in the dataset's .dvxignore",
-                    ));
-                }
-                link_entry_len(name.len(), len)
-            }
-        };
-        let d = dirs.entry(parent).or_insert((0, 0));
-        d.0 += 1;
-        d.1 = d.1.saturating_add(entry_len);
+        while !self.open.is_empty() {
+            self.close()?;
+        }
+        Ok(())
     }
-    if files > MAX_FILES {
-        return Err(over(
-            b"",
-            format!("{files} files; a version may hold at most {MAX_FILES}"),
-            "split it into several datasets",
-        ));
-    }
-    for (dir, (count, len)) in dirs {
+
+    /// Checks the innermost open directory's totals and leaves it.
+    fn close(&mut self) -> Result<()> {
+        let (dir, count, len) = self.open.pop().expect("a directory is open");
         if count > MAX_ENTRIES {
             return Err(over(
-                dir,
+                self.ds,
+                &dir,
                 format!(
                     "{count} entries in one directory; a directory may hold at most {MAX_ENTRIES}"
                 ),
@@ -140,12 +84,107 @@ pub(crate) fn check_entries<'a>(
         }
         if len.saturating_add(tree_header_len(count)) > MAX_TREE_LEN {
             return Err(over(
-                dir,
+                self.ds,
+                &dir,
                 format!("the directory's listing would take more than {MAX_TREE_LEN} bytes, the most a tree may hold"),
                 "spread the files over subdirectories",
             ));
         }
+        Ok(())
     }
+}
+
+fn over(ds: &Dataset, rel: &[u8], problem: String, advice: &str) -> Error {
+    Error::OverLimit {
+        path: ds.display(&String::from_utf8_lossy(rel)),
+        problem,
+        advice: advice.to_string(),
+    }
+}
+
+/// Whether `path` is the directory `dir` or lies below it (`""`: the root).
+fn within(path: &[u8], dir: &[u8]) -> bool {
+    dir.is_empty()
+        || path.starts_with(dir) && (path.len() == dir.len() || path[dir.len()] == b'/')
+}
+
+/// One entry's bounds. `is_pointer` says whether a file named `*.dvx` is the pointer of
+/// another dataset (its error, if any, is returned as is).
+fn check_entry(
+    c: &mut Checker<'_>,
+    rel: &[u8],
+    shape: Shape,
+    is_pointer: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let ds = c.ds;
+    let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&rel[..i], &rel[i + 1..]),
+        None => (&rel[..0], rel),
+    };
+    dvx_manifest::validate_name(name).map_err(|e| {
+        over(
+            ds,
+            rel,
+            e.to_string(),
+            "rename it, or list it in the dataset's .dvxignore",
+        )
+    })?;
+    let depth = tree_depth(rel, matches!(shape, Shape::Dir));
+    if depth > MAX_DEPTH {
+        return Err(over(
+            ds,
+            rel,
+            format!("directories nested {depth} deep; a version may nest at most {MAX_DEPTH}"),
+            "flatten the layout, or add a deeper folder as a dataset of its own",
+        ));
+    }
+    let entry_len = match shape {
+        Shape::Dir => min_dir_entry_len(name.len()),
+        Shape::File(size) => {
+            c.files += 1;
+            let least = size.div_ceil(u64::from(c.max_chunk.max(1)));
+            if least > MAX_CHUNKS {
+                return Err(over(
+                    ds,
+                    rel,
+                    format!("a file of {size} bytes makes more than {MAX_CHUNKS} chunks, the most a file may have"),
+                    "split the file, or list it in the dataset's .dvxignore",
+                ));
+            }
+            if name.ends_with(POINTER_SUFFIX.as_bytes()) && name.len() > POINTER_SUFFIX.len() {
+                is_pointer(rel)?;
+            }
+            min_file_entry_len(name.len(), size, c.max_chunk)
+        }
+        Shape::Link(len) => {
+            c.files += 1;
+            if len == 0 || len > MAX_LINK {
+                return Err(over(
+                    ds,
+                    rel,
+                    format!("a symlink target of {len} bytes; targets hold 1 to {MAX_LINK}"),
+                    "shorten the link, or list it in the dataset's .dvxignore",
+                ));
+            }
+            link_entry_len(name.len(), len)
+        }
+    };
+    // Leave the directories the entry is not in; enter those on the way to its parent.
+    while c.open.len() > 1 && !within(parent, &c.open[c.open.len() - 1].0) {
+        c.close()?;
+    }
+    while c.open[c.open.len() - 1].0.as_slice() != parent {
+        let top = &c.open[c.open.len() - 1].0;
+        let from = if top.is_empty() { 0 } else { top.len() + 1 };
+        let end = parent[from..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(parent.len(), |i| from + i);
+        c.open.push((parent[..end].to_vec(), 0, 0));
+    }
+    let d = c.open.last_mut().expect("the root is open");
+    d.1 += 1;
+    d.2 = d.2.saturating_add(entry_len);
     Ok(())
 }
 
@@ -177,6 +216,7 @@ fn nested_pointer(ws: &Workspace, ds: &Dataset, rel: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::{FlatEntry, Listing};
     use dvx_manifest::DatasetKind;
 
     fn ds() -> Dataset {
@@ -187,12 +227,35 @@ mod tests {
     }
 
     fn check(entries: &[(Vec<u8>, Shape)]) -> Result<()> {
-        check_entries(
-            &ds(),
-            entries.iter().map(|(r, s)| (r.as_slice(), *s)),
-            256 * 1024,
-            &mut |_| Ok(()),
-        )
+        let ds = ds();
+        let mut c = Checker::new(&ds, 256 * 1024);
+        for (rel, shape) in entries {
+            check_entry(&mut c, rel, *shape, &mut |_| Ok(()))?;
+        }
+        c.finish()
+    }
+
+    /// A directory's totals are checked when the walk leaves it, and at the end for those
+    /// still open.
+    #[test]
+    fn tree_length_per_directory() {
+        // Each file's least entry takes about 600 MB (its chunk list): two make a tree over
+        // the bound, one does not.
+        let big = Shape::File(MAX_CHUNKS * 256 * 1024);
+        let entries = |dir: &str, n: usize| -> Vec<(Vec<u8>, Shape)> {
+            (0..n)
+                .map(|i| (format!("{dir}{i}").into_bytes(), big))
+                .collect()
+        };
+        let mut v = entries("a/", 1);
+        v.extend(entries("b/", 1));
+        check(&v).expect("one per directory fits");
+        let mut v = entries("a/", 2);
+        v.extend(entries("b/", 1));
+        let err = check(&v).expect_err("left over the bound");
+        assert!(err.to_string().contains("the most a tree may hold"), "{err}");
+        assert!(err.to_string().contains("data/a"), "{err}");
+        assert!(check(&entries("a/b/", 2)).is_err(), "still open at the end");
     }
 
     fn nested(depth: usize) -> Vec<(Vec<u8>, Shape)> {

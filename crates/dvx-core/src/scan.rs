@@ -1,8 +1,9 @@
-//! Scanning a dataset on disk into a flat listing, hashing (and optionally storing) the files
-//! the stat cache cannot vouch for.
+//! Scanning a dataset on disk, hashing (and optionally storing) the files the stat cache
+//! cannot vouch for: a walk into a temporary file first (`walk.rs`), then the entries in walk
+//! order with the files read a batch at a time (`stream.rs`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use dvx_manifest::ChunkRef;
@@ -10,10 +11,15 @@ use dvx_store::{ChunkerParams, Digest, Store, StoreWriter};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::fsx::{bytes_os, os_bytes, Stamp};
-use crate::progress::{Progress, Unit};
-use crate::statcache::{StatCache, StatKey};
+use crate::fsx::os_bytes;
+use crate::progress::Progress;
+use crate::statcache::StatCache;
 use crate::workspace::{Dataset, Workspace};
+
+mod stream;
+mod walk;
+
+pub use stream::{scan_each, Scanned};
 
 /// One entry of a flattened dataset listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,53 +240,8 @@ pub(crate) fn hash_open_file(
     Ok((digest, chunks, total))
 }
 
-struct Pending {
-    rel: Vec<u8>,
-    path: PathBuf,
-    key: StatKey,
-    executable: bool,
-}
-
-/// What a scan keeps of an entry's `lstat` until it visits the entry in path order: what it
-/// decides by, not the whole `Metadata` (at a million files that is 170 MB).
-#[derive(Clone, Copy)]
-struct Walked {
-    kind: WalkedKind,
-    key: StatKey,
-    executable: bool,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum WalkedKind {
-    Dir,
-    Symlink,
-    File,
-    Other,
-}
-
-impl Walked {
-    fn of(meta: &std::fs::Metadata) -> Walked {
-        let ft = meta.file_type();
-        let kind = if ft.is_dir() {
-            WalkedKind::Dir
-        } else if ft.is_symlink() {
-            WalkedKind::Symlink
-        } else if ft.is_file() {
-            WalkedKind::File
-        } else {
-            WalkedKind::Other
-        };
-        Walked {
-            kind,
-            key: StatKey::of(meta),
-            executable: Stamp::of(meta).executable(),
-        }
-    }
-}
-
-/// Scans the dataset's files on disk. Files whose stat matches the cache are not read; the
-/// others are hashed in parallel (and stored when `writer` is given). Temporary files of
-/// dvx processes that are gone are removed.
+/// Scans the dataset's files on disk into a listing (see [`scan_each`], which hands the
+/// entries on one at a time instead of holding them all).
 pub fn scan_dataset(
     ws: &Workspace,
     ds: &Dataset,
@@ -289,278 +250,19 @@ pub fn scan_dataset(
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<Listing> {
-    let leftovers: std::sync::Arc<Mutex<Vec<PathBuf>>> = Default::default();
-    let base_rel = ds.base();
-    let base = ws.abs(&base_rel);
     let mut listing = Listing::new();
-    let mut pending = Vec::new();
-    let params = store.config().chunker;
-
-    let mut visit = |rel: Vec<u8>, seen: Walked| -> Result<()> {
-        let path = base.join(bytes_os(&rel)?);
-        if seen.kind == WalkedKind::Dir {
-            listing.insert(rel, FlatEntry::Dir);
-        } else if seen.kind == WalkedKind::Symlink {
-            let target = std::fs::read_link(&path).map_err(|e| Error::io("read link", &path, e))?;
-            listing.insert(
-                rel,
-                FlatEntry::Symlink {
-                    target: os_bytes(target.as_os_str())?.into_owned(),
-                },
-            );
-        } else if seen.kind == WalkedKind::File {
-            let (key, executable) = (seen.key, seen.executable);
-            let hit = {
-                let c = cache.lock().expect("cache lock poisoned");
-                c.get(&cache_key(&base_rel, &rel), &key).cloned()
-            };
-            let usable = match (&hit, writer) {
-                (Some(h), Some(w)) => {
-                    let mut all = true;
-                    for ch in &h.chunks {
-                        if !w.reuse(&ch.id)? {
-                            all = false;
-                            break;
-                        }
-                    }
-                    all
-                }
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            match hit {
-                Some(h) if usable => {
-                    listing.insert(
-                        rel,
-                        FlatEntry::File {
-                            size: key.size,
-                            digest: h.digest,
-                            executable,
-                            chunks: h.chunks,
-                        },
-                    );
-                }
-                _ => pending.push(Pending {
-                    rel,
-                    path,
-                    key,
-                    executable,
-                }),
-            }
-        } else {
-            return Err(Error::NotARegularFile {
-                path: path.display().to_string(),
-                place: String::new(),
-                detail: "not a regular file, directory or symlink; dvx cannot track it (list it \
-                         in .dvxignore)"
-                    .into(),
-            });
-        }
-        Ok(())
-    };
-    let temps: std::sync::Arc<Mutex<Vec<PathBuf>>> = leftovers.clone();
-
-    match ds.only() {
-        Some(name) => {
-            let path = base.join(bytes_os(&name)?);
-            if let Some(meta) = crate::fsx::lstat(&path)? {
-                if meta.is_dir() {
-                    return Err(Error::InTheWay { path, want: "file" });
-                }
-                visit(name, Walked::of(&meta))?;
-            }
-            // A file dataset's temporary files are in its parent directory.
-            if let Ok(entries) = std::fs::read_dir(&base) {
-                for ent in entries.flatten() {
-                    if is_temp_name(&ent.file_name()) {
-                        temps
-                            .lock()
-                            .expect("leftovers lock poisoned")
-                            .push(ent.path());
-                    }
-                }
-            }
-        }
-        None => match crate::fsx::lstat(&base)? {
-            None => {}
-            Some(m) if !m.is_dir() => {
-                return Err(Error::InTheWay {
-                    path: base,
-                    want: "directory",
-                })
-            }
-            Some(_) => {
-                // Walk and lstat on every core (the ignore crate's parallel walker); then
-                // visit in path order.
-                let found: Mutex<Vec<(Vec<u8>, Walked)>> = Mutex::new(Vec::new());
-                let failure: Mutex<Option<Error>> = Mutex::new(None);
-                let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-                let walker = ignore::WalkBuilder::new(&base)
-                    .standard_filters(false)
-                    .hidden(false)
-                    .parents(false)
-                    .follow_links(false)
-                    .threads(threads)
-                    .add_custom_ignore_filename(".dvxignore")
-                    .filter_entry({
-                        let leftovers = leftovers.clone();
-                        move |e| {
-                            let n = e.file_name();
-                            // Leftovers of an interrupted checkout are ours, never data.
-                            if is_temp_name(n) {
-                                if let Ok(mut l) = leftovers.lock() {
-                                    l.push(e.path().to_path_buf());
-                                }
-                                return false;
-                            }
-                            n != ".git" && n != ".dvx"
-                        }
-                    })
-                    .build_parallel();
-                walker.run(|| {
-                    let found = &found;
-                    let failure = &failure;
-                    let base = &base;
-                    Box::new(move |ent| {
-                        use ignore::WalkState;
-                        let fail = |e: Error| {
-                            failure
-                                .lock()
-                                .expect("failure lock poisoned")
-                                .get_or_insert(e);
-                            WalkState::Quit
-                        };
-                        let ent = match ent {
-                            Ok(ent) => ent,
-                            Err(e) => return fail(crate::workspace::walk_error(base, e)),
-                        };
-                        if ent.depth() == 0 {
-                            return WalkState::Continue;
-                        }
-                        let path = ent.path().to_path_buf();
-                        let rel = match os_bytes(
-                            path.strip_prefix(base)
-                                .expect("walk stays below its root")
-                                .as_os_str(),
-                        ) {
-                            Ok(rel) => rel.into_owned(),
-                            Err(e) => return fail(e),
-                        };
-                        match std::fs::symlink_metadata(&path) {
-                            Ok(meta) => found
-                                .lock()
-                                .expect("found lock poisoned")
-                                .push((rel, Walked::of(&meta))),
-                            Err(e) => return fail(Error::io("stat", &path, e)),
-                        }
-                        WalkState::Continue
-                    })
-                });
-                if let Some(e) = failure.into_inner().expect("failure lock poisoned") {
-                    return Err(e);
-                }
-                let mut found = found.into_inner().expect("found lock poisoned");
-                found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                for (rel, seen) in found {
-                    visit(rel, seen)?;
-                }
-            }
+    scan_each(
+        ws,
+        ds,
+        store.config().chunker,
+        cache,
+        writer,
+        progress,
+        &mut |s| {
+            listing.insert(s.rel, s.entry);
+            Ok(())
         },
-    }
-
-    // `add` refuses what readers would refuse before it stores a byte.
-    if writer.is_some() {
-        let todo = pending.iter().map(|p| (p.rel.as_slice(), p.key.size));
-        crate::limits::check_scan(ws, ds, &listing, todo, params.max)?;
-    }
-    if !pending.is_empty() {
-        let total: u64 = pending.iter().map(|p| p.key.size).sum();
-        progress.begin(
-            if writer.is_some() {
-                "adding"
-            } else {
-                "hashing"
-            },
-            Some(total),
-            Unit::Bytes,
-        );
-        progress.files(pending.len() as u64);
-        // Largest first, so a big file does not start last and run alone.
-        pending.sort_by_key(|p| std::cmp::Reverse(p.key.size));
-        let results: Vec<Result<(Vec<u8>, FlatEntry)>> = pending
-            .into_par_iter()
-            .map(|p| {
-                let seen = crate::statcache::now_ns();
-                let file = open_regular(&p.path)?;
-                let before = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
-                // The file the walk saw, not one renamed onto its path (or reached through
-                // a directory swapped for a link) since.
-                // Where the system has no inode numbers (0), the whole stat must match.
-                let moved = match p.key.ino {
-                    0 => StatKey::of(&before) != p.key,
-                    ino => Stamp::of(&before).ino != ino,
-                };
-                if moved {
-                    return Err(changed_while_read(&p.path));
-                }
-                let (digest, chunks, len) =
-                    hash_open_file(&file, &p.path, params, writer, progress)?;
-                progress.file_done();
-                let after = file.metadata().map_err(|e| Error::io("stat", &p.path, e))?;
-                // Cached only if the file did not change while we read it, and by the stat
-                // of the file read itself.
-                if StatKey::of(&after) == StatKey::of(&before) && len == after.len() {
-                    cache.lock().expect("cache lock poisoned").record(
-                        cache_key(&base_rel, &p.rel),
-                        &after,
-                        seen,
-                        digest,
-                        chunks.clone(),
-                    );
-                }
-                Ok((
-                    p.rel,
-                    FlatEntry::File {
-                        size: len,
-                        digest,
-                        executable: p.executable,
-                        chunks,
-                    },
-                ))
-            })
-            .collect();
-        progress.end();
-        for r in results {
-            let (rel, e) = r?;
-            listing.insert(rel, e);
-        }
-    }
-    if ds.only().is_none() {
-        // Forget files deleted since they were cached (the cache would grow forever).
-        let files = listing
-            .values()
-            .filter(|e| matches!(e, FlatEntry::File { .. }))
-            .count();
-        cache
-            .lock()
-            .expect("cache lock poisoned")
-            .prune_below(&base_rel, files, |rel| {
-                matches!(listing.get(rel), Some(FlatEntry::File { .. }))
-            });
-    }
-    // Temporary files of dvx processes that are gone (killed during a checkout or pull) are
-    // ours and never data: removed here, by every command that scans. Those of a running
-    // dvx are left to it.
-    let leftovers = std::mem::take(&mut *leftovers.lock().expect("leftovers lock poisoned"));
-    let stale: Vec<PathBuf> = leftovers.into_iter().filter(|t| is_stale_temp(t)).collect();
-    if !stale.is_empty() {
-        let tree = crate::beneath::DirTree::open(ws.root(), &base_rel, false)?;
-        for t in &stale {
-            if let Ok(rel) = t.strip_prefix(&base) {
-                tree.remove_file(&os_bytes(rel.as_os_str())?)?;
-            }
-        }
-    }
+    )?;
     Ok(listing)
 }
 

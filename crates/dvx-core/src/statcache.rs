@@ -56,6 +56,9 @@ pub struct Cached {
     /// Recorded by this process under the racy-clean rule (not loaded): trusted before the
     /// cache is saved, as it will be after.
     fresh: bool,
+    /// Found on disk by this process's scan (hit or recorded): entries below a scanned
+    /// dataset without it are of deleted files.
+    seen: bool,
 }
 
 pub struct StatCache {
@@ -127,6 +130,19 @@ impl StatCache {
         (c.key == *key && (c.fresh || key.mtime_ns < self.written_ns)).then_some(c)
     }
 
+    /// [`StatCache::get`] for a scan: the entry is marked as found on disk, so that
+    /// [`StatCache::prune_unseen_below`] keeps it.
+    pub(crate) fn hit(&mut self, rel: &[u8], key: &StatKey) -> Option<&Cached> {
+        let written = self.written_ns;
+        let c = self.map.get_mut(rel)?;
+        if c.key == *key && (c.fresh || key.mtime_ns < written) {
+            c.seen = true;
+            Some(c)
+        } else {
+            None
+        }
+    }
+
     /// Sets an entry as if loaded from the file (so the racy-clean check on load applies).
     #[cfg(test)]
     fn insert(&mut self, rel: Vec<u8>, key: StatKey, digest: Digest, chunks: Vec<ChunkRef>) {
@@ -148,6 +164,7 @@ impl StatCache {
                 digest,
                 chunks,
                 fresh,
+                seen: fresh,
             },
         );
         self.dirty = true;
@@ -156,7 +173,7 @@ impl StatCache {
     /// Records what a file's bytes hash to, given the `fstat` of the open file they were read
     /// from or written to (`meta`) and the moment just before they were (`seen_ns`). A
     /// racily clean entry (see the module doc) is not recorded and any older one for the
-    /// path is dropped, so the file is hashed again next time.
+    /// path is dropped, so the file is hashed again next time. True when recorded.
     pub fn record(
         &mut self,
         rel: Vec<u8>,
@@ -164,11 +181,15 @@ impl StatCache {
         seen_ns: i64,
         digest: Digest,
         chunks: Vec<ChunkRef>,
-    ) {
+    ) -> bool {
         if self.safely_before(meta, seen_ns) {
             self.put(rel, StatKey::of(meta), digest, chunks, true);
-        } else if self.map.remove(&rel).is_some() {
-            self.dirty = true;
+            true
+        } else {
+            if self.map.remove(&rel).is_some() {
+                self.dirty = true;
+            }
+            false
         }
     }
 
@@ -205,20 +226,18 @@ impl StatCache {
         }
     }
 
-    /// Drops the entries below the repo-relative directory `dir` that `present` (given the
-    /// path below `dir`) rejects: files deleted since they were cached. `files` is how many
-    /// files are present; when no more entries than that lie below `dir`, none can be stale
-    /// and the (costlier) lookups are skipped.
-    pub fn prune_below(&mut self, dir: &str, files: usize, present: impl Fn(&[u8]) -> bool) {
+    /// Drops the entries below the repo-relative directory `dir` (a dataset just scanned)
+    /// that the scan did not find: files deleted since they were cached.
+    pub(crate) fn prune_unseen_below(&mut self, dir: &str) {
         let mut prefix = dir.as_bytes().to_vec();
-        prefix.push(b'/');
-        let below = self.map.keys().filter(|k| k.starts_with(&prefix)).count();
-        if below <= files {
-            return;
+        if !prefix.is_empty() {
+            prefix.push(b'/');
         }
-        self.map
-            .retain(|k, _| !k.starts_with(&prefix) || present(&k[prefix.len()..]));
-        self.dirty = true;
+        let before = self.map.len();
+        self.map.retain(|k, c| c.seen || !k.starts_with(&prefix));
+        if self.map.len() != before {
+            self.dirty = true;
+        }
     }
 
     /// Writes the cache if it changed (atomically; a concurrent writer may win, which only
@@ -340,6 +359,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Cached>> {
                 digest,
                 chunks,
                 fresh: false,
+                seen: false,
             },
         );
     }
@@ -364,7 +384,10 @@ mod tests {
         for k in ["data/a", "data/gone", "data2/x", "other"] {
             c.insert(k.as_bytes().to_vec(), key, Digest([0; 32]), Vec::new());
         }
-        c.prune_below("data", 1, |rel| rel == b"a");
+        // As if loaded from a file written after the entries' mtime.
+        c.written_ns = 2;
+        assert!(c.hit(b"data/a", &key).is_some());
+        c.prune_unseen_below("data");
         let mut keys: Vec<_> = c.map.keys().cloned().collect();
         keys.sort();
         assert_eq!(

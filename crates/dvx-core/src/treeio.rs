@@ -13,7 +13,10 @@ use crate::scan::{FlatEntry, Listing};
 mod encode;
 mod sorted;
 
-pub use encode::{listing_id, write_trees};
+pub use encode::listing_id;
+#[cfg(test)]
+pub(crate) use encode::write_trees;
+pub(crate) use encode::SpooledTrees;
 pub(crate) use sorted::diff_versions;
 pub use sorted::walk_listing;
 

@@ -109,7 +109,9 @@ pub(super) fn apply(
                     let mut c = cache.lock().expect("cache lock poisoned");
                     let key = cache_key(&base, rel);
                     match written {
-                        Some((meta, seen)) => c.record(key, &meta, seen, *digest, chunks.clone()),
+                        Some((meta, seen)) => {
+                            c.record(key, &meta, seen, *digest, chunks.clone());
+                        }
                         None => c.forget(&key),
                     }
                 }

@@ -101,17 +101,10 @@ pub(crate) fn record(
     expected: &Listing,
     cache: &StatCache,
 ) {
-    let file = path_for(state_dir, dataset);
-    let mut out = Vec::with_capacity(expected.len() * 64 + 128);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(id.as_bytes());
-    out.extend_from_slice(&(dataset.len() as u32).to_le_bytes());
-    out.extend_from_slice(dataset.as_bytes());
-    let count_at = out.len();
-    out.extend_from_slice(&0u64.to_le_bytes());
-    let mut count = 0u64;
+    let Ok(mut rec) = Recorder::new(state_dir) else {
+        return forget(state_dir, dataset);
+    };
     let ok = walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
-        count += 1;
         let vouched = match (expected.get(rel), &seen) {
             (Some(FlatEntry::Dir), Seen::Dir) => true,
             (Some(FlatEntry::Symlink { target }), Seen::Symlink(t)) => target == t,
@@ -129,21 +122,95 @@ pub(crate) fn record(
             }
             _ => false,
         };
-        if vouched {
-            encode_entry(&mut out, rel, &seen);
-        }
-        vouched
+        vouched && rec.push_seen(rel, &seen)
     });
-    if ok && count == expected.len() as u64 {
-        out[count_at..count_at + 8].copy_from_slice(&count.to_le_bytes());
-        let sum = blake3::hash(&out);
-        out.extend_from_slice(sum.as_bytes());
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = crate::fsx::write_atomic(&file, &out);
+    if ok && rec.count == expected.len() as u64 {
+        rec.save(state_dir, dataset, id);
     } else {
         forget(state_dir, dataset);
+    }
+}
+
+/// A snapshot built entry by entry in walk order (depth first, names in byte order), in a
+/// temporary file: from a scan that just found every entry vouched for by the stat cache.
+pub(crate) struct Recorder {
+    out: std::io::BufWriter<std::fs::File>,
+    count: u64,
+    /// False after an entry could not be recorded: nothing is saved then.
+    ok: bool,
+}
+
+impl Recorder {
+    /// A recorder spooling in `state_dir`.
+    pub(crate) fn new(state_dir: &Path) -> crate::error::Result<Recorder> {
+        Ok(Recorder {
+            out: std::io::BufWriter::with_capacity(1 << 20, crate::fsx::spool_file(state_dir)?),
+            count: 0,
+            ok: true,
+        })
+    }
+
+    /// Adds the next entry a scan found; false (and nothing will be saved) unless the stat
+    /// cache vouches for it.
+    pub(crate) fn push(&mut self, s: &crate::scan::Scanned) -> bool {
+        let seen = match (&s.entry, &s.vouched) {
+            (FlatEntry::Dir, _) => Seen::Dir,
+            (FlatEntry::Symlink { target }, _) => Seen::Symlink(target),
+            (FlatEntry::File { .. }, Some(key)) => Seen::File(*key),
+            (FlatEntry::File { .. }, None) => {
+                self.ok = false;
+                return false;
+            }
+        };
+        self.push_seen(&s.rel, &seen)
+    }
+
+    fn push_seen(&mut self, rel: &[u8], seen: &Seen<'_>) -> bool {
+        use std::io::Write;
+        let mut e = Vec::with_capacity(rel.len() + 48);
+        encode_entry(&mut e, rel, seen);
+        self.count += 1;
+        self.ok &= self.out.write_all(&e).is_ok();
+        self.ok
+    }
+
+    /// Saves the snapshot of `dataset` for the version `id` (or removes any older one if an
+    /// entry could not be recorded). Errors are ignored: this is only a cache.
+    pub(crate) fn save(self, state_dir: &Path, dataset: &str, id: &TreeId) {
+        if !self.ok || self.write(state_dir, dataset, id).is_err() {
+            forget(state_dir, dataset);
+        }
+    }
+
+    fn write(self, state_dir: &Path, dataset: &str, id: &TreeId) -> std::io::Result<()> {
+        use std::io::{Read, Seek, Write};
+        let mut spool = self.out.into_inner().map_err(|e| e.into_error())?;
+        spool.rewind()?;
+        let file = path_for(state_dir, dataset);
+        let dir = file.parent().expect("the snapshot is in a directory");
+        std::fs::create_dir_all(dir)?;
+        let mut head = Vec::with_capacity(64 + dataset.len());
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(id.as_bytes());
+        head.extend_from_slice(&(dataset.len() as u32).to_le_bytes());
+        head.extend_from_slice(dataset.as_bytes());
+        head.extend_from_slice(&self.count.to_le_bytes());
+        let mut out = tempfile::NamedTempFile::new_in(dir)?;
+        let mut sum = blake3::Hasher::new();
+        sum.update(&head);
+        out.write_all(&head)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = spool.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            sum.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+        }
+        out.write_all(sum.finalize().as_bytes())?;
+        out.persist(&file).map_err(|e| e.error)?;
+        Ok(())
     }
 }
 

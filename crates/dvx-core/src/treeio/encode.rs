@@ -4,8 +4,11 @@
 use dvx_manifest::{Entry, EntryKind, Tree};
 use dvx_store::{Store, TreeId};
 
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
 use super::kind_of;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::scan::{FlatEntry, Listing};
 
 /// Encoded trees are written in batches of about this many bytes, children before parents.
@@ -14,26 +17,135 @@ const TREE_BATCH_BYTES: usize = 8 << 20;
 /// Writes the trees of a listing, each directory's as soon as the listing has gone past it
 /// (children before parents, in batches); returns the root id, total bytes and file count.
 /// Only the directories on the way to the current path are held.
-pub fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64)> {
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut held = 0usize;
-    let flush = |batch: &mut Vec<Vec<u8>>| -> Result<()> {
-        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
-        store.write_trees(&refs)?;
-        batch.clear();
-        Ok(())
-    };
-    let root = encode_listing(listing, &mut |bytes| {
-        held += bytes.len();
-        batch.push(bytes);
-        if held >= TREE_BATCH_BYTES {
-            held = 0;
-            flush(&mut batch)?;
+#[cfg(test)]
+pub(crate) fn write_trees(store: &Store, listing: &Listing) -> Result<(TreeId, u64, u64)> {
+    let mut batch = Batch::new(store);
+    let root = encode_listing(listing, &mut |bytes| batch.add(bytes))?;
+    batch.flush()?;
+    Ok(root)
+}
+
+/// Trees written to the store in batches of about [`TREE_BATCH_BYTES`], in the order given.
+struct Batch<'a> {
+    store: &'a Store,
+    trees: Vec<Vec<u8>>,
+    held: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new(store: &'a Store) -> Batch<'a> {
+        Batch {
+            store,
+            trees: Vec::new(),
+            held: 0,
+        }
+    }
+
+    fn add(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.held += bytes.len();
+        self.trees.push(bytes);
+        if self.held >= TREE_BATCH_BYTES {
+            self.flush()?;
         }
         Ok(())
-    })?;
-    flush(&mut batch)?;
-    Ok(root)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let refs: Vec<&[u8]> = self.trees.iter().map(Vec::as_slice).collect();
+        self.store.write_trees(&refs)?;
+        self.trees.clear();
+        self.held = 0;
+        Ok(())
+    }
+}
+
+/// The trees of a dataset encoded as a scan finds its entries, kept in a temporary file until
+/// they may be written (after the chunks they name are durable): memory holds only the
+/// directories on the way to the current entry.
+pub(crate) struct SpooledTrees {
+    enc: TreeEncoder,
+    spool: std::io::BufWriter<std::fs::File>,
+    /// The spool's directory, for errors.
+    dir: PathBuf,
+    count: u64,
+}
+
+impl SpooledTrees {
+    /// A spool in a temporary file of `dir` (gone when dropped, even if the process dies).
+    pub(crate) fn new(dir: &Path) -> Result<SpooledTrees> {
+        Ok(SpooledTrees {
+            enc: TreeEncoder::new(),
+            spool: std::io::BufWriter::with_capacity(1 << 20, crate::fsx::spool_file(dir)?),
+            dir: dir.to_path_buf(),
+            count: 0,
+        })
+    }
+
+    /// Adds the next entry (see [`TreeEncoder`] for the order).
+    pub(crate) fn push(&mut self, path: &[u8], entry: &FlatEntry) -> Result<()> {
+        let (spool, dir, count) = (&mut self.spool, &self.dir, &mut self.count);
+        self.enc
+            .push(path, entry, &mut |bytes| spool_tree(spool, dir, count, &bytes))
+    }
+
+    /// Completes the trees; returns the root id and totals, and the spool to write later.
+    pub(crate) fn finish(mut self) -> Result<((TreeId, u64, u64), Spool)> {
+        let (spool, dir, count) = (&mut self.spool, &self.dir, &mut self.count);
+        let root = self
+            .enc
+            .finish(&mut |bytes| spool_tree(spool, dir, count, &bytes))?;
+        let file = self
+            .spool
+            .into_inner()
+            .map_err(|e| Error::io("write", &self.dir, e.into_error()))?;
+        Ok((
+            root,
+            Spool {
+                file,
+                dir: self.dir,
+                count: self.count,
+            },
+        ))
+    }
+}
+
+fn spool_tree(spool: &mut impl Write, dir: &Path, count: &mut u64, bytes: &[u8]) -> Result<()> {
+    *count += 1;
+    let len = u32::try_from(bytes.len()).expect("a tree is smaller than MAX_TREE_LEN");
+    spool
+        .write_all(&len.to_le_bytes())
+        .and_then(|()| spool.write_all(bytes))
+        .map_err(|e| Error::io("write", dir, e))
+}
+
+/// Encoded trees waiting in a temporary file.
+pub(crate) struct Spool {
+    file: std::fs::File,
+    dir: PathBuf,
+    count: u64,
+}
+
+impl Spool {
+    /// Writes the spooled trees to the store, in the order they were encoded.
+    pub(crate) fn write(self, store: &Store) -> Result<()> {
+        let Spool {
+            mut file,
+            dir,
+            count,
+        } = self;
+        let err = |e| Error::io("read", &dir, e);
+        file.seek(SeekFrom::Start(0)).map_err(err)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut batch = Batch::new(store);
+        for _ in 0..count {
+            let mut len = [0u8; 4];
+            r.read_exact(&mut len).map_err(err)?;
+            let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
+            r.read_exact(&mut bytes).map_err(err)?;
+            batch.add(bytes)?;
+        }
+        batch.flush()
+    }
 }
 
 /// The version id a listing would have (root id, total bytes, file count), computed in
@@ -42,7 +154,7 @@ pub fn listing_id(listing: &Listing) -> Result<(TreeId, u64, u64)> {
     encode_listing(listing, &mut |_| Ok(()))
 }
 
-/// A directory of [`encode_listing`] whose paths the listing is going through.
+/// A directory of a [`TreeEncoder`] whose paths the entries are going through.
 struct OpenDir {
     /// Its path (`""` for the root).
     path: Vec<u8>,
@@ -52,26 +164,53 @@ struct OpenDir {
 }
 
 /// Encodes every tree of a listing, handing each to `emit` once its directory is complete
-/// (children before parents, the root last); returns the root's id and totals. A listing
-/// lists a directory's contents together (every path starting with `dir/`), so a directory
-/// is complete as soon as a path outside it comes. A path whose parents are not listed gets
-/// them as directories; a file or link with paths below it becomes a directory.
+/// (children before parents, the root last); returns the root's id and totals.
 fn encode_listing(
     listing: &Listing,
     emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
 ) -> Result<(TreeId, u64, u64)> {
-    let mut open = vec![OpenDir {
-        path: Vec::new(),
-        entries: Vec::new(),
-        unopened: Vec::new(),
-    }];
+    let mut enc = TreeEncoder::new();
     for (path, entry) in listing {
+        enc.push(path, entry, emit)?;
+    }
+    enc.finish(emit)
+}
+
+/// Encodes trees from entries given one at a time. The entries of a directory come together
+/// (every path starting with `dir/`, in any order among themselves, as a sorted listing or a
+/// depth-first walk gives them), so a directory is complete as soon as a path outside it
+/// comes. A path whose parents were not given gets them as directories; a file or link with
+/// paths below it becomes a directory.
+pub(crate) struct TreeEncoder {
+    /// The directories on the way to the current path, the root first.
+    open: Vec<OpenDir>,
+}
+
+impl TreeEncoder {
+    pub(crate) fn new() -> TreeEncoder {
+        TreeEncoder {
+            open: vec![OpenDir {
+                path: Vec::new(),
+                entries: Vec::new(),
+                unopened: Vec::new(),
+            }],
+        }
+    }
+
+    /// Adds the entry at `path`, handing `emit` the trees of the directories it leaves.
+    pub(crate) fn push(
+        &mut self,
+        path: &[u8],
+        entry: &FlatEntry,
+        emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        let open = &mut self.open;
         while open.len() > 1 && !is_below(path, &open[open.len() - 1].path) {
-            close_dir(&mut open, emit)?;
+            close_dir(open, emit)?;
         }
         let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
             Some(i) => (&path[..i], &path[i + 1..]),
-            None => (&path[..0], &path[..]),
+            None => (&path[..0], path),
         };
         // Open the directories between the innermost open one and the parent.
         while open[open.len() - 1].path.as_slice() != parent {
@@ -95,12 +234,20 @@ fn encode_listing(
             name: name.to_vec(),
             kind,
         });
+        Ok(())
     }
-    while open.len() > 1 {
-        close_dir(&mut open, emit)?;
+
+    /// Completes every open directory; returns the root's id and totals.
+    pub(crate) fn finish(
+        mut self,
+        emit: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+    ) -> Result<(TreeId, u64, u64)> {
+        while self.open.len() > 1 {
+            close_dir(&mut self.open, emit)?;
+        }
+        let root = self.open.pop().expect("the root is open");
+        encode_dir(root, emit)
     }
-    let root = open.pop().expect("the root is open");
-    encode_dir(root, emit)
 }
 
 /// Whether `path` lies below the directory `dir` (`""`: the root).
@@ -121,7 +268,7 @@ fn close_dir(open: &mut Vec<OpenDir>, emit: &mut dyn FnMut(Vec<u8>) -> Result<()
     let parent = open.last_mut().expect("a parent is open");
     let kind = EntryKind::Dir { id, size, files };
     // Its entry is among the parent's last few (only siblings whose names extend its name
-    // with a byte below `/` come between).
+    // with a byte below `/` come between in a sorted listing; none in a depth-first walk).
     match parent.entries.iter().rposition(|e| e.name == name) {
         Some(i) => {
             parent.entries[i].kind = kind;
