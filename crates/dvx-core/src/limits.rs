@@ -59,7 +59,10 @@ impl<'a> Checker<'a> {
             return Err(over(
                 self.ds,
                 b"",
-                format!("{} files; a version may hold at most {MAX_FILES}", self.files),
+                format!(
+                    "{} files; a version may hold at most {MAX_FILES}",
+                    self.files
+                ),
                 "split it into several datasets",
             ));
         }
@@ -104,8 +107,7 @@ fn over(ds: &Dataset, rel: &[u8], problem: String, advice: &str) -> Error {
 
 /// Whether `path` is the directory `dir` or lies below it (`""`: the root).
 fn within(path: &[u8], dir: &[u8]) -> bool {
-    dir.is_empty()
-        || path.starts_with(dir) && (path.len() == dir.len() || path[dir.len()] == b'/')
+    dir.is_empty() || path.starts_with(dir) && (path.len() == dir.len() || path[dir.len()] == b'/')
 }
 
 /// One entry's bounds. `is_pointer` says whether a file named `*.dvx` is the pointer of
@@ -253,7 +255,10 @@ mod tests {
         let mut v = entries("a/", 2);
         v.extend(entries("b/", 1));
         let err = check(&v).expect_err("left over the bound");
-        assert!(err.to_string().contains("the most a tree may hold"), "{err}");
+        assert!(
+            err.to_string().contains("the most a tree may hold"),
+            "{err}"
+        );
         assert!(err.to_string().contains("data/a"), "{err}");
         assert!(check(&entries("a/b/", 2)).is_err(), "still open at the end");
     }

@@ -124,14 +124,8 @@ impl StatCache {
         c
     }
 
-    /// A cached digest for `rel` if its stat matches and it is not racily clean.
-    pub fn get(&self, rel: &[u8], key: &StatKey) -> Option<&Cached> {
-        let c = self.map.get(rel)?;
-        (c.key == *key && (c.fresh || key.mtime_ns < self.written_ns)).then_some(c)
-    }
-
-    /// [`StatCache::get`] for a scan: the entry is marked as found on disk, so that
-    /// [`StatCache::prune_unseen_below`] keeps it.
+    /// A cached digest for `rel` if its stat matches and it is not racily clean. The entry
+    /// is marked as found on disk, so that [`StatCache::prune_unseen_below`] keeps it.
     pub(crate) fn hit(&mut self, rel: &[u8], key: &StatKey) -> Option<&Cached> {
         let written = self.written_ns;
         let c = self.map.get_mut(rel)?;
@@ -414,15 +408,15 @@ mod tests {
         c.insert(b"a".to_vec(), key, Digest::of(b"abc"), vec![]);
         c.insert(b"b".to_vec(), racy, Digest::of(b"abc"), vec![]);
         c.save().expect("save");
-        let c = StatCache::load(dir.path());
-        assert!(c.get(b"a", &key).is_some());
-        assert!(c.get(b"a", &StatKey { size: 4, ..key }).is_none());
+        let mut c = StatCache::load(dir.path());
+        assert!(c.hit(b"a", &key).is_some());
+        assert!(c.hit(b"a", &StatKey { size: 4, ..key }).is_none());
         assert!(
-            c.get(b"b", &racy).is_none(),
+            c.hit(b"b", &racy).is_none(),
             "racily clean entries are re-hashed"
         );
         std::fs::write(dir.path().join("statcache"), b"garbage").expect("write");
-        assert!(StatCache::load(dir.path()).get(b"a", &key).is_none());
+        assert!(StatCache::load(dir.path()).hit(b"a", &key).is_none());
     }
 
     /// A file changed in place within the timestamp tick in which its bytes were read keeps

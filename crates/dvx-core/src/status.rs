@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use dvx_manifest::Pointer;
+use dvx_manifest::{EntryKind, Pointer};
 use dvx_store::TreeId;
 
 use crate::error::{Error, Result};
@@ -122,60 +122,199 @@ pub(crate) fn compare(
     (added, modified, deleted)
 }
 
-/// [`compare`] of a stored directory version with `actual`, the trees read as a stream (the
-/// expected side is never a whole listing). Also says whether the version holds anything.
-#[allow(clippy::type_complexity)]
-pub(crate) fn compare_stored(
+/// What [`compare_on_disk`] found.
+struct OnDisk {
+    /// Added, modified and deleted display paths, each in path order.
+    changes: (Vec<String>, Vec<String>, Vec<String>),
+    /// Whether the disk holds anything of the dataset, and the version anything at all.
+    disk_any: bool,
+    expected_any: bool,
+    /// The clean snapshot of the scan, if every entry was vouched for by the stat cache.
+    snapshot: Option<snapshot::Recorder>,
+}
+
+/// Stored entries handed from the tree walk to the comparison at a time.
+const WALK_BATCH: usize = 1024;
+
+/// [`compare`] of a directory dataset on disk with its stored version `root`, both read as
+/// streams in the order of a depth-first walk: the disk by a scan, the version's trees by a
+/// walk on a thread of its own. Memory holds a batch of each side and the changes.
+fn compare_on_disk(
+    ws: &Workspace,
     ds: &Dataset,
     store: &dvx_store::Store,
     root: &TreeId,
-    actual: &Listing,
-) -> Result<((Vec<String>, Vec<String>, Vec<String>), bool)> {
-    let show = |rel: &[u8], dir: bool| {
-        let mut s = ds.display(&rel_str(rel));
-        if dir {
-            s.push('/');
-        }
-        s
-    };
+    cache: &Mutex<StatCache>,
+    progress: &dyn Progress,
+) -> Result<OnDisk> {
     let empty_tree = dvx_manifest::Tree::default().id();
-    let (mut added, mut modified, mut deleted) = (Vec::new(), Vec::new(), Vec::new());
-    let mut any = false;
-    let mut disk = actual.iter().peekable();
-    let add = |rel: &[u8], e: &FlatEntry, added: &mut Vec<String>| {
-        // A new non-empty directory is reported through its contents.
-        let dir = matches!(e, FlatEntry::Dir);
-        if !(dir && has_children(actual, rel)) {
-            added.push(show(rel, dir));
-        }
-    };
-    crate::treeio::walk_listing(store, root, b"", &mut |rel, e| {
-        any = true;
-        while let Some((k, a)) = disk.next_if(|(k, _)| k.as_slice() < rel) {
-            add(k, a, &mut added);
-        }
-        let dir = matches!(e.kind, dvx_manifest::EntryKind::Dir { .. });
-        match disk.next_if(|(k, _)| k.as_slice() == rel) {
-            Some((_, a)) => {
-                if !crate::treeio::flat_of(&e.kind).same_content(a) {
-                    modified.push(show(rel, matches!(a, FlatEntry::Dir)));
+    let state_dir = ws.state_dir();
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
+        let walker = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(WALK_BATCH);
+            let mut closed = false;
+            let walked = crate::treeio::walk_depth_first(store, root, &mut |rel, e| {
+                let filled = !matches!(e.kind, EntryKind::Dir { id, .. } if id == empty_tree);
+                let mut entry = crate::treeio::flat_of(&e.kind);
+                // The comparison needs no chunk lists.
+                if let FlatEntry::File { chunks, .. } = &mut entry {
+                    *chunks = Vec::new();
                 }
-            }
-            None => {
-                // A removed non-empty directory is reported through its contents.
-                let has_children =
-                    matches!(e.kind, dvx_manifest::EntryKind::Dir { id, .. } if id != empty_tree);
-                if !(dir && has_children) {
-                    deleted.push(show(rel, dir));
+                batch.push((rel.to_vec(), entry, filled));
+                if batch.len() >= WALK_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
+                    closed = true;
                 }
+                !closed
+            });
+            if !closed && !batch.is_empty() {
+                let _ = tx.send(batch);
             }
+            walked
+        });
+        let mut stored = Stored {
+            rx,
+            batch: Vec::new().into_iter(),
+            peeked: None,
+        };
+        let mut out = Changes::default();
+        let (mut disk_any, mut expected_any) = (false, false);
+        let mut snap = snapshot::Recorder::new(&state_dir).ok();
+        // A directory found on disk only: reported unless something below it follows.
+        let mut new_dir: Option<Vec<u8>> = None;
+        let scanned = crate::scan::scan_each(
+            ws,
+            ds,
+            store.config().chunker,
+            cache,
+            None,
+            progress,
+            &mut |s| {
+                disk_any = true;
+                if let Some(dir) = new_dir.take() {
+                    if !is_below(&s.rel, &dir) {
+                        out.added.push((dir, true));
+                    }
+                }
+                while let Some((rel, e, filled)) =
+                    stored.next_if(|t| crate::treeio::walk_cmp(&t.0, &s.rel).is_lt())
+                {
+                    expected_any = true;
+                    out.deleted_entry(rel, &e, filled);
+                }
+                let dir = matches!(s.entry, FlatEntry::Dir);
+                match stored.next_if(|t| t.0 == s.rel) {
+                    Some((_, e, _)) => {
+                        expected_any = true;
+                        if !e.same_content(&s.entry) {
+                            out.modified.push((s.rel.clone(), dir));
+                        }
+                    }
+                    None if dir => new_dir = Some(s.rel.clone()),
+                    None => out.added.push((s.rel.clone(), false)),
+                }
+                if snap.as_mut().is_some_and(|r| !r.push(&s)) {
+                    snap = None;
+                }
+                Ok(())
+            },
+        );
+        if let Some(dir) = new_dir.take() {
+            out.added.push((dir, true));
         }
-        true
-    })?;
-    for (k, a) in disk {
-        add(k, a, &mut added);
+        let scanned = scanned.and_then(|end| {
+            while let Some((rel, e, filled)) = stored.next_if(|_| true) {
+                expected_any = true;
+                out.deleted_entry(rel, &e, filled);
+            }
+            Ok(end)
+        });
+        // Stops the walk if the scan ended early.
+        drop(stored);
+        let walked = walker.join().expect("the tree walk does not panic");
+        let end = scanned?;
+        walked?;
+        let changes = out.display(ds);
+        let clean = changes.0.is_empty() && changes.1.is_empty() && changes.2.is_empty();
+        Ok(OnDisk {
+            changes,
+            disk_any,
+            expected_any,
+            snapshot: snap.filter(|_| clean && end.snapshot_ok),
+        })
+    })
+}
+
+/// One entry of the stored side: path, entry (without chunk lists), and for a directory
+/// whether it holds anything.
+type StoredEntry = (Vec<u8>, FlatEntry, bool);
+
+/// The stored side of [`compare_on_disk`], as the walk hands it over.
+struct Stored {
+    rx: std::sync::mpsc::Receiver<Vec<StoredEntry>>,
+    batch: std::vec::IntoIter<StoredEntry>,
+    peeked: Option<StoredEntry>,
+}
+
+impl Stored {
+    /// The next entry if `pred` accepts it.
+    fn next_if(&mut self, pred: impl FnOnce(&StoredEntry) -> bool) -> Option<StoredEntry> {
+        if self.peeked.is_none() {
+            self.peeked = loop {
+                if let Some(e) = self.batch.next() {
+                    break Some(e);
+                }
+                match self.rx.recv() {
+                    Ok(b) => self.batch = b.into_iter(),
+                    Err(_) => break None,
+                }
+            };
+        }
+        match &self.peeked {
+            Some(e) if pred(e) => self.peeked.take(),
+            _ => None,
+        }
     }
-    Ok(((added, modified, deleted), any))
+}
+
+/// Changes by path below the dataset base, and whether the path is a directory.
+#[derive(Default)]
+struct Changes {
+    added: Vec<(Vec<u8>, bool)>,
+    modified: Vec<(Vec<u8>, bool)>,
+    deleted: Vec<(Vec<u8>, bool)>,
+}
+
+impl Changes {
+    fn deleted_entry(&mut self, rel: Vec<u8>, e: &FlatEntry, filled: bool) {
+        let dir = matches!(e, FlatEntry::Dir);
+        // A removed non-empty directory is reported through its contents.
+        if !(dir && filled) {
+            self.deleted.push((rel, dir));
+        }
+    }
+
+    /// Display paths, each list in the byte order of the paths (as a listing has them).
+    fn display(self, ds: &Dataset) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let show = |mut v: Vec<(Vec<u8>, bool)>| -> Vec<String> {
+            v.sort();
+            v.into_iter()
+                .map(|(rel, dir)| {
+                    let mut s = ds.display(&rel_str(&rel));
+                    if dir {
+                        s.push('/');
+                    }
+                    s
+                })
+                .collect()
+        };
+        (show(self.added), show(self.modified), show(self.deleted))
+    }
+}
+
+/// Whether `path` lies below the directory `dir`.
+fn is_below(path: &[u8], dir: &[u8]) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
 }
 
 /// Whether the directory `rel` of a listing holds anything.
@@ -225,30 +364,37 @@ pub fn status(
             }
         }
         let cache = cache.get_or_insert_with(|| Mutex::new(StatCache::load(&state_dir)));
-        let actual = scan_dataset(ws, &ds, store, cache, None, progress)?;
-        let ((a, m, d), expected_any) = if dir_base.is_some() {
-            compare_stored(&ds, store, &ptr.id, &actual)?
+        let (a, m, d) = if dir_base.is_some() {
+            let found = compare_on_disk(ws, &ds, store, &ptr.id, cache, progress)?;
+            let (a, m, d) = found.changes;
+            let clean = a.is_empty() && m.is_empty() && d.is_empty();
+            st.state = if !found.disk_any && found.expected_any {
+                StatusState::Missing
+            } else if clean {
+                StatusState::Clean
+            } else {
+                StatusState::Modified
+            };
+            match found.snapshot {
+                // Clean, every entry vouched for: the next status can say so from a walk.
+                Some(r) if st.state == StatusState::Clean => r.save(&state_dir, &ptr.path, &ptr.id),
+                _ => snapshot::forget(&state_dir, &ptr.path),
+            }
+            (a, m, d)
         } else {
             // A single-file dataset: one entry, its shape checked.
+            let actual = scan_dataset(ws, &ds, store, cache, None, progress)?;
             let expected = load_dataset(store, &ptr)?;
-            (compare(&ds, &expected, &actual), !expected.is_empty())
-        };
-        st.state = if actual.is_empty() && expected_any {
-            StatusState::Missing
-        } else if a.is_empty() && m.is_empty() && d.is_empty() {
-            StatusState::Clean
-        } else {
-            StatusState::Modified
-        };
-        if let Some(base) = &dir_base {
-            if st.state == StatusState::Clean {
-                let c = cache.get_mut().expect("cache lock poisoned");
-                // Clean: the disk's listing holds the version's paths, digests and modes.
-                snapshot::record(&state_dir, &ptr.path, base, &ptr.id, &actual, c);
+            let (a, m, d) = compare(&ds, &expected, &actual);
+            st.state = if actual.is_empty() && !expected.is_empty() {
+                StatusState::Missing
+            } else if a.is_empty() && m.is_empty() && d.is_empty() {
+                StatusState::Clean
             } else {
-                snapshot::forget(&state_dir, &ptr.path);
-            }
-        }
+                StatusState::Modified
+            };
+            (a, m, d)
+        };
         (st.added, st.modified, st.deleted) = (a, m, d);
         report.datasets.push(st);
     }

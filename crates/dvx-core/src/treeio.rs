@@ -17,8 +17,8 @@ pub use encode::listing_id;
 #[cfg(test)]
 pub(crate) use encode::write_trees;
 pub(crate) use encode::SpooledTrees;
-pub(crate) use sorted::diff_versions;
 pub use sorted::walk_listing;
+pub(crate) use sorted::{diff_versions, walk_cmp, walk_depth_first};
 
 /// The listing's form of a tree entry.
 pub(crate) fn flat_of(kind: &EntryKind) -> FlatEntry {

@@ -232,7 +232,12 @@ impl Reader<'_> {
 /// Removes temporary files of dvx processes that are gone (killed during a checkout or
 /// pull): ours and never data, removed by every command that scans. Those of a running dvx
 /// are left to it.
-fn remove_stale(ws: &Workspace, base_rel: &str, base: &Path, leftovers: Vec<PathBuf>) -> Result<()> {
+fn remove_stale(
+    ws: &Workspace,
+    base_rel: &str,
+    base: &Path,
+    leftovers: Vec<PathBuf>,
+) -> Result<()> {
     let stale: Vec<PathBuf> = leftovers
         .into_iter()
         .filter(|t| super::is_stale_temp(t))

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use dvx_manifest::ChunkRef;
 use dvx_store::{ChunkId, Digest, StoreWriter};
+use rayon::prelude::*;
 
 use super::{cache_key, is_temp_name};
 use crate::error::{Error, Result};
@@ -44,6 +45,9 @@ pub(super) struct Walked {
     /// The entries, in walk order.
     pub(super) spool: SpoolReader,
 }
+
+/// Entries whose `lstat`s run side by side.
+const LSTAT_BATCH: usize = 2048;
 
 const KIND_DIR: u8 = 0;
 const KIND_LINK: u8 = 1;
@@ -177,21 +181,39 @@ pub(super) fn walk(
                         }
                     })
                     .build();
+                // The walk lists and filters; the `lstat`s of a batch of its entries run on
+                // every core, then the batch is visited in walk order.
+                let mut batch: Vec<(Vec<u8>, PathBuf)> = Vec::with_capacity(LSTAT_BATCH);
+                let mut lstat_batch = |batch: &mut Vec<(Vec<u8>, PathBuf)>| -> Result<()> {
+                    let metas: Vec<Result<std::fs::Metadata>> = batch
+                        .par_iter()
+                        .map(|(_, path)| {
+                            std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))
+                        })
+                        .collect();
+                    for ((rel, path), meta) in batch.drain(..).zip(metas) {
+                        visit(&rel, &path, &meta?)?;
+                    }
+                    Ok(())
+                };
                 for ent in walker {
                     let ent = ent.map_err(|e| crate::workspace::walk_error(base, e))?;
                     if ent.depth() == 0 {
                         continue;
                     }
-                    let path = ent.path();
+                    let path = ent.into_path();
                     let rel = os_bytes(
                         path.strip_prefix(base)
                             .expect("walk stays below its root")
                             .as_os_str(),
-                    )?;
-                    let meta =
-                        std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))?;
-                    visit(&rel, path, &meta)?;
+                    )?
+                    .into_owned();
+                    batch.push((rel, path));
+                    if batch.len() >= LSTAT_BATCH {
+                        lstat_batch(&mut batch)?;
+                    }
                 }
+                lstat_batch(&mut batch)?;
             }
         },
     }

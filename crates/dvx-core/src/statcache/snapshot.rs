@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use dvx_store::TreeId;
 
-use crate::scan::{cache_key, FlatEntry, Listing};
-use crate::statcache::{StatCache, StatKey};
+use crate::scan::FlatEntry;
+use crate::statcache::StatKey;
 
 const MAGIC: &[u8; 8] = b"DVXSNAP1";
 const KIND_FILE: u8 = 0;
@@ -87,48 +87,6 @@ fn subtree_ends(entries: &[u8], count: u64) -> Option<std::collections::HashMap<
         ends.insert(start, entries.len());
     }
     (n == count).then_some(ends)
-}
-
-/// Records the snapshot of a dataset found clean against `id` (`expected` is its listing):
-/// written only if a fresh walk sees exactly the expected paths and the stat cache vouches,
-/// by each file's current stat, for the expected digest of every file. Otherwise any older
-/// snapshot is removed. Errors are ignored: this is only a cache.
-pub(crate) fn record(
-    state_dir: &Path,
-    dataset: &str,
-    base: &Path,
-    id: &TreeId,
-    expected: &Listing,
-    cache: &StatCache,
-) {
-    let Ok(mut rec) = Recorder::new(state_dir) else {
-        return forget(state_dir, dataset);
-    };
-    let ok = walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
-        let vouched = match (expected.get(rel), &seen) {
-            (Some(FlatEntry::Dir), Seen::Dir) => true,
-            (Some(FlatEntry::Symlink { target }), Seen::Symlink(t)) => target == t,
-            (
-                Some(FlatEntry::File {
-                    digest, executable, ..
-                }),
-                Seen::File(key),
-            ) => {
-                // As the full scan reads it (`Stamp::executable`).
-                let exec = key.mode & 0o100 != 0;
-                cache
-                    .get(&cache_key(dataset, rel), key)
-                    .is_some_and(|c| c.digest == *digest && exec == *executable)
-            }
-            _ => false,
-        };
-        vouched && rec.push_seen(rel, &seen)
-    });
-    if ok && rec.count == expected.len() as u64 {
-        rec.save(state_dir, dataset, id);
-    } else {
-        forget(state_dir, dataset);
-    }
 }
 
 /// A snapshot built entry by entry in walk order (depth first, names in byte order), in a
@@ -368,97 +326,11 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Walks the directory `dir` depth first, each directory's names in byte order (the order
-/// of a version's trees), showing `visit` every entry's path below the walk's root. Stops
-/// with false as soon as `visit` does, or at whatever the full scan treats specially or
-/// refuses: a `.dvxignore`, a dvx temporary file, anything but a file, directory or symlink,
-/// any error. `.git` and `.dvx` are skipped, as the full scan does.
-#[cfg(unix)]
-fn walk(
-    dir: &Path,
-    rel: &mut Vec<u8>,
-    depth: usize,
-    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
-) -> bool {
-    use rustix::fs::{self as rfs, Mode};
-    match rfs::open(dir, DIR_FLAGS, Mode::empty()) {
-        Ok(fd) => walk_fd(&fd, rel, depth, visit),
-        Err(_) => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn walk(
-    _dir: &Path,
-    _rel: &mut Vec<u8>,
-    _depth: usize,
-    _visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
-) -> bool {
-    // The fast walk needs directory descriptors (`fstatat`); elsewhere status always takes
-    // the full comparison.
-    false
-}
-
 #[cfg(unix)]
 const DIR_FLAGS: rustix::fs::OFlags = rustix::fs::OFlags::RDONLY
     .union(rustix::fs::OFlags::DIRECTORY)
     .union(rustix::fs::OFlags::NOFOLLOW)
     .union(rustix::fs::OFlags::CLOEXEC);
-
-/// [`walk`] of an open directory. Its names go into one buffer (NUL-terminated, for the
-/// `*at` calls): no allocation per file.
-#[cfg(unix)]
-fn walk_fd(
-    fd: &std::os::fd::OwnedFd,
-    rel: &mut Vec<u8>,
-    depth: usize,
-    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
-) -> bool {
-    use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
-    use std::ffi::CStr;
-    if depth > dvx_manifest::limits::MAX_DEPTH {
-        return false;
-    }
-    let Some((buf, ents)) = sorted_names(fd) else {
-        return false;
-    };
-    for (a, b) in ents {
-        let name = &buf[a..b];
-        match special(name) {
-            Some(true) => continue,
-            Some(false) => {}
-            None => return false,
-        }
-        let Ok(cname) = CStr::from_bytes_with_nul(&buf[a..=b]) else {
-            return false;
-        };
-        let Ok(st) = rfs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW) else {
-            return false;
-        };
-        let len = rel.len();
-        if !rel.is_empty() {
-            rel.push(b'/');
-        }
-        rel.extend_from_slice(name);
-        let ok = match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => visit(rel, Seen::File(stat_key(&st))),
-            FileType::Symlink => match rfs::readlinkat(fd, cname, Vec::new()) {
-                Ok(target) => visit(rel, Seen::Symlink(target.as_bytes())),
-                Err(_) => false,
-            },
-            FileType::Directory => match rfs::openat(fd, cname, DIR_FLAGS, Mode::empty()) {
-                Ok(sub) => visit(rel, Seen::Dir) && walk_fd(&sub, rel, depth + 1, visit),
-                Err(_) => false,
-            },
-            _ => false,
-        };
-        rel.truncate(len);
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
 
 /// A subtree of more snapshot bytes than this (about 150 files, a few hundred microseconds
 /// of `fstatat`) is handed to the worker pool.

@@ -84,8 +84,9 @@ impl SpooledTrees {
     /// Adds the next entry (see [`TreeEncoder`] for the order).
     pub(crate) fn push(&mut self, path: &[u8], entry: &FlatEntry) -> Result<()> {
         let (spool, dir, count) = (&mut self.spool, &self.dir, &mut self.count);
-        self.enc
-            .push(path, entry, &mut |bytes| spool_tree(spool, dir, count, &bytes))
+        self.enc.push(path, entry, &mut |bytes| {
+            spool_tree(spool, dir, count, &bytes)
+        })
     }
 
     /// Completes the trees; returns the root id and totals, and the spool to write later.

@@ -15,6 +15,15 @@ use crate::error::Result;
 /// directory's contents ever move: past the siblings whose names extend its name with a byte
 /// below `/` (`a` `a-b` `a/x`).
 fn listing_order(tree: &Tree) -> Vec<(usize, bool)> {
+    let mut order = walk_order(tree);
+    let entries = tree.entries();
+    order.sort_by(|&(a, ac), &(b, bc)| key_cmp(&entries[a], ac, &entries[b], bc));
+    order
+}
+
+/// The order of a depth-first walk over a tree (the order a scan finds a dataset on disk):
+/// entries by name, each directory's contents right after its entry.
+fn walk_order(tree: &Tree) -> Vec<(usize, bool)> {
     let entries = tree.entries();
     let mut order = Vec::with_capacity(entries.len() + 8);
     for (i, e) in entries.iter().enumerate() {
@@ -23,8 +32,14 @@ fn listing_order(tree: &Tree) -> Vec<(usize, bool)> {
             order.push((i, true));
         }
     }
-    order.sort_by(|&(a, ac), &(b, bc)| key_cmp(&entries[a], ac, &entries[b], bc));
     order
+}
+
+/// Compares two paths in the order of a depth-first walk with names in byte order: by their
+/// components (`a/x` before `a-b`), as the bytes with `/` lowest.
+pub(crate) fn walk_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let low = |c: &u8| if *c == b'/' { 0 } else { u16::from(*c) + 1 };
+    a.iter().map(low).cmp(b.iter().map(low))
 }
 
 /// Compares two items of [`listing_order`] (of one tree or of two).
@@ -61,6 +76,26 @@ pub fn walk_listing(
         used: 0,
         visit,
         stopped: false,
+        depth_first: false,
+    };
+    walk.tree(root, &mut Vec::new(), 0)?;
+    Ok(!walk.stopped)
+}
+
+/// [`walk_listing`] of a whole version in the order of a depth-first walk ([`walk_cmp`]),
+/// the order in which a scan finds a dataset on disk.
+pub(crate) fn walk_depth_first(
+    store: &Store,
+    root: &TreeId,
+    visit: &mut dyn FnMut(&[u8], &Entry) -> bool,
+) -> Result<bool> {
+    let mut walk = SortedWalk {
+        store,
+        below: b"",
+        used: 0,
+        visit,
+        stopped: false,
+        depth_first: true,
     };
     walk.tree(root, &mut Vec::new(), 0)?;
     Ok(!walk.stopped)
@@ -72,6 +107,8 @@ struct SortedWalk<'a> {
     used: u64,
     visit: &'a mut dyn FnMut(&[u8], &Entry) -> bool,
     stopped: bool,
+    /// In the order of [`walk_cmp`] rather than of whole paths.
+    depth_first: bool,
 }
 
 impl SortedWalk<'_> {
@@ -99,7 +136,12 @@ impl SortedWalk<'_> {
         let tree = read_tree(self.store, id)?;
         check_declared(id, &tree, self.used)?;
         let (mut size, mut files) = (0u64, 0u64);
-        for (i, contents) in listing_order(&tree) {
+        let order = if self.depth_first {
+            walk_order(&tree)
+        } else {
+            listing_order(&tree)
+        };
+        for (i, contents) in order {
             if self.stopped {
                 break;
             }

@@ -2,6 +2,78 @@
 
 use super::*;
 
+/// The snapshot the check expects: walks the directory `dir` depth first, each directory's
+/// names in byte order, showing `visit` every entry's path below the walk's root. Stops with
+/// false as soon as `visit` does, or at whatever the check stops at (a `.dvxignore`, a dvx
+/// temporary file, anything but a file, directory or symlink, any error). `.git` and `.dvx`
+/// are skipped, as the scan does.
+fn walk(
+    dir: &Path,
+    rel: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
+) -> bool {
+    use rustix::fs::{self as rfs, Mode};
+    match rfs::open(dir, DIR_FLAGS, Mode::empty()) {
+        Ok(fd) => walk_fd(&fd, rel, depth, visit),
+        Err(_) => false,
+    }
+}
+
+/// [`walk`] of an open directory. Its names go into one buffer (NUL-terminated, for the
+/// `*at` calls): no allocation per file.
+fn walk_fd(
+    fd: &std::os::fd::OwnedFd,
+    rel: &mut Vec<u8>,
+    depth: usize,
+    visit: &mut dyn FnMut(&[u8], Seen<'_>) -> bool,
+) -> bool {
+    use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
+    use std::ffi::CStr;
+    if depth > dvx_manifest::limits::MAX_DEPTH {
+        return false;
+    }
+    let Some((buf, ents)) = sorted_names(fd) else {
+        return false;
+    };
+    for (a, b) in ents {
+        let name = &buf[a..b];
+        match special(name) {
+            Some(true) => continue,
+            Some(false) => {}
+            None => return false,
+        }
+        let Ok(cname) = CStr::from_bytes_with_nul(&buf[a..=b]) else {
+            return false;
+        };
+        let Ok(st) = rfs::statat(fd, cname, AtFlags::SYMLINK_NOFOLLOW) else {
+            return false;
+        };
+        let len = rel.len();
+        if !rel.is_empty() {
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name);
+        let ok = match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => visit(rel, Seen::File(stat_key(&st))),
+            FileType::Symlink => match rfs::readlinkat(fd, cname, Vec::new()) {
+                Ok(target) => visit(rel, Seen::Symlink(target.as_bytes())),
+                Err(_) => false,
+            },
+            FileType::Directory => match rfs::openat(fd, cname, DIR_FLAGS, Mode::empty()) {
+                Ok(sub) => visit(rel, Seen::Dir) && walk_fd(&sub, rel, depth + 1, visit),
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        rel.truncate(len);
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
 /// The entries of an intact snapshot of `dataset` for `id`, as `is_clean` accepts them.
 fn check<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
     checksum_ok(bytes)
@@ -9,43 +81,7 @@ fn check<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
         .flatten()
 }
 
-fn seen_paths(base: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    assert!(walk(base, &mut Vec::new(), 0, &mut |rel, _| {
-        out.push(String::from_utf8_lossy(rel).into_owned());
-        true
-    }));
-    out
-}
-
-/// Names that sort differently as whole paths and as tree components: the walk follows
-/// the trees (a directory, then what it holds).
-#[test]
-fn walk_is_in_tree_order() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for p in ["a/x", "a-b", "b"] {
-        let p = dir.path().join(p);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&p, b"1").expect("write");
-    }
-    std::fs::create_dir(dir.path().join(".git")).expect("mkdir");
-    assert_eq!(seen_paths(dir.path()), ["a", "a/x", "a-b", "b"]);
-}
-
-#[test]
-fn ignore_files_and_temporaries_stop_the_fast_walk() {
-    for name in [
-        ".dvxignore".to_string(),
-        format!("{}1-x", dvx_store::fs::TMP_PREFIX),
-    ] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("d")).expect("mkdir");
-        std::fs::write(dir.path().join("d").join(&name), b"1").expect("write");
-        assert!(!walk(dir.path(), &mut Vec::new(), 0, &mut |_, _| true));
-    }
-}
-
-/// The entries a snapshot of `base` records, as `record` writes them.
+/// The entries a snapshot of `base` records.
 fn entries_of(base: &Path) -> (Vec<u8>, u64) {
     let (mut out, mut n) = (Vec::new(), 0u64);
     assert!(walk(base, &mut Vec::new(), 0, &mut |rel, seen| {
@@ -136,4 +172,86 @@ fn only_an_intact_snapshot_of_the_same_version_and_dataset_counts() {
     old[7] = b'0';
     assert!(check(&old, "data", &id).is_none());
     assert!(check(&out[..out.len() - 1], "data", &id).is_none());
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let st = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(st.status.success(), "git {args:?}");
+}
+
+fn repo(dir: &Path) -> crate::Workspace {
+    git(dir, &["init", "-q", "-b", "main"]);
+    let ws = crate::Workspace::open(&crate::WorkspaceOptions {
+        start: dir.to_path_buf(),
+        ..crate::WorkspaceOptions::default()
+    })
+    .expect("workspace");
+    crate::init(&ws).expect("init");
+    ws
+}
+
+/// The snapshot `add` and `status` record as their scan goes is exactly what the check
+/// walks (same entries, same order, names that sort differently as whole paths and as
+/// components), and none is recorded where the check would stop (a `.dvxignore`).
+#[test]
+fn the_scan_records_what_the_check_expects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = repo(dir.path());
+    let base = dir.path().join("data");
+    for p in ["a/x", "a-b", "a.c/y/z", "a/b/c/d", "b", "ab/q"] {
+        let p = base.join(p);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, p.to_string_lossy().as_bytes()).expect("write");
+    }
+    std::fs::create_dir_all(base.join("empty/inner")).expect("mkdir");
+    std::os::unix::fs::symlink("a/x", base.join("link")).expect("symlink");
+    // Old enough that the stat cache vouches for every file.
+    for p in ["a/x", "a-b", "a.c/y/z", "a/b/c/d", "b", "ab/q"] {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(base.join(p))
+            .expect("open");
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+            .expect("mtime");
+    }
+    let opts = crate::AddOptions {
+        paths: vec!["data".into()],
+        cwd: dir.path().to_path_buf(),
+        no_stage: true,
+        ..Default::default()
+    };
+    let report = crate::add(&ws, &opts, &crate::NoProgress).expect("add");
+    let id = report.datasets[0].id;
+    let file = path_for(&ws.state_dir(), "data");
+    let recorded = |what: &str| {
+        let bytes = std::fs::read(&file).unwrap_or_else(|_| panic!("{what}: a snapshot"));
+        let body = check(&bytes, "data", &id).expect("intact");
+        let (expected, n) = entries_of(&base);
+        assert_eq!(body.count, n, "{what}");
+        assert_eq!(body.entries, expected.as_slice(), "{what}");
+        assert!(is_clean(&ws.state_dir(), "data", &base, &id), "{what}");
+    };
+    recorded("after add");
+    std::fs::write(base.join("b"), b"changed").expect("write");
+    let st = crate::status(&ws, dir.path(), &[], &crate::NoProgress).expect("status");
+    assert_eq!(st.datasets[0].modified, ["data/b"]);
+    assert!(!file.exists(), "a modified dataset has no snapshot");
+    std::fs::write(base.join("b"), base.join("b").to_string_lossy().as_bytes()).expect("write");
+    let f = std::fs::File::options()
+        .write(true)
+        .open(base.join("b"))
+        .expect("open");
+    f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .expect("mtime");
+    let st = crate::status(&ws, dir.path(), &[], &crate::NoProgress).expect("status");
+    assert_eq!(st.datasets[0].state, crate::StatusState::Clean);
+    recorded("after a clean status");
+
+    std::fs::write(base.join("a/.dvxignore"), b"*.tmp\n").expect("write");
+    crate::add(&ws, &opts, &crate::NoProgress).expect("add");
+    assert!(!file.exists(), "no snapshot where the check stops");
 }
