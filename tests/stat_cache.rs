@@ -121,6 +121,52 @@ fn same_size_same_mtime_edit_blocks_checkout() {
     );
 }
 
+/// The stat cache file of the one dataset.
+fn cache_file(repo: &TestRepo) -> std::path::PathBuf {
+    let files: Vec<_> = fs::read_dir(repo.path(".dvx/state/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one cache file per dataset: {files:?}");
+    files[0].clone()
+}
+
+/// The single stat cache file of earlier releases (`.dvx/state/statcache`, "DVXSTAT1") is
+/// never trusted: an entry in it that vouches a wrong digest for a file's exact stat changes
+/// nothing, the file is hashed, and the old file is removed once the new cache is written.
+#[test]
+fn a_cache_of_an_earlier_release_is_never_trusted() {
+    use std::os::unix::fs::MetadataExt;
+    let repo = TestRepo::new();
+    let mut g = Gen::new(0x01d);
+    g.file(&repo.path("data/a.bin"), 1000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    let m = fs::metadata(repo.path("data/a.bin")).unwrap();
+    let mut out = b"DVXSTAT1".to_vec();
+    out.extend_from_slice(&1u64.to_le_bytes());
+    let key = b"data/a.bin";
+    out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    out.extend_from_slice(key);
+    out.extend_from_slice(&m.size().to_le_bytes());
+    out.extend_from_slice(&(m.mtime() * 1_000_000_000 + m.mtime_nsec()).to_le_bytes());
+    out.extend_from_slice(&(m.ctime() * 1_000_000_000 + m.ctime_nsec()).to_le_bytes());
+    out.extend_from_slice(&m.ino().to_le_bytes());
+    out.extend_from_slice(&m.mode().to_le_bytes());
+    out.extend_from_slice(blake3::hash(b"something else").as_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let sum = blake3::hash(&out);
+    out.extend_from_slice(sum.as_bytes());
+    let legacy = repo.path(".dvx/state/statcache");
+    fs::write(&legacy, &out).unwrap();
+    // As a repository of the earlier release: no per-dataset cache, no snapshot.
+    fs::remove_dir_all(repo.path(".dvx/state/cache")).unwrap();
+    fs::remove_dir_all(repo.path(".dvx/state/status")).unwrap();
+    assert_eq!(state(&repo), "clean");
+    assert!(!legacy.exists(), "the earlier release's cache is removed");
+    cache_file(&repo);
+}
+
 /// Entries of deleted files leave the cache at the next scan (it would grow forever).
 #[test]
 fn deleted_files_leave_the_cache() {
@@ -131,7 +177,7 @@ fn deleted_files_leave_the_cache() {
     }
     repo.dvx(&["add", "data"]).ok();
     repo.commit("v1");
-    let cache = repo.path(".dvx/state/statcache");
+    let cache = cache_file(&repo);
     let full = fs::metadata(&cache).unwrap().len();
     for i in 0..190 {
         fs::remove_file(repo.path(&format!("data/f{i:03}.bin"))).unwrap();

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use dvx_manifest::{DatasetKind, Meta, Pointer};
 use dvx_store::{TreeId, WriteStats};
@@ -118,7 +117,7 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
 
     let store = ws.store()?;
     let state = ws.state_dir();
-    let cache = Mutex::new(StatCache::load(&state));
+    let cache = StatCache::new(&state);
     let writer = store.writer();
     // Each dataset's trees and clean snapshot wait in temporary files: trees may name only
     // chunks that are durable.
@@ -194,7 +193,6 @@ pub fn add(ws: &Workspace, opts: &AddOptions, progress: &dyn Progress) -> Result
             bytes,
         });
     }
-    cache.into_inner().expect("cache lock poisoned").save()?;
     if !opts.no_stage {
         to_stage.sort();
         to_stage.dedup();

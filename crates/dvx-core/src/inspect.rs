@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use dvx_manifest::{Change, DatasetKind, Pointer};
 use dvx_store::{Digest, TreeId};
@@ -354,9 +353,8 @@ fn disk_id(
         kind,
     };
     let store = ws.store()?;
-    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let cache = StatCache::new(&ws.state_dir());
     let listing = scan_dataset(ws, &ds, store, &cache, None, progress)?;
-    cache.into_inner().expect("cache lock poisoned").save()?;
     Ok(crate::treeio::listing_id(&listing)?.0)
 }
 
@@ -551,13 +549,9 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
             .collect::<Result<_>>()?
     };
     let store = ws.store()?;
-    // The stat cache only serves a side read from disk.
     let on_disk = opts.from == DiffSide::Disk || opts.to == DiffSide::Disk;
-    let cache = Mutex::new(if on_disk {
-        StatCache::load(&ws.state_dir())
-    } else {
-        StatCache::empty(&ws.state_dir())
-    });
+    // The stat cache serves a side read from disk.
+    let cache = StatCache::new(&ws.state_dir());
     let mut report = DiffReport::default();
     for d in datasets {
         let pa = pointer_of(ws, ca.as_ref(), &d)?;
@@ -621,7 +615,6 @@ pub fn diff(ws: &Workspace, opts: &DiffOptions, progress: &dyn Progress) -> Resu
             changes,
         });
     }
-    cache.into_inner().expect("cache lock poisoned").save()?;
     Ok(report)
 }
 

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 use dvx_manifest::ChunkRef;
 use dvx_store::{ChunkerParams, Digest, Store, StoreWriter};
@@ -81,16 +80,6 @@ pub type Listing = BTreeMap<Vec<u8>, FlatEntry>;
 /// Display form of a listing path: lossless, so distinct names stay distinct in reports.
 pub fn rel_str(rel: &[u8]) -> String {
     crate::names::rel_string(rel)
-}
-
-/// The stat cache's key of a dataset file: its repo-relative path.
-pub(crate) fn cache_key(dataset_base: &str, rel: &[u8]) -> Vec<u8> {
-    let mut k = dataset_base.as_bytes().to_vec();
-    if !k.is_empty() {
-        k.push(b'/');
-    }
-    k.extend_from_slice(rel);
-    k
 }
 
 /// Chunks and hashes one file; with a writer, new chunks are stored.
@@ -246,7 +235,7 @@ pub fn scan_dataset(
     ws: &Workspace,
     ds: &Dataset,
     store: &Store,
-    cache: &Mutex<StatCache>,
+    cache: &StatCache,
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
 ) -> Result<Listing> {

@@ -1,5 +1,7 @@
-//! The stat cache: repo-relative path -> (size, mtime, ctime, inode, mode) -> digest and chunk
-//! list, so an unchanged file costs one `lstat`, never a read.
+//! The stat cache: per dataset, path -> (size, mtime, ctime, inode, mode) -> digest and chunk
+//! list, so an unchanged file costs one `lstat`, never a read. Each dataset's cache is one
+//! file in walk order (`file.rs`), read beside the scan's walk and rewritten beside its
+//! second pass: memory holds a block of it, not the dataset.
 //!
 //! Racy-clean rule (git's, made exact): a file can change within the timestamp tick of its
 //! mtime without its stat changing, so an entry is recorded only when its mtime is safely
@@ -8,22 +10,23 @@
 //! with small inodes, FAT, HFS+, some NFS), one clock tick on other file systems, and nothing
 //! on those with multigrain timestamps (a change after a `stat` always gets a new timestamp;
 //! probed once per process). Every stat recorded comes from the open file (`fstat`), never from
-//! the path. As a second guard, entries not older than the cache file itself are dropped on
-//! load. The cache is only a cache: a damaged file is ignored and rebuilt.
+//! the path. As a second guard, entries not older than the cache file itself are never vouched
+//! for. The cache is only a cache: a damaged block ends what is read of it, and the files
+//! after it are hashed again.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use dvx_manifest::ChunkRef;
-use dvx_store::{ChunkId, Digest};
+use dvx_store::Digest;
 
-use crate::error::Result;
-use crate::fsx::{self, Stamp};
+use crate::error::{Error, Result};
+use crate::fsx::Stamp;
 
+mod file;
 pub(crate) mod snapshot;
-
-const MAGIC: &[u8; 8] = b"DVXSTAT1";
+#[cfg(test)]
+mod tests;
 
 /// The part of `lstat` that changes whenever a file's content may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,29 +51,6 @@ impl StatKey {
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Cached {
-    pub key: StatKey,
-    pub digest: Digest,
-    pub chunks: Vec<ChunkRef>,
-    /// Recorded by this process under the racy-clean rule (not loaded): trusted before the
-    /// cache is saved, as it will be after.
-    fresh: bool,
-    /// Found on disk by this process's scan (hit or recorded): entries below a scanned
-    /// dataset without it are of deleted files.
-    seen: bool,
-}
-
-pub struct StatCache {
-    path: PathBuf,
-    written_ns: i64,
-    map: HashMap<Vec<u8>, Cached>,
-    dirty: bool,
-    /// The device of the state directory and whether its file system has multigrain
-    /// timestamps; probed on the first [`StatCache::record`].
-    multigrain: OnceLock<Option<(u64, bool)>>,
-}
-
 /// Timestamp granularity assumed where mtimes carry no nanoseconds (FAT's is 2 s).
 const COARSE_SLACK_NS: i64 = 2_000_000_000;
 /// One tick of the kernel's coarse clock, which stamps files where timestamps are not
@@ -87,116 +67,52 @@ pub fn now_ns() -> i64 {
     }
 }
 
+/// The stat caches of a workspace: one file per dataset (`file.rs`), read and written as a
+/// stream beside each scan.
+pub struct StatCache {
+    /// `.dvx/state/cache`.
+    dir: PathBuf,
+    /// The one cache file of earlier releases (`.dvx/state/statcache`): never read, removed
+    /// when a dataset's cache is written.
+    legacy: PathBuf,
+    /// The device of the state directory and whether its file system has multigrain
+    /// timestamps; probed on the first [`StatCache::vouches`].
+    multigrain: OnceLock<Option<(u64, bool)>>,
+}
+
+/// What a command records of a file it wrote: its stat, digest and chunks, or `None` to drop
+/// any entry of the path.
+pub(crate) type Record = (Vec<u8>, Option<(StatKey, Digest, Vec<ChunkRef>)>);
+
 impl StatCache {
-    /// An empty cache that would be saved in `state_dir` (for a command that reads nothing
-    /// from disk: nothing is recorded, so nothing is saved).
-    pub fn empty(state_dir: &Path) -> StatCache {
+    /// The caches of the workspace whose state directory is `state_dir` (nothing is read
+    /// until a dataset's cache is opened).
+    pub fn new(state_dir: &Path) -> StatCache {
         StatCache {
-            path: state_dir.join("statcache"),
-            written_ns: 0,
-            map: HashMap::new(),
-            dirty: false,
+            dir: state_dir.join("cache"),
+            legacy: state_dir.join("statcache"),
             multigrain: OnceLock::new(),
         }
     }
 
-    /// Loads the cache from `state_dir` (empty if absent or damaged).
-    pub fn load(state_dir: &Path) -> StatCache {
-        let mut c = StatCache::empty(state_dir);
-        let path = c.path.clone();
-        let Ok(meta) = std::fs::metadata(&path) else {
-            return c;
-        };
-        c.written_ns = match Stamp::of(&meta).mtime_ns {
-            // The system cannot tell when it was written: nothing in it can be vouched for.
-            i64::MAX => return c,
-            t => t,
-        };
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Some(mut map) = decode(&bytes) {
-                // Racily clean entries are re-hashed; drop them now so that saving the cache
-                // (with a newer timestamp) can never turn them into trusted ones.
-                let written = c.written_ns;
-                map.retain(|_, e| e.key.mtime_ns < written);
-                c.map = map;
-            }
-        }
-        c
+    /// The cache of `dataset` for one scan: looked up and rewritten in walk order.
+    pub(crate) fn open(&self, dataset: &str) -> Result<DatasetCache<'_>> {
+        let path = file::path_for(&self.dir, dataset);
+        let (old, written_ns) = file::Reader::open(&path, dataset);
+        Ok(DatasetCache {
+            cache: self,
+            old,
+            written_ns,
+            new: file::Writer::new(&self.dir, dataset)?,
+            fresh: false,
+        })
     }
 
-    /// A cached digest for `rel` if its stat matches and it is not racily clean. The entry
-    /// is marked as found on disk, so that [`StatCache::prune_unseen_below`] keeps it.
-    pub(crate) fn hit(&mut self, rel: &[u8], key: &StatKey) -> Option<&Cached> {
-        let written = self.written_ns;
-        let c = self.map.get_mut(rel)?;
-        if c.key == *key && (c.fresh || key.mtime_ns < written) {
-            c.seen = true;
-            Some(c)
-        } else {
-            None
-        }
-    }
-
-    /// Sets an entry as if loaded from the file (so the racy-clean check on load applies).
-    #[cfg(test)]
-    fn insert(&mut self, rel: Vec<u8>, key: StatKey, digest: Digest, chunks: Vec<ChunkRef>) {
-        self.put(rel, key, digest, chunks, false);
-    }
-
-    fn put(
-        &mut self,
-        rel: Vec<u8>,
-        key: StatKey,
-        digest: Digest,
-        chunks: Vec<ChunkRef>,
-        fresh: bool,
-    ) {
-        self.map.insert(
-            rel,
-            Cached {
-                key,
-                digest,
-                chunks,
-                fresh,
-                seen: fresh,
-            },
-        );
-        self.dirty = true;
-    }
-
-    /// Records what a file's bytes hash to, given the `fstat` of the open file they were read
-    /// from or written to (`meta`) and the moment just before they were (`seen_ns`). A
-    /// racily clean entry (see the module doc) is not recorded and any older one for the
-    /// path is dropped, so the file is hashed again next time. True when recorded.
-    pub fn record(
-        &mut self,
-        rel: Vec<u8>,
-        meta: &std::fs::Metadata,
-        seen_ns: i64,
-        digest: Digest,
-        chunks: Vec<ChunkRef>,
-    ) -> bool {
-        if self.safely_before(meta, seen_ns) {
-            self.put(rel, StatKey::of(meta), digest, chunks, true);
-            true
-        } else {
-            if self.map.remove(&rel).is_some() {
-                self.dirty = true;
-            }
-            false
-        }
-    }
-
-    /// Drops the entry of `rel`, if any.
-    pub fn forget(&mut self, rel: &[u8]) {
-        if self.map.remove(rel).is_some() {
-            self.dirty = true;
-        }
-    }
-
-    /// The racy-clean rule: is `meta`'s mtime old enough that any change after `seen_ns` must
-    /// show in the stat?
-    fn safely_before(&self, meta: &std::fs::Metadata, seen_ns: i64) -> bool {
+    /// The racy-clean rule: may a file whose bytes were read (or written) from just after
+    /// `seen_ns`, with `meta` the `fstat` of the open file then, be vouched for by its stat?
+    /// Only if its mtime is old enough that any change after `seen_ns` must show in the
+    /// stat.
+    pub(crate) fn vouches(&self, meta: &std::fs::Metadata, seen_ns: i64) -> bool {
         let st = Stamp::of(meta);
         let mtime_ns = st.mtime_ns;
         let slack = if st.mtime_nsec == 0 {
@@ -211,7 +127,7 @@ impl StatCache {
 
     fn multigrain_dev(&self) -> Option<u64> {
         let probed = self.multigrain.get_or_init(|| {
-            let dir = self.path.parent()?;
+            let dir = self.dir.parent()?;
             probe_multigrain(dir).ok()
         });
         match probed {
@@ -220,30 +136,117 @@ impl StatCache {
         }
     }
 
-    /// Drops the entries below the repo-relative directory `dir` (a dataset just scanned)
-    /// that the scan did not find: files deleted since they were cached.
-    pub(crate) fn prune_unseen_below(&mut self, dir: &str) {
-        let mut prefix = dir.as_bytes().to_vec();
-        if !prefix.is_empty() {
-            prefix.push(b'/');
-        }
-        let before = self.map.len();
-        self.map.retain(|k, c| c.seen || !k.starts_with(&prefix));
-        if self.map.len() != before {
-            self.dirty = true;
-        }
-    }
-
-    /// Writes the cache if it changed (atomically; a concurrent writer may win, which only
-    /// costs the loser's entries a re-hash later).
-    pub fn save(&self) -> Result<()> {
-        if !self.dirty {
+    /// Merges what a command recorded of the files it wrote (any order) into the cache of
+    /// `dataset`: a record replaces the path's entry, `None` drops it.
+    pub(crate) fn merge(&self, dataset: &str, mut records: Vec<Record>) -> Result<()> {
+        if records.is_empty() {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent() {
-            fsx::create_dir_all(dir)?;
+        records.sort_by(|a, b| crate::treeio::walk_cmp(&a.0, &b.0));
+        records.dedup_by(|later, earlier| {
+            // The last record of a path wins.
+            let same = later.0 == earlier.0;
+            if same {
+                std::mem::swap(later, earlier);
+            }
+            same
+        });
+        let path = file::path_for(&self.dir, dataset);
+        let (mut old, written_ns) = file::Reader::open(&path, dataset);
+        let mut new = file::Writer::new(&self.dir, dataset)?;
+        let mut next_old = old.next();
+        for (rel, rec) in records {
+            while let Some(e) = next_old.take() {
+                match crate::treeio::walk_cmp(&e.rel, &rel) {
+                    std::cmp::Ordering::Less => {
+                        if e.key.mtime_ns < written_ns {
+                            new.push(&e)?;
+                        }
+                        next_old = old.next();
+                    }
+                    std::cmp::Ordering::Equal => next_old = old.next(),
+                    std::cmp::Ordering::Greater => {
+                        next_old = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let Some((key, digest, chunks)) = rec {
+                new.push(&file::Entry {
+                    rel,
+                    key,
+                    digest,
+                    chunks,
+                })?;
+            }
         }
-        fsx::write_atomic(&self.path, &encode(&self.map))
+        while let Some(e) = next_old {
+            if e.key.mtime_ns < written_ns {
+                new.push(&e)?;
+            }
+            next_old = old.next();
+        }
+        self.commit(new)
+    }
+
+    fn commit(&self, new: file::Writer) -> Result<()> {
+        new.commit()?;
+        match std::fs::remove_file(&self.legacy) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::io("remove", &self.legacy, e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The cache of one dataset during a scan: the old file read, and the new one written, in
+/// walk order.
+pub(crate) struct DatasetCache<'a> {
+    cache: &'a StatCache,
+    old: file::Reader,
+    /// The old file's mtime: entries not older are racily clean, never vouched for.
+    written_ns: i64,
+    new: file::Writer,
+    /// Whether an entry was recorded that the old file did not hold.
+    fresh: bool,
+}
+
+impl DatasetCache<'_> {
+    /// The digest and chunks cached for the file at `rel` (below the dataset base) if its
+    /// stat is still `key` and the entry is not racily clean. Asked in walk order.
+    pub(crate) fn hit(&mut self, rel: &[u8], key: &StatKey) -> Option<(Digest, Vec<ChunkRef>)> {
+        let e = self.old.find(rel)?;
+        (e.key == *key && e.key.mtime_ns < self.written_ns).then_some((e.digest, e.chunks))
+    }
+
+    /// Keeps an entry in the new file (in walk order): one found by [`DatasetCache::hit`],
+    /// or a `fresh` one whose stat [`StatCache::vouches`] for.
+    pub(crate) fn keep(
+        &mut self,
+        rel: &[u8],
+        key: StatKey,
+        digest: Digest,
+        chunks: &[ChunkRef],
+        fresh: bool,
+    ) -> Result<()> {
+        self.fresh |= fresh;
+        self.new.push(&file::Entry {
+            rel: rel.to_vec(),
+            key,
+            digest,
+            chunks: chunks.to_vec(),
+        })
+    }
+
+    /// Puts the new file in place, unless it holds exactly what the old one did.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        while self.old.next().is_some() {}
+        let same = !self.fresh && self.old.complete && self.old.count == self.new.count;
+        if same {
+            return Ok(());
+        }
+        self.cache.commit(self.new)
     }
 }
 
@@ -278,207 +281,4 @@ fn probe_multigrain(dir: &Path) -> std::io::Result<(u64, bool)> {
     })();
     let _ = std::fs::remove_file(&path);
     result
-}
-
-fn encode(map: &HashMap<Vec<u8>, Cached>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(map.len() * 120);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(map.len() as u64).to_le_bytes());
-    for (k, c) in map {
-        out.extend_from_slice(&(k.len() as u32).to_le_bytes());
-        out.extend_from_slice(k);
-        out.extend_from_slice(&c.key.size.to_le_bytes());
-        out.extend_from_slice(&c.key.mtime_ns.to_le_bytes());
-        out.extend_from_slice(&c.key.ctime_ns.to_le_bytes());
-        out.extend_from_slice(&c.key.ino.to_le_bytes());
-        out.extend_from_slice(&c.key.mode.to_le_bytes());
-        out.extend_from_slice(c.digest.as_bytes());
-        out.extend_from_slice(&(c.chunks.len() as u32).to_le_bytes());
-        for ch in &c.chunks {
-            out.extend_from_slice(ch.id.as_bytes());
-            out.extend_from_slice(&ch.len.to_le_bytes());
-        }
-    }
-    let sum = blake3::hash(&out);
-    out.extend_from_slice(sum.as_bytes());
-    out
-}
-
-fn decode(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Cached>> {
-    if bytes.len() < 48 || &bytes[..8] != MAGIC {
-        return None;
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 32);
-    if blake3::hash(body).as_bytes() != sum {
-        return None;
-    }
-    let mut r = body;
-    let mut take = |n: usize| -> Option<&[u8]> {
-        if r.len() < n {
-            return None;
-        }
-        let (a, b) = r.split_at(n);
-        r = b;
-        Some(a)
-    };
-    take(8)?;
-    let count = u64::from_le_bytes(take(8)?.try_into().ok()?);
-    let mut map = HashMap::with_capacity(count.min(1 << 20) as usize);
-    for _ in 0..count {
-        let klen = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-        let k = take(klen)?.to_vec();
-        let size = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let mtime_ns = i64::from_le_bytes(take(8)?.try_into().ok()?);
-        let ctime_ns = i64::from_le_bytes(take(8)?.try_into().ok()?);
-        let ino = u64::from_le_bytes(take(8)?.try_into().ok()?);
-        let mode = u32::from_le_bytes(take(4)?.try_into().ok()?);
-        let digest = Digest::from_slice(take(32)?)?;
-        let n = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-        let mut chunks = Vec::with_capacity(n.min(1 << 16));
-        for _ in 0..n {
-            let id = ChunkId::from_slice(take(32)?)?;
-            let len = u32::from_le_bytes(take(4)?.try_into().ok()?);
-            chunks.push(ChunkRef { id, len });
-        }
-        map.insert(
-            k,
-            Cached {
-                key: StatKey {
-                    size,
-                    mtime_ns,
-                    ctime_ns,
-                    ino,
-                    mode,
-                },
-                digest,
-                chunks,
-                fresh: false,
-                seen: false,
-            },
-        );
-    }
-    Some(map)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prune_drops_only_deleted_files_below_the_dataset() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = StatCache::load(dir.path());
-        let key = StatKey {
-            size: 1,
-            mtime_ns: 1,
-            ctime_ns: 1,
-            ino: 1,
-            mode: 0o644,
-        };
-        for k in ["data/a", "data/gone", "data2/x", "other"] {
-            c.insert(k.as_bytes().to_vec(), key, Digest([0; 32]), Vec::new());
-        }
-        // As if loaded from a file written after the entries' mtime.
-        c.written_ns = 2;
-        assert!(c.hit(b"data/a", &key).is_some());
-        c.prune_unseen_below("data");
-        let mut keys: Vec<_> = c.map.keys().cloned().collect();
-        keys.sort();
-        assert_eq!(
-            keys,
-            vec![b"data/a".to_vec(), b"data2/x".to_vec(), b"other".to_vec()]
-        );
-    }
-
-    #[test]
-    fn save_load_and_racy_rule() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut c = StatCache::load(dir.path());
-        let key = StatKey {
-            size: 3,
-            mtime_ns: 1,
-            ctime_ns: 1,
-            ino: 7,
-            mode: 0o100644,
-        };
-        let racy = StatKey {
-            mtime_ns: i64::MAX,
-            ..key
-        };
-        c.insert(b"a".to_vec(), key, Digest::of(b"abc"), vec![]);
-        c.insert(b"b".to_vec(), racy, Digest::of(b"abc"), vec![]);
-        c.save().expect("save");
-        let mut c = StatCache::load(dir.path());
-        assert!(c.hit(b"a", &key).is_some());
-        assert!(c.hit(b"a", &StatKey { size: 4, ..key }).is_none());
-        assert!(
-            c.hit(b"b", &racy).is_none(),
-            "racily clean entries are re-hashed"
-        );
-        std::fs::write(dir.path().join("statcache"), b"garbage").expect("write");
-        assert!(StatCache::load(dir.path()).hit(b"a", &key).is_none());
-    }
-
-    /// A file changed in place within the timestamp tick in which its bytes were read keeps
-    /// its stat; such an entry must not be recorded, whatever the file system.
-    #[test]
-    fn entries_not_safely_older_than_the_read_are_not_recorded() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("f");
-        std::fs::write(&file, b"abc").expect("write");
-        let meta = std::fs::metadata(&file).expect("stat");
-        let mtime = Stamp::of(&meta).mtime_ns;
-        let mut c = StatCache::load(dir.path());
-        // Read in the same instant as the last change: racy on every file system.
-        c.record(b"f".to_vec(), &meta, mtime, Digest::of(b"abc"), vec![]);
-        assert!(c.map.is_empty(), "an entry read at its mtime is racy");
-        // An older entry for the path is dropped rather than left to vouch for the file.
-        c.insert(
-            b"f".to_vec(),
-            StatKey::of(&meta),
-            Digest::of(b"old"),
-            vec![],
-        );
-        c.record(b"f".to_vec(), &meta, mtime, Digest::of(b"abc"), vec![]);
-        assert!(c.map.is_empty(), "a racy record drops the old entry");
-        // Read long after the change: recorded.
-        c.record(
-            b"f".to_vec(),
-            &meta,
-            mtime + 10_000_000_000,
-            Digest::of(b"abc"),
-            vec![],
-        );
-        assert!(c.map.contains_key(b"f".as_slice()));
-    }
-
-    /// Whole-second mtimes (1-second file systems): a read within 2 s of the change is racy.
-    #[test]
-    fn coarse_timestamps_get_two_seconds_of_slack() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("f");
-        std::fs::write(&file, b"abc").expect("write");
-        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-        std::fs::File::options()
-            .write(true)
-            .open(&file)
-            .and_then(|f| f.set_modified(when))
-            .expect("set mtime");
-        let meta = std::fs::metadata(&file).expect("stat");
-        let mut c = StatCache::load(dir.path());
-        let second = 1_700_000_000 * 1_000_000_000i64;
-        // Read 0.9 s into the same second, and 1.5 s later: both racy.
-        for seen in [second + 900_000_000, second + 1_500_000_000] {
-            c.record(b"f".to_vec(), &meta, seen, Digest::of(b"abc"), vec![]);
-            assert!(c.map.is_empty(), "read at {seen}: racy");
-        }
-        c.record(
-            b"f".to_vec(),
-            &meta,
-            second + 2_100_000_000,
-            Digest::of(b"abc"),
-            vec![],
-        );
-        assert!(!c.map.is_empty(), "2.1 s later: safe");
-    }
 }

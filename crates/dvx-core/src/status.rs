@@ -1,7 +1,6 @@
 //! `dvx status`: what changed on disk since each dataset's pointer.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use dvx_manifest::{EntryKind, Pointer};
 use dvx_store::TreeId;
@@ -144,7 +143,7 @@ fn compare_on_disk(
     ds: &Dataset,
     store: &dvx_store::Store,
     root: &TreeId,
-    cache: &Mutex<StatCache>,
+    cache: &StatCache,
     progress: &dyn Progress,
 ) -> Result<OnDisk> {
     let empty_tree = dvx_manifest::Tree::default().id();
@@ -222,12 +221,11 @@ fn compare_on_disk(
         if let Some(dir) = new_dir.take() {
             out.added.push((dir, true));
         }
-        let scanned = scanned.and_then(|end| {
+        let scanned = scanned.inspect(|_| {
             while let Some((rel, e, filled)) = stored.next_if(|_| true) {
                 expected_any = true;
                 out.deleted_entry(rel, &e, filled);
             }
-            Ok(end)
         });
         // Stops the walk if the scan ended early.
         drop(stored);
@@ -337,8 +335,7 @@ pub fn status(
     let pointers = select_pointers(ws, cwd, paths)?;
     let store = ws.store()?;
     let state_dir = ws.state_dir();
-    // Loaded only when a dataset is not known clean from its snapshot.
-    let mut cache: Option<Mutex<StatCache>> = None;
+    let cache = StatCache::new(&state_dir);
     let mut report = StatusReport::default();
     for ptr in pointers {
         let ds = Dataset::of(&ptr);
@@ -363,9 +360,8 @@ pub fn status(
                 continue;
             }
         }
-        let cache = cache.get_or_insert_with(|| Mutex::new(StatCache::load(&state_dir)));
         let (a, m, d) = if dir_base.is_some() {
-            let found = compare_on_disk(ws, &ds, store, &ptr.id, cache, progress)?;
+            let found = compare_on_disk(ws, &ds, store, &ptr.id, &cache, progress)?;
             let (a, m, d) = found.changes;
             let clean = a.is_empty() && m.is_empty() && d.is_empty();
             st.state = if !found.disk_any && found.expected_any {
@@ -383,7 +379,7 @@ pub fn status(
             (a, m, d)
         } else {
             // A single-file dataset: one entry, its shape checked.
-            let actual = scan_dataset(ws, &ds, store, cache, None, progress)?;
+            let actual = scan_dataset(ws, &ds, store, &cache, None, progress)?;
             let expected = load_dataset(store, &ptr)?;
             let (a, m, d) = compare(&ds, &expected, &actual);
             st.state = if actual.is_empty() && !expected.is_empty() {
@@ -397,9 +393,6 @@ pub fn status(
         };
         (st.added, st.modified, st.deleted) = (a, m, d);
         report.datasets.push(st);
-    }
-    if let Some(cache) = cache {
-        cache.into_inner().expect("cache lock poisoned").save()?;
     }
     Ok(report)
 }

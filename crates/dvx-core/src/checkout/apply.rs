@@ -12,8 +12,8 @@ use super::{DatasetCheckout, Plan};
 use crate::beneath::DirTree;
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
-use crate::scan::{cache_key, rel_str, FlatEntry};
-use crate::statcache::StatCache;
+use crate::scan::{rel_str, FlatEntry};
+use crate::statcache::{StatCache, StatKey};
 use crate::workspace::Workspace;
 
 /// Applies `plan`. Returns what was done and the files that could not be written (each left
@@ -22,7 +22,7 @@ pub(super) fn apply(
     ws: &Workspace,
     store: &Store,
     plan: &Plan,
-    cache: &Mutex<StatCache>,
+    cache: &StatCache,
     force: bool,
     progress: &dyn Progress,
 ) -> Result<(DatasetCheckout, Vec<(String, String)>)> {
@@ -98,7 +98,8 @@ pub(super) fn apply(
     let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
     progress.begin("restoring", Some(total), Unit::Bytes);
     progress.files(work.len() as u64);
-    let base = ds.base();
+    // What the stat cache learns of the files written, merged into it at the end.
+    let records: Mutex<Vec<crate::statcache::Record>> = Mutex::new(Vec::new());
     // Taken strictly in this order (rayon's splitting would start the second-largest file
     // only after the largest, when the two should be written side by side).
     let results: Vec<(String, Result<u64>)> =
@@ -106,14 +107,14 @@ pub(super) fn apply(
             let cur = plan.current.get(*rel);
             let r = restore_one(store, &tree, rel, t, cur, progress).map(|(n, written)| {
                 if let FlatEntry::File { digest, chunks, .. } = t {
-                    let mut c = cache.lock().expect("cache lock poisoned");
-                    let key = cache_key(&base, rel);
-                    match written {
-                        Some((meta, seen)) => {
-                            c.record(key, &meta, seen, *digest, chunks.clone());
-                        }
-                        None => c.forget(&key),
-                    }
+                    // By its stat if the stat vouches for it; otherwise no entry.
+                    let vouched = written
+                        .filter(|(meta, seen)| cache.vouches(meta, *seen))
+                        .map(|(meta, _)| (StatKey::of(&meta), *digest, chunks.clone()));
+                    records
+                        .lock()
+                        .expect("records lock poisoned")
+                        .push((rel.to_vec(), vouched));
                 }
                 n
             });
@@ -131,6 +132,10 @@ pub(super) fn apply(
             Err(e) => failures.push((file, e.to_string())),
         }
     }
+    cache.merge(
+        &ds.path,
+        records.into_inner().expect("records lock poisoned"),
+    )?;
     Ok((done, failures))
 }
 

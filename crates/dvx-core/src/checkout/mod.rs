@@ -11,7 +11,6 @@ mod write;
 pub(crate) use apply::write_new_tree;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use dvx_manifest::Pointer;
 use dvx_store::{Store, TreeId};
@@ -125,7 +124,7 @@ pub(crate) fn checkout_targets(
 ) -> Result<CheckoutReport> {
     ws.require_init()?;
     let store = ws.store()?;
-    let cache = Mutex::new(StatCache::load(&ws.state_dir()));
+    let cache = StatCache::new(&ws.state_dir());
 
     // Phase 1: read every target version and scan the disk; nothing is changed yet.
     let mut plans = Vec::new();
@@ -321,7 +320,6 @@ pub(crate) fn checkout_targets(
             }
         }
     }
-    cache.into_inner().expect("cache lock poisoned").save()?;
     if !to_stage.is_empty() {
         ws.stage(&to_stage)?;
     }

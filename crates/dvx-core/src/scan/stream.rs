@@ -3,13 +3,12 @@
 //! as soon as its batch is done. Memory holds one batch, never the dataset.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use dvx_store::{ChunkerParams, StoreWriter};
 use rayon::prelude::*;
 
 use super::walk::{Found, SpoolReader};
-use super::{cache_key, changed_while_read, hash_open_file, open_regular, FlatEntry};
+use super::{changed_while_read, hash_open_file, open_regular, FlatEntry};
 use crate::error::{Error, Result};
 use crate::fsx::{bytes_os, os_bytes, Stamp};
 use crate::progress::{Progress, Unit};
@@ -47,14 +46,15 @@ pub fn scan_each(
     ws: &Workspace,
     ds: &Dataset,
     params: ChunkerParams,
-    cache: &Mutex<StatCache>,
+    cache: &StatCache,
     writer: Option<&StoreWriter<'_>>,
     progress: &dyn Progress,
     each: &mut dyn FnMut(Scanned) -> Result<()>,
 ) -> Result<ScanEnd> {
     let base_rel = ds.base();
     let base = ws.abs(&base_rel);
-    let walked = super::walk::walk(ws, ds, &base, cache, writer, params.max)?;
+    let mut dc = cache.open(&ds.path)?;
+    let walked = super::walk::walk(ws, ds, &base, &mut dc, writer, params.max)?;
     let mut spool = walked.spool;
     let mut snapshot_ok = !walked.ignore_file && walked.leftovers.is_empty();
     if walked.to_read > 0 {
@@ -71,7 +71,6 @@ pub fn scan_each(
     }
     let reader = Reader {
         base: &base,
-        base_rel: &base_rel,
         params,
         cache,
         writer,
@@ -83,8 +82,14 @@ pub fn scan_each(
             if batch.is_empty() {
                 return Ok(());
             }
-            for s in reader.resolve(batch)? {
-                snapshot_ok &= s.vouched.is_some() || !matches!(s.entry, FlatEntry::File { .. });
+            for (s, fresh) in reader.resolve(batch)? {
+                match (&s.entry, s.vouched) {
+                    (FlatEntry::File { digest, chunks, .. }, Some(key)) => {
+                        dc.keep(&s.rel, key, *digest, chunks, fresh)?;
+                    }
+                    (FlatEntry::File { .. }, None) => snapshot_ok = false,
+                    _ => {}
+                }
                 each(s)?;
             }
         }
@@ -93,13 +98,8 @@ pub fn scan_each(
         progress.end();
     }
     result?;
-    if ds.only().is_none() {
-        // Forget files deleted since they were cached (the cache would grow forever).
-        cache
-            .lock()
-            .expect("cache lock poisoned")
-            .prune_unseen_below(&base_rel);
-    }
+    // Files deleted since they were cached are not kept: the cache does not grow forever.
+    dc.commit()?;
     remove_stale(ws, &base_rel, &base, walked.leftovers)?;
     Ok(ScanEnd { snapshot_ok })
 }
@@ -118,17 +118,17 @@ fn next_batch(spool: &mut SpoolReader) -> Result<Vec<(Vec<u8>, Found)>> {
 /// What reading the files of a batch needs.
 struct Reader<'a> {
     base: &'a Path,
-    base_rel: &'a str,
     params: ChunkerParams,
-    cache: &'a Mutex<StatCache>,
+    cache: &'a StatCache,
     writer: Option<&'a StoreWriter<'a>>,
     progress: &'a dyn Progress,
 }
 
 impl Reader<'_> {
     /// The batch's entries, in order, with the files to read read in parallel (largest
-    /// first, so a big file does not start last and run alone).
-    fn resolve(&self, batch: Vec<(Vec<u8>, Found)>) -> Result<Vec<Scanned>> {
+    /// first, so a big file does not start last and run alone); each says whether it was
+    /// read (its cache entry, if vouched for, is new).
+    fn resolve(&self, batch: Vec<(Vec<u8>, Found)>) -> Result<Vec<(Scanned, bool)>> {
         let mut out: Vec<Option<Scanned>> = Vec::with_capacity(batch.len());
         let mut todo = Vec::new();
         for (i, (rel, found)) in batch.into_iter().enumerate() {
@@ -172,18 +172,21 @@ impl Reader<'_> {
             .into_par_iter()
             .map(|(i, rel, key, executable)| Ok((i, self.read(rel, key, executable)?)))
             .collect();
+        let mut fresh = vec![false; out.len()];
         for r in read {
             let (i, s) = r?;
             out[i] = Some(s);
+            fresh[i] = true;
         }
         Ok(out
             .into_iter()
-            .map(|s| s.expect("every entry resolved"))
+            .zip(fresh)
+            .map(|(s, f)| (s.expect("every entry resolved"), f))
             .collect())
     }
 
-    /// Hashes (and stores) one file the walk saw with stat `key`, and records it in the
-    /// stat cache.
+    /// Hashes (and stores) one file the walk saw with stat `key`; says by which stat the
+    /// stat cache may vouch for it.
     fn read(&self, rel: Vec<u8>, key: StatKey, executable: bool) -> Result<Scanned> {
         let path = self.base.join(bytes_os(&rel)?);
         let seen = crate::statcache::now_ns();
@@ -205,17 +208,8 @@ impl Reader<'_> {
         let after = file.metadata().map_err(|e| Error::io("stat", &path, e))?;
         // Cached only if the file did not change while we read it, and by the stat of the
         // file read itself.
-        let mut vouched = None;
-        if StatKey::of(&after) == StatKey::of(&before) && len == after.len() {
-            let recorded = self.cache.lock().expect("cache lock poisoned").record(
-                cache_key(self.base_rel, &rel),
-                &after,
-                seen,
-                digest,
-                chunks.clone(),
-            );
-            vouched = recorded.then(|| StatKey::of(&after));
-        }
+        let unchanged = StatKey::of(&after) == StatKey::of(&before) && len == after.len();
+        let vouched = (unchanged && self.cache.vouches(&after, seen)).then(|| StatKey::of(&after));
         Ok(Scanned {
             rel,
             entry: FlatEntry::File {

@@ -12,11 +12,11 @@ use dvx_manifest::ChunkRef;
 use dvx_store::{ChunkId, Digest, StoreWriter};
 use rayon::prelude::*;
 
-use super::{cache_key, is_temp_name};
+use super::is_temp_name;
 use crate::error::{Error, Result};
 use crate::fsx::{os_bytes, Stamp};
 use crate::limits::{Checker, Shape};
-use crate::statcache::{StatCache, StatKey};
+use crate::statcache::{DatasetCache, StatKey};
 use crate::workspace::{Dataset, Workspace};
 
 /// One entry as the walk found it.
@@ -61,15 +61,13 @@ pub(super) fn walk(
     ws: &Workspace,
     ds: &Dataset,
     base: &Path,
-    cache: &Mutex<StatCache>,
+    cache: &mut DatasetCache<'_>,
     writer: Option<&StoreWriter<'_>>,
     max_chunk: u32,
 ) -> Result<Walked> {
     let state = ws.state_dir();
     let mut spool = SpoolWriter::new(&state)?;
     let mut limits = writer.map(|_| Checker::new(ds, max_chunk));
-    let base_rel = ds.base();
-    let mut cache = cache.lock().expect("cache lock poisoned");
     let mut out = (0u64, 0u64);
     let mut visit = |rel: &[u8], path: &Path, meta: &std::fs::Metadata| -> Result<()> {
         let ft = meta.file_type();
@@ -80,18 +78,18 @@ pub(super) fn walk(
             Found::Link(os_bytes(target.as_os_str())?.into_owned())
         } else if ft.is_file() {
             let key = StatKey::of(meta);
-            let cached = match cache.hit(&cache_key(&base_rel, rel), &key) {
-                Some(h) => {
+            let cached = match cache.hit(rel, &key) {
+                Some((digest, chunks)) => {
                     let mut usable = true;
                     if let Some(w) = writer {
-                        for ch in &h.chunks {
+                        for ch in &chunks {
                             if !w.reuse(&ch.id)? {
                                 usable = false;
                                 break;
                             }
                         }
                     }
-                    usable.then(|| (h.digest, h.chunks.clone()))
+                    usable.then_some((digest, chunks))
                 }
                 None => None,
             };
