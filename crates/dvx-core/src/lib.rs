@@ -35,6 +35,8 @@ mod source;
 mod statcache;
 mod status;
 mod targets;
+#[cfg(test)]
+mod testutil;
 mod transfer;
 mod treeio;
 mod work;

@@ -396,3 +396,6 @@ pub fn status(
     }
     Ok(report)
 }
+
+#[cfg(all(test, unix))]
+mod tests;

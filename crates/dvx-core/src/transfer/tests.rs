@@ -11,8 +11,9 @@ use super::session::Session;
 use super::TransferReport;
 use crate::error::Result;
 use crate::targets::Target;
+use crate::testutil::repo;
 use crate::workspace::Workspace;
-use crate::{add, checkout, AddOptions, CheckoutOptions, NoProgress, WorkspaceOptions};
+use crate::{add, checkout, AddOptions, CheckoutOptions, NoProgress};
 
 fn push_to(
     ws: &Workspace,
@@ -43,35 +44,6 @@ fn fetch_from(
         })
         .collect();
     super::fetch::fetch_from(ws, &Session::new(backend, label, url), &targets, progress)
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let st = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(
-        st.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-}
-
-fn repo(dir: &Path) -> Workspace {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    git(dir, &["init", "-q", "-b", "main"]);
-    git(dir, &["config", "user.email", "t@example.com"]);
-    git(dir, &["config", "user.name", "t"]);
-    let ws = Workspace::open(&WorkspaceOptions {
-        start: dir.to_path_buf(),
-        ..WorkspaceOptions::default()
-    })
-    .expect("workspace");
-    crate::init(&ws).expect("init");
-    ws
 }
 
 fn write_data(dir: &Path, seed: u64, files: usize) {

@@ -288,12 +288,11 @@ impl StoreWriter<'_> {
         if !st.entries.is_empty() {
             let entries: Vec<(ChunkId, Location)> =
                 st.entries.into_iter().map(|(c, l, _)| (c, l)).collect();
-            index::write_index(&self.store.index_dir(), entries.clone())?;
+            index::write_index(&self.store.index_dir(), entries)?;
             self.store.merge_indexes(MERGE_THRESHOLD)?;
-            let mut guard = self.store.index.write().expect("index lock poisoned");
-            if let Some(set) = guard.as_mut() {
-                set.extra.extend(entries);
-            }
+            // Later lookups read the index files again, the new one included, rather than
+            // keep a second copy of the session's entries in a map.
+            self.store.reload();
         }
         Ok(stats)
     }

@@ -174,33 +174,13 @@ fn only_an_intact_snapshot_of_the_same_version_and_dataset_counts() {
     assert!(check(&out[..out.len() - 1], "data", &id).is_none());
 }
 
-fn git(dir: &Path, args: &[&str]) {
-    let st = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(st.status.success(), "git {args:?}");
-}
-
-fn repo(dir: &Path) -> crate::Workspace {
-    git(dir, &["init", "-q", "-b", "main"]);
-    let ws = crate::Workspace::open(&crate::WorkspaceOptions {
-        start: dir.to_path_buf(),
-        ..crate::WorkspaceOptions::default()
-    })
-    .expect("workspace");
-    crate::init(&ws).expect("init");
-    ws
-}
-
 /// The snapshot `add` and `status` record as their scan goes is exactly what the check
 /// walks (same entries, same order, names that sort differently as whole paths and as
 /// components), and none is recorded where the check would stop (a `.dvxignore`).
 #[test]
 fn the_scan_records_what_the_check_expects() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ws = repo(dir.path());
+    let ws = crate::testutil::repo(dir.path());
     let base = dir.path().join("data");
     for p in ["a/x", "a-b", "a.c/y/z", "a/b/c/d", "b", "ab/q"] {
         let p = base.join(p);
