@@ -32,6 +32,7 @@ mod remote;
 mod remote_maint;
 mod scan;
 mod source;
+mod spool;
 mod statcache;
 mod status;
 mod targets;

@@ -15,10 +15,16 @@ use crate::progress::Progress;
 use crate::statcache::StatCache;
 use crate::workspace::{Dataset, Workspace};
 
+pub(crate) mod merge;
 mod stream;
 mod walk;
 
-pub use stream::{scan_each, Scanned};
+pub use stream::{scan_each, ScanEnd, Scanned};
+
+/// Whether `path` lies below the directory `dir` (`/`-separated, relative).
+pub(crate) fn is_below(path: &[u8], dir: &[u8]) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
+}
 
 /// One entry of a flattened dataset listing.
 #[derive(Clone, Debug, PartialEq, Eq)]

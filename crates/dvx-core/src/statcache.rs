@@ -138,10 +138,8 @@ impl StatCache {
 
     /// Merges what a command recorded of the files it wrote (any order) into the cache of
     /// `dataset`: a record replaces the path's entry, `None` drops it.
+    #[cfg(test)]
     pub(crate) fn merge(&self, dataset: &str, mut records: Vec<Record>) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
         records.sort_by(|a, b| crate::treeio::walk_cmp(&a.0, &b.0));
         records.dedup_by(|later, earlier| {
             // The last record of a path wins.
@@ -151,11 +149,26 @@ impl StatCache {
             }
             same
         });
+        let mut records = records.into_iter();
+        self.merge_sorted(dataset, &mut || Ok(records.next()))
+    }
+
+    /// [`merge`](Self::merge) of records in walk order, one per path, as `next` hands them
+    /// over: memory holds one record and one block of the cache.
+    pub(crate) fn merge_sorted(
+        &self,
+        dataset: &str,
+        next: &mut dyn FnMut() -> Result<Option<Record>>,
+    ) -> Result<()> {
+        let Some(first) = next()? else {
+            return Ok(());
+        };
         let path = file::path_for(&self.dir, dataset);
         let (mut old, written_ns) = file::Reader::open(&path, dataset);
         let mut new = file::Writer::new(&self.dir, dataset)?;
         let mut next_old = old.next();
-        for (rel, rec) in records {
+        let mut pending = Some(first);
+        while let Some((rel, rec)) = pending.take() {
             while let Some(e) = next_old.take() {
                 match crate::treeio::walk_cmp(&e.rel, &rel) {
                     std::cmp::Ordering::Less => {
@@ -179,6 +192,7 @@ impl StatCache {
                     chunks,
                 })?;
             }
+            pending = next()?;
         }
         while let Some(e) = next_old {
             if e.key.mtime_ns < written_ns {

@@ -2,12 +2,13 @@
 
 use std::path::PathBuf;
 
-use dvx_manifest::{EntryKind, Pointer};
+use dvx_manifest::Pointer;
 use dvx_store::TreeId;
 
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::scan::{rel_str, scan_dataset, FlatEntry, Listing};
+use crate::scan::merge::{merge_with_version, Sides};
+use crate::scan::{is_below, rel_str, scan_dataset, FlatEntry, Listing};
 use crate::statcache::{snapshot, StatCache};
 use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
@@ -132,12 +133,9 @@ struct OnDisk {
     snapshot: Option<snapshot::Recorder>,
 }
 
-/// Stored entries handed from the tree walk to the comparison at a time.
-const WALK_BATCH: usize = 1024;
-
 /// [`compare`] of a directory dataset on disk with its stored version `root`, both read as
-/// streams in the order of a depth-first walk: the disk by a scan, the version's trees by a
-/// walk on a thread of its own. Memory holds a batch of each side and the changes.
+/// streams in the order of a depth-first walk ([`merge_with_version`]). Memory holds a batch
+/// of each side and the changes.
 fn compare_on_disk(
     ws: &Workspace,
     ds: &Dataset,
@@ -146,133 +144,58 @@ fn compare_on_disk(
     cache: &StatCache,
     progress: &dyn Progress,
 ) -> Result<OnDisk> {
-    let empty_tree = dvx_manifest::Tree::default().id();
     let state_dir = ws.state_dir();
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StoredEntry>>(8);
-        let walker = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(WALK_BATCH);
-            let mut closed = false;
-            let walked = crate::treeio::walk_depth_first(store, root, &mut |rel, e| {
-                let filled = !matches!(e.kind, EntryKind::Dir { id, .. } if id == empty_tree);
-                let mut entry = crate::treeio::flat_of(&e.kind);
-                // The comparison needs no chunk lists.
-                if let FlatEntry::File { chunks, .. } = &mut entry {
-                    *chunks = Vec::new();
-                }
-                batch.push((rel.to_vec(), entry, filled));
-                if batch.len() >= WALK_BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
-                    closed = true;
-                }
-                !closed
-            });
-            if !closed && !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            walked
-        });
-        let mut stored = Stored {
-            rx,
-            batch: Vec::new().into_iter(),
-            peeked: None,
-        };
-        let mut out = Changes::default();
-        let (mut disk_any, mut expected_any) = (false, false);
-        let mut snap = snapshot::Recorder::new(&state_dir).ok();
-        // A directory found on disk only: reported unless something below it follows.
-        let mut new_dir: Option<Vec<u8>> = None;
-        let scanned = crate::scan::scan_each(
-            ws,
-            ds,
-            store.config().chunker,
-            cache,
-            None,
-            progress,
-            &mut |s| {
-                disk_any = true;
-                if let Some(dir) = new_dir.take() {
-                    if !is_below(&s.rel, &dir) {
-                        out.added.push((dir, true));
-                    }
-                }
-                while let Some((rel, e, filled)) =
-                    stored.next_if(|t| crate::treeio::walk_cmp(&t.0, &s.rel).is_lt())
-                {
-                    expected_any = true;
-                    out.deleted_entry(rel, &e, filled);
-                }
-                let dir = matches!(s.entry, FlatEntry::Dir);
-                match stored.next_if(|t| t.0 == s.rel) {
-                    Some((_, e, _)) => {
-                        expected_any = true;
-                        if !e.same_content(&s.entry) {
-                            out.modified.push((s.rel.clone(), dir));
-                        }
-                    }
-                    None if dir => new_dir = Some(s.rel.clone()),
-                    None => out.added.push((s.rel.clone(), false)),
-                }
-                if snap.as_mut().is_some_and(|r| !r.push(&s)) {
-                    snap = None;
-                }
-                Ok(())
-            },
-        );
-        if let Some(dir) = new_dir.take() {
-            out.added.push((dir, true));
-        }
-        let scanned = scanned.inspect(|_| {
-            while let Some((rel, e, filled)) = stored.next_if(|_| true) {
+    let mut out = Changes::default();
+    let (mut disk_any, mut expected_any) = (false, false);
+    let mut snap = snapshot::Recorder::new(&state_dir).ok();
+    // A directory found on disk only: reported unless something below it follows.
+    let mut new_dir: Option<Vec<u8>> = None;
+    let sides = Sides {
+        disk: true,
+        chunks: false,
+    };
+    let end = merge_with_version(ws, ds, store, root, cache, sides, progress, &mut |p| {
+        let Some(s) = p.disk else {
+            if let Some(st) = p.stored {
                 expected_any = true;
-                out.deleted_entry(rel, &e, filled);
+                out.deleted_entry(p.rel, &st.entry, st.filled);
             }
-        });
-        // Stops the walk if the scan ended early.
-        drop(stored);
-        let walked = walker.join().expect("the tree walk does not panic");
-        let end = scanned?;
-        walked?;
-        let changes = out.display(ds);
-        let clean = changes.0.is_empty() && changes.1.is_empty() && changes.2.is_empty();
-        Ok(OnDisk {
-            changes,
-            disk_any,
-            expected_any,
-            snapshot: snap.filter(|_| clean && end.snapshot_ok),
-        })
-    })
-}
-
-/// One entry of the stored side: path, entry (without chunk lists), and for a directory
-/// whether it holds anything.
-type StoredEntry = (Vec<u8>, FlatEntry, bool);
-
-/// The stored side of [`compare_on_disk`], as the walk hands it over.
-struct Stored {
-    rx: std::sync::mpsc::Receiver<Vec<StoredEntry>>,
-    batch: std::vec::IntoIter<StoredEntry>,
-    peeked: Option<StoredEntry>,
-}
-
-impl Stored {
-    /// The next entry if `pred` accepts it.
-    fn next_if(&mut self, pred: impl FnOnce(&StoredEntry) -> bool) -> Option<StoredEntry> {
-        if self.peeked.is_none() {
-            self.peeked = loop {
-                if let Some(e) = self.batch.next() {
-                    break Some(e);
-                }
-                match self.rx.recv() {
-                    Ok(b) => self.batch = b.into_iter(),
-                    Err(_) => break None,
-                }
-            };
+            return Ok(());
+        };
+        disk_any = true;
+        if let Some(dir) = new_dir.take() {
+            if !is_below(&s.rel, &dir) {
+                out.added.push((dir, true));
+            }
         }
-        match &self.peeked {
-            Some(e) if pred(e) => self.peeked.take(),
-            _ => None,
+        let dir = matches!(s.entry, FlatEntry::Dir);
+        match p.stored {
+            Some(st) => {
+                expected_any = true;
+                if !st.entry.same_content(&s.entry) {
+                    out.modified.push((p.rel, dir));
+                }
+            }
+            None if dir => new_dir = Some(p.rel),
+            None => out.added.push((p.rel, false)),
         }
+        if snap.as_mut().is_some_and(|r| !r.push(&s)) {
+            snap = None;
+        }
+        Ok(())
+    })?
+    .expect("the disk was scanned");
+    if let Some(dir) = new_dir.take() {
+        out.added.push((dir, true));
     }
+    let changes = out.display(ds);
+    let clean = changes.0.is_empty() && changes.1.is_empty() && changes.2.is_empty();
+    Ok(OnDisk {
+        changes,
+        disk_any,
+        expected_any,
+        snapshot: snap.filter(|_| clean && end.snapshot_ok),
+    })
 }
 
 /// Changes by path below the dataset base, and whether the path is a directory.
@@ -308,11 +231,6 @@ impl Changes {
         };
         (show(self.added), show(self.modified), show(self.deleted))
     }
-}
-
-/// Whether `path` lies below the directory `dir`.
-fn is_below(path: &[u8], dir: &[u8]) -> bool {
-    path.len() > dir.len() && path.starts_with(dir) && path[dir.len()] == b'/'
 }
 
 /// Whether the directory `rel` of a listing holds anything.

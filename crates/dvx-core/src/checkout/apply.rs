@@ -1,27 +1,30 @@
 //! Phase 2 of a checkout: make one dataset on disk match its plan, through directory handles
 //! opened without following links ([`DirTree`]).
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-
 use dvx_store::Store;
 use rayon::prelude::*;
 
+use super::plan::{Step, Write};
 use super::write::restore_one;
 use super::{DatasetCheckout, Plan};
 use crate::beneath::DirTree;
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
-use crate::scan::{rel_str, FlatEntry};
-use crate::statcache::{StatCache, StatKey};
+use crate::scan::{is_below, rel_str, FlatEntry};
+use crate::spool::{self, Spool};
+use crate::statcache::{Record, StatCache, StatKey};
 use crate::workspace::Workspace;
 
-/// Applies `plan`. Returns what was done and the files that could not be written (each left
-/// as it was); an error stops the dataset.
+/// Steps read from the spool, and files removed or written side by side, at a time.
+const BATCH: usize = 4096;
+
+/// Applies `plan`, whose steps are in `steps`. Returns what was done and the files that could
+/// not be written (each left as it was); an error stops the dataset.
 pub(super) fn apply(
     ws: &Workspace,
     store: &Store,
     plan: &Plan,
+    steps: &Spool<Step>,
     cache: &StatCache,
     force: bool,
     progress: &dyn Progress,
@@ -34,109 +37,192 @@ pub(super) fn apply(
         bytes_written: 0,
         removed: 0,
         dirs_removed: 0,
-        unchanged: 0,
+        unchanged: plan.unchanged,
         part: plan.part.clone(),
     };
     // The dataset's directory, reached without following a link (an earlier dataset of this
     // checkout may have put one above it). Missing directories are created; a link or file at
     // a directory dataset's own path was found saved in phase 1 (or --force) and is replaced.
     let tree = DirTree::open(ws.root(), &ds.base(), ds.only().is_none() && force)?;
-    // 1. Remove what the target does not have, or has as another kind (children first).
-    let mut removals: Vec<(&Vec<u8>, &FlatEntry)> = plan
-        .current
-        .iter()
-        .filter(|(rel, cur)| match plan.target.get(*rel) {
-            None => true,
-            Some(t) => std::mem::discriminant(t) != std::mem::discriminant(*cur),
-        })
-        .collect();
-    removals.sort_by(|a, b| b.0.cmp(a.0));
-    // Files and links first, by several threads (on a file system mounted with `discard`,
-    // freeing a file's blocks waits for the disk), then directories, children first.
-    let (dir_removals, file_removals): (Vec<_>, Vec<_>) = removals
-        .into_iter()
-        .partition(|(_, cur)| matches!(cur, FlatEntry::Dir));
-    io_pool().install(|| {
-        file_removals
-            .par_iter()
-            .with_max_len(16)
-            .try_for_each(|(rel, _)| tree.remove_file(rel))
-    })?;
-    done.removed += file_removals.len() as u64;
-    for (rel, _) in dir_removals {
-        // A directory still holding files ignored by .dvxignore is kept: they are the user's.
-        tree.remove_dir(rel)?;
-        done.dirs_removed += 1;
-    }
-    // 2. Directories, parents first, never through a symlink.
-    let dirs: BTreeSet<&Vec<u8>> = plan
-        .target
-        .iter()
-        .filter(|(_, e)| matches!(e, FlatEntry::Dir))
-        .map(|(r, _)| r)
-        .collect();
-    for rel in dirs {
-        tree.ensure_dir(rel, force)?;
-    }
-    // 3. Files and links that differ, in parallel; each lands whole or not at all.
-    let mut work: Vec<(&Vec<u8>, &FlatEntry)> = plan
-        .target
-        .iter()
-        .filter(|(rel, t)| {
-            !matches!(t, FlatEntry::Dir)
-                && !plan.current.get(*rel).is_some_and(|c| c.same_content(t))
-        })
-        .collect();
-    // Largest first, so a big file does not start last and run alone.
-    work.sort_by_key(|(_, e)| std::cmp::Reverse(e.size()));
-    let files = plan
-        .target
-        .values()
-        .filter(|e| !matches!(e, FlatEntry::Dir))
-        .count();
-    done.unchanged = (files - work.len()) as u64;
-    let total: u64 = work.iter().map(|(_, e)| e.size()).sum();
-    progress.begin("restoring", Some(total), Unit::Bytes);
-    progress.files(work.len() as u64);
-    // What the stat cache learns of the files written, merged into it at the end.
-    let records: Mutex<Vec<crate::statcache::Record>> = Mutex::new(Vec::new());
-    // Taken strictly in this order (rayon's splitting would start the second-largest file
-    // only after the largest, when the two should be written side by side).
-    let results: Vec<(String, Result<u64>)> =
-        crate::work::map_in_order(&work, io_threads(), "io", |(rel, t)| {
-            let cur = plan.current.get(*rel);
-            let r = restore_one(store, &tree, rel, t, cur, progress).map(|(n, written)| {
-                if let FlatEntry::File { digest, chunks, .. } = t {
-                    // By its stat if the stat vouches for it; otherwise no entry.
-                    let vouched = written
-                        .filter(|(meta, seen)| cache.vouches(meta, *seen))
-                        .map(|(meta, _)| (StatKey::of(&meta), *digest, chunks.clone()));
-                    records
-                        .lock()
-                        .expect("records lock poisoned")
-                        .push((rel.to_vec(), vouched));
-                }
-                n
-            });
-            progress.file_done();
-            (ds.display(&rel_str(rel)), r)
-        });
-    progress.end();
-    let mut failures = Vec::new();
-    for (file, r) in results {
-        match r {
-            Ok(n) => {
-                done.written += 1;
-                done.bytes_written += n;
-            }
-            Err(e) => failures.push((file, e.to_string())),
+    remove(&tree, steps, plan, &mut done)?;
+    // 2. Directories, parents first (walk order), never through a symlink.
+    let mut r = steps.read_run(plan.run)?;
+    while let Some(step) = r.next()? {
+        if let Step::MakeDir(rel) = step {
+            tree.ensure_dir(&rel, force)?;
         }
     }
-    cache.merge(
-        &ds.path,
-        records.into_inner().expect("records lock poisoned"),
-    )?;
+    // 3. Files and links that differ, side by side; each lands whole or not at all.
+    progress.begin("restoring", Some(plan.write_bytes), Unit::Bytes);
+    progress.files(plan.writes);
+    // What the stat cache learns of the files written: the big ones here, the others in walk
+    // order in a spool; merged into the cache at the end.
+    let mut big_records = Vec::new();
+    let mut records = spool::Writer::<Record>::new(&ws.state_dir())?;
+    let mut failures = Vec::new();
+    let big: Vec<&Write> = plan.big.iter().collect();
+    for (file, r) in write_all(store, &tree, cache, ds, &big, progress) {
+        tally(&mut done, &mut failures, file, r, &mut |rec| {
+            big_records.push(rec);
+            Ok(())
+        })?;
+    }
+    let mut r = steps.read_run(plan.run)?;
+    loop {
+        let batch: Vec<Write> = r
+            .batch(BATCH)?
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Write(w) => Some(w),
+                _ => None,
+            })
+            .collect();
+        if batch.is_empty() && r.is_done() {
+            break;
+        }
+        let batch: Vec<&Write> = batch.iter().collect();
+        for (file, r) in write_all(store, &tree, cache, ds, &batch, progress) {
+            tally(&mut done, &mut failures, file, r, &mut |rec| {
+                records.push(&rec)
+            })?;
+        }
+    }
+    progress.end();
+    big_records.sort_by(|a, b| crate::treeio::walk_cmp(&a.0, &b.0));
+    let records = records.finish()?;
+    let mut small = records.read()?;
+    let mut big = big_records.into_iter().peekable();
+    let mut next_small = small.next()?;
+    cache.merge_sorted(&ds.path, &mut || {
+        let take_big = match (&next_small, big.peek()) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(s), Some(b)) => crate::treeio::walk_cmp(&b.0, &s.0).is_lt(),
+        };
+        Ok(if take_big {
+            big.next()
+        } else {
+            std::mem::replace(&mut next_small, small.next()?)
+        })
+    })?;
     Ok((done, failures))
+}
+
+/// Step 1: removes what the target does not have, or has as another kind. Files and links
+/// are removed by several threads (on a file system mounted with `discard`, freeing a file's
+/// blocks waits for the disk); a directory once everything below it has been removed.
+fn remove(
+    tree: &DirTree,
+    steps: &Spool<Step>,
+    plan: &Plan,
+    done: &mut DatasetCheckout,
+) -> Result<()> {
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    // Directories to remove, each below the one before it.
+    let mut dirs: Vec<Vec<u8>> = Vec::new();
+    let flush = |files: &mut Vec<Vec<u8>>, done: &mut DatasetCheckout| -> Result<()> {
+        io_pool().install(|| {
+            files
+                .par_iter()
+                .with_max_len(16)
+                .try_for_each(|rel| tree.remove_file(rel))
+        })?;
+        done.removed += files.len() as u64;
+        files.clear();
+        Ok(())
+    };
+    let pop = |files: &mut Vec<Vec<u8>>,
+               done: &mut DatasetCheckout,
+               dirs: &mut Vec<Vec<u8>>|
+     -> Result<()> {
+        let dir = dirs.pop().expect("a directory to pop");
+        flush(files, done)?;
+        // A directory still holding files ignored by .dvxignore is kept: they are the user's.
+        tree.remove_dir(&dir)?;
+        done.dirs_removed += 1;
+        Ok(())
+    };
+    let mut r = steps.read_run(plan.run)?;
+    while let Some(step) = r.next()? {
+        // Walk order: what is below a directory follows it, so a directory no longer above
+        // the current step has had everything below it seen.
+        while dirs
+            .last()
+            .is_some_and(|d| d.as_slice() != step.rel() && !is_below(step.rel(), d))
+        {
+            pop(&mut files, done, &mut dirs)?;
+        }
+        match step {
+            Step::RemoveFile(rel) => {
+                files.push(rel);
+                if files.len() >= BATCH {
+                    flush(&mut files, done)?;
+                }
+            }
+            Step::RemoveDir(rel) => dirs.push(rel),
+            _ => {}
+        }
+    }
+    while !dirs.is_empty() {
+        pop(&mut files, done, &mut dirs)?;
+    }
+    flush(&mut files, done)
+}
+
+/// Writes `work` with [`io_threads`] threads, taken strictly in order (rayon's splitting
+/// would start the second-largest file only after the largest, when the two should be
+/// written side by side). Returns each file's display path and what came of it.
+fn write_all(
+    store: &Store,
+    tree: &DirTree,
+    cache: &StatCache,
+    ds: &crate::workspace::Dataset,
+    work: &[&Write],
+    progress: &dyn Progress,
+) -> Vec<(String, Result<Written>)> {
+    crate::work::map_in_order(work, io_threads(), "io", |w| {
+        let r = restore_one(store, tree, &w.rel, &w.target, w.current.as_ref(), progress).map(
+            |(n, written)| {
+                let rec = match &w.target {
+                    FlatEntry::File { digest, chunks, .. } => {
+                        // By its stat if the stat vouches for it; otherwise no entry.
+                        let vouched = written
+                            .filter(|(meta, seen)| cache.vouches(meta, *seen))
+                            .map(|(meta, _)| (StatKey::of(&meta), *digest, chunks.clone()));
+                        Some((w.rel.clone(), vouched))
+                    }
+                    _ => None,
+                };
+                (n, rec)
+            },
+        );
+        progress.file_done();
+        (ds.display(&rel_str(&w.rel)), r)
+    })
+}
+
+/// Of a file written: its bytes, and the stat cache's record of it (none for a link).
+type Written = (u64, Option<Record>);
+
+/// Counts one file written (or failed), handing its stat cache record to `record`.
+fn tally(
+    done: &mut DatasetCheckout,
+    failures: &mut Vec<(String, String)>,
+    file: String,
+    r: Result<Written>,
+    record: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
+    match r {
+        Ok((n, rec)) => {
+            done.written += 1;
+            done.bytes_written += n;
+            if let Some(rec) = rec {
+                record(rec)?;
+            }
+        }
+        Err(e) => failures.push((file, e.to_string())),
+    }
+    Ok(())
 }
 
 /// Threads that write and remove worktree files. More than the cores: much of their time is

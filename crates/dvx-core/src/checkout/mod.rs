@@ -6,6 +6,7 @@
 //! through directory handles, and [`write`] writes each file.
 
 mod apply;
+mod plan;
 mod write;
 
 pub(crate) use apply::write_new_tree;
@@ -18,10 +19,9 @@ use dvx_store::{Store, TreeId};
 use crate::beneath::DirTree;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::scan::{hash_file, rel_str, scan_dataset, FlatEntry, Listing};
+use crate::scan::FlatEntry;
 use crate::statcache::StatCache;
 use crate::targets::Target;
-use crate::treeio::load_dataset;
 use crate::workspace::{Dataset, Workspace};
 
 /// What to check out.
@@ -66,12 +66,21 @@ pub struct CheckoutReport {
     pub datasets: Vec<DatasetCheckout>,
 }
 
+/// What phase 1 decided for one dataset.
 struct Plan {
     ds: Dataset,
     pointer: Pointer,
     raw_pointer: Option<Vec<u8>>,
-    target: Listing,
-    current: Listing,
+    /// Its steps in the checkout's spool, in walk order.
+    run: crate::spool::Mark,
+    /// Files of at least [`plan::BIG`] bytes to write, largest first.
+    big: Vec<plan::Write>,
+    /// Files and links to write, and their bytes.
+    writes: u64,
+    write_bytes: u64,
+    /// Files and links already right.
+    unchanged: u64,
+    /// Display paths of the content a checkout would destroy that the store does not hold.
     unsaved: Vec<String>,
     part: Option<String>,
 }
@@ -126,148 +135,13 @@ pub(crate) fn checkout_targets(
     let store = ws.store()?;
     let cache = StatCache::new(&ws.state_dir());
 
-    // Phase 1: read every target version and scan the disk; nothing is changed yet.
+    // Phase 1: merge every target version with the disk; nothing is changed yet.
+    let mut steps = crate::spool::Writer::new(&ws.state_dir())?;
     let mut plans = Vec::new();
-    for Target {
-        pointer,
-        raw: raw_pointer,
-        below,
-    } in targets
-    {
-        // Restoring a part of a dataset leaves its pointer alone.
-        let raw_pointer = if below.is_empty() { raw_pointer } else { None };
-        if !store.has_tree(&pointer.id) {
-            return Err(Error::MissingVersion {
-                path: pointer.path.clone(),
-                id: pointer.id,
-            });
-        }
-        let ds = Dataset::of(&pointer);
-        // Refuse early (before anything is written) if a directory above the dataset is a link.
-        check_parents(ws, &ds)?;
-        let mut target = load_dataset(store, &pointer)?;
-        if let Some(only) = ds.only() {
-            if target.len() != 1 || !target.contains_key(&only) {
-                return Err(Error::Store(dvx_store::Error::CorruptTree {
-                    id: pointer.id,
-                    detail: format!(
-                        "a single-file dataset must hold exactly the entry {:?}",
-                        rel_str(&only)
-                    ),
-                }));
-            }
-        }
-        if !below.is_empty() {
-            if !target.contains_key(below.as_bytes()) {
-                return Err(Error::NoSuchPath {
-                    path: ds.display(&below),
-                    place: format!("in dataset {} at that version", ds.path),
-                    hint: String::new(),
-                });
-            }
-            target.retain(|rel, e| {
-                in_part(rel, &below) || (above_part(rel, &below) && matches!(e, FlatEntry::Dir))
-            });
-        }
-        let base = ws.abs(&ds.base());
-        let mut current = match scan_dataset(ws, &ds, store, &cache, None, progress) {
-            Ok(l) => l,
-            // A file or link where the dataset's directory belongs holds no dataset files;
-            // with --force it is replaced (a link is its target string: nothing is lost).
-            Err(Error::InTheWay { path, .. }) if force && path == base => Listing::new(),
-            Err(e) => return Err(e),
-        };
-        if !below.is_empty() {
-            current.retain(|rel, _| in_part(rel, &below));
-        }
-        let mut unsaved = Vec::new();
-        for (rel, cur) in &current {
-            let replaced = match target.get(rel) {
-                None => true,
-                Some(t) => {
-                    !t.same_content(cur)
-                        && !matches!((t, cur), (FlatEntry::File { digest: a, .. }, FlatEntry::File { digest: b, .. }) if a == b)
-                }
-            };
-            if replaced && !saved(store, cur)? {
-                unsaved.push(ds.display(&rel_str(rel)));
-            }
-        }
-        // What the scan did not see (ignored by .dvxignore) but stands where the target
-        // writes. Files the user keeps out of dvx are never removed, with or without --force;
-        // a conflict found only in phase 2 would leave the dataset half-changed, with its
-        // .dvxignore perhaps gone, so that a rerun no longer saw those files as ignored.
-        for (rel, t) in &target {
-            if current.contains_key(rel) {
-                continue;
-            }
-            let path = io_path(&base, rel)?;
-            let Some(m) = crate::fsx::lstat(&path)? else {
-                continue;
-            };
-            match t {
-                // An ignored folder where the version has a folder: they merge.
-                FlatEntry::Dir if m.is_dir() => {}
-                FlatEntry::Dir => {
-                    return Err(Error::IgnoredInTheWay {
-                        path: ds.display(&rel_str(rel)),
-                        want: "directory",
-                        files: vec![ds.display(&rel_str(rel))],
-                    })
-                }
-                _ if m.is_dir() => {
-                    return Err(Error::IgnoredInTheWay {
-                        path: ds.display(&rel_str(rel)),
-                        want: kind_name(t),
-                        files: untracked_below(&path, &ds, rel, &current)?,
-                    })
-                }
-                _ if m.is_file() => {
-                    let (digest, chunks, size) =
-                        hash_file(&path, store.config().chunker, None, &crate::NoProgress)?;
-                    let e = FlatEntry::File {
-                        size,
-                        digest,
-                        executable: false,
-                        chunks,
-                    };
-                    if !saved(store, &e)? {
-                        unsaved.push(ds.display(&rel_str(rel)));
-                    }
-                }
-                // An ignored link is its target string: replacing it loses nothing.
-                _ => {}
-            }
-        }
-        // A tracked folder the version replaces by a file or link must empty completely
-        // when its tracked entries go; files in it that dvx does not track would keep it.
-        for (rel, cur) in &current {
-            if !matches!(cur, FlatEntry::Dir) {
-                continue;
-            }
-            match target.get(rel) {
-                Some(FlatEntry::Dir) | None => {}
-                Some(t) => {
-                    let files = untracked_below(&io_path(&base, rel)?, &ds, rel, &current)?;
-                    if !files.is_empty() {
-                        return Err(Error::IgnoredInTheWay {
-                            path: ds.display(&rel_str(rel)),
-                            want: kind_name(t),
-                            files,
-                        });
-                    }
-                }
-            }
-        }
-        plans.push(Plan {
-            part: (!below.is_empty()).then(|| ds.display(&below)),
-            ds,
-            pointer,
-            raw_pointer,
-            target,
-            current,
-            unsaved,
-        });
+    for target in targets {
+        plans.push(plan::plan(
+            ws, store, &cache, target, force, &mut steps, progress,
+        )?);
     }
     if !force {
         let unsaved: Vec<String> = plans
@@ -284,8 +158,10 @@ pub(crate) fn checkout_targets(
     let mut to_stage = Vec::new();
     let mut failures = Vec::new();
     let mut hard_error = None;
+    let steps = steps.finish()?;
     for plan in &plans {
-        let (done, mut fails) = match apply::apply(ws, store, plan, &cache, force, progress) {
+        let (done, mut fails) = match apply::apply(ws, store, plan, &steps, &cache, force, progress)
+        {
             Ok(r) => r,
             Err(e) => {
                 hard_error = Some(e);
@@ -332,75 +208,5 @@ pub(crate) fn checkout_targets(
     Ok(report)
 }
 
-fn kind_name(e: &FlatEntry) -> &'static str {
-    match e {
-        FlatEntry::File { .. } => "file",
-        FlatEntry::Symlink { .. } => "symlink",
-        FlatEntry::Dir => "directory",
-    }
-}
-
-/// The entries below the directory `path` (dataset-relative `rel`) that the scan did not
-/// list: ignored by .dvxignore, or temporary files of a dvx process still running.
-fn untracked_below(
-    path: &Path,
-    ds: &Dataset,
-    rel: &[u8],
-    current: &Listing,
-) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let mut stack = vec![(path.to_path_buf(), rel.to_vec())];
-    while let Some((dir, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
-        for ent in entries {
-            let ent = ent.map_err(|e| Error::io("list", &dir, e))?;
-            let mut child = rel.clone();
-            child.push(b'/');
-            child.extend_from_slice(&crate::fsx::os_bytes(&ent.file_name())?);
-            let is_dir = ent
-                .file_type()
-                .map_err(|e| Error::io("stat", ent.path(), e))?
-                .is_dir();
-            if !current.contains_key(&child) {
-                out.push(ds.display(&rel_str(&child)));
-            } else if is_dir {
-                stack.push((ent.path(), child));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Every directory above the dataset's own directory (and, for a single-file dataset, its
-/// parent) must be a real directory if it exists: never write or delete through a link.
-fn check_parents(ws: &Workspace, ds: &Dataset) -> Result<()> {
-    let mut above = ws.root().to_path_buf();
-    let base_rel = ds.base();
-    let comps: Vec<&str> = base_rel.split('/').filter(|c| !c.is_empty()).collect();
-    let upto = if ds.only().is_some() {
-        comps.len()
-    } else {
-        comps.len().saturating_sub(1)
-    };
-    for c in &comps[..upto] {
-        above.push(c);
-        if let Some(m) = crate::fsx::lstat(&above)? {
-            if !m.is_dir() {
-                return Err(Error::UnsafeParent { path: above });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `rel` is `below` or inside it.
-fn in_part(rel: &[u8], below: &str) -> bool {
-    rel == below.as_bytes()
-        || (rel.starts_with(below.as_bytes()) && rel.get(below.len()) == Some(&b'/'))
-}
-
-/// `rel` is a directory on the way to `below`.
-fn above_part(rel: &[u8], below: &str) -> bool {
-    below.as_bytes().starts_with(rel) && below.as_bytes().get(rel.len()) == Some(&b'/')
-}
+#[cfg(all(test, unix))]
+mod tests;

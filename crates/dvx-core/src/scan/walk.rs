@@ -3,19 +3,20 @@
 //! readers apply; every entry goes to a temporary file (the spool), in walk order, for the
 //! second pass (`stream.rs`). Nothing is read or stored before the whole walk has passed.
 
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dvx_manifest::ChunkRef;
-use dvx_store::{ChunkId, Digest, StoreWriter};
+use dvx_store::{Digest, StoreWriter};
 use rayon::prelude::*;
 
 use super::is_temp_name;
 use crate::error::{Error, Result};
 use crate::fsx::{os_bytes, Stamp};
 use crate::limits::{Checker, Shape};
+use crate::spool::{array, get_bytes, get_chunks, get_u32, put_bytes, put_chunks};
 use crate::statcache::{DatasetCache, StatKey};
 use crate::workspace::{Dataset, Workspace};
 
@@ -247,14 +248,12 @@ impl SpoolWriter {
 
     fn push(&mut self, rel: &[u8], found: &Found) -> Result<()> {
         let mut rec = Vec::with_capacity(rel.len() + 64);
-        rec.extend_from_slice(&(rel.len() as u32).to_le_bytes());
-        rec.extend_from_slice(rel);
+        put_bytes(&mut rec, rel);
         match found {
             Found::Dir => rec.push(KIND_DIR),
             Found::Link(t) => {
                 rec.push(KIND_LINK);
-                rec.extend_from_slice(&(t.len() as u32).to_le_bytes());
-                rec.extend_from_slice(t);
+                put_bytes(&mut rec, t);
             }
             Found::File {
                 key,
@@ -274,11 +273,7 @@ impl SpoolWriter {
                 rec.push(u8::from(*executable));
                 if let Some((digest, chunks)) = cached {
                     rec.extend_from_slice(digest.as_bytes());
-                    rec.extend_from_slice(&(chunks.len() as u32).to_le_bytes());
-                    for c in chunks {
-                        rec.extend_from_slice(c.id.as_bytes());
-                        rec.extend_from_slice(&c.len.to_le_bytes());
-                    }
+                    put_chunks(&mut rec, chunks);
                 }
             }
         }
@@ -320,33 +315,23 @@ impl SpoolReader {
         self.left -= 1;
         let r = &mut self.r;
         let mut read = || -> std::io::Result<(Vec<u8>, Found)> {
-            let n = u32_(r)? as usize;
-            let rel = bytes(r, n)?;
+            let rel = get_bytes(r)?;
             let kind = array::<1>(r)?[0];
             let found = match kind {
                 KIND_DIR => Found::Dir,
-                KIND_LINK => {
-                    let n = u32_(r)? as usize;
-                    Found::Link(bytes(r, n)?)
-                }
+                KIND_LINK => Found::Link(get_bytes(r)?),
                 _ => {
                     let key = StatKey {
                         size: u64::from_le_bytes(array(r)?),
                         mtime_ns: i64::from_le_bytes(array(r)?),
                         ctime_ns: i64::from_le_bytes(array(r)?),
                         ino: u64::from_le_bytes(array(r)?),
-                        mode: u32_(r)?,
+                        mode: get_u32(r)?,
                     };
                     let executable = array::<1>(r)?[0] != 0;
                     let cached = if kind == KIND_CACHED {
                         let digest = Digest(array(r)?);
-                        let n = u32_(r)? as usize;
-                        let mut chunks = Vec::with_capacity(n.min(1 << 16));
-                        for _ in 0..n {
-                            let id = ChunkId(array(r)?);
-                            chunks.push(ChunkRef { id, len: u32_(r)? });
-                        }
-                        Some((digest, chunks))
+                        Some((digest, get_chunks(r)?))
                     } else {
                         None
                     };
@@ -363,20 +348,4 @@ impl SpoolReader {
             .map(Some)
             .map_err(|e| Error::io("read", &self.dir, e))
     }
-}
-
-fn array<const N: usize>(r: &mut impl Read) -> std::io::Result<[u8; N]> {
-    let mut a = [0u8; N];
-    r.read_exact(&mut a)?;
-    Ok(a)
-}
-
-fn u32_(r: &mut impl Read) -> std::io::Result<u32> {
-    Ok(u32::from_le_bytes(array(r)?))
-}
-
-fn bytes(r: &mut impl Read, n: usize) -> std::io::Result<Vec<u8>> {
-    let mut v = vec![0u8; n];
-    r.read_exact(&mut v)?;
-    Ok(v)
 }
