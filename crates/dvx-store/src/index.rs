@@ -8,6 +8,9 @@ use crate::fs as sfs;
 use crate::id::{ChunkId, PackId};
 use crate::pack::{Compression, PackEntry, MAX_CHUNK_LEN};
 
+mod merge;
+pub use merge::write_merged;
+
 /// First 8 bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"DVXIDX\0\0";
 /// Index format version.
@@ -71,37 +74,13 @@ pub fn write_index(dir: &Path, mut entries: Vec<(ChunkId, Location)>) -> Result<
     let mut out = Vec::with_capacity(
         HEADER_LEN + FANOUT_LEN + packs.len() * 32 + entries.len() * ENTRY_LEN + CHECKSUM_LEN,
     );
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
-    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
     let mut fanout = [0u32; 256];
     for (id, _) in &entries {
         fanout[id.0[0] as usize] += 1;
     }
-    let mut acc = 0u32;
-    for f in fanout.iter_mut() {
-        acc += *f;
-        *f = acc;
-    }
-    for f in fanout {
-        out.extend_from_slice(&f.to_le_bytes());
-    }
-    for p in &packs {
-        out.extend_from_slice(p.as_bytes());
-    }
+    put_head(&mut out, &packs, entries.len() as u64, &fanout);
     for (id, loc) in &entries {
-        let pack_no = packs.binary_search(&loc.pack).expect("pack listed above") as u32;
-        out.extend_from_slice(id.as_bytes());
-        out.extend_from_slice(&pack_no.to_le_bytes());
-        out.extend_from_slice(&loc.offset.to_le_bytes());
-        out.extend_from_slice(&loc.stored_len.to_le_bytes());
-        out.extend_from_slice(&loc.raw_len.to_le_bytes());
-        out.push(match loc.compression {
-            Compression::None => 0,
-            Compression::Zstd => 1,
-        });
-        out.extend_from_slice(&[0, 0, 0]);
+        put_entry(&mut out, id, &packs, loc);
     }
     let sum = blake3::hash(&out);
     out.extend_from_slice(sum.as_bytes());
@@ -111,6 +90,38 @@ pub fn write_index(dir: &Path, mut entries: Vec<(ChunkId, Location)>) -> Result<
         sfs::write_atomic(&path, &out)?;
     }
     Ok(path)
+}
+
+/// Appends the header, the cumulative fan-out of the per-first-byte `counts`, and the pack
+/// table.
+fn put_head(out: &mut Vec<u8>, packs: &[PackId], count: u64, counts: &[u32; 256]) {
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&(packs.len() as u32).to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    let mut acc = 0u32;
+    for f in counts {
+        acc += *f;
+        out.extend_from_slice(&acc.to_le_bytes());
+    }
+    for p in packs {
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
+/// Appends one entry; `packs` is the sorted pack table and holds `loc.pack`.
+fn put_entry(out: &mut Vec<u8>, id: &ChunkId, packs: &[PackId], loc: &Location) {
+    let pack_no = packs.binary_search(&loc.pack).expect("pack listed above") as u32;
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(&pack_no.to_le_bytes());
+    out.extend_from_slice(&loc.offset.to_le_bytes());
+    out.extend_from_slice(&loc.stored_len.to_le_bytes());
+    out.extend_from_slice(&loc.raw_len.to_le_bytes());
+    out.push(match loc.compression {
+        Compression::None => 0,
+        Compression::Zstd => 1,
+    });
+    out.extend_from_slice(&[0, 0, 0]);
 }
 
 /// The length an index file must have according to its first [`HEADER_LEN`] bytes, or None

@@ -30,22 +30,22 @@ impl Store {
         if paths.len() <= threshold {
             return Ok(());
         }
-        let mut all = Vec::new();
-        let mut inputs = Vec::new();
+        // Merged as streams: memory does not grow with the number of chunks.
+        let mut files = Vec::new();
         for p in paths {
             match IndexFile::open(&p) {
-                Ok(f) => {
-                    all.extend(f.entries()?);
-                    inputs.push(p);
-                }
+                Ok(f) => files.push(f),
                 // Merged away by a concurrent writer: its entries are in the merged file.
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
-        let merged = index::write_index(&self.index_dir(), all)?;
+        let merged = index::write_merged(&self.index_dir(), &files, &|_| true)?;
+        // Unmapped before they are removed (Windows refuses to delete a mapped file).
+        let inputs: Vec<_> = files.iter().map(|f| f.path().to_path_buf()).collect();
+        drop(files);
         for p in inputs {
-            if p != merged {
+            if Some(&p) != merged.as_ref() {
                 sfs::remove_file_if_exists(&p)?;
             }
         }
@@ -59,25 +59,19 @@ impl Store {
     /// the listing, are left alone.
     pub fn reindex_without(&self, doomed: &HashSet<PackId>) -> Result<()> {
         let old = self.list_index_files()?;
-        let mut entries = Vec::new();
+        let mut files = Vec::new();
         for p in &old {
             match IndexFile::open(p) {
-                Ok(f) => entries.extend(
-                    f.entries()?
-                        .into_iter()
-                        .filter(|(_, l)| !doomed.contains(&l.pack)),
-                ),
+                Ok(f) => files.push(f),
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
                 // A damaged index is replaced too; its packs stay readable via their trailers.
                 Err(Error::CorruptIndex { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
-        let merged = if entries.is_empty() {
-            None
-        } else {
-            Some(index::write_index(&self.index_dir(), entries)?)
-        };
+        let merged =
+            index::write_merged(&self.index_dir(), &files, &|l| !doomed.contains(&l.pack))?;
+        drop(files);
         for p in old {
             if Some(&p) != merged.as_ref() {
                 sfs::remove_file_if_exists(&p)?;

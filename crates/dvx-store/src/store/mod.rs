@@ -300,4 +300,54 @@ mod tests {
             assert!(fresh.contains(&id).expect("lookup"));
         }
     }
+
+    #[test]
+    fn a_long_session_publishes_its_index_as_it_goes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open_or_create(dir.path(), &small_opts()).expect("create");
+        let w = store.writer().spilling_at(100);
+        let chunks: Vec<Vec<u8>> = (0..2000).map(|i| random(3000, 1000 + i)).collect();
+        // From four threads, each chunk offered twice: stored once.
+        let ids: Vec<ChunkId> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|t| {
+                    let (w, chunks) = (&w, &chunks);
+                    s.spawn(move || {
+                        let mut ids = Vec::new();
+                        for c in chunks.iter().skip(t % 2).step_by(2) {
+                            ids.push(w.add_chunk(c).expect("add"));
+                        }
+                        ids
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        // Published before the session ends: readable through a store opened meanwhile.
+        let meanwhile = Store::open(dir.path()).expect("open");
+        let published = ids
+            .iter()
+            .filter(|id| meanwhile.contains(id).expect("lookup"))
+            .count();
+        assert!(published > 1000, "only {published} of 4000 published");
+        let stats = w.finish().expect("finish");
+        assert_eq!(stats.chunks, 4000);
+        assert_eq!(stats.new_chunks, 2000);
+        assert!(store.list_index_files().expect("list").len() <= MERGE_THRESHOLD);
+        let fresh = Store::open(dir.path()).expect("open");
+        for c in &chunks {
+            assert_eq!(&fresh.read_chunk(&ChunkId::of(c)).expect("read"), c);
+        }
+        // Every chunk once in the index.
+        let listed: usize = store
+            .list_index_files()
+            .expect("list")
+            .iter()
+            .map(|p| crate::index::IndexFile::open(p).expect("open").len())
+            .sum();
+        assert_eq!(listed, 2000);
+    }
 }

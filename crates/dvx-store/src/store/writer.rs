@@ -1,5 +1,6 @@
 //! Write sessions: [`StoreWriter`] appends new chunks to packs from many threads and publishes
-//! one index file when it finishes.
+//! their index when it finishes, or earlier, a part at a time, when a session stores many
+//! chunks (so that its memory does not grow with them).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -14,6 +15,10 @@ use crate::pack::{self, Compression, PackBuilder};
 
 /// Number of index files above which a writer merges them into one.
 pub(super) const MERGE_THRESHOLD: usize = 16;
+
+/// Index entries a session holds before it seals its packs and publishes them (about 100
+/// bytes each, plus the id in the session's set of chunks seen).
+pub(super) const SPILL_AT: usize = 1 << 18;
 
 /// Counters of one write session.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,6 +52,7 @@ impl Store {
             seen: Mutex::new(HashSet::new()),
             stats: Mutex::new(WriteStats::default()),
             reused: Mutex::new(HashSet::new()),
+            spill_at: SPILL_AT,
         }
     }
 }
@@ -63,6 +69,8 @@ struct PackState {
     /// Packs being sealed (trailer, fsync, rename) in the background, by generation.
     sealing: Vec<(u64, std::thread::JoinHandle<Result<PackId>>)>,
     packs: u64,
+    /// Whether index files were published before the end of the session.
+    spilled: bool,
 }
 
 /// A write session: new chunks are appended to packs (compressed only when the store's
@@ -82,6 +90,8 @@ pub struct StoreWriter<'s> {
     /// Existing packs this session deduplicated against: freshened at `finish` so that a
     /// concurrent gc's grace period protects them.
     reused: Mutex<HashSet<PackId>>,
+    /// See [`SPILL_AT`].
+    spill_at: usize,
 }
 
 impl StoreWriter<'_> {
@@ -89,6 +99,24 @@ impl StoreWriter<'_> {
     /// fetch before a checkout): reading them back then costs no disk reads.
     pub fn cached(mut self) -> Self {
         self.direct = false;
+        self
+    }
+
+    /// Whether this call is the one to store chunk `id`: neither this session nor the store
+    /// has it. The session's set is asked first and claimed last: a spill publishes ids
+    /// (store reloaded) before it drops them from the set, so an id is always in one or the
+    /// other, and a chunk is never stored twice.
+    fn claim(&self, id: &ChunkId) -> Result<bool> {
+        if self.seen.lock().expect("seen poisoned").contains(id) || self.known(id)? {
+            return Ok(false);
+        }
+        Ok(self.seen.lock().expect("seen poisoned").insert(*id))
+    }
+
+    /// Publishes the index entries held every `n` chunks instead of every [`SPILL_AT`].
+    #[cfg(test)]
+    pub(super) fn spilling_at(mut self, n: usize) -> Self {
+        self.spill_at = n;
         self
     }
 
@@ -132,6 +160,8 @@ impl StoreWriter<'_> {
         stored: &[u8],
         raw_len: u32,
     ) -> Result<bool> {
+        // Past a spill, an id copied before may be copied once more: a second copy, never a
+        // lost one.
         if !self.seen.lock().expect("seen poisoned").insert(id) {
             return Ok(false);
         }
@@ -161,7 +191,7 @@ impl StoreWriter<'_> {
         try_compress: bool,
     ) -> Result<Option<bool>> {
         self.stats.lock().expect("stats poisoned").chunks += 1;
-        if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+        if !self.claim(&id)? {
             return Ok(None);
         }
         let raw_len = u32::try_from(data.len())
@@ -185,7 +215,7 @@ impl StoreWriter<'_> {
         raw_len: u32,
     ) -> Result<bool> {
         self.stats.lock().expect("stats poisoned").chunks += 1;
-        if self.known(&id)? || !self.seen.lock().expect("seen poisoned").insert(id) {
+        if !self.claim(&id)? {
             return Ok(false);
         }
         self.append(id, compression, stored, raw_len)?;
@@ -241,6 +271,9 @@ impl StoreWriter<'_> {
         } else {
             st.free.push((gen, builder));
         }
+        if st.entries.len() >= self.spill_at {
+            self.spill(&mut st)?;
+        }
         drop(st);
         let mut s = self.stats.lock().expect("stats poisoned");
         s.new_chunks += 1;
@@ -249,13 +282,53 @@ impl StoreWriter<'_> {
         Ok(())
     }
 
-    /// Seals the open packs, waits for every pack being sealed, and fills in pack ids.
-    fn seal_all(st: &mut PackState, packs_dir: &Path) -> Result<()> {
-        let mut ids: HashMap<u64, PackId> = HashMap::new();
-        for (gen, b) in st.free.drain(..) {
-            ids.insert(gen, b.finish(packs_dir)?.0);
+    /// Publishes the entries held so far: seals the packs no thread is appending to, writes
+    /// an index of their entries, and forgets them (lookups find them in the store now).
+    /// Entries of packs other threads are appending to stay for the next time.
+    fn spill(&self, st: &mut PackState) -> Result<()> {
+        let dir = self.store.packs_dir();
+        let ids = Self::seal_some(st, &dir)?;
+        let (done, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut st.entries)
+            .into_iter()
+            .partition(|e| ids.contains_key(&e.2));
+        st.entries = kept;
+        let done: Vec<(ChunkId, Location)> = done
+            .into_iter()
+            .map(|(c, mut l, gen)| {
+                l.pack = ids[&gen];
+                (c, l)
+            })
+            .collect();
+        if done.is_empty() {
+            return Ok(());
         }
+        let published: Vec<ChunkId> = done.iter().map(|e| e.0).collect();
+        index::write_index(&self.store.index_dir(), done)?;
+        st.spilled = true;
+        // Reloaded before the ids leave `seen`, so that they stay known (see `claim`).
+        self.store.reload();
+        let mut seen = self.seen.lock().expect("seen poisoned");
+        for c in &published {
+            seen.remove(c);
+        }
+        Ok(())
+    }
+
+    /// Seals the packs not in use by a thread and waits for every pack being sealed.
+    /// Returns the pack id of each generation sealed.
+    fn seal_some(st: &mut PackState, packs_dir: &Path) -> Result<HashMap<u64, PackId>> {
+        let mut ids: HashMap<u64, PackId> = HashMap::new();
         let mut first_err = None;
+        for (gen, b) in st.free.drain(..) {
+            match b.finish(packs_dir) {
+                Ok((id, _)) => {
+                    ids.insert(gen, id);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
         for (gen, h) in st.sealing.drain(..) {
             match h.join().expect("pack sealing thread panicked") {
                 Ok(id) => {
@@ -266,13 +339,19 @@ impl StoreWriter<'_> {
                 }
             }
         }
-        if let Some(e) = first_err {
-            return Err(e);
+        st.packs += ids.len() as u64;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(ids),
         }
+    }
+
+    /// Seals the open packs, waits for every pack being sealed, and fills in pack ids.
+    fn seal_all(st: &mut PackState, packs_dir: &Path) -> Result<()> {
+        let ids = Self::seal_some(st, packs_dir)?;
         for e in st.entries.iter_mut() {
             e.1.pack = *ids.get(&e.2).expect("every generation was sealed");
         }
-        st.packs += ids.len() as u64;
         Ok(())
     }
 
@@ -285,10 +364,12 @@ impl StoreWriter<'_> {
         Self::seal_all(&mut st, &self.store.packs_dir())?;
         let mut stats = self.stats.into_inner().expect("stats poisoned");
         stats.packs = st.packs;
-        if !st.entries.is_empty() {
-            let entries: Vec<(ChunkId, Location)> =
-                st.entries.into_iter().map(|(c, l, _)| (c, l)).collect();
-            index::write_index(&self.store.index_dir(), entries)?;
+        if !st.entries.is_empty() || st.spilled {
+            if !st.entries.is_empty() {
+                let entries: Vec<(ChunkId, Location)> =
+                    st.entries.into_iter().map(|(c, l, _)| (c, l)).collect();
+                index::write_index(&self.store.index_dir(), entries)?;
+            }
             self.store.merge_indexes(MERGE_THRESHOLD)?;
             // Later lookups read the index files again, the new one included, rather than
             // keep a second copy of the session's entries in a map.
