@@ -281,3 +281,16 @@ pub fn is_stale_temp(path: &Path) -> bool {
     // A recycled pid of another program does not keep a leftover alive.
     pid != std::process::id() && !crate::lock::is_dvx(pid)
 }
+
+/// Removes the temporary files of dead dvx processes directly in `dir` (a state directory:
+/// what a process killed while writing a cache file there left behind).
+pub(crate) fn remove_stale_temps(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if is_stale_temp(&e.path()) {
+                // Another process may have removed it first; a cache directory it is.
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}

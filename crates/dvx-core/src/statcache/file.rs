@@ -187,13 +187,7 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn new(dir: &Path, dataset: &str) -> Result<Writer> {
         crate::fsx::create_dir_all(dir)?;
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if crate::scan::is_stale_temp(&e.path()) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        crate::scan::remove_stale_temps(dir);
         let mut w = Writer {
             out: dvx_store::fs::AtomicFile::create(&path_for(dir, dataset))?,
             block: Vec::with_capacity(BLOCK + 4096),

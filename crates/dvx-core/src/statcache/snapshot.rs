@@ -140,26 +140,29 @@ impl Recorder {
         }
     }
 
-    fn write(self, state_dir: &Path, dataset: &str, id: &TreeId) -> std::io::Result<()> {
-        use std::io::{Read, Seek, Write};
-        let mut spool = self.out.into_inner().map_err(|e| e.into_error())?;
-        spool.rewind()?;
+    fn write(self, state_dir: &Path, dataset: &str, id: &TreeId) -> crate::error::Result<()> {
+        use std::io::{Read, Seek};
         let file = path_for(state_dir, dataset);
         let dir = file.parent().expect("the snapshot is in a directory");
-        std::fs::create_dir_all(dir)?;
+        let io = |e| crate::error::Error::io("write the status snapshot", &file, e);
+        let mut spool = self.out.into_inner().map_err(|e| io(e.into_error()))?;
+        spool.rewind().map_err(io)?;
+        crate::fsx::create_dir_all(dir)?;
+        // Under dvx's temporary names, so that what a killed process leaves is removed.
+        crate::scan::remove_stale_temps(dir);
         let mut head = Vec::with_capacity(64 + dataset.len());
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(id.as_bytes());
         head.extend_from_slice(&(dataset.len() as u32).to_le_bytes());
         head.extend_from_slice(dataset.as_bytes());
         head.extend_from_slice(&self.count.to_le_bytes());
-        let mut out = tempfile::NamedTempFile::new_in(dir)?;
+        let mut out = dvx_store::fs::AtomicFile::create(&file)?;
         let mut sum = blake3::Hasher::new();
         sum.update(&head);
         out.write_all(&head)?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = spool.read(&mut buf)?;
+            let n = spool.read(&mut buf).map_err(io)?;
             if n == 0 {
                 break;
             }
@@ -167,7 +170,8 @@ impl Recorder {
             out.write_all(&buf[..n])?;
         }
         out.write_all(sum.finalize().as_bytes())?;
-        out.persist(&file).map_err(|e| e.error)?;
+        // A cache: its directory need not be synced.
+        out.commit_without_dir_sync()?;
         Ok(())
     }
 }

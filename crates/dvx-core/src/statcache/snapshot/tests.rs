@@ -216,6 +216,30 @@ fn the_scan_records_what_the_check_expects() {
         assert!(is_clean(&ws.state_dir(), "data", &base, &id), "{what}");
     };
     recorded("after add");
+    // What a process killed while saving leaves: gone with the next save; a file of this
+    // process (not stale) and one not named by dvx are left alone.
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().expect("spawn");
+        let pid = c.id();
+        c.wait().expect("wait");
+        pid
+    };
+    let status_dir = file.parent().expect("dir");
+    let stale = status_dir.join(format!("{}{dead}-0-0", dvx_store::fs::TMP_PREFIX));
+    let mine = status_dir.join(format!(
+        "{}{}-0-0",
+        dvx_store::fs::TMP_PREFIX,
+        std::process::id()
+    ));
+    let other = status_dir.join("notes");
+    for f in [&stale, &mine, &other] {
+        std::fs::write(f, b"x").expect("write");
+    }
+    crate::status(&ws, dir.path(), &[], &crate::NoProgress).expect("status");
+    std::fs::remove_file(&file).expect("rm");
+    crate::status(&ws, dir.path(), &[], &crate::NoProgress).expect("status");
+    recorded("after a full status");
+    assert!(!stale.exists() && mine.exists() && other.exists());
     std::fs::write(base.join("b"), b"changed").expect("write");
     let st = crate::status(&ws, dir.path(), &[], &crate::NoProgress).expect("status");
     assert_eq!(st.datasets[0].modified, ["data/b"]);
