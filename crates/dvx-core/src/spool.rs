@@ -185,6 +185,26 @@ pub(crate) fn get_bytes(r: &mut impl Read) -> std::io::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// A stat key as every dvx file that records one lays it out: size, mtime ns, ctime ns,
+/// inode, mode.
+pub(crate) fn put_key(out: &mut Vec<u8>, key: &StatKey) {
+    out.extend_from_slice(&key.size.to_le_bytes());
+    out.extend_from_slice(&key.mtime_ns.to_le_bytes());
+    out.extend_from_slice(&key.ctime_ns.to_le_bytes());
+    out.extend_from_slice(&key.ino.to_le_bytes());
+    put_u32(out, key.mode);
+}
+
+pub(crate) fn get_key(r: &mut impl Read) -> std::io::Result<StatKey> {
+    Ok(StatKey {
+        size: u64::from_le_bytes(array(r)?),
+        mtime_ns: i64::from_le_bytes(array(r)?),
+        ctime_ns: i64::from_le_bytes(array(r)?),
+        ino: u64::from_le_bytes(array(r)?),
+        mode: get_u32(r)?,
+    })
+}
+
 pub(crate) fn put_chunks(out: &mut Vec<u8>, chunks: &[ChunkRef]) {
     put_u32(out, chunks.len() as u32);
     for c in chunks {
@@ -270,11 +290,7 @@ impl Record for crate::statcache::Record {
             None => out.push(0),
             Some((key, digest, chunks)) => {
                 out.push(1);
-                out.extend_from_slice(&key.size.to_le_bytes());
-                out.extend_from_slice(&key.mtime_ns.to_le_bytes());
-                out.extend_from_slice(&key.ctime_ns.to_le_bytes());
-                out.extend_from_slice(&key.ino.to_le_bytes());
-                put_u32(out, key.mode);
+                put_key(out, key);
                 out.extend_from_slice(digest.as_bytes());
                 put_chunks(out, chunks);
             }
@@ -285,17 +301,7 @@ impl Record for crate::statcache::Record {
         let rel = get_bytes(r)?;
         let rec = match array::<1>(r)?[0] {
             0 => None,
-            _ => Some((
-                StatKey {
-                    size: u64::from_le_bytes(array(r)?),
-                    mtime_ns: i64::from_le_bytes(array(r)?),
-                    ctime_ns: i64::from_le_bytes(array(r)?),
-                    ino: u64::from_le_bytes(array(r)?),
-                    mode: get_u32(r)?,
-                },
-                Digest(array(r)?),
-                get_chunks(r)?,
-            )),
+            _ => Some((get_key(r)?, Digest(array(r)?), get_chunks(r)?)),
         };
         Ok((rel, rec))
     }

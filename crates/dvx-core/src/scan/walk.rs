@@ -16,7 +16,7 @@ use super::is_temp_name;
 use crate::error::{Error, Result};
 use crate::fsx::{os_bytes, Stamp};
 use crate::limits::{Checker, Shape};
-use crate::spool::{array, get_bytes, get_chunks, get_u32, put_bytes, put_chunks};
+use crate::spool::{array, get_bytes, get_chunks, get_key, put_bytes, put_chunks, put_key};
 use crate::statcache::{DatasetCache, StatKey};
 use crate::workspace::{Dataset, Workspace};
 
@@ -265,11 +265,7 @@ impl SpoolWriter {
                 } else {
                     KIND_FILE
                 });
-                rec.extend_from_slice(&key.size.to_le_bytes());
-                rec.extend_from_slice(&key.mtime_ns.to_le_bytes());
-                rec.extend_from_slice(&key.ctime_ns.to_le_bytes());
-                rec.extend_from_slice(&key.ino.to_le_bytes());
-                rec.extend_from_slice(&key.mode.to_le_bytes());
+                put_key(&mut rec, key);
                 rec.push(u8::from(*executable));
                 if let Some((digest, chunks)) = cached {
                     rec.extend_from_slice(digest.as_bytes());
@@ -321,13 +317,7 @@ impl SpoolReader {
                 KIND_DIR => Found::Dir,
                 KIND_LINK => Found::Link(get_bytes(r)?),
                 _ => {
-                    let key = StatKey {
-                        size: u64::from_le_bytes(array(r)?),
-                        mtime_ns: i64::from_le_bytes(array(r)?),
-                        ctime_ns: i64::from_le_bytes(array(r)?),
-                        ino: u64::from_le_bytes(array(r)?),
-                        mode: get_u32(r)?,
-                    };
+                    let key = get_key(r)?;
                     let executable = array::<1>(r)?[0] != 0;
                     let cached = if kind == KIND_CACHED {
                         let digest = Digest(array(r)?);

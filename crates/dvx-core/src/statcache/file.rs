@@ -257,19 +257,10 @@ fn end_sum(index: u64, count: u64) -> [u8; 32] {
 }
 
 fn encode(out: &mut Vec<u8>, e: &Entry) {
-    out.extend_from_slice(&(e.rel.len() as u32).to_le_bytes());
-    out.extend_from_slice(&e.rel);
-    out.extend_from_slice(&e.key.size.to_le_bytes());
-    out.extend_from_slice(&e.key.mtime_ns.to_le_bytes());
-    out.extend_from_slice(&e.key.ctime_ns.to_le_bytes());
-    out.extend_from_slice(&e.key.ino.to_le_bytes());
-    out.extend_from_slice(&e.key.mode.to_le_bytes());
+    crate::spool::put_bytes(out, &e.rel);
+    crate::spool::put_key(out, &e.key);
     out.extend_from_slice(e.digest.as_bytes());
-    out.extend_from_slice(&(e.chunks.len() as u32).to_le_bytes());
-    for c in &e.chunks {
-        out.extend_from_slice(c.id.as_bytes());
-        out.extend_from_slice(&c.len.to_le_bytes());
-    }
+    crate::spool::put_chunks(out, &e.chunks);
 }
 
 fn decode(b: &[u8], pos: &mut usize) -> Option<Entry> {

@@ -187,11 +187,7 @@ fn encode_entry(out: &mut Vec<u8>, rel: &[u8], seen: &Seen<'_>) {
     match seen {
         Seen::File(k) => {
             out.push(KIND_FILE);
-            out.extend_from_slice(&k.size.to_le_bytes());
-            out.extend_from_slice(&k.mtime_ns.to_le_bytes());
-            out.extend_from_slice(&k.ctime_ns.to_le_bytes());
-            out.extend_from_slice(&k.ino.to_le_bytes());
-            out.extend_from_slice(&k.mode.to_le_bytes());
+            crate::spool::put_key(out, k);
         }
         Seen::Symlink(t) => {
             out.push(KIND_LINK);
