@@ -289,7 +289,7 @@ pub(crate) fn fetch_located(
             Ok(report)
         }
         SourceData::Store { store: src, label } => {
-            crate::transfer::copy_from_store(&src, store, &targets, &label, progress)
+            crate::transfer::copy_from_store(&src, store, state_dir, &targets, &label, progress)
         }
     }
 }

@@ -37,7 +37,8 @@ pub enum Compression {
 }
 
 impl Compression {
-    fn to_byte(self) -> u8 {
+    /// The on-disk byte.
+    pub fn to_byte(self) -> u8 {
         match self {
             Compression::None => 0,
             Compression::Zstd => 1,

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::progress::NoProgress;
 use crate::scan::Listing;
 use crate::source::{open_source_data, SourceData};
+use crate::transfer::fetch::TreeSource;
 use crate::transfer::layout::RemoteIndex;
 use crate::transfer::session::Session;
 
@@ -69,35 +70,15 @@ impl Access {
             Err(Error::NoSuchRemote { name: None }) => return Err(missing()),
             Err(e) => return Err(e),
         };
-        let mut downloaded = Vec::new();
-        match &c.data {
+        let session;
+        let source = match &c.data {
             SourceData::Remote(remote) => {
-                let b = Session::open(remote);
-                let mut trees = std::collections::HashMap::new();
-                crate::transfer::fetch::load_trees(
-                    store,
-                    &b,
-                    &p.path,
-                    p.id,
-                    &mut trees,
-                    &mut downloaded,
-                )?;
+                session = Session::open(remote);
+                TreeSource::Remote(&session)
             }
-            SourceData::Store { store: src, .. } => {
-                let mut walk = crate::treeio::TreeWalk::new([p.id]);
-                while let Some(dir) = walk.next()? {
-                    let tree = crate::treeio::read_tree(src, &dir.id)?;
-                    if !store.has_tree(&dir.id) {
-                        downloaded.push((dir.id, src.tree_object_bytes(&dir.id)?));
-                    }
-                    walk.enter_all(&dir, &tree);
-                }
-            }
-        }
-        for (id, obj) in downloaded.iter().rev() {
-            store.put_tree_object(id, obj)?;
-        }
-        Ok(())
+            SourceData::Store { store: src, .. } => TreeSource::Store(src),
+        };
+        crate::transfer::fetch::fetch_trees(store, &self.state_dir(), source, p)
     }
 
     /// The flat listing of `p`'s version.
@@ -154,15 +135,36 @@ impl Access {
                 }
             }
         };
-        match crate::transfer::fetch::download_located(&index, store, &b, needed, &NoProgress) {
+        let download = |index: &RemoteIndex| {
+            let mut ids = needed.keys();
+            crate::transfer::fetch::download_located(
+                index,
+                store,
+                &b,
+                &self.state_dir(),
+                &mut || Ok(ids.next().copied()),
+                &|wanted| {
+                    let mut files = Vec::new();
+                    for (c, names) in needed {
+                        if wanted(c)? {
+                            files.extend(names.iter().cloned());
+                        }
+                    }
+                    Ok(files)
+                },
+                &NoProgress,
+            )
+        };
+        match download(&index) {
             // The remote may have received these chunks after its index was read.
             Err(Error::RemoteObject { missing: true, .. }) => {
                 let fresh = Arc::new(RemoteIndex::load_in(&self.state_dir(), &b)?);
                 *c.index.lock().expect("index lock poisoned") = Some(fresh.clone());
-                crate::transfer::fetch::download_located(&fresh, store, &b, needed, &NoProgress)
+                download(&fresh)
             }
             r => r,
         }
+        .map(|_| ())
     }
 }
 

@@ -1,26 +1,28 @@
 //! Fetching from another local store instead of a remote: the store of a local source
-//! repository that has no remote (`dvx get ../registry data`). The same choice of chunks as a
-//! fetch ([`super::fetch::needed_chunks`]), every chunk and tree verified as it is read.
+//! repository that has no remote (`dvx get ../registry data`). The same walk as a fetch
+//! ([`super::wanted`]), every chunk and tree verified as it is read.
 
-use std::collections::HashMap;
+use std::path::Path;
 use std::time::Instant;
 
-use dvx_manifest::Tree;
-use dvx_store::{Store, TreeId};
+use dvx_store::Store;
 
-use super::fetch::needed_chunks;
+use super::fetch::{load_tree, TreeSource, NEEDED_IN_MEMORY};
+use super::wanted::{files_needing, walk_selected, PendingTrees, Walk};
 use super::TransferReport;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
+use crate::spool::Sorter;
 use crate::targets::Target;
-use crate::treeio::{read_tree, TreeWalk};
+use crate::treeio::read_tree;
 
 /// Copies what `targets` need from `src` into `dst`: trees of the datasets, chunks of the
 /// selected parts; trees written last, children first, so a root tree present in `dst` is
-/// complete. `label` names the source store in the report.
+/// complete. `label` names the source store in the report; temporary files go to `spool_dir`.
 pub(crate) fn copy_from_store(
     src: &Store,
     dst: &Store,
+    spool_dir: &Path,
     targets: &[Target],
     label: &str,
     progress: &dyn Progress,
@@ -30,59 +32,66 @@ pub(crate) fn copy_from_store(
         remote: label.to_string(),
         ..TransferReport::default()
     };
-    let mut trees: HashMap<TreeId, Tree> = HashMap::new();
-    let mut copied: Vec<(TreeId, Vec<u8>)> = Vec::new();
-    for t in targets {
-        let mut walk = TreeWalk::new([t.pointer.id]);
-        while let Some(dir) = walk.next()? {
-            if trees.contains_key(&dir.id) {
-                continue;
+    let mut pending = PendingTrees::new(spool_dir)?;
+    let mut needed = Sorter::new(spool_dir, NEEDED_IN_MEMORY);
+    let mut count = 0u64;
+    walk_selected(
+        targets,
+        Walk::Load,
+        &mut |t, dir| {
+            load_tree(
+                dst,
+                TreeSource::Store(src),
+                &t.pointer.path,
+                dir,
+                &mut pending,
+            )
+            .map(Some)
+        },
+        &mut |f| {
+            for c in f.chunks {
+                if !dst.readable(&c.id)? {
+                    needed.push(c.id)?;
+                    count += 1;
+                }
             }
-            let tree = if dst.has_tree(&dir.id) {
-                read_tree(dst, &dir.id)?
-            } else {
-                let tree = read_tree(src, &dir.id)?;
-                copied.push((dir.id, src.tree_object_bytes(&dir.id)?));
-                report.objects += 1;
-                tree
-            };
-            walk.enter_all(&dir, &tree);
-            trees.insert(dir.id, tree);
-        }
+            Ok(())
+        },
+    )?;
+    for t in targets {
         report.add_version(&t.pointer);
     }
-    let needed = needed_chunks(dst, &trees, targets)?;
-    progress.begin("copying", Some(needed.len() as u64), Unit::Items);
+    report.objects += pending.len() as u64;
+    let needed = needed.finish()?;
+    progress.begin("copying", Some(count), Unit::Items);
     let writer = dst.writer().cached();
-    let mut result = Ok(());
-    for (c, files) in &needed {
-        let data = match src.read_chunk(c) {
-            Ok(d) => d,
-            Err(e) => {
-                result = Err(Error::DamagedFile {
-                    file: files.first().cloned().unwrap_or_default(),
-                    source: e,
-                });
-                break;
-            }
-        };
-        report.transferred += data.len() as u64;
-        report.objects += 1;
-        report.chunks += 1;
-        if let Err(e) = writer.add_chunk_with_id(*c, &data) {
-            result = Err(e.into());
-            break;
+    let copied = (|| {
+        let mut ids = needed.iter()?;
+        while let Some(c) = ids.next()? {
+            let data = match src.read_chunk(&c) {
+                Ok(d) => d,
+                Err(e) => {
+                    let files = files_needing(targets, dst, &pending, &mut |x| Ok(*x == c))?;
+                    return Err(Error::DamagedFile {
+                        file: files.into_iter().next().unwrap_or_default(),
+                        source: e,
+                    });
+                }
+            };
+            report.transferred += data.len() as u64;
+            report.objects += 1;
+            report.chunks += 1;
+            writer.add_chunk_with_id(c, &data)?;
+            progress.advance(1);
         }
-        progress.advance(1);
-    }
+        Ok(())
+    })();
     progress.end();
     // Keep what was copied, even after an error.
     let finished = writer.finish();
-    result?;
+    copied?;
     finished?;
-    for (id, obj) in copied.iter().rev() {
-        dst.put_tree_object(id, obj)?;
-    }
+    pending.write_to(dst)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -91,20 +100,25 @@ pub(crate) fn copy_from_store(
 /// selected parts): then no remote needs to be opened at all (`dvx get --offline` of a version
 /// fetched before, with the source's remote out of reach).
 pub(crate) fn complete_locally(store: &Store, targets: &[Target]) -> Result<bool> {
-    let mut trees: HashMap<TreeId, Tree> = HashMap::new();
-    for t in targets {
-        let mut walk = TreeWalk::new([t.pointer.id]);
-        while let Some(dir) = walk.next()? {
-            if trees.contains_key(&dir.id) {
-                continue;
-            }
+    let complete = std::cell::Cell::new(true);
+    walk_selected(
+        targets,
+        Walk::Load,
+        &mut |_, dir| {
             if !store.has_tree(&dir.id) {
-                return Ok(false);
+                complete.set(false);
+                return Ok(None);
             }
-            let tree = read_tree(store, &dir.id)?;
-            walk.enter_all(&dir, &tree);
-            trees.insert(dir.id, tree);
-        }
-    }
-    Ok(needed_chunks(store, &trees, targets)?.is_empty())
+            read_tree(store, &dir.id).map(Some)
+        },
+        &mut |f| {
+            for c in f.chunks {
+                if !store.readable(&c.id)? {
+                    complete.set(false);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(complete.get())
 }

@@ -9,7 +9,8 @@
 //!
 //! The modules: [`layout`] (the names and bytes the remote sees, and its chunk index),
 //! [`session`] (one use of a remote, counting what it moved), [`push`] and [`upload`],
-//! [`plan`] (which byte ranges a fetch reads), [`fetch`], [`pull`] and [`status`].
+//! [`plan`] (which byte ranges a fetch reads), [`wanted`] (the walk that finds what a fetch or a
+//! copy needs), [`fetch`], [`pull`] and [`status`].
 
 pub(crate) mod fetch;
 pub(crate) mod layout;
@@ -22,6 +23,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod wanted;
 
 pub use fetch::{fetch, FetchOptions};
 pub(crate) use local::{complete_locally, copy_from_store};

@@ -1,14 +1,75 @@
 //! Which byte ranges of which remote packs a fetch reads: the chunks it needs, sorted by
 //! pack and offset, neighbours merged into one ranged read. Pure: no I/O.
 
+use std::io::Read;
+
 use dvx_store::index::Location;
-use dvx_store::{ChunkId, PackId};
+use dvx_store::{ChunkId, Compression, PackId};
+
+use crate::spool::{self, Record};
 
 /// Byte ranges closer than this are fetched in one request: a gap costs less to download
 /// than a request's round trip.
 pub(crate) const MAX_RANGE_GAP: u64 = 256 << 10;
 /// Upper bound of one ranged read (bounds memory: requests in flight x this).
-pub(crate) const MAX_RANGE_LEN: u64 = 8 << 20;
+pub(crate) const MAX_RANGE_LEN: u64 = 4 << 20;
+
+/// A chunk and where it is (on the remote, or in the local store), ordered by place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Located {
+    pub id: ChunkId,
+    pub at: Location,
+}
+
+impl Located {
+    fn key(&self) -> (PackId, u64, ChunkId) {
+        (self.at.pack, self.at.offset, self.id)
+    }
+}
+
+impl Ord for Located {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Located {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Record for Located {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.id.as_bytes());
+        out.extend_from_slice(self.at.pack.as_bytes());
+        out.extend_from_slice(&self.at.offset.to_le_bytes());
+        spool::put_u32(out, self.at.stored_len);
+        spool::put_u32(out, self.at.raw_len);
+        out.push(self.at.compression.to_byte());
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<Located> {
+        let id = ChunkId(spool::array(r)?);
+        let pack = PackId(spool::array(r)?);
+        let offset = u64::from_le_bytes(spool::array(r)?);
+        let stored_len = spool::get_u32(r)?;
+        let raw_len = spool::get_u32(r)?;
+        let compression = Compression::from_byte(spool::array::<1>(r)?[0]).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "bad compression byte")
+        })?;
+        Ok(Located {
+            id,
+            at: Location {
+                pack,
+                offset,
+                stored_len,
+                raw_len,
+                compression,
+            },
+        })
+    }
+}
 
 /// One ranged read of a remote pack, and the chunks inside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,37 +84,68 @@ pub(crate) struct RangeRead {
     pub chunks: Vec<(ChunkId, Location)>,
 }
 
-/// The reads that fetch `located`: chunks of one pack whose gap is at most `max_gap` bytes
-/// share a read, as long as it stays within `max_len` bytes (a single larger chunk is read
-/// alone). Chunks that overlap the previous one start a read of their own.
-pub(crate) fn plan_ranges(
+/// Builds the reads of chunks fed in (pack, offset) order: chunks of one pack whose gap is at
+/// most `max_gap` bytes share a read, as long as it stays within `max_len` bytes (a single
+/// larger chunk is read alone). Chunks that overlap the previous one start a read of their
+/// own.
+pub(crate) struct RangePlanner {
+    max_gap: u64,
+    max_len: u64,
+    open: Option<RangeRead>,
+}
+
+impl RangePlanner {
+    pub(crate) fn new(max_gap: u64, max_len: u64) -> RangePlanner {
+        RangePlanner {
+            max_gap,
+            max_len,
+            open: None,
+        }
+    }
+
+    /// Adds the next chunk; returns the read it closed, if any.
+    pub(crate) fn push(&mut self, c: ChunkId, l: Location) -> Option<RangeRead> {
+        let end = l.offset + l.stored_len as u64;
+        if let Some(last) = &mut self.open {
+            let last_end = last.start + last.len;
+            if last.pack == l.pack
+                && l.offset >= last_end
+                && l.offset - last_end <= self.max_gap
+                && end - last.start <= self.max_len
+            {
+                last.len = end - last.start;
+                last.chunks.push((c, l));
+                return None;
+            }
+        }
+        self.open.replace(RangeRead {
+            pack: l.pack,
+            start: l.offset,
+            len: l.stored_len as u64,
+            chunks: vec![(c, l)],
+        })
+    }
+
+    /// The last read (the planner is then empty).
+    pub(crate) fn finish(&mut self) -> Option<RangeRead> {
+        self.open.take()
+    }
+}
+
+/// Every read of `located` ([`RangePlanner`] after sorting).
+#[cfg(test)]
+fn plan_ranges(
     mut located: Vec<(ChunkId, Location)>,
     max_gap: u64,
     max_len: u64,
 ) -> Vec<RangeRead> {
     located.sort_by_key(|(_, l)| (l.pack, l.offset));
-    let mut ranges: Vec<RangeRead> = Vec::new();
-    for (c, l) in located {
-        let end = l.offset + l.stored_len as u64;
-        if let Some(last) = ranges.last_mut() {
-            let last_end = last.start + last.len;
-            if last.pack == l.pack
-                && l.offset >= last_end
-                && l.offset - last_end <= max_gap
-                && end - last.start <= max_len
-            {
-                last.len = end - last.start;
-                last.chunks.push((c, l));
-                continue;
-            }
-        }
-        ranges.push(RangeRead {
-            pack: l.pack,
-            start: l.offset,
-            len: l.stored_len as u64,
-            chunks: vec![(c, l)],
-        });
-    }
+    let mut planner = RangePlanner::new(max_gap, max_len);
+    let mut ranges: Vec<RangeRead> = located
+        .into_iter()
+        .filter_map(|(c, l)| planner.push(c, l))
+        .collect();
+    ranges.extend(planner.finish());
     ranges
 }
 

@@ -2,19 +2,24 @@
 //! (see [`super::upload`]), then their indexes, then trees bottom-up.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
 
 use dvx_manifest::{EntryKind, Pointer};
 use dvx_store::{ChunkId, Store, TreeId};
 
+use super::fetch::{LOCATED_IN_MEMORY, NEEDED_IN_MEMORY};
 use super::layout::{list_whole_trees, put_tree, RemoteIndex};
+use super::plan::Located;
 use super::session::Session;
 use super::upload::upload_packs;
+use super::wanted::FILES_NAMED;
 use super::{TransferReport, PARALLEL_REQUESTS};
 use crate::config::CloudEnv;
 use crate::error::{Error, Result};
 use crate::names::count;
 use crate::progress::{Progress, Unit};
 use crate::remote::open_remote;
+use crate::spool::{Sorted, Sorter};
 use crate::treeio::{file_chunks, read_tree, TreeWalk};
 use crate::workspace::{join_rel, Dataset, Workspace};
 
@@ -132,18 +137,22 @@ pub(crate) fn refuse_plaintext_to_encrypted(b: &Session<'_>) -> Result<()> {
     })
 }
 
-/// Every tree below `roots` with its height (leaves 0), and every chunk their files name.
+/// Every tree below `roots` with its height (leaves 0), and every chunk their files name
+/// (sorted, each once; in runs on disk in `spool_dir` when there are many).
 fn trees_and_chunks(
     store: &Store,
     roots: impl IntoIterator<Item = TreeId>,
-) -> Result<(HashMap<TreeId, u32>, HashSet<ChunkId>)> {
+    spool_dir: &Path,
+) -> Result<(HashMap<TreeId, u32>, Sorted<ChunkId>)> {
     let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
-    let mut chunks = HashSet::new();
+    let mut chunks = Sorter::new(spool_dir, NEEDED_IN_MEMORY);
     let mut walk = TreeWalk::new(roots).once();
     while let Some(dir) = walk.next()? {
         let tree = read_tree(store, &dir.id)?;
         walk.enter_all(&dir, &tree);
-        chunks.extend(file_chunks(&tree).copied());
+        for c in file_chunks(&tree) {
+            chunks.push(*c)?;
+        }
         let subs = tree.entries().iter().filter_map(|e| match &e.kind {
             EntryKind::Dir { id, .. } => Some(*id),
             _ => None,
@@ -170,7 +179,7 @@ fn trees_and_chunks(
     for id in children.keys() {
         height(id, &children, &mut heights);
     }
-    Ok((heights, chunks))
+    Ok((heights, chunks.finish()?))
 }
 
 /// Pushes `versions` through an opened session.
@@ -196,19 +205,29 @@ pub(crate) fn push_to(
     // remote does not prove that what it names is there too (a pack may have been lost
     // since): everything is checked against the remote's listing, and what is missing is sent
     // again, so a push repairs the remote.
-    let (mut heights, chunks) = trees_and_chunks(store, versions.iter().map(|p| p.id))?;
+    let spool_dir = ws.state_dir();
+    let (mut heights, chunks) = trees_and_chunks(store, versions.iter().map(|p| p.id), &spool_dir)?;
 
     if !chunks.is_empty() {
         let rindex = RemoteIndex::load(ws, b)?;
         rindex.warn_damaged(b, progress);
-        let mut missing = Vec::new();
-        let mut lost = HashSet::new();
-        for c in &chunks {
-            if rindex.lookup(c)?.is_none() {
-                match store.lookup(c)? {
-                    Some(loc) => missing.push((*c, loc)),
+        // Sorted by place, so the local packs are read sequentially.
+        let mut missing = Sorter::new(&spool_dir, LOCATED_IN_MEMORY);
+        let mut bytes = 0u64;
+        let (mut lost, mut lost_count) = (HashSet::new(), 0usize);
+        let mut ids = chunks.iter()?;
+        while let Some(c) = ids.next()? {
+            if rindex.lookup(&c)?.is_none() {
+                match store.lookup(&c)? {
+                    Some(at) => {
+                        bytes += u64::from(at.stored_len);
+                        missing.push(Located { id: c, at })?;
+                    }
                     None => {
-                        lost.insert(*c);
+                        lost_count += 1;
+                        if lost.len() < FILES_NAMED {
+                            lost.insert(c);
+                        }
                     }
                 }
             }
@@ -220,14 +239,15 @@ pub(crate) fn push_to(
                 missing: true,
                 problem: format!(
                     "is missing, and this machine does not have it either ({} in all)",
-                    count(lost.len(), "chunk")
+                    count(lost_count, "chunk")
                 ),
                 files: files_with_chunks(store, versions, &lost)?,
             });
         }
-        // Read the local packs sequentially.
-        missing.sort_by_key(|(_, l)| (l.pack, l.offset));
-        upload_packs(ws, store, b, &rindex.cache_dir, &missing, progress)?;
+        let missing = missing.finish()?;
+        if !missing.is_empty() {
+            upload_packs(ws, store, b, &rindex.cache_dir, &missing, bytes, progress)?;
+        }
     }
 
     // Trees bottom-up: a parent only after all its children are on the remote.

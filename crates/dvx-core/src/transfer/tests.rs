@@ -254,3 +254,143 @@ fn concurrent_pushes_of_overlapping_data_need_no_lock() {
         fetch_and_compare(from, &remote, "mem://z", p, &dir);
     }
 }
+
+/// Small files in `data/a`, the same files in `data/b` (one shared subtree), others in
+/// `data/c` and `data/c/d`: more chunks than a unit test's fetch holds in memory, so the
+/// needed and located chunks go through sorted runs on disk and several rounds of reads.
+fn write_many(dir: &Path, seed: u64) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for sub in ["a", "b", "c", "c/d"] {
+        std::fs::create_dir_all(dir.join("data").join(sub)).expect("mkdir");
+    }
+    let mut file = |n: usize| {
+        let mut b = vec![0u8; 200 + (rng.next_u32() % 1800) as usize];
+        rng.fill_bytes(&mut b);
+        (format!("f{n}.bin"), b)
+    };
+    for i in 0..300 {
+        let (name, bytes) = file(i);
+        std::fs::write(dir.join("data/a").join(&name), &bytes).expect("write");
+        std::fs::write(dir.join("data/b").join(&name), &bytes).expect("write");
+    }
+    for i in 0..400 {
+        let (name, bytes) = file(i);
+        let sub = if i % 2 == 0 { "c" } else { "c/d" };
+        std::fs::write(dir.join("data").join(sub).join(name), bytes).expect("write");
+    }
+}
+
+#[test]
+fn fetch_of_many_chunks_goes_through_runs_and_rounds_and_honours_the_selection() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = repo(&tmp.path().join("a"));
+    write_many(a.root(), 4);
+    let p = add_data(&a);
+    let remote = MemoryBackend::new();
+    push_to(
+        &a,
+        &remote,
+        "mem",
+        "mem://m",
+        std::slice::from_ref(&p),
+        &NoProgress,
+    )
+    .expect("push");
+
+    // Only data/b: every tree arrives, only the chunks of b (which a shares).
+    let b = clone_pointer(&a, &tmp.path().join("b"));
+    let r = fetch_from(
+        &b,
+        &remote,
+        "mem",
+        "mem://m",
+        &[(p.clone(), "b".into())],
+        &NoProgress,
+    )
+    .expect("fetch b");
+    assert!(r.chunks >= 300, "{r:?}");
+    let store = b.store().expect("store");
+    let listing = crate::treeio::load_listing(store, &p.id).expect("every tree arrived");
+    let mut seen = 0;
+    for (rel, e) in &listing {
+        if let crate::scan::FlatEntry::File { chunks, .. } = e {
+            let in_b = rel.starts_with(b"a/") || rel.starts_with(b"b/");
+            for c in chunks {
+                let here = store.readable(&c.id).expect("readable");
+                assert_eq!(here, in_b, "{}", String::from_utf8_lossy(rel));
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 1000);
+    // Then the rest: exactly the chunks still missing come, each once.
+    let r = fetch_from(
+        &b,
+        &remote,
+        "mem",
+        "mem://m",
+        &[(p.clone(), String::new())],
+        &NoProgress,
+    )
+    .expect("fetch all");
+    assert_eq!(r.chunks, 400, "{r:?}");
+    fetch_and_compare(&a, &remote, "mem://m", &p, &tmp.path().join("c"));
+    // Nothing of the fetches is left in the state directory but what it keeps.
+    for ws in [&b] {
+        for e in std::fs::read_dir(ws.state_dir()).expect("state") {
+            let name = e.expect("entry").file_name();
+            assert!(
+                !name.to_string_lossy().starts_with(".tmp"),
+                "temporary file left: {name:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_pack_names_the_files_that_need_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let a = repo(&tmp.path().join("a"));
+    write_many(a.root(), 5);
+    let p = add_data(&a);
+    let remote = MemoryBackend::new();
+    push_to(
+        &a,
+        &remote,
+        "mem",
+        "mem://n",
+        std::slice::from_ref(&p),
+        &NoProgress,
+    )
+    .expect("push");
+    remote.with_objects(|o| o.retain(|k, _| !k.starts_with("packs/")));
+    let b = clone_pointer(&a, &tmp.path().join("b"));
+    let err = fetch_from(
+        &b,
+        &remote,
+        "mem",
+        "mem://n",
+        &[(p.clone(), "c/d".into())],
+        &NoProgress,
+    )
+    .expect_err("the packs are gone");
+    let msg = err.to_string();
+    // Every file of the selection is named, and none outside it.
+    for i in (1..400).step_by(2) {
+        assert!(
+            msg.contains(&format!("data/c/d/f{i}.bin")) || msg.contains("more"),
+            "{msg}"
+        );
+    }
+    assert!(
+        !msg.contains("data/a/") && !msg.contains("data/c/f"),
+        "{msg}"
+    );
+    match err {
+        crate::error::Error::RemoteObject { files, missing, .. } => {
+            assert!(missing);
+            assert_eq!(files.len(), 200, "{files:?}");
+        }
+        e => panic!("{e}"),
+    }
+}

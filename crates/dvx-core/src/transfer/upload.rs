@@ -10,9 +10,11 @@ use dvx_store::{ChunkId, Store};
 use rayon::prelude::*;
 
 use super::layout::{index_cache_path, put_index, put_pack, ReadyPack, UploadPack};
+use super::plan::Located;
 use super::session::Session;
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
+use crate::spool::{Merge, Sorted};
 use crate::workspace::Workspace;
 
 /// Packs uploaded by push are at most this size (they are assembled in memory).
@@ -27,16 +29,18 @@ type Prepared = (ChunkId, Compression, Vec<u8>, u32);
 
 /// Repacks the missing chunks (verified) into new packs and uploads each pack, then its
 /// index, while the next pack is being built.
+/// `missing` is sorted by place (local packs are read sequentially) and holds `total` stored
+/// bytes.
 pub(super) fn upload_packs(
     ws: &Workspace,
     store: &Store,
     b: &Session<'_>,
     cache_dir: &Path,
-    missing: &[(ChunkId, Location)],
+    missing: &Sorted<Located>,
+    total: u64,
     progress: &dyn Progress,
 ) -> Result<()> {
     let scratch = crate::fsx::ScratchDir::new(ws, "push")?;
-    let total: u64 = missing.iter().map(|(_, l)| l.stored_len as u64).sum();
     progress.begin("uploading", Some(total), Unit::Bytes);
     // Packs are assembled (and sealed, on an encrypted remote) in memory on this thread while
     // the uploader thread sends the previous one, then hands its buffer back: memory stays
@@ -64,19 +68,26 @@ pub(super) fn upload_packs(
         let mut builder: Option<(UploadPack, u64)> = None;
         let mut send_err = false;
         let level = store.config().remote_zstd_level;
-        let batches = batches(missing, PUSH_BATCH_BYTES);
-        for batch in batches.iter().take(PREFETCH_BATCHES) {
-            prefetch(store, batch);
-        }
-        'batches: for (bi, &batch) in batches.iter().enumerate() {
-            if let Some(next) = batches.get(bi + PREFETCH_BATCHES) {
-                prefetch(store, next);
+        let mut chunks = missing.iter()?;
+        let mut ahead = std::collections::VecDeque::new();
+        let mut read_ahead = |ahead: &mut std::collections::VecDeque<Vec<Located>>| {
+            let batch = next_batch(&mut chunks, PUSH_BATCH_BYTES)?;
+            if !batch.is_empty() {
+                prefetch(store, &batch);
+                ahead.push_back(batch);
             }
+            Ok::<(), crate::error::Error>(())
+        };
+        for _ in 0..PREFETCH_BATCHES {
+            read_ahead(&mut ahead)?;
+        }
+        'batches: while let Some(batch) = ahead.pop_front() {
+            read_ahead(&mut ahead)?;
             let prepared: Vec<Result<Prepared>> = batch
                 .par_iter()
-                .map(|(id, loc)| prepare(store, level, id, loc))
+                .map(|l| prepare(store, level, &l.id, &l.at))
                 .collect();
-            for (r, (_, loc)) in prepared.into_iter().zip(batch) {
+            for (r, Located { at: loc, .. }) in prepared.into_iter().zip(&batch) {
                 let (id, compression, bytes, raw_len) = r?;
                 let (bl, src) = builder.get_or_insert_with(|| {
                     let buf = spare_rx
@@ -108,37 +119,30 @@ pub(super) fn upload_packs(
     Ok(())
 }
 
-/// `missing` cut into batches of about `bytes` stored bytes: each is read, verified and (raw
-/// chunks) compressed on every core, then appended in order.
-fn batches(missing: &[(ChunkId, Location)], bytes: u64) -> Vec<&[(ChunkId, Location)]> {
-    let mut batches = Vec::new();
-    let mut start = 0;
+/// The next chunks of `chunks` up to about `bytes` stored bytes: each batch is read,
+/// verified and (raw chunks) compressed on every core, then appended in order.
+fn next_batch(chunks: &mut Merge<'_, Located>, bytes: u64) -> Result<Vec<Located>> {
+    let mut batch = Vec::new();
     let mut acc = 0u64;
-    for (i, (_, l)) in missing.iter().enumerate() {
-        acc += l.stored_len as u64;
-        if acc >= bytes {
-            batches.push(&missing[start..=i]);
-            start = i + 1;
-            acc = 0;
-        }
+    while acc < bytes {
+        let Some(l) = chunks.next()? else { break };
+        acc += u64::from(l.at.stored_len);
+        batch.push(l);
     }
-    if start < missing.len() {
-        batches.push(&missing[start..]);
-    }
-    batches
+    Ok(batch)
 }
 
 /// Starts reading the packs of `batch`: they are often not in the page cache (they are
 /// written around it), so the reads of the next batches start before this one is prepared.
-fn prefetch(store: &Store, batch: &[(ChunkId, Location)]) {
+fn prefetch(store: &Store, batch: &[Located]) {
     let mut i = 0;
     while i < batch.len() {
-        let pack = batch[i].1.pack;
-        let start = batch[i].1.offset;
-        let mut end = start + batch[i].1.stored_len as u64;
+        let pack = batch[i].at.pack;
+        let start = batch[i].at.offset;
+        let mut end = start + batch[i].at.stored_len as u64;
         i += 1;
-        while i < batch.len() && batch[i].1.pack == pack {
-            end = end.max(batch[i].1.offset + batch[i].1.stored_len as u64);
+        while i < batch.len() && batch[i].at.pack == pack {
+            end = end.max(batch[i].at.offset + batch[i].at.stored_len as u64);
             i += 1;
         }
         store.will_need(&pack, start, end - start);

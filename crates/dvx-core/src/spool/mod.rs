@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::scan::FlatEntry;
 use crate::statcache::StatKey;
 
+mod sort;
+pub(crate) use sort::{Merge, Sorted, Sorter};
+
 /// A record that can be spooled.
 pub(crate) trait Record: Sized {
     fn encode(&self, out: &mut Vec<u8>);
@@ -110,11 +113,16 @@ impl<T: Record> Spool<T> {
 
     /// Reads the records of one run.
     pub(crate) fn read_run(&self, run: Mark) -> Result<Reader<'_, T>> {
+        self.read_buffered(run, 1 << 20)
+    }
+
+    /// [`Spool::read_run`] through a buffer of `buffer` bytes (a merge reads many runs at once).
+    fn read_buffered(&self, run: Mark, buffer: usize) -> Result<Reader<'_, T>> {
         let mut file = &self.file;
         file.seek(SeekFrom::Start(run.offset))
             .map_err(|e| Error::io("read a temporary file in", &self.dir, e))?;
         Ok(Reader {
-            r: BufReader::with_capacity(1 << 20, file),
+            r: BufReader::with_capacity(buffer, file),
             dir: &self.dir,
             left: run.count,
             _t: PhantomData,
@@ -261,6 +269,16 @@ impl Record for FlatEntry {
                 chunks: get_chunks(r)?,
             },
         })
+    }
+}
+
+impl Record for ChunkId {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+
+    fn decode(r: &mut impl Read) -> std::io::Result<ChunkId> {
+        Ok(ChunkId(array(r)?))
     }
 }
 
