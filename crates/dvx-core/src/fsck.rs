@@ -4,16 +4,22 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use dvx_manifest::{EntryKind, Pointer, Tree};
-use dvx_store::index::IndexFile;
-use dvx_store::pack::{self, PackEntry};
+use dvx_manifest::{EntryKind, Pointer};
+use dvx_store::index::{IndexFile, Location};
+use dvx_store::pack;
 use dvx_store::{ChunkId, PackId, Store, TreeId};
 
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
-use crate::treeio::TreeWalk;
+use crate::spool::{ById, Located, Sorted, Sorter};
+use crate::treeio::{read_tree, TreeWalk};
 use crate::workspace::{join_rel, Dataset, Workspace};
 use ProblemKind::{Damaged, Missing, Unreadable};
+
+/// Pack entries held in memory before a sorted run goes to disk.
+const ENTRIES_IN_MEMORY: usize = if cfg!(test) { 30 } else { 1 << 17 };
+/// Files named per problem (the first in path order).
+const FILES_PER_PROBLEM: usize = 20;
 
 /// The kind of a problem: what a caller decides on (`what` is worded for people).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +126,8 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     let mut report = FsckReport::default();
     let mut problems: Vec<Problem> = Vec::new();
     let mut bad_chunks: HashMap<ChunkId, String> = HashMap::new();
-    let mut pack_entries: HashMap<PackId, HashMap<ChunkId, PackEntry>> = HashMap::new();
+    let mut readable_packs: HashSet<PackId> = HashSet::new();
+    let mut pack_entries: Sorter<ById> = Sorter::new(&ws.state_dir(), ENTRIES_IN_MEMORY);
 
     // 1. Packs: name, trailer, every chunk decoded and verified.
     let packs = store.list_packs()?;
@@ -166,18 +173,21 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
                 continue;
             }
         };
-        let mut map = HashMap::new();
         for e in entries {
             report.chunks += 1;
             let stored = &data[e.offset as usize..(e.offset + e.stored_len as u64) as usize];
             if let Err(err) = pack::verify_chunk(&e, id, stored) {
                 bad_chunks.insert(e.id, err.to_string());
             }
-            map.insert(e.id, e);
+            pack_entries.push(ById(Located {
+                id: e.id,
+                at: Location::of(*id, &e),
+            }))?;
         }
-        pack_entries.insert(*id, map);
+        readable_packs.insert(*id);
     }
     progress.end();
+    let pack_entries = pack_entries.finish()?;
 
     // 2. Index files: checksum, and every entry agrees with its pack's trailer.
     for path in store.list_index_files()? {
@@ -197,29 +207,13 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
             problems.push(problem(Damaged, &name, "checksum mismatch (damaged)"));
             continue;
         }
-        let entries = match idx.entries() {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(problem(Damaged, &name, &e.to_string()));
+        let (wrong, missing_packs) = match check_index(&idx, &pack_entries, &readable_packs)? {
+            Ok(found) => found,
+            Err(what) => {
+                problems.push(problem(Damaged, &name, &what));
                 continue;
             }
         };
-        let mut wrong = 0u64;
-        let mut missing_packs = BTreeSet::new();
-        for (cid, loc) in entries {
-            match pack_entries.get(&loc.pack) {
-                None => {
-                    missing_packs.insert(loc.pack);
-                }
-                Some(m) => match m.get(&cid) {
-                    Some(e)
-                        if e.offset == loc.offset
-                            && e.stored_len == loc.stored_len
-                            && e.raw_len == loc.raw_len => {}
-                    _ => wrong += 1,
-                },
-            }
-        }
         if wrong > 0 {
             problems.push(problem(
                 Damaged,
@@ -237,12 +231,12 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     }
 
     // 3. Tree objects.
-    let mut good_trees: HashMap<TreeId, Tree> = HashMap::new();
+    let mut good_trees: HashSet<TreeId> = HashSet::new();
     for id in store.list_trees()? {
         report.trees += 1;
-        match crate::treeio::read_tree(store, &id) {
-            Ok(t) => {
-                good_trees.insert(id, t);
+        match read_tree(store, &id) {
+            Ok(_) => {
+                good_trees.insert(id);
             }
             Err(e) => problems.push(problem(Damaged, &format!("tree {id}"), &e.to_string())),
         }
@@ -250,32 +244,36 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
 
     // 4. Every version in the history: all trees and chunks present and sound (a chunk
     //    counts as present only if the pack its index entry names exists and is readable).
-    let readable_packs: HashSet<PackId> = pack_entries.keys().copied().collect();
+    //    Each tree is checked once; only the versions reaching a problem are walked again,
+    //    into the problem's subtrees, to name the files affected.
+    let versions = all_versions(ws)?;
+    report.versions = versions.len() as u64;
+    let check = Check {
+        store,
+        good_trees: &good_trees,
+        bad_chunks: &bad_chunks,
+        readable_packs: &readable_packs,
+    };
+    let checked = check.all_trees(versions.iter().map(|(p, _)| p.id))?;
     let mut affected: Affected = BTreeMap::new();
-    for (p, label) in all_versions(ws)? {
-        report.versions += 1;
-        let rev = label.rsplit('@').next().unwrap_or("").to_string();
-        check_version(
-            store,
-            &p,
-            &rev,
-            &good_trees,
-            &bad_chunks,
-            &readable_packs,
-            &mut affected,
-        )?;
+    for (p, label) in &versions {
+        if checked.is_dirty(&p.id) {
+            let rev = label.rsplit('@').next().unwrap_or("");
+            check.name_files(p, rev, &checked, &mut affected)?;
+        }
     }
+    let named: HashSet<String> = affected.keys().cloned().collect();
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
             kind,
             object,
             what,
-            files: files.into_iter().take(20).collect(),
+            files: files.into_iter().collect(),
         });
     }
     for (c, detail) in &bad_chunks {
         let key = format!("chunk {c}");
-        if !problems.iter().any(|p| p.object == key) {
+        if !named.contains(&key) {
             problems.push(problem(
                 Damaged,
                 &key,
@@ -315,66 +313,280 @@ fn packs_word(n: usize) -> String {
     format!("{n} pack{}", if n == 1 { "" } else { "s" })
 }
 
+/// Checks one index file against the packs' entries (sorted by chunk id): how many entries
+/// disagree with their pack, and the packs it lists that are missing or unreadable; or why
+/// the file cannot be read.
+fn check_index(
+    idx: &IndexFile,
+    pack_entries: &Sorted<ById>,
+    readable_packs: &HashSet<PackId>,
+) -> Result<std::result::Result<(u64, BTreeSet<PackId>), String>> {
+    let mut wrong = 0u64;
+    let mut missing_packs = BTreeSet::new();
+    let mut packed = pack_entries.iter()?;
+    let mut next = packed.next()?;
+    let mut last: Option<ChunkId> = None;
+    for entry in idx.iter() {
+        let (id, at) = match entry {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        // Both sides are sorted by id: one merge answers every entry.
+        if last.is_some_and(|l| l >= id) {
+            return Ok(Err("entries out of order (damaged)".to_string()));
+        }
+        last = Some(id);
+        if !readable_packs.contains(&at.pack) {
+            missing_packs.insert(at.pack);
+            continue;
+        }
+        let want = ById(Located { id, at });
+        while next.is_some_and(|n| n < want) {
+            next = packed.next()?;
+        }
+        if next != Some(want) {
+            wrong += 1;
+        }
+    }
+    Ok(Ok((wrong, missing_packs)))
+}
+
 /// Problems found while walking versions, by object: kind, what, the files affected.
 type Affected = BTreeMap<String, (ProblemKind, String, BTreeSet<String>)>;
 
-fn check_version(
-    store: &Store,
-    p: &Pointer,
-    rev: &str,
-    trees: &HashMap<TreeId, Tree>,
-    bad_chunks: &HashMap<ChunkId, String>,
-    readable_packs: &HashSet<PackId>,
-    affected: &mut Affected,
-) -> Result<()> {
-    let base = Dataset::of(p).base();
-    let mut walk = TreeWalk::new([p.id]).once();
-    while let Some(dir) = walk.next()? {
-        let (id, prefix) = (dir.id, &dir.path);
-        let Some(tree) = trees.get(&id) else {
-            let (kind, what) = if store.has_tree(&id) {
-                (Damaged, "is damaged")
-            } else {
-                (Missing, "is missing")
-            };
-            let file = format!("{}@{rev}", join_rel(&base, prefix));
-            affected
-                .entry(format!("tree {id}"))
-                .or_insert_with(|| (kind, what.into(), BTreeSet::new()))
-                .2
-                .insert(if prefix.is_empty() {
+/// What the versions' trees hold, each checked once.
+struct Checked {
+    /// Trees with a problem of their own: missing, damaged, or a file whose chunk is.
+    bad: HashSet<TreeId>,
+    /// Trees with a problem in them or below them.
+    dirty: HashSet<TreeId>,
+}
+
+impl Checked {
+    fn is_dirty(&self, id: &TreeId) -> bool {
+        self.dirty.contains(id)
+    }
+}
+
+/// The store's findings the versions are checked against.
+struct Check<'a> {
+    store: &'a Store,
+    good_trees: &'a HashSet<TreeId>,
+    bad_chunks: &'a HashMap<ChunkId, String>,
+    readable_packs: &'a HashSet<PackId>,
+}
+
+impl Check<'_> {
+    /// What is wrong with chunk `c`, if anything.
+    fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>> {
+        Ok(if let Some(d) = self.bad_chunks.get(c) {
+            Some((Damaged, format!("is damaged ({d})")))
+        } else if !self
+            .store
+            .lookup(c)?
+            .is_some_and(|l| self.readable_packs.contains(&l.pack))
+        {
+            Some((Missing, "is missing".to_string()))
+        } else {
+            None
+        })
+    }
+
+    /// Checks every tree reachable from `roots` once.
+    fn all_trees(&self, roots: impl IntoIterator<Item = TreeId>) -> Result<Checked> {
+        let mut bad = HashSet::new();
+        let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+        let mut walk = TreeWalk::new(roots).once();
+        while let Some(dir) = walk.next()? {
+            if !self.good_trees.contains(&dir.id) {
+                bad.insert(dir.id);
+                continue;
+            }
+            let tree = read_tree(self.store, &dir.id)?;
+            walk.enter_all(&dir, &tree);
+            let mut subtrees = Vec::new();
+            for e in tree.entries() {
+                match &e.kind {
+                    EntryKind::Dir { id, .. } => subtrees.push(*id),
+                    EntryKind::File { chunks, .. } => {
+                        for c in chunks {
+                            if self.chunk_problem(&c.id)?.is_some() {
+                                bad.insert(dir.id);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !subtrees.is_empty() {
+                children.insert(dir.id, subtrees);
+            }
+        }
+        // A tree is dirty when it is bad or has a dirty subtree: parents are found through
+        // the children lists (trees are few: one per directory and version).
+        let mut parents: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+        for (parent, subtrees) in &children {
+            for c in subtrees {
+                parents.entry(*c).or_default().push(*parent);
+            }
+        }
+        let mut dirty: HashSet<TreeId> = HashSet::new();
+        let mut todo: Vec<TreeId> = bad.iter().copied().collect();
+        while let Some(t) = todo.pop() {
+            if dirty.insert(t) {
+                todo.extend(parents.get(&t).into_iter().flatten().copied());
+            }
+        }
+        Ok(Checked { bad, dirty })
+    }
+
+    /// Walks version `p` into its dirty subtrees, naming the files of each problem.
+    fn name_files(
+        &self,
+        p: &Pointer,
+        rev: &str,
+        checked: &Checked,
+        affected: &mut Affected,
+    ) -> Result<()> {
+        let base = Dataset::of(p).base();
+        let mut walk = TreeWalk::new([p.id]).once();
+        while let Some(dir) = walk.next()? {
+            let (id, prefix) = (dir.id, &dir.path);
+            if !self.good_trees.contains(&id) {
+                let (kind, what) = if self.store.has_tree(&id) {
+                    (Damaged, "is damaged")
+                } else {
+                    (Missing, "is missing")
+                };
+                let file = if prefix.is_empty() {
                     format!("{}@{rev}", p.path)
                 } else {
-                    file
-                });
-            continue;
-        };
-        walk.enter_all(&dir, tree);
-        for e in tree.entries() {
-            let EntryKind::File { chunks, .. } = &e.kind else {
-                continue;
-            };
-            let rel = dir.child(&e.name);
-            for c in chunks {
-                let issue = if let Some(d) = bad_chunks.get(&c.id) {
-                    Some((Damaged, format!("is damaged ({d})")))
-                } else if !store
-                    .lookup(&c.id)?
-                    .is_some_and(|l| readable_packs.contains(&l.pack))
-                {
-                    Some((Missing, "is missing".to_string()))
-                } else {
-                    None
+                    format!("{}@{rev}", join_rel(&base, prefix))
                 };
-                if let Some((kind, what)) = issue {
-                    affected
-                        .entry(format!("chunk {}", c.id))
-                        .or_insert_with(|| (kind, what, BTreeSet::new()))
-                        .2
-                        .insert(format!("{}@{rev}", join_rel(&base, &rel)));
+                note(affected, format!("tree {id}"), kind, what.into(), file);
+                continue;
+            }
+            let tree = read_tree(self.store, &id)?;
+            let own = checked.bad.contains(&id);
+            for e in tree.entries() {
+                match &e.kind {
+                    EntryKind::Dir { id, .. } if checked.is_dirty(id) => {
+                        walk.enter(&dir, *id, dir.child(&e.name));
+                    }
+                    EntryKind::File { chunks, .. } if own => {
+                        let rel = dir.child(&e.name);
+                        for c in chunks {
+                            if let Some((kind, what)) = self.chunk_problem(&c.id)? {
+                                let file = format!("{}@{rev}", join_rel(&base, &rel));
+                                note(affected, format!("chunk {}", c.id), kind, what, file);
+                            }
+                        }
+                    }
+                    _ => {}
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Records that `file` is affected by the problem of `object`, keeping the first
+/// [`FILES_PER_PROBLEM`] files in path order.
+fn note(affected: &mut Affected, object: String, kind: ProblemKind, what: String, file: String) {
+    let files = &mut affected
+        .entry(object)
+        .or_insert_with(|| (kind, what, BTreeSet::new()))
+        .2;
+    files.insert(file);
+    if files.len() > FILES_PER_PROBLEM {
+        files.pop_last();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{RngCore, SeedableRng};
+
+    use super::*;
+    use crate::testutil::{commit, repo};
+    use crate::{add, AddOptions, NoProgress};
+
+    /// Writes `data/{sub}/f{i}.bin` for each `i` (one chunk each) and returns the chunks.
+    fn write(
+        dir: &std::path::Path,
+        rng: &mut impl RngCore,
+        sub: &str,
+        files: std::ops::Range<usize>,
+    ) -> Vec<ChunkId> {
+        std::fs::create_dir_all(dir.join("data").join(sub)).expect("mkdir");
+        files
+            .map(|i| {
+                let mut b = vec![0u8; 500 + (rng.next_u32() % 2500) as usize];
+                rng.fill_bytes(&mut b);
+                std::fs::write(dir.join(format!("data/{sub}/f{i}.bin")), &b).expect("write");
+                ChunkId::of(&b)
+            })
+            .collect()
+    }
+
+    fn add_data(ws: &Workspace) {
+        let opts = AddOptions {
+            paths: vec!["data".into()],
+            cwd: ws.root().to_path_buf(),
+            ..AddOptions::default()
+        };
+        add(ws, &opts, &NoProgress).expect("add");
+    }
+
+    #[test]
+    fn damaged_chunks_name_their_files_in_every_version_through_sorted_runs() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let a = write(&dir, &mut rng, "deep/a", 0..60);
+        write(&dir, &mut rng, "b", 0..60);
+        add_data(&ws);
+        commit(&dir, "v1");
+        write(&dir, &mut rng, "deep/a", 0..20);
+        add_data(&ws);
+        commit(&dir, "v2");
+        let clean = fsck(&ws, &FsckOptions::default(), &NoProgress).expect("fsck");
+        assert!(clean.problems.is_empty(), "{:?}", clean.problems);
+        assert_eq!((clean.chunks, clean.versions), (140, 2));
+
+        // f5 is only in v1; f50 is in both versions. `deep` has no file of its own: the
+        // walk that names files must go through it.
+        let store = ws.store().expect("store");
+        for c in [&a[5], &a[50]] {
+            let at = store.lookup(c).expect("lookup").expect("stored");
+            let path = store.pack_path(&at.pack);
+            let mut bytes = std::fs::read(&path).expect("read");
+            bytes[at.offset as usize + 7] ^= 0x20;
+            std::fs::write(&path, bytes).expect("write");
+        }
+        let found = fsck(&ws, &FsckOptions::default(), &NoProgress).expect("fsck");
+        let files = |c: &ChunkId| -> Vec<String> {
+            let key = format!("chunk {c}");
+            let p = found.problems.iter().find(|p| p.object == key);
+            p.unwrap_or_else(|| panic!("no problem for {key}: {:?}", found.problems))
+                .files
+                .clone()
+        };
+        let f5 = files(&a[5]);
+        assert_eq!(f5.len(), 1, "{f5:?}");
+        assert!(f5[0].starts_with("data/deep/a/f5.bin@") && !f5[0].ends_with("@worktree"));
+        let f50 = files(&a[50]);
+        assert_eq!(f50.len(), 2, "{f50:?}");
+        assert!(
+            f50.iter().any(|f| f == "data/deep/a/f50.bin@worktree"),
+            "{f50:?}"
+        );
+        let chunk_problems = found
+            .problems
+            .iter()
+            .filter(|p| p.object.starts_with("chunk "));
+        assert_eq!(chunk_problems.count(), 2, "{:?}", found.problems);
+        assert!(found.problems.iter().all(|p| p.kind == Damaged));
+    }
 }

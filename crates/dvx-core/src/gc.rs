@@ -4,21 +4,27 @@
 //! is protected). Packs without live chunks are deleted; mostly-dead packs are rewritten.
 //! The only operation that takes a lock (a crashed gc's stale lock is recognised and cleared).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use dvx_store::pack::{self, PackEntry};
-use dvx_store::{ChunkId, Location, PackId, Store, TreeId};
+use dvx_store::pack;
+use dvx_store::{ChunkId, PackId, Store, TreeId};
 
 use crate::error::{Error, Result};
 use crate::fsck::live_roots;
 use crate::lock::LockFile;
 use crate::progress::{Progress, Unit};
+use crate::spool::{ById, Located, Sorted, Sorter};
 use crate::treeio::{file_chunks, read_tree, TreeWalk};
 use crate::workspace::Workspace;
 
 /// A pack whose live bytes are below this fraction of its data is rewritten.
 const REWRITE_BELOW: f64 = 0.5;
+/// Live chunk ids held in memory before a sorted run goes to disk (32 bytes each).
+const LIVE_IN_MEMORY: usize = if cfg!(test) { 40 } else { 1 << 18 };
+/// Pack entries held in memory before a sorted run goes to disk.
+const ENTRIES_IN_MEMORY: usize = if cfg!(test) { 30 } else { 1 << 17 };
 
 /// Options of gc.
 #[derive(Clone, Debug)]
@@ -125,12 +131,14 @@ fn age(path: &std::path::Path) -> Option<Duration> {
         .or(Some(Duration::ZERO))
 }
 
-/// Walks trees from `roots`, collecting live trees and chunks (trees absent locally are skipped).
+/// Walks trees from `roots` (trees absent locally are skipped): the live trees (one per
+/// directory and version: few) and the live chunks, sorted, in runs on disk when many.
 fn mark(
     store: &Store,
     roots: impl IntoIterator<Item = TreeId>,
-) -> Result<(HashSet<TreeId>, HashSet<ChunkId>)> {
-    let mut chunks = HashSet::new();
+    spool_dir: &Path,
+) -> Result<(HashSet<TreeId>, Sorted<ChunkId>)> {
+    let mut chunks = Sorter::new(spool_dir, LIVE_IN_MEMORY);
     let mut walk = TreeWalk::new(roots).once();
     while let Some(dir) = walk.next()? {
         if !store.has_tree(&dir.id) {
@@ -138,9 +146,73 @@ fn mark(
         }
         let tree = read_tree(store, &dir.id)?;
         walk.enter_all(&dir, &tree);
-        chunks.extend(file_chunks(&tree).copied());
+        for c in file_chunks(&tree) {
+            chunks.push(*c)?;
+        }
     }
-    Ok((walk.into_seen(), chunks))
+    Ok((walk.into_seen(), chunks.finish()?))
+}
+
+/// The trailer entries of `packs`, sorted by chunk id, and the packs whose trailer could not
+/// be read (a damaged pack is fsck's business, never gc's: the caller keeps it).
+fn pack_entries(
+    store: &Store,
+    packs: &[PackId],
+    spool_dir: &Path,
+) -> Result<(Sorted<ById>, Vec<PackId>)> {
+    let mut sorter = Sorter::new(spool_dir, ENTRIES_IN_MEMORY);
+    let mut unreadable = Vec::new();
+    for id in packs {
+        let path = store.pack_path(id);
+        let file = dvx_store::fs::open(&path)?;
+        match pack::read_trailer(&file, &path) {
+            Ok(entries) => {
+                for e in &entries {
+                    sorter.push(ById(Located {
+                        id: e.id,
+                        at: dvx_store::Location::of(*id, e),
+                    }))?;
+                }
+            }
+            Err(_) => unreadable.push(*id),
+        }
+    }
+    Ok((sorter.finish()?, unreadable))
+}
+
+/// Passes every entry of `entries` to `f` with whether its chunk is in `live`: one merge of
+/// the two sorted streams.
+fn join_live(
+    entries: &Sorted<ById>,
+    live: &Sorted<ChunkId>,
+    mut f: impl FnMut(&Located, bool) -> Result<()>,
+) -> Result<()> {
+    let (mut entries, mut live) = (entries.iter()?, live.iter()?);
+    let mut next_live = live.next()?;
+    while let Some(ById(e)) = entries.next()? {
+        while next_live.is_some_and(|l| l < e.id) {
+            next_live = live.next()?;
+        }
+        f(&e, next_live == Some(e.id))?;
+    }
+    Ok(())
+}
+
+/// How many distinct ids `sorted` holds.
+fn count(sorted: &Sorted<ChunkId>) -> Result<u64> {
+    let (mut it, mut n) = (sorted.iter()?, 0);
+    while it.next()?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Data and live bytes of one pack, and its live chunks.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    data: u64,
+    live: u64,
+    live_chunks: u64,
 }
 
 /// Runs gc on the local store.
@@ -163,14 +235,16 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
             roots.push(*t);
         }
     }
-    let (live_trees, live_chunks) = mark(store, roots)?;
-    report.live_chunks = live_chunks.len() as u64;
+    let spool_dir = ws.state_dir();
+    let (live_trees, live_chunks) = mark(store, roots, &spool_dir)?;
+    report.live_chunks = count(&live_chunks)?;
 
-    // Sweep packs.
+    // Sweep packs: the entries of every pack past the grace period, joined with the live
+    // chunks, give each pack's live bytes.
     let packs = store.list_packs()?;
     progress.begin("collecting", Some(packs.len() as u64), Unit::Items);
-    let mut to_delete: Vec<(PackId, u64)> = Vec::new();
-    let mut to_rewrite: Vec<(PackId, Vec<PackEntry>, u64)> = Vec::new();
+    let mut sizes: HashMap<PackId, u64> = HashMap::new();
+    let mut old = Vec::new();
     for id in &packs {
         progress.advance(1);
         let path = store.pack_path(id);
@@ -181,32 +255,39 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
             report.bytes_kept += size;
             continue;
         }
-        let file = dvx_store::fs::open(&path)?;
-        let entries = match pack::read_trailer(&file, &path) {
-            Ok(e) => e,
-            // A damaged pack is fsck's business, never gc's: keep it.
-            Err(_) => {
-                report.packs_kept += 1;
-                report.bytes_kept += size;
-                continue;
-            }
-        };
-        let data: u64 = entries.iter().map(|e| e.stored_len as u64).sum();
-        let live: Vec<PackEntry> = entries
-            .into_iter()
-            .filter(|e| live_chunks.contains(&e.id))
-            .collect();
-        let live_bytes: u64 = live.iter().map(|e| e.stored_len as u64).sum();
-        if live.is_empty() {
+        sizes.insert(*id, size);
+        old.push(*id);
+    }
+    let (entries, unreadable) = pack_entries(store, &old, &spool_dir)?;
+    let mut tallies: HashMap<PackId, Tally> = HashMap::new();
+    join_live(&entries, &live_chunks, |e, live| {
+        let t = tallies.entry(e.at.pack).or_default();
+        t.data += e.at.stored_len as u64;
+        if live {
+            t.live += e.at.stored_len as u64;
+            t.live_chunks += 1;
+        }
+        Ok(())
+    })?;
+    progress.end();
+    let unreadable: HashSet<PackId> = unreadable.into_iter().collect();
+    let mut to_delete: Vec<(PackId, u64)> = Vec::new();
+    let mut to_rewrite: Vec<(PackId, u64, u64)> = Vec::new();
+    for id in &old {
+        let size = sizes[id];
+        let t = tallies.get(id).copied().unwrap_or_default();
+        if unreadable.contains(id) {
+            report.packs_kept += 1;
+            report.bytes_kept += size;
+        } else if t.live_chunks == 0 {
             to_delete.push((*id, size));
-        } else if (live_bytes as f64) < REWRITE_BELOW * data as f64 {
-            to_rewrite.push((*id, live, size));
+        } else if (t.live as f64) < REWRITE_BELOW * t.data as f64 {
+            to_rewrite.push((*id, t.live, size));
         } else {
             report.packs_kept += 1;
             report.bytes_kept += size;
         }
     }
-    progress.end();
     let dead_trees: Vec<TreeId> = all_trees
         .iter()
         .filter(|t| {
@@ -220,24 +301,30 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
     report.trees_deleted = dead_trees.len() as u64;
     report.bytes_freed = to_delete.iter().map(|(_, s)| s).sum();
     if opts.dry_run {
-        let live_rewritten: u64 = to_rewrite
-            .iter()
-            .map(|(_, live, size)| size - live.iter().map(|e| e.stored_len as u64).sum::<u64>())
-            .sum();
+        let live_rewritten: u64 = to_rewrite.iter().map(|(_, live, size)| size - live).sum();
         report.bytes_freed += live_rewritten;
         return Ok(report);
     }
 
-    // Rewrite mostly-dead packs: copy their live chunks (verified) into new packs, publish
-    // the new index, and only then delete the old packs.
+    // Rewrite mostly-dead packs: copy their live chunks (verified) into new packs, in pack
+    // and offset order, publish the new index, and only then delete the old packs.
     if !to_rewrite.is_empty() {
-        let writer = store.writer();
-        for (id, live, _) in &to_rewrite {
-            for e in live {
-                let stored = store.read_stored(&Location::of(*id, e))?;
-                pack::verify_chunk(e, id, &stored)?;
-                writer.copy_stored(e.id, e.compression, &stored, e.raw_len)?;
+        let rewrite: HashSet<PackId> = to_rewrite.iter().map(|(id, _, _)| *id).collect();
+        let mut keep = Sorter::new(&spool_dir, ENTRIES_IN_MEMORY);
+        join_live(&entries, &live_chunks, |e, live| {
+            if live && rewrite.contains(&e.at.pack) {
+                keep.push(*e)?;
             }
+            Ok(())
+        })?;
+        let keep = keep.finish()?;
+        let writer = store.writer();
+        let mut it = keep.iter()?;
+        while let Some(e) = it.next()? {
+            let stored = store.read_stored(&e.at)?;
+            let entry = e.at.entry(e.id);
+            pack::verify_chunk(&entry, &e.at.pack, &stored)?;
+            writer.copy_stored(e.id, entry.compression, &stored, entry.raw_len)?;
         }
         let stats = writer.finish()?;
         for (id, _, size) in &to_rewrite {
@@ -249,30 +336,37 @@ pub fn gc(ws: &Workspace, opts: &GcOptions, progress: &dyn Progress) -> Result<G
             .saturating_sub(stats.stored_bytes);
         report.bytes_kept += stats.stored_bytes;
     }
+    drop(entries);
+    drop(live_chunks);
     // Mark again right before deleting: versions committed or staged while we worked are
     // live too. (An add still running is protected by the grace period, not by this.)
     let (roots, _) = store_live_roots(ws, store)?;
     store.reload();
-    let (late_trees, late_chunks) = mark(store, roots)?;
+    let (late_trees, late_chunks) = mark(store, roots, &spool_dir)?;
     let rewritten: HashSet<PackId> = to_rewrite.iter().map(|(id, _, _)| *id).collect();
-    let mut doomed: HashSet<PackId> = HashSet::new();
-    for (id, _) in &to_delete {
-        let path = store.pack_path(id);
-        // Freshened since we looked (a concurrent add reused it): keep it.
-        if age(&path).is_none_or(|a| a < opts.keep) {
-            continue;
+    // Freshened since we looked (a concurrent add reused it): keep it.
+    let candidates: Vec<PackId> = to_delete
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| age(&store.pack_path(id)).is_some_and(|a| a >= opts.keep))
+        .collect();
+    let recheck: Vec<PackId> = candidates
+        .iter()
+        .filter(|id| !rewritten.contains(id))
+        .copied()
+        .collect();
+    let (entries, unreadable) = pack_entries(store, &recheck, &spool_dir)?;
+    let mut now_live: HashSet<PackId> = unreadable.into_iter().collect();
+    join_live(&entries, &late_chunks, |e, live| {
+        if live {
+            now_live.insert(e.at.pack);
         }
-        if !rewritten.contains(id) {
-            let file = dvx_store::fs::open(&path)?;
-            let now_live = pack::read_trailer(&file, &path)
-                .map(|es| es.iter().any(|e| late_chunks.contains(&e.id)))
-                .unwrap_or(true);
-            if now_live {
-                continue;
-            }
-        }
-        doomed.insert(*id);
-    }
+        Ok(())
+    })?;
+    let mut doomed: HashSet<PackId> = candidates
+        .into_iter()
+        .filter(|id| !now_live.contains(id))
+        .collect();
     // The index must stop naming a pack before the pack goes: a crash in between then leaves
     // unindexed packs (found through their trailers, deleted by the next gc), never an index
     // entry pointing at a missing pack (which would make a later add skip storing a chunk).
@@ -304,5 +398,89 @@ fn remove(path: &std::path::Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rand::{RngCore, SeedableRng};
+
+    use super::*;
+    use crate::testutil::{commit, repo};
+    use crate::{add, fsck, AddOptions, FsckOptions, NoProgress};
+
+    /// Writes `data/f{i}.bin` for each `i`: one chunk each, returned.
+    fn write(dir: &Path, rng: &mut impl RngCore, files: std::ops::Range<usize>) -> Vec<ChunkId> {
+        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
+        files
+            .map(|i| {
+                let mut b = vec![0u8; 500 + (rng.next_u32() % 2500) as usize];
+                rng.fill_bytes(&mut b);
+                std::fs::write(dir.join(format!("data/f{i}.bin")), &b).expect("write");
+                ChunkId::of(&b)
+            })
+            .collect()
+    }
+
+    fn add_data(ws: &Workspace) {
+        let opts = AddOptions {
+            paths: vec!["data".into()],
+            cwd: ws.root().to_path_buf(),
+            ..AddOptions::default()
+        };
+        add(ws, &opts, &NoProgress).expect("add");
+    }
+
+    #[test]
+    fn gc_through_sorted_runs_keeps_every_live_chunk_and_frees_the_rest() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // v1: 150 files, committed.
+        let v1 = write(&dir, &mut rng, 0..150);
+        add_data(&ws);
+        commit(&dir, "v1");
+        // An uncommitted version rewrites 100 files; the next keeps 30 of them, rewrites
+        // the other 70 again and is committed: 30 of that version's 100 chunks stay live.
+        let middle = write(&dir, &mut rng, 0..100);
+        add_data(&ws);
+        let v2 = write(&dir, &mut rng, 30..100);
+        add_data(&ws);
+        commit(&dir, "v2");
+        let store = ws.store().expect("store");
+        let packs_before = store.list_packs().expect("packs").len();
+
+        let opts = GcOptions {
+            dry_run: false,
+            keep: Duration::ZERO,
+        };
+        let report = gc(&ws, &opts, &NoProgress).expect("gc");
+        assert_eq!(report.live_chunks, 150 + 30 + 70, "{report:?}");
+        // The middle version's packs (an add writes one per thread) hold 30% live bytes.
+        assert!(report.packs_rewritten >= 1, "{report:?}");
+        assert_eq!(report.packs_deleted, 0, "{report:?}");
+        assert_eq!(report.trees_deleted, 1, "{report:?}");
+        store.reload();
+        let live = v1.iter().chain(&middle[..30]).chain(&v2);
+        for c in live {
+            let at = store.lookup(c).expect("lookup").expect("live chunk kept");
+            assert_eq!(&ChunkId::of(&store.read_chunk_at(c, &at).expect("read")), c);
+        }
+        for c in &middle[30..] {
+            assert!(
+                store.lookup(c).expect("lookup").is_none(),
+                "dead chunk kept"
+            );
+        }
+        // The rewritten packs are gone and their live chunks are in new ones.
+        assert!(store.list_packs().expect("packs").len() <= packs_before);
+        let checked = fsck(&ws, &FsckOptions::default(), &NoProgress).expect("fsck");
+        assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+        // Nothing more to free, and nothing left in the state directory.
+        let again = gc(&ws, &opts, &NoProgress).expect("gc");
+        assert_eq!(again.bytes_freed, 0, "{again:?}");
     }
 }

@@ -25,6 +25,12 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Commits everything in the worktree at `dir`.
+pub(crate) fn commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", message]);
+}
+
 /// A git repository at `dir` with dvx initialised.
 pub(crate) fn repo(dir: &Path) -> Workspace {
     std::fs::create_dir_all(dir).expect("mkdir");

@@ -308,7 +308,12 @@ impl IndexFile {
 
     /// Every entry, in id order.
     pub fn entries(&self) -> Result<Vec<(ChunkId, Location)>> {
-        (0..self.count).map(|i| self.entry(i)).collect()
+        self.iter().collect()
+    }
+
+    /// Every entry, in id order, read from the mapped file one at a time.
+    pub fn iter(&self) -> impl Iterator<Item = Result<(ChunkId, Location)>> + '_ {
+        (0..self.count).map(|i| self.entry(i))
     }
 
     /// Recomputes the checksum of the whole file (fsck).

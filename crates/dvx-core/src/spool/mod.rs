@@ -13,7 +13,9 @@ use crate::error::{Error, Result};
 use crate::scan::FlatEntry;
 use crate::statcache::StatKey;
 
+mod located;
 mod sort;
+pub(crate) use located::{ById, Located};
 pub(crate) use sort::{Merge, Sorted, Sorter};
 
 /// A record that can be spooled.

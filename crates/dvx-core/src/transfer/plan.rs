@@ -1,12 +1,8 @@
 //! Which byte ranges of which remote packs a fetch reads: the chunks it needs, sorted by
 //! pack and offset, neighbours merged into one ranged read. Pure: no I/O.
 
-use std::io::Read;
-
 use dvx_store::index::Location;
-use dvx_store::{ChunkId, Compression, PackId};
-
-use crate::spool::{self, Record};
+use dvx_store::{ChunkId, PackId};
 
 /// Byte ranges closer than this are fetched in one request: a gap costs less to download
 /// than a request's round trip.
@@ -14,62 +10,7 @@ pub(crate) const MAX_RANGE_GAP: u64 = 256 << 10;
 /// Upper bound of one ranged read (bounds memory: requests in flight x this).
 pub(crate) const MAX_RANGE_LEN: u64 = 4 << 20;
 
-/// A chunk and where it is (on the remote, or in the local store), ordered by place.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Located {
-    pub id: ChunkId,
-    pub at: Location,
-}
-
-impl Located {
-    fn key(&self) -> (PackId, u64, ChunkId) {
-        (self.at.pack, self.at.offset, self.id)
-    }
-}
-
-impl Ord for Located {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
-impl PartialOrd for Located {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Record for Located {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.id.as_bytes());
-        out.extend_from_slice(self.at.pack.as_bytes());
-        out.extend_from_slice(&self.at.offset.to_le_bytes());
-        spool::put_u32(out, self.at.stored_len);
-        spool::put_u32(out, self.at.raw_len);
-        out.push(self.at.compression.to_byte());
-    }
-
-    fn decode(r: &mut impl Read) -> std::io::Result<Located> {
-        let id = ChunkId(spool::array(r)?);
-        let pack = PackId(spool::array(r)?);
-        let offset = u64::from_le_bytes(spool::array(r)?);
-        let stored_len = spool::get_u32(r)?;
-        let raw_len = spool::get_u32(r)?;
-        let compression = Compression::from_byte(spool::array::<1>(r)?[0]).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidData, "bad compression byte")
-        })?;
-        Ok(Located {
-            id,
-            at: Location {
-                pack,
-                offset,
-                stored_len,
-                raw_len,
-                compression,
-            },
-        })
-    }
-}
+pub(crate) use crate::spool::Located;
 
 /// One ranged read of a remote pack, and the chunks inside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
