@@ -505,38 +505,11 @@ fn note(affected: &mut Affected, object: String, kind: ProblemKind, what: String
 
 #[cfg(test)]
 mod tests {
-    use rand::{RngCore, SeedableRng};
+    use rand::SeedableRng;
 
     use super::*;
-    use crate::testutil::{commit, repo};
-    use crate::{add, AddOptions, NoProgress};
-
-    /// Writes `data/{sub}/f{i}.bin` for each `i` (one chunk each) and returns the chunks.
-    fn write(
-        dir: &std::path::Path,
-        rng: &mut impl RngCore,
-        sub: &str,
-        files: std::ops::Range<usize>,
-    ) -> Vec<ChunkId> {
-        std::fs::create_dir_all(dir.join("data").join(sub)).expect("mkdir");
-        files
-            .map(|i| {
-                let mut b = vec![0u8; 500 + (rng.next_u32() % 2500) as usize];
-                rng.fill_bytes(&mut b);
-                std::fs::write(dir.join(format!("data/{sub}/f{i}.bin")), &b).expect("write");
-                ChunkId::of(&b)
-            })
-            .collect()
-    }
-
-    fn add_data(ws: &Workspace) {
-        let opts = AddOptions {
-            paths: vec!["data".into()],
-            cwd: ws.root().to_path_buf(),
-            ..AddOptions::default()
-        };
-        add(ws, &opts, &NoProgress).expect("add");
-    }
+    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::NoProgress;
 
     #[test]
     fn damaged_chunks_name_their_files_in_every_version_through_sorted_runs() {
@@ -544,11 +517,11 @@ mod tests {
         let dir = tmp.path().join("r");
         let ws = repo(&dir);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let a = write(&dir, &mut rng, "deep/a", 0..60);
-        write(&dir, &mut rng, "b", 0..60);
+        let a = random_files(&dir, &mut rng, "deep/a", 0..60);
+        random_files(&dir, &mut rng, "b", 0..60);
         add_data(&ws);
         commit(&dir, "v1");
-        write(&dir, &mut rng, "deep/a", 0..20);
+        random_files(&dir, &mut rng, "deep/a", 0..20);
         add_data(&ws);
         commit(&dir, "v2");
         let clean = fsck(&ws, &FsckOptions::default(), &NoProgress).expect("fsck");

@@ -403,35 +403,11 @@ fn remove(path: &std::path::Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use rand::{RngCore, SeedableRng};
+    use rand::SeedableRng;
 
     use super::*;
-    use crate::testutil::{commit, repo};
-    use crate::{add, fsck, AddOptions, FsckOptions, NoProgress};
-
-    /// Writes `data/f{i}.bin` for each `i`: one chunk each, returned.
-    fn write(dir: &Path, rng: &mut impl RngCore, files: std::ops::Range<usize>) -> Vec<ChunkId> {
-        std::fs::create_dir_all(dir.join("data")).expect("mkdir");
-        files
-            .map(|i| {
-                let mut b = vec![0u8; 500 + (rng.next_u32() % 2500) as usize];
-                rng.fill_bytes(&mut b);
-                std::fs::write(dir.join(format!("data/f{i}.bin")), &b).expect("write");
-                ChunkId::of(&b)
-            })
-            .collect()
-    }
-
-    fn add_data(ws: &Workspace) {
-        let opts = AddOptions {
-            paths: vec!["data".into()],
-            cwd: ws.root().to_path_buf(),
-            ..AddOptions::default()
-        };
-        add(ws, &opts, &NoProgress).expect("add");
-    }
+    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::{fsck, FsckOptions, NoProgress};
 
     #[test]
     fn gc_through_sorted_runs_keeps_every_live_chunk_and_frees_the_rest() {
@@ -440,14 +416,14 @@ mod tests {
         let ws = repo(&dir);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         // v1: 150 files, committed.
-        let v1 = write(&dir, &mut rng, 0..150);
+        let v1 = random_files(&dir, &mut rng, "", 0..150);
         add_data(&ws);
         commit(&dir, "v1");
         // An uncommitted version rewrites 100 files; the next keeps 30 of them, rewrites
         // the other 70 again and is committed: 30 of that version's 100 chunks stay live.
-        let middle = write(&dir, &mut rng, 0..100);
+        let middle = random_files(&dir, &mut rng, "", 0..100);
         add_data(&ws);
-        let v2 = write(&dir, &mut rng, 30..100);
+        let v2 = random_files(&dir, &mut rng, "", 30..100);
         add_data(&ws);
         commit(&dir, "v2");
         let store = ws.store().expect("store");

@@ -25,6 +25,36 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// Writes `data/{sub}/f{i}.bin` below `dir` for each `i`, of 500 to 3,000 random bytes (one
+/// chunk each), and returns their chunks.
+pub(crate) fn random_files(
+    dir: &Path,
+    rng: &mut impl rand::RngCore,
+    sub: &str,
+    files: std::ops::Range<usize>,
+) -> Vec<dvx_store::ChunkId> {
+    let at = dir.join("data").join(sub);
+    std::fs::create_dir_all(&at).expect("mkdir");
+    files
+        .map(|i| {
+            let mut b = vec![0u8; 500 + (rng.next_u32() % 2500) as usize];
+            rng.fill_bytes(&mut b);
+            std::fs::write(at.join(format!("f{i}.bin")), &b).expect("write");
+            dvx_store::ChunkId::of(&b)
+        })
+        .collect()
+}
+
+/// `dvx add data` in `ws`.
+pub(crate) fn add_data(ws: &Workspace) {
+    let opts = crate::AddOptions {
+        paths: vec!["data".into()],
+        cwd: ws.root().to_path_buf(),
+        ..crate::AddOptions::default()
+    };
+    crate::add(ws, &opts, &crate::NoProgress).expect("add");
+}
+
 /// Commits everything in the worktree at `dir`.
 pub(crate) fn commit(dir: &Path, message: &str) {
     git(dir, &["add", "-A"]);

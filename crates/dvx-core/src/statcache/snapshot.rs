@@ -40,34 +40,94 @@ pub(crate) fn path_for(state_dir: &Path, dataset: &str) -> PathBuf {
 /// (the dataset directory) still has its recorded stat: the dataset is clean against `id`.
 /// False means "not known", never "modified".
 pub(crate) fn is_clean(state_dir: &Path, dataset: &str, base: &Path, id: &TreeId) -> bool {
-    let file = path_for(state_dir, dataset);
-    let Ok(bytes) = std::fs::read(&file) else {
+    let Some(mapped) = Mapped::open(&path_for(state_dir, dataset)) else {
         return false;
     };
-    let Some(body) = header(&bytes, dataset, id) else {
+    let bytes = mapped.bytes();
+    let Some(body) = header(bytes, dataset, id) else {
         return false;
     };
+    let pages = Some(&mapped);
     // The checksum is verified beside the walk: both must pass.
     let (intact, same) = rayon::join(
-        || checksum_ok(&bytes),
+        || checksum_ok(bytes, pages),
         || {
-            subtree_ends(body.entries, body.count)
-                .is_some_and(|ends| check_tree(base, body.entries, &ends))
+            subtree_ends(body.entries, body.count, pages)
+                .is_some_and(|ends| check_tree(base, body.entries, &ends, pages))
         },
     );
     intact && same
 }
 
+/// How much of the snapshot a sequential pass reads before handing its pages back.
+const RELEASE_BLOCK: usize = 8 << 20;
+
+/// A snapshot file mapped into memory (about 60 bytes a file). Each pass over it hands back
+/// the pages it is done with, so the resident memory of a no-op status does not grow with
+/// the dataset.
+struct Mapped {
+    map: memmap2::Mmap,
+}
+
+impl Mapped {
+    #[allow(unsafe_code)]
+    fn open(path: &Path) -> Option<Mapped> {
+        let file = std::fs::File::open(path).ok()?;
+        // SAFETY: a snapshot is replaced by a rename, never written in place; one cut short
+        // by hand fails its checksum (or, truncated under a running status, stops it, as a
+        // truncated index file would).
+        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        Some(Mapped { map })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Drops `part` (a slice of this mapping) from the process's resident pages; they stay
+    /// in the page cache and are read again if touched. Only advice: nothing to report.
+    #[allow(unsafe_code)]
+    fn release(&self, part: &[u8]) {
+        let start = (part.as_ptr() as usize).wrapping_sub(self.map.as_ptr() as usize);
+        if part.is_empty() || start >= self.map.len() || part.len() > self.map.len() - start {
+            return;
+        }
+        // SAFETY: a read-only shared mapping of a file: a dropped page is read back from the
+        // file on its next touch, by any thread, with the same bytes.
+        #[cfg(unix)]
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, part.len())
+        };
+    }
+}
+
+/// [`Mapped::release`] when the bytes are mapped (tests pass bytes in memory).
+fn release(pages: Option<&Mapped>, part: &[u8]) {
+    if let Some(m) = pages {
+        m.release(part);
+    }
+}
+
 /// Where the entries of each directory's subtree end, by the offset of the directory's own
 /// entry (the snapshot lists a directory, then everything below it); `None` unless the
 /// entries parse and number `count`.
-fn subtree_ends(entries: &[u8], count: u64) -> Option<std::collections::HashMap<usize, usize>> {
+fn subtree_ends(
+    entries: &[u8],
+    count: u64,
+    pages: Option<&Mapped>,
+) -> Option<std::collections::HashMap<usize, usize>> {
     let mut ends = std::collections::HashMap::new();
     // The open directories: their path and the offset of their entry.
     let mut open: Vec<(&[u8], usize)> = Vec::new();
     let mut cur = Cursor::new(entries);
     let mut n = 0u64;
+    let mut released = 0;
     while !cur.is_empty() {
+        if cur.pos - released >= RELEASE_BLOCK {
+            release(pages, &entries[released..cur.pos]);
+            released = cur.pos;
+        }
         let at = cur.pos;
         let (rel, is_dir) = cur.skip_entry()?;
         while let Some(&(dir, start)) = open.last() {
@@ -83,6 +143,7 @@ fn subtree_ends(entries: &[u8], count: u64) -> Option<std::collections::HashMap<
         }
         n += 1;
     }
+    release(pages, &entries[released..]);
     for (_, start) in open {
         ends.insert(start, entries.len());
     }
@@ -204,12 +265,17 @@ struct Body<'a> {
 }
 
 /// Whether the snapshot's last 32 bytes are the BLAKE3 of the rest.
-fn checksum_ok(bytes: &[u8]) -> bool {
+fn checksum_ok(bytes: &[u8], pages: Option<&Mapped>) -> bool {
     if bytes.len() < 32 {
         return false;
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
-    blake3::hash(body).as_bytes() == sum
+    let mut hasher = blake3::Hasher::new();
+    for block in body.chunks(RELEASE_BLOCK) {
+        hasher.update(block);
+        release(pages, block);
+    }
+    hasher.finalize().as_bytes() == sum
 }
 
 /// The entries of a snapshot of `dataset` for `id` (magic, version id and dataset path
@@ -341,7 +407,12 @@ const SPLIT_BYTES: usize = 8 * 1024;
 /// recorded stat. Subtrees are compared side by side on the worker pool (a no-op status is
 /// one `fstatat` per file, the kernel's work: it takes both cores).
 #[cfg(unix)]
-fn check_tree(base: &Path, entries: &[u8], ends: &std::collections::HashMap<usize, usize>) -> bool {
+fn check_tree(
+    base: &Path,
+    entries: &[u8],
+    ends: &std::collections::HashMap<usize, usize>,
+    pages: Option<&Mapped>,
+) -> bool {
     use rustix::fs::{self as rfs, Mode};
     use std::sync::atomic::{AtomicBool, Ordering};
     let Ok(fd) = rfs::open(base, DIR_FLAGS, Mode::empty()) else {
@@ -351,13 +422,19 @@ fn check_tree(base: &Path, entries: &[u8], ends: &std::collections::HashMap<usiz
     let job = Job {
         ends,
         differs: &differs,
+        pages,
     };
     rayon::scope(|s| job.dir(s, fd, Vec::new(), Cursor::new(entries), 0));
     !differs.load(Ordering::Relaxed)
 }
 
 #[cfg(not(unix))]
-fn check_tree(_: &Path, _: &[u8], _: &std::collections::HashMap<usize, usize>) -> bool {
+fn check_tree(
+    _: &Path,
+    _: &[u8],
+    _: &std::collections::HashMap<usize, usize>,
+    _: Option<&Mapped>,
+) -> bool {
     false
 }
 
@@ -367,6 +444,7 @@ fn check_tree(_: &Path, _: &[u8], _: &std::collections::HashMap<usize, usize>) -
 struct Job<'a> {
     ends: &'a std::collections::HashMap<usize, usize>,
     differs: &'a std::sync::atomic::AtomicBool,
+    pages: Option<&'a Mapped>,
 }
 
 #[cfg(unix)]
@@ -394,6 +472,8 @@ impl<'a> Job<'a> {
         let Some((buf, names)) = sorted_names(&fd) else {
             return fail();
         };
+        // This directory's own entries run from `span` to the next subtree, and on after it.
+        let mut span = cur.pos;
         for (a, b) in names {
             let name = &buf[a..b];
             match special(name) {
@@ -432,7 +512,9 @@ impl<'a> Job<'a> {
                         pos: cur.pos,
                         end,
                     };
+                    release(self.pages, &cur.buf[span..cur.pos]);
                     cur.pos = end;
+                    span = end;
                     if end - below.pos > SPLIT_BYTES {
                         let rel = rel.clone();
                         scope.spawn(move |s| self.dir(s, sub, rel, below, depth + 1));
@@ -448,6 +530,7 @@ impl<'a> Job<'a> {
                 return fail();
             }
         }
+        release(self.pages, &cur.buf[span..cur.pos]);
         if !cur.is_empty() {
             fail();
         }

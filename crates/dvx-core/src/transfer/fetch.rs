@@ -24,7 +24,7 @@ use crate::error::{Error, Result};
 use crate::names::count;
 use crate::progress::{Progress, Unit};
 use crate::remote::open_remote;
-use crate::spool::{self, Sorter};
+use crate::spool::{self, Sorted, Sorter};
 use crate::targets::{select, Target};
 use crate::treeio::{read_tree, WalkDir};
 use crate::workspace::Workspace;
@@ -137,33 +137,16 @@ pub(crate) fn fetch_into(
     // 1. Every tree (local, or downloaded and kept aside), and the chunks the selected files
     //    need that the store cannot read (an indexed chunk whose pack is gone is fetched again).
     let mut pending = PendingTrees::new(state_dir)?;
-    let mut needed = Sorter::new(state_dir, NEEDED_IN_MEMORY);
-    walk_selected(
+    let (needed, _) = needed_chunks(
+        store,
+        TreeSource::Remote(b),
         targets,
-        Walk::Load,
-        &mut |t, dir| {
-            load_tree(
-                store,
-                TreeSource::Remote(b),
-                &t.pointer.path,
-                dir,
-                &mut pending,
-            )
-            .map(Some)
-        },
-        &mut |f| {
-            for c in f.chunks {
-                if !store.readable(&c.id)? {
-                    needed.push(c.id)?;
-                }
-            }
-            Ok(())
-        },
+        &mut pending,
+        state_dir,
     )?;
     for t in targets {
         report.add_version(&t.pointer);
     }
-    let needed = needed.finish()?;
     // 2. The chunks.
     if !needed.is_empty() {
         let rindex = RemoteIndex::load_in(state_dir, b)?;
@@ -206,6 +189,35 @@ pub(crate) fn fetch_trees(
         &mut |_| Ok(()),
     )?;
     pending.write_to(store)
+}
+
+/// Loads every tree of `targets` (from `source` into `pending` when `store` lacks it) and
+/// sorts the chunks the selected files need that `store` cannot read (an indexed chunk whose
+/// pack is gone is needed again), with how many times one was named.
+pub(crate) fn needed_chunks(
+    store: &Store,
+    source: TreeSource<'_, '_>,
+    targets: &[Target],
+    pending: &mut PendingTrees,
+    spool_dir: &Path,
+) -> Result<(Sorted<ChunkId>, u64)> {
+    let mut needed = Sorter::new(spool_dir, NEEDED_IN_MEMORY);
+    let mut named = 0u64;
+    walk_selected(
+        targets,
+        Walk::Load,
+        &mut |t, dir| load_tree(store, source, &t.pointer.path, dir, pending).map(Some),
+        &mut |f| {
+            for c in f.chunks {
+                if !store.readable(&c.id)? {
+                    needed.push(c.id)?;
+                    named += 1;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok((needed.finish()?, named))
 }
 
 /// Where the trees the store lacks come from.

@@ -7,12 +7,11 @@ use std::time::Instant;
 
 use dvx_store::Store;
 
-use super::fetch::{load_tree, TreeSource, NEEDED_IN_MEMORY};
+use super::fetch::{needed_chunks, TreeSource};
 use super::wanted::{files_needing, walk_selected, PendingTrees, Walk};
 use super::TransferReport;
 use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
-use crate::spool::Sorter;
 use crate::targets::Target;
 use crate::treeio::read_tree;
 
@@ -33,36 +32,17 @@ pub(crate) fn copy_from_store(
         ..TransferReport::default()
     };
     let mut pending = PendingTrees::new(spool_dir)?;
-    let mut needed = Sorter::new(spool_dir, NEEDED_IN_MEMORY);
-    let mut count = 0u64;
-    walk_selected(
+    let (needed, count) = needed_chunks(
+        dst,
+        TreeSource::Store(src),
         targets,
-        Walk::Load,
-        &mut |t, dir| {
-            load_tree(
-                dst,
-                TreeSource::Store(src),
-                &t.pointer.path,
-                dir,
-                &mut pending,
-            )
-            .map(Some)
-        },
-        &mut |f| {
-            for c in f.chunks {
-                if !dst.readable(&c.id)? {
-                    needed.push(c.id)?;
-                    count += 1;
-                }
-            }
-            Ok(())
-        },
+        &mut pending,
+        spool_dir,
     )?;
     for t in targets {
         report.add_version(&t.pointer);
     }
     report.objects += pending.len() as u64;
-    let needed = needed.finish()?;
     progress.begin("copying", Some(count), Unit::Items);
     let writer = dst.writer().cached();
     let copied = (|| {

@@ -70,6 +70,7 @@ impl Store {
             }
             break;
         }
+        crate::index::bound_residency(&mut set.files);
         // Packs that no index lists: a writer was interrupted after publishing the pack but
         // before its index. Their trailers make them usable right away.
         let indexed: HashSet<PackId> = set

@@ -40,6 +40,7 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        index::bound_residency(&mut files);
         let merged = index::write_merged(&self.index_dir(), &files, &|_| true)?;
         // Unmapped before they are removed (Windows refuses to delete a mapped file).
         let inputs: Vec<_> = files.iter().map(|f| f.path().to_path_buf()).collect();
@@ -69,6 +70,7 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        index::bound_residency(&mut files);
         let merged =
             index::write_merged(&self.index_dir(), &files, &|l| !doomed.contains(&l.pack))?;
         drop(files);

@@ -373,6 +373,7 @@ impl RemoteIndex {
             }
             keys.push(obj.key.clone());
         }
+        dvx_store::index::bound_residency(&mut files);
         let indexed: HashSet<PackId> = files
             .iter()
             .flat_map(|f| f.packs().iter().copied())
