@@ -40,112 +40,139 @@ pub(crate) fn path_for(state_dir: &Path, dataset: &str) -> PathBuf {
 /// (the dataset directory) still has its recorded stat: the dataset is clean against `id`.
 /// False means "not known", never "modified".
 pub(crate) fn is_clean(state_dir: &Path, dataset: &str, base: &Path, id: &TreeId) -> bool {
-    let Some(mapped) = Mapped::open(&path_for(state_dir, dataset)) else {
+    let Ok(file) = std::fs::File::open(path_for(state_dir, dataset)) else {
         return false;
     };
-    let bytes = mapped.bytes();
-    let Some(body) = header(bytes, dataset, id) else {
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
         return false;
     };
-    let pages = Some(&mapped);
+    let Some((count, entries)) = file_header(&file, len, dataset, id) else {
+        return false;
+    };
+    let src = Source::File {
+        file: &file,
+        base: entries.start,
+    };
+    let size = (entries.end - entries.start) as usize;
     // The checksum is verified beside the walk: both must pass.
     let (intact, same) = rayon::join(
-        || checksum_ok(bytes, pages),
-        || {
-            subtree_ends(body.entries, body.count, pages)
-                .is_some_and(|ends| check_tree(base, body.entries, &ends, pages))
-        },
+        || file_checksum_ok(&file, len),
+        || subtree_ends(src, size, count).is_some_and(|ends| check_tree(base, src, size, &ends)),
     );
     intact && same
 }
 
-/// How much of the snapshot a sequential pass reads before handing its pages back.
-const RELEASE_BLOCK: usize = 8 << 20;
+/// Bytes a cursor reads from the snapshot file at a time. The file is never held whole
+/// (about 60 bytes a file): each directory's compare reads its own entries through a window.
+const WINDOW: usize = if cfg!(test) { 100 } else { 64 << 10 };
 
-/// A snapshot file mapped into memory (about 60 bytes a file). Each pass over it hands back
-/// the pages it is done with, so the resident memory of a no-op status does not grow with
-/// the dataset.
-struct Mapped {
-    map: memmap2::Mmap,
+/// Where a cursor's bytes come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The entries in memory (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Bytes(&'a [u8]),
+    /// The snapshot file, whose entries start at `base`.
+    File { file: &'a std::fs::File, base: u64 },
 }
 
-impl Mapped {
-    #[allow(unsafe_code)]
-    fn open(path: &Path) -> Option<Mapped> {
-        let file = std::fs::File::open(path).ok()?;
-        // SAFETY: a snapshot is replaced by a rename, never written in place; one cut short
-        // by hand fails its checksum (or, truncated under a running status, stops it, as a
-        // truncated index file would).
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-        Some(Mapped { map })
+/// Reads `buf.len()` bytes of `file` at `offset`.
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(buf, offset).is_ok()
     }
-
-    fn bytes(&self) -> &[u8] {
-        &self.map
-    }
-
-    /// Drops `part` (a slice of this mapping) from the process's resident pages; they stay
-    /// in the page cache and are read again if touched. Only advice: nothing to report.
-    #[allow(unsafe_code)]
-    fn release(&self, part: &[u8]) {
-        let start = (part.as_ptr() as usize).wrapping_sub(self.map.as_ptr() as usize);
-        if part.is_empty() || start >= self.map.len() || part.len() > self.map.len() - start {
-            return;
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.seek_read(&mut buf[done..], offset + done as u64) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => done += n,
+            }
         }
-        // SAFETY: a read-only shared mapping of a file: a dropped page is read back from the
-        // file on its next touch, by any thread, with the same bytes.
-        #[cfg(unix)]
-        let _ = unsafe {
-            self.map
-                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, part.len())
-        };
+        true
     }
 }
 
-/// [`Mapped::release`] when the bytes are mapped (tests pass bytes in memory).
-fn release(pages: Option<&Mapped>, part: &[u8]) {
-    if let Some(m) = pages {
-        m.release(part);
+/// The entry count and the byte range of the entries of the snapshot file of `dataset` for
+/// `id` (magic, version id and dataset path checked; not the checksum).
+fn file_header(
+    file: &std::fs::File,
+    len: u64,
+    dataset: &str,
+    id: &TreeId,
+) -> Option<(u64, std::ops::Range<u64>)> {
+    let fixed = 8 + 32 + 4;
+    let head_len = (fixed + dataset.len() + 8) as u64;
+    if len < head_len + 32 {
+        return None;
     }
+    let mut head = vec![0u8; head_len as usize];
+    if !read_at(file, &mut head, 0) {
+        return None;
+    }
+    // The head with a stand-in checksum: `header` wants the whole layout.
+    head.extend_from_slice(&[0u8; 32]);
+    let body = header(&head, dataset, id)?;
+    (body.entries.is_empty()).then_some((body.count, head_len..len - 32))
+}
+
+/// Whether the snapshot file's last 32 bytes are the BLAKE3 of the rest, read a window at a
+/// time.
+fn file_checksum_ok(file: &std::fs::File, len: u64) -> bool {
+    if len < 32 {
+        return false;
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < len - 32 {
+        let n = (len - 32 - at).min(buf.len() as u64) as usize;
+        if !read_at(file, &mut buf[..n], at) {
+            return false;
+        }
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    let mut sum = [0u8; 32];
+    read_at(file, &mut sum, len - 32) && hasher.finalize().as_bytes() == &sum
 }
 
 /// Where the entries of each directory's subtree end, by the offset of the directory's own
 /// entry (the snapshot lists a directory, then everything below it); `None` unless the
-/// entries parse and number `count`.
+/// `size` bytes of entries parse and number `count`.
 fn subtree_ends(
-    entries: &[u8],
+    src: Source<'_>,
+    size: usize,
     count: u64,
-    pages: Option<&Mapped>,
 ) -> Option<std::collections::HashMap<usize, usize>> {
     let mut ends = std::collections::HashMap::new();
     // The open directories: their path and the offset of their entry.
-    let mut open: Vec<(&[u8], usize)> = Vec::new();
-    let mut cur = Cursor::new(entries);
+    let mut open: Vec<(Vec<u8>, usize)> = Vec::new();
+    let mut cur = Cursor::new(src, 0, size);
     let mut n = 0u64;
-    let mut released = 0;
+    let mut rel = Vec::new();
     while !cur.is_empty() {
-        if cur.pos - released >= RELEASE_BLOCK {
-            release(pages, &entries[released..cur.pos]);
-            released = cur.pos;
-        }
         let at = cur.pos;
-        let (rel, is_dir) = cur.skip_entry()?;
-        while let Some(&(dir, start)) = open.last() {
+        let is_dir = cur.skip_entry(&mut rel)?;
+        while let Some((dir, start)) = open.last() {
             let inside = rel.len() > dir.len() && rel.starts_with(dir) && rel[dir.len()] == b'/';
             if inside {
                 break;
             }
-            ends.insert(start, at);
+            ends.insert(*start, at);
             open.pop();
         }
         if is_dir {
-            open.push((rel, at));
+            open.push((rel.clone(), at));
         }
         n += 1;
     }
-    release(pages, &entries[released..]);
     for (_, start) in open {
-        ends.insert(start, entries.len());
+        ends.insert(start, size);
     }
     (n == count).then_some(ends)
 }
@@ -265,17 +292,13 @@ struct Body<'a> {
 }
 
 /// Whether the snapshot's last 32 bytes are the BLAKE3 of the rest.
-fn checksum_ok(bytes: &[u8], pages: Option<&Mapped>) -> bool {
+#[cfg(test)]
+fn checksum_ok(bytes: &[u8]) -> bool {
     if bytes.len() < 32 {
         return false;
     }
     let (body, sum) = bytes.split_at(bytes.len() - 32);
-    let mut hasher = blake3::Hasher::new();
-    for block in body.chunks(RELEASE_BLOCK) {
-        hasher.update(block);
-        release(pages, block);
-    }
-    hasher.finalize().as_bytes() == sum
+    blake3::hash(body).as_bytes() == sum
 }
 
 /// The entries of a snapshot of `dataset` for `id` (magic, version id and dataset path
@@ -300,19 +323,28 @@ fn header<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
     })
 }
 
-/// Reads the entries of a snapshot from `pos` up to `end`.
+/// Reads the entries of a snapshot from `pos` up to `end` (offsets in the entries).
 struct Cursor<'a> {
-    buf: &'a [u8],
+    src: Source<'a>,
     pos: usize,
     end: usize,
+    /// The bytes read from the file, from `win_at` on.
+    win: Vec<u8>,
+    win_at: usize,
 }
 
+/// The longest field a cursor reads: a path or a link target (the system's limits are far
+/// lower); a longer one is damage.
+const MAX_FIELD: usize = 1 << 20;
+
 impl<'a> Cursor<'a> {
-    fn new(buf: &'a [u8]) -> Cursor<'a> {
+    fn new(src: Source<'a>, pos: usize, end: usize) -> Cursor<'a> {
         Cursor {
-            buf,
-            pos: 0,
-            end: buf.len(),
+            src,
+            pos,
+            end,
+            win: Vec::new(),
+            win_at: 0,
         }
     }
 
@@ -320,13 +352,27 @@ impl<'a> Cursor<'a> {
         self.pos >= self.end
     }
 
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.end - self.pos < n {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.end - self.pos < n || n > MAX_FIELD {
             return None;
         }
-        let out = &self.buf[self.pos..self.pos + n];
+        let at = self.pos;
         self.pos += n;
-        Some(out)
+        match self.src {
+            Source::Bytes(buf) => Some(&buf[at..at + n]),
+            Source::File { file, base } => {
+                if at < self.win_at || at + n > self.win_at + self.win.len() {
+                    let len = WINDOW.max(n).min(self.end - at);
+                    self.win.resize(len, 0);
+                    if !read_at(file, &mut self.win, base + at as u64) {
+                        return None;
+                    }
+                    self.win_at = at;
+                }
+                let from = at - self.win_at;
+                Some(&self.win[from..from + n])
+            }
+        }
     }
 
     fn u32(&mut self) -> Option<u32> {
@@ -339,10 +385,11 @@ impl<'a> Cursor<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 
-    /// Skips one entry: its path, and whether it is a directory.
-    fn skip_entry(&mut self) -> Option<(&'a [u8], bool)> {
+    /// Skips one entry, leaving its path in `rel`; whether it is a directory.
+    fn skip_entry(&mut self, rel: &mut Vec<u8>) -> Option<bool> {
         let n = self.u32()? as usize;
-        let rel = self.take(n)?;
+        rel.clear();
+        rel.extend_from_slice(self.take(n)?);
         let kind = self.take(1)?[0];
         match kind {
             KIND_FILE => {
@@ -355,7 +402,7 @@ impl<'a> Cursor<'a> {
             KIND_DIR => {}
             _ => return None,
         }
-        Some((rel, kind == KIND_DIR))
+        Some(kind == KIND_DIR)
     }
 
     /// Whether the next recorded entry is `rel` as `seen` (consuming it).
@@ -409,9 +456,9 @@ const SPLIT_BYTES: usize = 8 * 1024;
 #[cfg(unix)]
 fn check_tree(
     base: &Path,
-    entries: &[u8],
+    src: Source<'_>,
+    size: usize,
     ends: &std::collections::HashMap<usize, usize>,
-    pages: Option<&Mapped>,
 ) -> bool {
     use rustix::fs::{self as rfs, Mode};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -422,18 +469,17 @@ fn check_tree(
     let job = Job {
         ends,
         differs: &differs,
-        pages,
     };
-    rayon::scope(|s| job.dir(s, fd, Vec::new(), Cursor::new(entries), 0));
+    rayon::scope(|s| job.dir(s, fd, Vec::new(), Cursor::new(src, 0, size), 0));
     !differs.load(Ordering::Relaxed)
 }
 
 #[cfg(not(unix))]
 fn check_tree(
     _: &Path,
-    _: &[u8],
+    _: Source<'_>,
+    _: usize,
     _: &std::collections::HashMap<usize, usize>,
-    _: Option<&Mapped>,
 ) -> bool {
     false
 }
@@ -444,7 +490,6 @@ fn check_tree(
 struct Job<'a> {
     ends: &'a std::collections::HashMap<usize, usize>,
     differs: &'a std::sync::atomic::AtomicBool,
-    pages: Option<&'a Mapped>,
 }
 
 #[cfg(unix)]
@@ -472,8 +517,6 @@ impl<'a> Job<'a> {
         let Some((buf, names)) = sorted_names(&fd) else {
             return fail();
         };
-        // This directory's own entries run from `span` to the next subtree, and on after it.
-        let mut span = cur.pos;
         for (a, b) in names {
             let name = &buf[a..b];
             match special(name) {
@@ -507,14 +550,8 @@ impl<'a> Job<'a> {
                     let Ok(sub) = rfs::openat(&fd, cname, DIR_FLAGS, Mode::empty()) else {
                         return fail();
                     };
-                    let below = Cursor {
-                        buf: cur.buf,
-                        pos: cur.pos,
-                        end,
-                    };
-                    release(self.pages, &cur.buf[span..cur.pos]);
+                    let below = Cursor::new(cur.src, cur.pos, end);
                     cur.pos = end;
-                    span = end;
                     if end - below.pos > SPLIT_BYTES {
                         let rel = rel.clone();
                         scope.spawn(move |s| self.dir(s, sub, rel, below, depth + 1));
@@ -530,7 +567,6 @@ impl<'a> Job<'a> {
                 return fail();
             }
         }
-        release(self.pages, &cur.buf[span..cur.pos]);
         if !cur.is_empty() {
             fail();
         }

@@ -76,7 +76,7 @@ fn walk_fd(
 
 /// The entries of an intact snapshot of `dataset` for `id`, as `is_clean` accepts them.
 fn check<'a>(bytes: &'a [u8], dataset: &str, id: &TreeId) -> Option<Body<'a>> {
-    checksum_ok(bytes, None)
+    checksum_ok(bytes)
         .then(|| header(bytes, dataset, id))
         .flatten()
 }
@@ -92,22 +92,25 @@ fn entries_of(base: &Path) -> (Vec<u8>, u64) {
     (out, n)
 }
 
-/// The check of `entries` in memory, and again mapped from a file whose pages each pass hands
-/// back as it goes: both must agree.
+fn ends_of(entries: &[u8], n: u64) -> Option<std::collections::HashMap<usize, usize>> {
+    subtree_ends(Source::Bytes(entries), entries.len(), n)
+}
+
+/// The check of `entries` in memory, and again read from a file a window at a time (after
+/// 7 bytes of something else, so windows do not start on entries): both must agree.
 fn clean(base: &Path, entries: &[u8], n: u64) -> bool {
-    let ends = subtree_ends(entries, n, None).expect("entries parse");
-    let in_memory = check_tree(base, entries, &ends, None);
-    let file = tempfile::NamedTempFile::new().expect("temp");
-    std::fs::write(file.path(), entries).expect("write");
-    let mapped = Mapped::open(file.path()).expect("map");
-    let m = Some(&mapped);
-    let ends = subtree_ends(mapped.bytes(), n, m).expect("entries parse");
-    assert_eq!(check_tree(base, mapped.bytes(), &ends, m), in_memory);
-    assert_eq!(
-        mapped.bytes(),
-        entries,
-        "nothing changed by handing pages back"
-    );
+    let ends = ends_of(entries, n).expect("entries parse");
+    let in_memory = check_tree(base, Source::Bytes(entries), entries.len(), &ends);
+    let mut file = tempfile::tempfile().expect("temp");
+    std::io::Write::write_all(&mut file, b"head...").expect("write");
+    std::io::Write::write_all(&mut file, entries).expect("write");
+    let src = Source::File {
+        file: &file,
+        base: 7,
+    };
+    let from_file = subtree_ends(src, entries.len(), n).expect("entries parse");
+    assert_eq!(from_file, ends);
+    assert_eq!(check_tree(base, src, entries.len(), &ends), in_memory);
     in_memory
 }
 
@@ -130,10 +133,7 @@ fn the_parallel_check_sees_every_change() {
     let (entries, n) = entries_of(base);
     assert!(entries.len() > 2 * SPLIT_BYTES);
     assert!(clean(base, &entries, n));
-    assert!(
-        subtree_ends(&entries, n + 1, None).is_none(),
-        "count checked"
-    );
+    assert!(ends_of(&entries, n + 1).is_none(), "count checked");
     type Change<'a> = (&'a str, &'a dyn Fn(&Path));
     let changes: [Change<'_>; 6] = [
         ("a file rewritten", &|b| {
@@ -189,6 +189,21 @@ fn only_an_intact_snapshot_of_the_same_version_and_dataset_counts() {
     old[7] = b'0';
     assert!(check(&old, "data", &id).is_none());
     assert!(check(&out[..out.len() - 1], "data", &id).is_none());
+    // The same through the file `status` reads, against an empty dataset directory.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, base) = (dir.path().join("state"), dir.path().join("data"));
+    std::fs::create_dir_all(state.join("status")).expect("mkdir");
+    std::fs::create_dir_all(&base).expect("mkdir");
+    let file = path_for(&state, "data");
+    std::fs::write(&file, &out).expect("write");
+    assert!(is_clean(&state, "data", &base, &id));
+    assert!(!is_clean(&state, "data", &base, &TreeId::of(b"v2")));
+    std::fs::write(path_for(&state, "data2"), &out).expect("write");
+    assert!(!is_clean(&state, "data2", &base, &id));
+    for damaged in [&bad, &old, &out[..out.len() - 1].to_vec()] {
+        std::fs::write(&file, damaged).expect("write");
+        assert!(!is_clean(&state, "data", &base, &id));
+    }
 }
 
 /// The snapshot `add` and `status` record as their scan goes is exactly what the check
