@@ -1,0 +1,84 @@
+//! Lookups in a large index file, resident and with its pages handed back
+//! (`index::bound_residency`): time per lookup and the mapped pages left resident.
+//!
+//! `cargo bench -p dvx-store --bench index_lookups -- 3000000` (default 1,000,000 entries;
+//! docs/PERFORMANCE.md has the figures). Linux only: it reads `RssFile` from /proc.
+
+use std::io::Write;
+use std::time::Instant;
+
+use dvx_store::index::{bound_residency, write_index, IndexFile, Location};
+use dvx_store::{ChunkId, Compression, PackId};
+
+/// Resident pages of mapped files, in KiB.
+fn rss_file_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssFile:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn say(line: String) {
+    writeln!(std::io::stdout(), "{line}").expect("stdout");
+}
+
+fn run(what: &str, idx: &IndexFile, ids: &[ChunkId]) {
+    let n = ids.len() as u64;
+    let t = Instant::now();
+    let mut found = 0u64;
+    for i in 0..n {
+        // A fixed pseudo-random order: every id once.
+        let k = (i * 2_654_435_761 % n) as usize;
+        found += u64::from(idx.lookup(&ids[k]).expect("lookup").is_some());
+    }
+    let hits = t.elapsed().as_nanos() as f64 / n as f64;
+    let hits_rss = rss_file_kib();
+    let t = Instant::now();
+    for i in 0..n {
+        let absent = ChunkId::of(&(i + n).to_le_bytes());
+        assert!(idx.lookup(&absent).expect("lookup").is_none());
+    }
+    let misses = t.elapsed().as_nanos() as f64 / n as f64;
+    assert_eq!(found, n);
+    say(format!(
+        "{what:>9}: {n} hits {hits:.0} ns each (mapped pages resident after: {} MiB), {n} misses \
+         {misses:.0} ns each ({} MiB)",
+        hits_rss / 1024,
+        rss_file_kib() / 1024
+    ));
+}
+
+fn main() {
+    let n: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = PackId::of(b"pack");
+    let ids: Vec<ChunkId> = (0..n).map(|i| ChunkId::of(&i.to_le_bytes())).collect();
+    let entries = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let at = Location {
+                pack,
+                offset: i as u64,
+                stored_len: 1,
+                raw_len: 1,
+                compression: Compression::None,
+            };
+            (*id, at)
+        })
+        .collect();
+    let path = write_index(dir.path(), entries).expect("write");
+    say(format!(
+        "index of {n} entries: {} MiB",
+        std::fs::metadata(&path).expect("stat").len() >> 20
+    ));
+    run("resident", &IndexFile::open(&path).expect("open"), &ids);
+    let mut files = [IndexFile::open(&path).expect("open")];
+    bound_residency(&mut files);
+    run("bounded", &files[0], &ids);
+}
