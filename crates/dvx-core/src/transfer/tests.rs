@@ -280,22 +280,21 @@ fn write_many(dir: &Path, seed: u64) {
     }
 }
 
+/// A repository at `dir/a` with [`write_many`]'s data added and pushed to a memory remote.
+fn pushed_many(dir: &Path, seed: u64, url: &str) -> (Workspace, Pointer, MemoryBackend) {
+    let a = repo(&dir.join("a"));
+    write_many(a.root(), seed);
+    let p = add_data(&a);
+    let remote = MemoryBackend::new();
+    let versions = std::slice::from_ref(&p);
+    push_to(&a, &remote, "mem", url, versions, &NoProgress).expect("push");
+    (a, p, remote)
+}
+
 #[test]
 fn fetch_of_many_chunks_goes_through_runs_and_rounds_and_honours_the_selection() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let a = repo(&tmp.path().join("a"));
-    write_many(a.root(), 4);
-    let p = add_data(&a);
-    let remote = MemoryBackend::new();
-    push_to(
-        &a,
-        &remote,
-        "mem",
-        "mem://m",
-        std::slice::from_ref(&p),
-        &NoProgress,
-    )
-    .expect("push");
+    let (a, p, remote) = pushed_many(tmp.path(), 4, "mem://m");
 
     // Only data/b: every tree arrives, only the chunks of b (which a shares).
     let b = clone_pointer(&a, &tmp.path().join("b"));
@@ -350,19 +349,7 @@ fn fetch_of_many_chunks_goes_through_runs_and_rounds_and_honours_the_selection()
 #[test]
 fn a_missing_pack_names_the_files_that_need_it() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let a = repo(&tmp.path().join("a"));
-    write_many(a.root(), 5);
-    let p = add_data(&a);
-    let remote = MemoryBackend::new();
-    push_to(
-        &a,
-        &remote,
-        "mem",
-        "mem://n",
-        std::slice::from_ref(&p),
-        &NoProgress,
-    )
-    .expect("push");
+    let (a, p, remote) = pushed_many(tmp.path(), 5, "mem://n");
     remote.with_objects(|o| o.retain(|k, _| !k.starts_with("packs/")));
     let b = clone_pointer(&a, &tmp.path().join("b"));
     let err = fetch_from(
