@@ -101,6 +101,12 @@ mod tests {
         let done = AtomicUsize::new(0);
         let r = try_each(&items, 4, "test", |i| {
             done.fetch_add(1, Ordering::Relaxed);
+            // Items after the failing one take time, so the queue cannot drain while the
+            // failing thread waits for a core (2 cores, a loaded CI machine): it would have to
+            // wait seconds rather than microseconds.
+            if *i > 10 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             if *i == 10 {
                 Err(Error::Store(dvx_store::Error::CorruptTree {
                     id: dvx_store::TreeId([0; 32]),
