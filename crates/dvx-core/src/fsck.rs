@@ -203,9 +203,16 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
                 continue;
             }
         };
-        if !idx.verify() {
-            problems.push(problem(Damaged, &name, "checksum mismatch (damaged)"));
-            continue;
+        match idx.verify() {
+            Ok(true) => {}
+            Ok(false) => {
+                problems.push(problem(Damaged, &name, "checksum mismatch (damaged)"));
+                continue;
+            }
+            Err(e) => {
+                problems.push(problem(Damaged, &name, &e.to_string()));
+                continue;
+            }
         }
         let (wrong, missing_packs) = match check_index(&idx, &pack_entries, &readable_packs)? {
             Ok(found) => found,

@@ -23,17 +23,19 @@ pub const ENTRY_LEN: usize = 56;
 const CHECKSUM_LEN: usize = 32;
 /// Index files up to this size are checksummed completely when opened.
 const VERIFY_ON_OPEN_LIMIT: usize = 32 << 20;
-/// Lookups in one index file between two hand-backs of its mapped pages, when its set of
-/// files is large ([`bound_residency`]). A lookup faults in the window (or large folio) the
-/// kernel maps around the page it reads, so a long run of lookups would otherwise keep the
-/// whole file resident. The pages stay in the page cache: a dropped one costs a minor fault.
-const RELEASE_EVERY: u32 = 64;
 /// Index files mapped together up to this size stay resident: the common case, and fastest.
 const RESIDENT_BUDGET: usize = if cfg!(test) { 64 << 10 } else { 64 << 20 };
+/// Entries a bounded lookup reads at once around its guess (7 KiB): ids are hashes, so the
+/// guess is rarely more than a few dozen entries off in a bucket of millions.
+const WINDOW: usize = if cfg!(test) { 8 } else { 128 };
+/// Bytes a checksum pass reads at once.
+const VERIFY_CHUNK: usize = 1 << 20;
 
-/// Makes the files of one index set hand their pages back as they are read when together
-/// they are larger than [`RESIDENT_BUDGET`], so that lookups in a huge store keep resident
-/// memory bounded.
+/// Makes the files of one index set read by `pread` rather than through their mappings when
+/// together they are larger than [`RESIDENT_BUDGET`], so that lookups and passes in a huge
+/// store keep resident memory bounded: a lookup reads one small window around its guess, and
+/// a pass hands the mapped pages behind it back. Mapped pages would otherwise stay resident
+/// (the kernel maps a folio of up to 1 MiB around each page touched).
 pub fn bound_residency(files: &mut [IndexFile]) {
     let total: usize = files.iter().map(|f| f.map.len()).sum();
     if total > RESIDENT_BUDGET {
@@ -164,13 +166,13 @@ pub fn file_len_from_header(header: &[u8]) -> Option<u64> {
 /// An opened, memory-mapped index file.
 pub struct IndexFile {
     path: PathBuf,
+    file: std::fs::File,
     map: memmap2::Mmap,
     packs: Vec<PackId>,
     count: usize,
     entries_at: usize,
     fanout: [u32; 256],
-    lookups: std::sync::atomic::AtomicU32,
-    /// Set by [`bound_residency`].
+    /// Set by [`bound_residency`]: lookups read by `pread`, passes hand their pages back.
     hand_back: bool,
 }
 
@@ -216,11 +218,9 @@ impl IndexFile {
             return Err(bad("size does not match the header"));
         }
         let count = count as usize;
-        if map.len() <= VERIFY_ON_OPEN_LIMIT {
-            let body = &map[..map.len() - CHECKSUM_LEN];
-            if blake3::hash(body).as_bytes() != &map[map.len() - CHECKSUM_LEN..] {
-                return Err(bad("checksum mismatch"));
-            }
+        // Read, not mapped: hashing through the mapping would leave every page resident.
+        if map.len() <= VERIFY_ON_OPEN_LIMIT && !checksum_ok(&file, path, map.len())? {
+            return Err(bad("checksum mismatch"));
         }
         let mut fanout = [0u32; 256];
         for (i, f) in fanout.iter_mut().enumerate() {
@@ -238,12 +238,12 @@ impl IndexFile {
             .collect();
         let f = IndexFile {
             path: path.to_path_buf(),
+            file,
             map,
             packs,
             count,
             entries_at,
             fanout,
-            lookups: std::sync::atomic::AtomicU32::new(0),
             hand_back: false,
         };
         Ok(f)
@@ -260,16 +260,6 @@ impl IndexFile {
             self.map
                 .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
         };
-    }
-
-    /// Counts a lookup; every [`RELEASE_EVERY`] hands the pages back, when asked to.
-    fn count_lookup(&self) {
-        use std::sync::atomic::Ordering;
-        if self.hand_back
-            && self.lookups.fetch_add(1, Ordering::Relaxed) % RELEASE_EVERY == RELEASE_EVERY - 1
-        {
-            self.release();
-        }
     }
 
     /// The file's path.
@@ -299,7 +289,16 @@ impl IndexFile {
 
     fn entry(&self, i: usize) -> Result<(ChunkId, Location)> {
         let at = self.entries_at + i * ENTRY_LEN;
-        let e = &self.map[at..at + ENTRY_LEN];
+        self.parse_entry(&self.map[at..at + ENTRY_LEN])
+    }
+
+    /// Entries `from..from + buf.len() / ENTRY_LEN`, read by `pread` into `buf`.
+    fn read_entries(&self, from: usize, buf: &mut [u8]) -> Result<()> {
+        let at = (self.entries_at + from * ENTRY_LEN) as u64;
+        sfs::read_exact_at(&self.file, &self.path, buf, at)
+    }
+
+    fn parse_entry(&self, e: &[u8]) -> Result<(ChunkId, Location)> {
         let bad = |detail: &str| Error::CorruptIndex {
             path: self.path.clone(),
             detail: detail.to_string(),
@@ -340,7 +339,6 @@ impl IndexFile {
     /// by doubling steps before it bisects. It reads the few pages near the guess, and never
     /// takes more than about twice a plain bisection's steps, whatever the ids.
     pub fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
-        self.count_lookup();
         let b = id.0[0] as usize;
         let start = if b == 0 {
             0
@@ -354,6 +352,9 @@ impl IndexFile {
         let key = &id.0[..];
         let frac = u64::from_be_bytes(id.0[1..9].try_into().expect("8 bytes"));
         let guess = start + ((frac as u128 * (end - start) as u128) >> 64) as usize;
+        if self.hand_back {
+            return self.lookup_read(key, guess, start, end);
+        }
         let at = self.lower_bound(key, guess, start, end);
         if at < end && self.id_at(at) == key {
             return self.entry(at).map(|(_, l)| Some(l));
@@ -403,6 +404,71 @@ impl IndexFile {
         lo
     }
 
+    /// [`IndexFile::lookup`] by `pread`, for sets too large to keep mapped: reads the
+    /// [`WINDOW`] entries around the guess, then up to two windows next to it on the side of
+    /// the id; when the id lies still further, bisects the rest of the bucket one id at a time
+    /// until what is left fits in a window. Nothing stays resident; a hit costs one read, and
+    /// rarely more.
+    fn lookup_read(
+        &self,
+        key: &[u8],
+        guess: usize,
+        mut lo: usize,
+        mut hi: usize,
+    ) -> Result<Option<Location>> {
+        let mut buf = [0u8; WINDOW * ENTRY_LEN];
+        let mut from = guess.saturating_sub(WINDOW / 2);
+        for _ in 0..3 {
+            let n = (hi - lo).min(WINDOW);
+            from = from.clamp(lo, hi - n);
+            self.read_entries(from, &mut buf[..n * ENTRY_LEN])?;
+            let window = &buf[..n * ENTRY_LEN];
+            let last = (n - 1) * ENTRY_LEN;
+            if key < &window[..32] && from > lo {
+                hi = from;
+                from = from.saturating_sub(WINDOW);
+            } else if key > &window[last..last + 32] && from + n < hi {
+                lo = from + n;
+                from = lo;
+            } else {
+                return self.find_in_window(key, window);
+            }
+        }
+        let mut one = [0u8; 32];
+        while hi - lo > WINDOW {
+            let mid = lo + (hi - lo) / 2;
+            let at = (self.entries_at + mid * ENTRY_LEN) as u64;
+            sfs::read_exact_at(&self.file, &self.path, &mut one, at)?;
+            if &one[..] < key {
+                lo = mid + 1;
+            } else {
+                hi = mid + 1;
+            }
+        }
+        if lo == hi {
+            return Ok(None);
+        }
+        let window = &mut buf[..(hi - lo) * ENTRY_LEN];
+        self.read_entries(lo, window)?;
+        self.find_in_window(key, window)
+    }
+
+    /// Bisects entries read into `window` (sorted by id) for `key`.
+    fn find_in_window(&self, key: &[u8], window: &[u8]) -> Result<Option<Location>> {
+        let n = window.len() / ENTRY_LEN;
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let e = &window[mid * ENTRY_LEN..(mid + 1) * ENTRY_LEN];
+            match e[..32].cmp(key) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.parse_entry(e).map(|(_, l)| Some(l)),
+            }
+        }
+        Ok(None)
+    }
+
     /// Every entry, in id order.
     pub fn entries(&self) -> Result<Vec<(ChunkId, Location)>> {
         self.iter().collect()
@@ -425,10 +491,27 @@ impl IndexFile {
     }
 
     /// Recomputes the checksum of the whole file (fsck).
-    pub fn verify(&self) -> bool {
-        let body = &self.map[..self.map.len() - CHECKSUM_LEN];
-        blake3::hash(body).as_bytes() == &self.map[self.map.len() - CHECKSUM_LEN..]
+    pub fn verify(&self) -> Result<bool> {
+        checksum_ok(&self.file, &self.path, self.map.len())
     }
+}
+
+/// True when the last [`CHECKSUM_LEN`] bytes of the `len`-byte index `file` are the BLAKE3
+/// hash of the bytes before them. Read in pieces, so nothing of the file stays resident.
+fn checksum_ok(file: &std::fs::File, path: &Path, len: usize) -> Result<bool> {
+    let body = len - CHECKSUM_LEN;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; VERIFY_CHUNK.min(body.max(CHECKSUM_LEN))];
+    let mut at = 0;
+    while at < body {
+        let n = (body - at).min(buf.len());
+        sfs::read_exact_at(file, path, &mut buf[..n], at as u64)?;
+        hasher.update(&buf[..n]);
+        at += n;
+    }
+    let mut sum = [0u8; CHECKSUM_LEN];
+    sfs::read_exact_at(file, path, &mut sum, body as u64)?;
+    Ok(hasher.finalize().as_bytes() == &sum)
 }
 
 #[cfg(test)]
@@ -462,7 +545,7 @@ mod tests {
             Some(bytes.len() as u64)
         );
         assert_eq!(file_len_from_header(&[0u8; HEADER_LEN]), None);
-        assert!(idx.verify());
+        assert!(idx.verify().expect("verify"));
         for (id, loc) in &entries {
             assert_eq!(idx.lookup(id).expect("lookup"), Some(*loc));
         }
@@ -513,20 +596,27 @@ mod tests {
                 .collect();
             let sub = dir.path().join(what);
             std::fs::create_dir_all(&sub).expect("mkdir");
-            let idx =
-                IndexFile::open(&write_index(&sub, entries.clone()).expect("write")).expect("open");
-            let mut files = [idx];
-            bound_residency(&mut files);
-            let [idx] = files;
-            assert!(idx.hand_back, "{what}: large enough to hand back");
-            for (id, loc) in &entries {
-                assert_eq!(idx.lookup(id).expect("lookup"), Some(*loc), "{what}");
-                let mut near = id.0;
-                near[31] ^= 0x80;
-                let absent = !entries.iter().any(|(e, _)| e.0 == near);
-                if absent {
-                    let got = idx.lookup(&ChunkId(near)).expect("lookup");
-                    assert_eq!(got, None, "{what}");
+            let path = write_index(&sub, entries.clone()).expect("write");
+            let mut files = [
+                IndexFile::open(&path).expect("open"),
+                IndexFile::open(&path).expect("open"),
+            ];
+            bound_residency(&mut files[1..]);
+            assert!(files[1].hand_back, "{what}: large enough to read by pread");
+            let ids: std::collections::HashSet<ChunkId> = entries.iter().map(|e| e.0).collect();
+            for idx in &files {
+                let how = if idx.hand_back { "read" } else { "mapped" };
+                for (id, loc) in &entries {
+                    assert_eq!(idx.lookup(id).expect("lookup"), Some(*loc), "{what} {how}");
+                    // Neighbours on both sides, and past either end of the bucket.
+                    for (byte, flip) in [(31, 0x80), (8, 0x01), (1, 0xff)] {
+                        let mut near = id.0;
+                        near[byte] ^= flip;
+                        if !ids.contains(&ChunkId(near)) {
+                            let got = idx.lookup(&ChunkId(near)).expect("lookup");
+                            assert_eq!(got, None, "{what} {how}");
+                        }
+                    }
                 }
             }
         }
