@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use dvx_manifest::{EntryKind, Pointer};
+use dvx_manifest::{EntryKind, Pointer, Tree};
 use dvx_store::index::{IndexFile, Location};
 use dvx_store::pack;
 use dvx_store::{ChunkId, PackId, Store, TreeId};
@@ -255,20 +255,13 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
     //    into the problem's subtrees, to name the files affected.
     let versions = all_versions(ws)?;
     report.versions = versions.len() as u64;
-    let check = Check {
+    let check = LocalCheck {
         store,
         good_trees: &good_trees,
         bad_chunks: &bad_chunks,
         readable_packs: &readable_packs,
     };
-    let checked = check.all_trees(versions.iter().map(|(p, _)| p.id))?;
-    let mut affected: Affected = BTreeMap::new();
-    for (p, label) in &versions {
-        if checked.is_dirty(&p.id) {
-            let rev = label.rsplit('@').next().unwrap_or("");
-            check.name_files(p, rev, &checked, &mut affected)?;
-        }
-    }
+    let affected = check_versions(&check, &versions)?;
     let named: HashSet<String> = affected.keys().cloned().collect();
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
@@ -359,7 +352,33 @@ fn check_index(
 }
 
 /// Problems found while walking versions, by object: kind, what, the files affected.
-type Affected = BTreeMap<String, (ProblemKind, String, BTreeSet<String>)>;
+pub(crate) type Affected = BTreeMap<String, (ProblemKind, String, BTreeSet<String>)>;
+
+/// Where the versions' trees and chunks are checked: the local store, or a remote.
+pub(crate) trait Source {
+    /// Tree `id`, or the kind of its problem and what to say about it.
+    fn tree(&self, id: &TreeId) -> Result<std::result::Result<Tree, (ProblemKind, String)>>;
+    /// What is wrong with chunk `c`, if anything.
+    fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>>;
+}
+
+/// Checks every version: each tree once, then only the versions reaching a problem are
+/// walked again, into the problem's subtrees, to name the files affected. Memory holds a
+/// few ids per tree (one tree per directory and version), never the trees themselves.
+pub(crate) fn check_versions(
+    src: &impl Source,
+    versions: &[(Pointer, String)],
+) -> Result<Affected> {
+    let checked = all_trees(src, versions.iter().map(|(p, _)| p.id))?;
+    let mut affected: Affected = BTreeMap::new();
+    for (p, label) in versions {
+        if checked.is_dirty(&p.id) {
+            let rev = label.rsplit('@').next().unwrap_or("");
+            name_files(src, p, rev, &checked, &mut affected)?;
+        }
+    }
+    Ok(affected)
+}
 
 /// What the versions' trees hold, each checked once.
 struct Checked {
@@ -375,16 +394,119 @@ impl Checked {
     }
 }
 
-/// The store's findings the versions are checked against.
-struct Check<'a> {
+/// Checks every tree reachable from `roots` once.
+fn all_trees(src: &impl Source, roots: impl IntoIterator<Item = TreeId>) -> Result<Checked> {
+    let mut bad = HashSet::new();
+    let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+    let mut walk = TreeWalk::new(roots).once();
+    while let Some(dir) = walk.next()? {
+        let Ok(tree) = src.tree(&dir.id)? else {
+            bad.insert(dir.id);
+            continue;
+        };
+        walk.enter_all(&dir, &tree);
+        let mut subtrees = Vec::new();
+        for e in tree.entries() {
+            match &e.kind {
+                EntryKind::Dir { id, .. } => subtrees.push(*id),
+                EntryKind::File { chunks, .. } => {
+                    for c in chunks {
+                        if src.chunk_problem(&c.id)?.is_some() {
+                            bad.insert(dir.id);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !subtrees.is_empty() {
+            children.insert(dir.id, subtrees);
+        }
+    }
+    // A tree is dirty when it is bad or has a dirty subtree: parents are found through the
+    // children lists (trees are few: one per directory and version).
+    let mut parents: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+    for (parent, subtrees) in &children {
+        for c in subtrees {
+            parents.entry(*c).or_default().push(*parent);
+        }
+    }
+    let mut dirty: HashSet<TreeId> = HashSet::new();
+    let mut todo: Vec<TreeId> = bad.iter().copied().collect();
+    while let Some(t) = todo.pop() {
+        if dirty.insert(t) {
+            todo.extend(parents.get(&t).into_iter().flatten().copied());
+        }
+    }
+    Ok(Checked { bad, dirty })
+}
+
+/// Walks version `p` into its dirty subtrees, naming the files of each problem.
+fn name_files(
+    src: &impl Source,
+    p: &Pointer,
+    rev: &str,
+    checked: &Checked,
+    affected: &mut Affected,
+) -> Result<()> {
+    let base = Dataset::of(p).base();
+    let mut walk = TreeWalk::new([p.id]).once();
+    while let Some(dir) = walk.next()? {
+        let (id, prefix) = (dir.id, &dir.path);
+        let tree = match src.tree(&id)? {
+            Ok(t) => t,
+            Err((kind, what)) => {
+                let file = if prefix.is_empty() {
+                    format!("{}@{rev}", p.path)
+                } else {
+                    format!("{}@{rev}", join_rel(&base, prefix))
+                };
+                note(affected, format!("tree {id}"), kind, what, file);
+                continue;
+            }
+        };
+        let own = checked.bad.contains(&id);
+        for e in tree.entries() {
+            match &e.kind {
+                EntryKind::Dir { id, .. } if checked.is_dirty(id) => {
+                    walk.enter(&dir, *id, dir.child(&e.name));
+                }
+                EntryKind::File { chunks, .. } if own => {
+                    let rel = dir.child(&e.name);
+                    for c in chunks {
+                        if let Some((kind, what)) = src.chunk_problem(&c.id)? {
+                            let file = format!("{}@{rev}", join_rel(&base, &rel));
+                            note(affected, format!("chunk {}", c.id), kind, what, file);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The local store's findings the versions are checked against.
+struct LocalCheck<'a> {
     store: &'a Store,
     good_trees: &'a HashSet<TreeId>,
     bad_chunks: &'a HashMap<ChunkId, String>,
     readable_packs: &'a HashSet<PackId>,
 }
 
-impl Check<'_> {
-    /// What is wrong with chunk `c`, if anything.
+impl Source for LocalCheck<'_> {
+    fn tree(&self, id: &TreeId) -> Result<std::result::Result<Tree, (ProblemKind, String)>> {
+        if !self.good_trees.contains(id) {
+            return Ok(Err(if self.store.has_tree(id) {
+                (Damaged, "is damaged".into())
+            } else {
+                (Missing, "is missing".into())
+            }));
+        }
+        read_tree(self.store, id).map(Ok)
+    }
+
     fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>> {
         Ok(if let Some(d) = self.bad_chunks.get(c) {
             Some((Damaged, format!("is damaged ({d})")))
@@ -397,103 +519,6 @@ impl Check<'_> {
         } else {
             None
         })
-    }
-
-    /// Checks every tree reachable from `roots` once.
-    fn all_trees(&self, roots: impl IntoIterator<Item = TreeId>) -> Result<Checked> {
-        let mut bad = HashSet::new();
-        let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
-        let mut walk = TreeWalk::new(roots).once();
-        while let Some(dir) = walk.next()? {
-            if !self.good_trees.contains(&dir.id) {
-                bad.insert(dir.id);
-                continue;
-            }
-            let tree = read_tree(self.store, &dir.id)?;
-            walk.enter_all(&dir, &tree);
-            let mut subtrees = Vec::new();
-            for e in tree.entries() {
-                match &e.kind {
-                    EntryKind::Dir { id, .. } => subtrees.push(*id),
-                    EntryKind::File { chunks, .. } => {
-                        for c in chunks {
-                            if self.chunk_problem(&c.id)?.is_some() {
-                                bad.insert(dir.id);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if !subtrees.is_empty() {
-                children.insert(dir.id, subtrees);
-            }
-        }
-        // A tree is dirty when it is bad or has a dirty subtree: parents are found through
-        // the children lists (trees are few: one per directory and version).
-        let mut parents: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
-        for (parent, subtrees) in &children {
-            for c in subtrees {
-                parents.entry(*c).or_default().push(*parent);
-            }
-        }
-        let mut dirty: HashSet<TreeId> = HashSet::new();
-        let mut todo: Vec<TreeId> = bad.iter().copied().collect();
-        while let Some(t) = todo.pop() {
-            if dirty.insert(t) {
-                todo.extend(parents.get(&t).into_iter().flatten().copied());
-            }
-        }
-        Ok(Checked { bad, dirty })
-    }
-
-    /// Walks version `p` into its dirty subtrees, naming the files of each problem.
-    fn name_files(
-        &self,
-        p: &Pointer,
-        rev: &str,
-        checked: &Checked,
-        affected: &mut Affected,
-    ) -> Result<()> {
-        let base = Dataset::of(p).base();
-        let mut walk = TreeWalk::new([p.id]).once();
-        while let Some(dir) = walk.next()? {
-            let (id, prefix) = (dir.id, &dir.path);
-            if !self.good_trees.contains(&id) {
-                let (kind, what) = if self.store.has_tree(&id) {
-                    (Damaged, "is damaged")
-                } else {
-                    (Missing, "is missing")
-                };
-                let file = if prefix.is_empty() {
-                    format!("{}@{rev}", p.path)
-                } else {
-                    format!("{}@{rev}", join_rel(&base, prefix))
-                };
-                note(affected, format!("tree {id}"), kind, what.into(), file);
-                continue;
-            }
-            let tree = read_tree(self.store, &id)?;
-            let own = checked.bad.contains(&id);
-            for e in tree.entries() {
-                match &e.kind {
-                    EntryKind::Dir { id, .. } if checked.is_dirty(id) => {
-                        walk.enter(&dir, *id, dir.child(&e.name));
-                    }
-                    EntryKind::File { chunks, .. } if own => {
-                        let rel = dir.child(&e.name);
-                        for c in chunks {
-                            if let Some((kind, what)) = self.chunk_problem(&c.id)? {
-                                let file = format!("{}@{rev}", join_rel(&base, &rel));
-                                note(affected, format!("chunk {}", c.id), kind, what, file);
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
     }
 }
 

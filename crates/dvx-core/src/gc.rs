@@ -22,9 +22,9 @@ use crate::workspace::Workspace;
 /// A pack whose live bytes are below this fraction of its data is rewritten.
 const REWRITE_BELOW: f64 = 0.5;
 /// Live chunk ids held in memory before a sorted run goes to disk (32 bytes each).
-const LIVE_IN_MEMORY: usize = if cfg!(test) { 40 } else { 1 << 18 };
+pub(crate) const LIVE_IN_MEMORY: usize = if cfg!(test) { 40 } else { 1 << 18 };
 /// Pack entries held in memory before a sorted run goes to disk.
-const ENTRIES_IN_MEMORY: usize = if cfg!(test) { 30 } else { 1 << 17 };
+pub(crate) const ENTRIES_IN_MEMORY: usize = if cfg!(test) { 30 } else { 1 << 17 };
 
 /// Options of gc.
 #[derive(Clone, Debug)]
@@ -182,7 +182,7 @@ fn pack_entries(
 
 /// Passes every entry of `entries` to `f` with whether its chunk is in `live`: one merge of
 /// the two sorted streams.
-fn join_live(
+pub(crate) fn join_live(
     entries: &Sorted<ById>,
     live: &Sorted<ChunkId>,
     mut f: impl FnMut(&Located, bool) -> Result<()>,
@@ -199,7 +199,7 @@ fn join_live(
 }
 
 /// How many distinct ids `sorted` holds.
-fn count(sorted: &Sorted<ChunkId>) -> Result<u64> {
+pub(crate) fn count(sorted: &Sorted<ChunkId>) -> Result<u64> {
     let (mut it, mut n) = (sorted.iter()?, 0);
     while it.next()?.is_some() {
         n += 1;

@@ -9,23 +9,25 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use std::time::SystemTime;
 
-use dvx_manifest::{EntryKind, Tree};
+use dvx_manifest::Tree;
 use dvx_store::{BackendError, ChunkId, PackId, TreeId};
 use serde::{Deserialize, Serialize};
 
 use crate::config::CloudEnv;
 use crate::error::{Error, Result};
-use crate::fsck::{live_roots, FsckReport, Problem, ProblemKind};
+use crate::fsck::{check_versions, live_roots, FsckReport, Problem, ProblemKind, Source};
+use crate::gc;
 use crate::gc::{GcOptions, GcReport};
 use crate::progress::Progress;
 use crate::remote::open_remote;
+use crate::spool::{ById, Located, Sorter};
 use crate::transfer::layout::{
-    self, list_packs, list_trees, pack_key, parse_pack_key, put_index, tree_key, RemoteIndex,
-    TreeReadError, GC_PENDING,
+    self, list_packs, list_trees, pack_key, parse_pack_key, tree_key, RemoteIndex, TreeReadError,
+    GC_PENDING,
 };
 use crate::transfer::session::Session;
 use crate::treeio::{file_chunks, TreeWalk};
-use crate::workspace::{join_rel, Dataset, Workspace};
+use crate::workspace::Workspace;
 
 /// Upper bound of `gc/pending.toml` (about 100 bytes per object listed).
 const MAX_PENDING_LEN: u64 = 64 << 20;
@@ -85,12 +87,13 @@ pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Resu
         }
         report.indexes = ri.keys.len() as u64;
         let mut missing: BTreeMap<PackId, u64> = BTreeMap::new();
-        for (_, loc) in ri.all_entries()? {
+        ri.for_each_entry(|_, loc| {
             report.chunks += 1;
             if !packs.contains_key(&loc.pack) {
                 *missing.entry(loc.pack).or_default() += 1;
             }
-        }
+            Ok(())
+        })?;
         for (p, n) in missing {
             problems.push(Problem {
                 kind: ProblemKind::Missing,
@@ -105,97 +108,74 @@ pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Resu
             });
         }
     }
-    // Every version of the history.
-    let mut decoded: HashMap<TreeId, Option<Tree>> = HashMap::new();
-    let mut affected: BTreeMap<String, (ProblemKind, String, std::collections::BTreeSet<String>)> =
-        BTreeMap::new();
-    for (p, label_v) in live_roots(ws)? {
-        report.versions += 1;
-        let rev = label_v.rsplit('@').next().unwrap_or("").to_string();
-        let base = Dataset::of(&p).base();
-        let mut walk = TreeWalk::new([p.id]);
-        while let Some(dir) = walk.next()? {
-            let id = dir.id;
-            let shown = if dir.path.is_empty() {
-                format!("{}@{rev}", p.path)
-            } else {
-                format!("{}@{rev}", join_rel(&base, &dir.path))
-            };
-            if !trees.contains(&id) {
-                affected
-                    .entry(format!("tree {id}"))
-                    .or_insert_with(|| {
-                        (
-                            ProblemKind::Missing,
-                            "is missing on the remote".into(),
-                            Default::default(),
-                        )
-                    })
-                    .2
-                    .insert(shown);
-                continue;
-            }
-            if let std::collections::hash_map::Entry::Vacant(slot) = decoded.entry(id) {
-                report.trees += 1;
-                match layout::get_tree(&b, &id) {
-                    Ok((t, _)) => {
-                        slot.insert(Some(t));
-                    }
-                    Err(e) => {
-                        slot.insert(None);
-                        affected
-                            .entry(format!("tree {id}"))
-                            .or_insert_with(|| {
-                                (
-                                    ProblemKind::Damaged,
-                                    format!("is damaged on the remote ({e})"),
-                                    Default::default(),
-                                )
-                            })
-                            .2
-                            .insert(shown.clone());
-                    }
-                }
-            }
-            let Some(Some(tree)) = decoded.get(&id) else {
-                continue;
-            };
-            walk.enter_all(&dir, tree);
-            let Some(ri) = &rindex else { continue };
-            for e in tree.entries() {
-                let EntryKind::File { chunks, .. } = &e.kind else {
-                    continue;
-                };
-                for c in chunks {
-                    let what = match ri.lookup_indexed(&c.id)? {
-                        None => Some("is missing on the remote".to_string()),
-                        Some(l) if !packs.contains_key(&l.pack) => Some(format!(
-                            "is in pack {} which is missing on the remote",
-                            l.pack
-                        )),
-                        Some(_) => None,
-                    };
-                    if let Some(what) = what {
-                        affected
-                            .entry(format!("chunk {}", c.id))
-                            .or_insert_with(|| (ProblemKind::Missing, what, Default::default()))
-                            .2
-                            .insert(format!("{}@{rev}", join_rel(&base, &dir.child(&e.name))));
-                    }
-                }
-            }
-        }
-    }
+    // Every version of the history, each tree once (see `fsck::check_versions`).
+    let versions = live_roots(ws)?;
+    report.versions = versions.len() as u64;
+    let check = RemoteCheck {
+        b: &b,
+        trees: &trees,
+        rindex: rindex.as_ref(),
+        packs: &packs,
+        read: std::cell::Cell::new(0),
+    };
+    let affected = check_versions(&check, &versions)?;
+    report.trees = check.read.get();
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
             kind,
             object,
             what,
-            files: files.into_iter().take(20).collect(),
+            files: files.into_iter().collect(),
         });
     }
     report.problems = problems;
     Ok(report)
+}
+
+/// What the remote holds, for the version check of [`fsck_remote`].
+struct RemoteCheck<'a> {
+    b: &'a Session<'a>,
+    /// The tree objects listed on the remote.
+    trees: &'a HashSet<TreeId>,
+    /// None when the remote's index could not be read (reported on its own).
+    rindex: Option<&'a RemoteIndex>,
+    /// The packs listed on the remote, with their sizes.
+    packs: &'a HashMap<PackId, u64>,
+    /// Tree objects downloaded.
+    read: std::cell::Cell<u64>,
+}
+
+impl Source for RemoteCheck<'_> {
+    fn tree(&self, id: &TreeId) -> Result<std::result::Result<Tree, (ProblemKind, String)>> {
+        if !self.trees.contains(id) {
+            return Ok(Err((
+                ProblemKind::Missing,
+                "is missing on the remote".into(),
+            )));
+        }
+        self.read.set(self.read.get() + 1);
+        Ok(match layout::get_tree(self.b, id) {
+            Ok((t, _)) => Ok(t),
+            Err(e) => Err((
+                ProblemKind::Damaged,
+                format!("is damaged on the remote ({e})"),
+            )),
+        })
+    }
+
+    fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>> {
+        let Some(ri) = self.rindex else {
+            return Ok(None);
+        };
+        Ok(match ri.lookup_indexed(c)? {
+            None => Some((ProblemKind::Missing, "is missing on the remote".into())),
+            Some(l) if !self.packs.contains_key(&l.pack) => Some((
+                ProblemKind::Missing,
+                format!("is in pack {} which is missing on the remote", l.pack),
+            )),
+            Some(_) => None,
+        })
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -263,16 +243,19 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     crate::transfer::refuse_plaintext_to_encrypted(b)?;
     let mut report = GcReport::default();
 
-    // Mark.
+    // Mark: the live chunk ids as sorted runs (on disk when many), like the local gc.
     let roots = live_roots(ws)?;
     report.versions = roots.len() as u64;
-    let mut live_chunks: HashSet<ChunkId> = HashSet::new();
+    let spool_dir = ws.state_dir();
+    let mut live_chunks: Sorter<ChunkId> = Sorter::new(&spool_dir, gc::LIVE_IN_MEMORY);
     let mut walk = TreeWalk::new(roots.iter().map(|(p, _)| p.id)).once();
     while let Some(dir) = walk.next()? {
         match get_tree(ws, b, &dir.id) {
             Ok(Some(t)) => {
                 walk.enter_all(&dir, &t);
-                live_chunks.extend(file_chunks(&t).copied());
+                for c in file_chunks(&t) {
+                    live_chunks.push(*c)?;
+                }
             }
             Ok(None) => {}
             // A tree we cannot read: we cannot know what it needs, so delete nothing.
@@ -285,21 +268,27 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
         }
     }
     let live_trees = walk.into_seen();
-    report.live_chunks = live_chunks.len() as u64;
+    let live_chunks = live_chunks.finish()?;
+    report.live_chunks = gc::count(&live_chunks)?;
 
-    // Sweep candidates.
+    // Sweep candidates: the remote's index entries sorted by chunk id, joined with the live
+    // chunks, say which packs hold a live chunk.
     let pack_sizes = list_packs(b)?;
     let remote_trees = list_trees(b)?;
     let rindex = RemoteIndex::load(ws, b)?;
-    let entries = rindex.all_entries()?;
+    let mut entries: Sorter<ById> = Sorter::new(&spool_dir, gc::ENTRIES_IN_MEMORY);
+    rindex.for_each_entry(|id, at| entries.push(ById(Located { id, at })))?;
+    let entries = entries.finish()?;
     let mut pack_live: HashMap<PackId, bool> = pack_sizes.keys().map(|p| (*p, false)).collect();
     let mut pack_known: HashSet<PackId> = HashSet::new();
-    for (c, l) in &entries {
-        pack_known.insert(l.pack);
-        if live_chunks.contains(c) {
-            pack_live.insert(l.pack, true);
+    gc::join_live(&entries, &live_chunks, |e, live| {
+        pack_known.insert(e.at.pack);
+        if live {
+            pack_live.insert(e.at.pack, true);
         }
-    }
+        Ok(())
+    })?;
+    drop(entries);
     let mut dead: BTreeMap<String, u64> = BTreeMap::new();
     for (p, live) in &pack_live {
         // A pack whose content we could not read is never a candidate.
@@ -360,8 +349,9 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
         return Ok(report);
     }
 
-    // Packs first need an index that no longer names them: upload a merged index of what
-    // stays, then drop the index files it replaces, then the packs, then the trees.
+    // Packs first need an index that no longer names them: upload, for each index file that
+    // names a doomed pack, one without its entries, then drop the index files replaced, then
+    // the packs, then the trees. Index files naming no doomed pack stay as they are.
     let mut doomed: HashSet<PackId> = delete
         .iter()
         .filter_map(|(k, _)| parse_pack_key(b, k))
@@ -369,27 +359,10 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     // Entries naming packs that are gone (deleted by hand, lost) are dropped too: a push has
     // sent their chunks again elsewhere, and fsck would report them forever. A push uploads a
     // pack before its index, so an index never names a pack still on its way.
-    doomed.extend(
-        entries
-            .iter()
-            .map(|(_, l)| l.pack)
-            .filter(|p| !pack_sizes.contains_key(p)),
-    );
+    doomed.extend(rindex.named_packs().filter(|p| !pack_sizes.contains_key(p)));
     if !doomed.is_empty() {
-        let keep: Vec<(ChunkId, dvx_store::Location)> = entries
-            .into_iter()
-            .filter(|(_, l)| !doomed.contains(&l.pack))
-            .collect();
         let scratch = crate::fsx::ScratchDir::new(ws, "gc")?;
-        let mut new_key = None;
-        if !keep.is_empty() {
-            new_key = Some(put_index(b, scratch.path(), keep)?.0);
-        }
-        for k in &rindex.keys {
-            if Some(k) != new_key.as_ref() {
-                b.delete(k).map_err(rerr)?;
-            }
-        }
+        rindex.put_without(b, scratch.path(), &doomed)?;
     }
     for (k, _) in &delete {
         b.delete(k).map_err(rerr)?;
@@ -408,4 +381,100 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
     }
     crate::transfer::layout::refresh_catalogue(b)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use dvx_store::MemoryBackend;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::transfer::layout::INDEXES;
+    use crate::NoProgress;
+
+    fn index_keys(b: &Session<'_>) -> BTreeMap<String, ()> {
+        let objects = b.list(INDEXES).expect("list");
+        objects.into_iter().map(|o| (o.key, ())).collect()
+    }
+
+    fn gc_twice(ws: &Workspace, b: &Session<'_>) -> GcReport {
+        let opts = GcOptions {
+            dry_run: false,
+            keep: Duration::ZERO,
+        };
+        sweep(ws, b, &opts).expect("gc marks");
+        sweep(ws, b, &opts).expect("gc deletes")
+    }
+
+    /// Pushes a version of `data` with files in `sub` added, then adds `data` without them
+    /// again (never committed): the version's pack is dead on the remote.
+    fn push_dead_pack(ws: &Workspace, b: &Session<'_>, rng: &mut impl rand::RngCore, sub: &str) {
+        let dir = ws.root().to_path_buf();
+        random_files(&dir, rng, sub, 0..10);
+        add_data(ws);
+        let p = ws.worktree_pointer("data").expect("read").expect("pointer");
+        crate::transfer::push_to(ws, b, &[p], &NoProgress).expect("push");
+        std::fs::remove_dir_all(dir.join("data").join(sub)).expect("rm");
+        add_data(ws);
+    }
+
+    /// Remote gc rewrites only the index objects that name a doomed pack, in pieces, and
+    /// every live chunk stays findable; unindexed packs' chunks that stay get indexed.
+    #[test]
+    fn gc_rewrites_only_the_index_objects_naming_doomed_packs() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut live = random_files(&dir, &mut rng, "a", 0..30);
+        add_data(&ws);
+        commit(&dir, "v1");
+        let backend = MemoryBackend::new();
+        let b = Session::new(&backend, "mem", "mem://gc");
+        let v1 = ws.worktree_pointer("data").expect("read").expect("pointer");
+        crate::transfer::push_to(&ws, &b, &[v1], &NoProgress).expect("push");
+        push_dead_pack(&ws, &b, &mut rng, "dead1");
+        // The remote lost its index objects: every pack is read through its trailer.
+        for key in index_keys(&b).keys() {
+            b.delete(key).expect("delete");
+        }
+
+        let r = gc_twice(&ws, &b);
+        assert_eq!(r.packs_deleted, 1, "{r:?}");
+        let pieces = index_keys(&b);
+        // 30 live chunks, 4 entries a piece.
+        assert_eq!(pieces.len(), 8, "{pieces:?}");
+
+        // Another dead pack: only its own index object goes; the pieces stay as they are.
+        live.extend(random_files(&dir, &mut rng, "b", 0..5));
+        add_data(&ws);
+        commit(&dir, "v2");
+        let v2 = ws.worktree_pointer("data").expect("read").expect("pointer");
+        crate::transfer::push_to(&ws, &b, &[v2], &NoProgress).expect("push");
+        let with_v2 = index_keys(&b);
+        push_dead_pack(&ws, &b, &mut rng, "dead2");
+        assert_eq!(index_keys(&b).len(), with_v2.len() + 1);
+        let r = gc_twice(&ws, &b);
+        assert_eq!(r.packs_deleted, 1, "{r:?}");
+        assert_eq!(index_keys(&b), with_v2);
+
+        let rindex = RemoteIndex::load(&ws, &b).expect("index");
+        for c in &live {
+            assert!(
+                rindex.lookup(c).expect("lookup").is_some(),
+                "chunk {c} lost"
+            );
+        }
+        let mut entries = 0;
+        rindex
+            .for_each_entry(|_, _| {
+                entries += 1;
+                Ok(())
+            })
+            .expect("entries");
+        assert_eq!(entries, live.len(), "no dead entry left");
+    }
 }

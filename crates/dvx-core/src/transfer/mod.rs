@@ -28,6 +28,8 @@ mod wanted;
 pub use fetch::{fetch, FetchOptions};
 pub(crate) use local::{complete_locally, copy_from_store};
 pub use pull::{pull, PullOptions};
+#[cfg(test)]
+pub(crate) use push::push_to;
 pub(crate) use push::refuse_plaintext_to_encrypted;
 pub use push::{push, PushOptions};
 pub use status::{remote_status, RemoteState};

@@ -279,6 +279,9 @@ fn open_tree(
 /// checked against the packs the remote really holds: an index may outlive a pack (deleted by
 /// hand, lost in a restore), and a chunk counts as on the remote only if its pack is listed
 /// and long enough to hold it.
+/// Entries per index object written when `gc --remote` rewrites the index (15 MB).
+const REWRITE_PIECE: usize = if cfg!(test) { 4 } else { 1 << 18 };
+
 pub(crate) struct RemoteIndex {
     files: Vec<IndexFile>,
     /// The packs listed on the remote, with their sizes.
@@ -457,13 +460,86 @@ impl RemoteIndex {
         Ok(Ok(data))
     }
 
-    /// Every known chunk location (index files and unindexed packs).
-    pub(crate) fn all_entries(&self) -> Result<Vec<(ChunkId, Location)>> {
-        let mut out: Vec<(ChunkId, Location)> = self.extra.iter().map(|(c, l)| (*c, *l)).collect();
-        for f in &self.files {
-            out.extend(f.entries()?);
+    /// Passes every known chunk location to `f`, one at a time: the unindexed packs' chunks,
+    /// then each index file's entries in id order.
+    pub(crate) fn for_each_entry(
+        &self,
+        mut f: impl FnMut(ChunkId, Location) -> Result<()>,
+    ) -> Result<()> {
+        for (c, l) in &self.extra {
+            f(*c, *l)?;
         }
-        Ok(out)
+        for file in &self.files {
+            for e in file.iter() {
+                let (c, l) = e?;
+                f(c, l)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every pack an index file or an unindexed pack's trailer names (repeats possible).
+    pub(crate) fn named_packs(&self) -> impl Iterator<Item = PackId> + '_ {
+        self.files
+            .iter()
+            .flat_map(|f| f.packs().iter().copied())
+            .chain(self.extra.values().map(|l| l.pack))
+    }
+
+    /// Replaces each index object that names a pack of `doomed` by index objects of its other
+    /// entries, and indexes the unindexed packs' chunks that stay; the replaced objects are
+    /// deleted only once their replacements are uploaded. Index objects naming no doomed
+    /// pack stay as they are, and memory holds one piece of [`REWRITE_PIECE`] entries.
+    pub(crate) fn put_without(
+        &self,
+        b: &Session<'_>,
+        scratch: &Path,
+        doomed: &HashSet<PackId>,
+    ) -> Result<()> {
+        let keep = |l: &Location| !doomed.contains(&l.pack);
+        let extra = self.extra.iter().map(|(c, l)| Ok((*c, *l)));
+        let mut uploaded: HashSet<String> = self.put_pieces(b, scratch, extra, &keep)?;
+        let mut replaced = Vec::new();
+        for (file, key) in self.files.iter().zip(&self.keys) {
+            if file.packs().iter().any(|p| doomed.contains(p)) {
+                let entries = file.iter().map(|e| e.map_err(Error::from));
+                uploaded.extend(self.put_pieces(b, scratch, entries, &keep)?);
+                replaced.push(key);
+            }
+        }
+        for key in replaced {
+            if !uploaded.contains(key) {
+                b.delete(key).map_err(|e| b.error(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads the `entries` that `keep` accepts as index objects of at most
+    /// [`REWRITE_PIECE`] entries each (cached here too); their keys.
+    fn put_pieces(
+        &self,
+        b: &Session<'_>,
+        scratch: &Path,
+        entries: impl Iterator<Item = Result<(ChunkId, Location)>>,
+        keep: &dyn Fn(&Location) -> bool,
+    ) -> Result<HashSet<String>> {
+        let mut keys = HashSet::new();
+        let mut piece = Vec::new();
+        let mut entries = entries.peekable();
+        while let Some(e) = entries.next() {
+            let (c, l) = e?;
+            if keep(&l) {
+                piece.push((c, l));
+            }
+            if piece.len() == REWRITE_PIECE || (entries.peek().is_none() && !piece.is_empty()) {
+                let (key, data) = put_index(b, scratch, std::mem::take(&mut piece))?;
+                let cached = index_cache_path(&self.cache_dir, &key).expect("an index key");
+                crate::fsx::write_atomic(&cached, &data)?;
+                keys.insert(key);
+            }
+        }
+        Ok(keys)
     }
 
     /// Tells the user about every index file that could not be used.
