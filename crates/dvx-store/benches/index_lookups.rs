@@ -1,5 +1,6 @@
 //! Lookups in a large index file, resident (mapped) and bounded (read by `pread`,
-//! `index::bound_residency`): time per lookup and the mapped pages left resident.
+//! `index::bound_residency`): time per lookup and the mapped pages left resident; then the
+//! same entries in 70 files (a remote's index), looked up one by one and in ascending order.
 //!
 //! `cargo bench -p dvx-store --bench index_lookups -- 3000000` (default 1,000,000 entries;
 //! docs/PERFORMANCE.md has the figures; add `bounded` to skip the resident run). Linux only:
@@ -8,7 +9,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use dvx_store::index::{bound_residency, write_index, IndexFile, Location};
+use dvx_store::index::{bound_residency, write_index, IndexFile, Location, Window};
 use dvx_store::{ChunkId, Compression, PackId};
 
 /// Resident pages of mapped files, in KiB.
@@ -91,4 +92,58 @@ fn main() {
     let mut files = [IndexFile::open(&path).expect("open")];
     bound_residency(&mut files);
     run("bounded", &files[0], &ids);
+    drop(files);
+    many_files(dir.path(), &ids, 70);
+}
+
+/// The same entries in `k` files (a remote's index: one object per pushed pack), read by
+/// `pread`: every id looked up in each file in turn until found, in the ids' order and then
+/// in ascending order through one window per file (`IndexFile::lookup_ascending`, as fetch
+/// asks).
+fn many_files(dir: &std::path::Path, ids: &[ChunkId], k: usize) {
+    let sub = dir.join("many");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let mut files: Vec<IndexFile> = ids
+        .chunks(ids.len().div_ceil(k))
+        .enumerate()
+        .map(|(f, part)| {
+            let pack = PackId::of(&f.to_le_bytes());
+            let entries = part
+                .iter()
+                .map(|id| {
+                    let at = Location {
+                        pack,
+                        offset: 0,
+                        stored_len: 1,
+                        raw_len: 1,
+                        compression: Compression::None,
+                    };
+                    (*id, at)
+                })
+                .collect();
+            IndexFile::open(&write_index(&sub, entries).expect("write")).expect("open")
+        })
+        .collect();
+    bound_residency(&mut files);
+    let find = |id: &ChunkId| files.iter().find_map(|f| f.lookup(id).expect("lookup"));
+    let t = Instant::now();
+    assert!(ids.iter().all(|id| find(id).is_some()));
+    let one_by_one = t.elapsed().as_nanos() as f64 / ids.len() as f64;
+    let mut sorted = ids.to_vec();
+    sorted.sort();
+    let mut windows: Vec<Window> = files.iter().map(|_| Window::default()).collect();
+    let t = Instant::now();
+    for id in &sorted {
+        let hit = files
+            .iter()
+            .zip(windows.iter_mut())
+            .find_map(|(f, w)| f.lookup_ascending(id, w).expect("lookup"));
+        assert!(hit.is_some());
+    }
+    let ascending = t.elapsed().as_nanos() as f64 / ids.len() as f64;
+    say(format!(
+        "{k} files: {} hits {one_by_one:.0} ns each one by one, {ascending:.0} ns each in \
+         ascending order",
+        ids.len()
+    ));
 }

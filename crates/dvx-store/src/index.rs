@@ -46,6 +46,27 @@ pub fn bound_residency(files: &mut [IndexFile]) {
     }
 }
 
+/// The entries a bounded lookup read last, kept for the next lookup of a larger or equal id
+/// ([`IndexFile::lookup_ascending`]): one per index file, per reader.
+#[derive(Default)]
+pub struct Window {
+    /// The id that was looked up: every entry before the window is below it.
+    from_key: [u8; 32],
+    /// The entries read, sorted by id.
+    entries: Vec<u8>,
+}
+
+impl Window {
+    /// True when `key` is answered by the window: at or above the key that read it (no entry
+    /// before the window can match) and at or below its last id (no entry after it can).
+    fn answers(&self, key: &[u8]) -> bool {
+        let n = self.entries.len() / ENTRY_LEN;
+        n > 0
+            && &self.from_key[..] <= key
+            && key <= &self.entries[(n - 1) * ENTRY_LEN..(n - 1) * ENTRY_LEN + 32]
+    }
+}
+
 /// Where a chunk is: pack and position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Location {
@@ -353,7 +374,7 @@ impl IndexFile {
         let frac = u64::from_be_bytes(id.0[1..9].try_into().expect("8 bytes"));
         let guess = start + ((frac as u128 * (end - start) as u128) >> 64) as usize;
         if self.hand_back {
-            return self.lookup_read(key, guess, start, end);
+            return self.lookup_read(key, guess, start, end, None);
         }
         let at = self.lower_bound(key, guess, start, end);
         if at < end && self.id_at(at) == key {
@@ -409,13 +430,24 @@ impl IndexFile {
     /// the id; when the id lies still further, bisects the rest of the bucket one id at a time
     /// until what is left fits in a window. Nothing stays resident; a hit costs one read, and
     /// rarely more.
+    /// With `keep`, the entries finally searched are kept there: the id's place is among
+    /// them, so they answer later ids up to their last.
     fn lookup_read(
         &self,
         key: &[u8],
         guess: usize,
         mut lo: usize,
         mut hi: usize,
+        keep: Option<&mut Window>,
     ) -> Result<Option<Location>> {
+        let found = |window: &[u8]| {
+            if let Some(w) = keep {
+                w.from_key.copy_from_slice(key);
+                w.entries.clear();
+                w.entries.extend_from_slice(window);
+            }
+            self.find_in_window(key, window)
+        };
         let mut buf = [0u8; WINDOW * ENTRY_LEN];
         let mut from = guess.saturating_sub(WINDOW / 2);
         for _ in 0..3 {
@@ -431,7 +463,7 @@ impl IndexFile {
                 lo = from + n;
                 from = lo;
             } else {
-                return self.find_in_window(key, window);
+                return found(window);
             }
         }
         let mut one = [0u8; 32];
@@ -450,7 +482,33 @@ impl IndexFile {
         }
         let window = &mut buf[..(hi - lo) * ENTRY_LEN];
         self.read_entries(lo, window)?;
-        self.find_in_window(key, window)
+        found(window)
+    }
+
+    /// [`IndexFile::lookup`] for ids asked in ascending order (a sorted stream of ids): in a
+    /// set read by `pread`, an id that falls in the entries `window` holds from the previous
+    /// lookup is answered without a read. A stream of ids as dense as the index's reads each
+    /// part of it about once, rather than once per id and file.
+    pub fn lookup_ascending(&self, id: &ChunkId, window: &mut Window) -> Result<Option<Location>> {
+        if !self.hand_back {
+            return self.lookup(id);
+        }
+        if window.answers(&id.0) {
+            return self.find_in_window(&id.0, &window.entries);
+        }
+        let b = id.0[0] as usize;
+        let start = if b == 0 {
+            0
+        } else {
+            self.fanout[b - 1] as usize
+        };
+        let end = self.fanout[b] as usize;
+        if start >= end {
+            return Ok(None);
+        }
+        let frac = u64::from_be_bytes(id.0[1..9].try_into().expect("8 bytes"));
+        let guess = start + ((frac as u128 * (end - start) as u128) >> 64) as usize;
+        self.lookup_read(&id.0, guess, start, end, Some(window))
     }
 
     /// Bisects entries read into `window` (sorted by id) for `key`.
@@ -603,7 +661,8 @@ mod tests {
             ];
             bound_residency(&mut files[1..]);
             assert!(files[1].hand_back, "{what}: large enough to read by pread");
-            let ids: std::collections::HashSet<ChunkId> = entries.iter().map(|e| e.0).collect();
+            let ids: std::collections::HashMap<ChunkId, Location> =
+                entries.iter().copied().collect();
             for idx in &files {
                 let how = if idx.hand_back { "read" } else { "mapped" };
                 for (id, loc) in &entries {
@@ -612,11 +671,28 @@ mod tests {
                     for (byte, flip) in [(31, 0x80), (8, 0x01), (1, 0xff)] {
                         let mut near = id.0;
                         near[byte] ^= flip;
-                        if !ids.contains(&ChunkId(near)) {
+                        if !ids.contains_key(&ChunkId(near)) {
                             let got = idx.lookup(&ChunkId(near)).expect("lookup");
                             assert_eq!(got, None, "{what} {how}");
                         }
                     }
+                }
+                // Ascending, as a sorted stream asks: every id and its neighbours in order,
+                // through one window, answer as lookups one at a time do.
+                let mut asked: Vec<ChunkId> = entries.iter().map(|e| e.0).collect();
+                for (id, _) in &entries {
+                    for (byte, flip) in [(31, 0x01), (20, 0x40)] {
+                        let mut near = id.0;
+                        near[byte] ^= flip;
+                        asked.push(ChunkId(near));
+                    }
+                }
+                asked.sort();
+                let mut window = Window::default();
+                for id in &asked {
+                    let want = ids.get(id).copied();
+                    let got = idx.lookup_ascending(id, &mut window).expect("lookup");
+                    assert_eq!(got, want, "{what} {how} ascending");
                 }
             }
         }

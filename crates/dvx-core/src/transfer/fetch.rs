@@ -327,8 +327,10 @@ fn locate(
     let (mut chunks, mut bytes) = (0u64, 0u64);
     // Every missing chunk is counted first, so the error says how many.
     let mut lost = Lost::default();
+    // The ids come sorted: each index file answers from the entries it read last.
+    let mut windows = rindex.windows();
     while let Some(c) = needed()? {
-        match rindex.lookup(&c)? {
+        match rindex.lookup_ascending(&c, &mut windows)? {
             Some(at) => {
                 chunks += 1;
                 bytes += u64::from(at.stored_len);

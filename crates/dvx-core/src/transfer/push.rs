@@ -216,8 +216,10 @@ pub(crate) fn push_to(
         let mut bytes = 0u64;
         let (mut lost, mut lost_count) = (HashSet::new(), 0usize);
         let mut ids = chunks.iter()?;
+        // The ids come sorted: each index file answers from the entries it read last.
+        let mut windows = rindex.windows();
         while let Some(c) = ids.next()? {
-            if rindex.lookup(&c)?.is_none() {
+            if rindex.lookup_ascending(&c, &mut windows)?.is_none() {
                 match store.lookup(&c)? {
                     Some(at) => {
                         bytes += u64::from(at.stored_len);

@@ -564,6 +564,35 @@ impl RemoteIndex {
         self.find(id, |_| true)
     }
 
+    /// Windows for [`RemoteIndex::lookup_ascending`], one per index file.
+    pub(crate) fn windows(&self) -> Vec<index::Window> {
+        self.files
+            .iter()
+            .map(|_| index::Window::default())
+            .collect()
+    }
+
+    /// [`RemoteIndex::lookup`] for chunk ids asked in ascending order (fetch's sorted stream):
+    /// each index file answers from the entries it read last when it can, so a remote of
+    /// many index objects is not read once per chunk and object.
+    pub(crate) fn lookup_ascending(
+        &self,
+        id: &ChunkId,
+        windows: &mut [index::Window],
+    ) -> Result<Option<Location>> {
+        if let Some(l) = self.extra.get(id) {
+            return Ok(Some(*l));
+        }
+        for (f, w) in self.files.iter().zip(windows) {
+            if let Some(l) = f.lookup_ascending(id, w)? {
+                if self.holds(&l) {
+                    return Ok(Some(l));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The first location of the chunk that `usable` accepts (an unindexed pack's trailer
     /// always is: the pack was listed).
     fn find(&self, id: &ChunkId, usable: impl Fn(&Location) -> bool) -> Result<Option<Location>> {
