@@ -360,19 +360,10 @@ impl IndexFile {
     /// by doubling steps before it bisects. It reads the few pages near the guess, and never
     /// takes more than about twice a plain bisection's steps, whatever the ids.
     pub fn lookup(&self, id: &ChunkId) -> Result<Option<Location>> {
-        let b = id.0[0] as usize;
-        let start = if b == 0 {
-            0
-        } else {
-            self.fanout[b - 1] as usize
-        };
-        let end = self.fanout[b] as usize;
-        if start >= end {
+        let Some((start, end, guess)) = self.bucket(id) else {
             return Ok(None);
-        }
+        };
         let key = &id.0[..];
-        let frac = u64::from_be_bytes(id.0[1..9].try_into().expect("8 bytes"));
-        let guess = start + ((frac as u128 * (end - start) as u128) >> 64) as usize;
         if self.hand_back {
             return self.lookup_read(key, guess, start, end, None);
         }
@@ -496,6 +487,15 @@ impl IndexFile {
         if window.answers(&id.0) {
             return self.find_in_window(&id.0, &window.entries);
         }
+        let Some((start, end, guess)) = self.bucket(id) else {
+            return Ok(None);
+        };
+        self.lookup_read(&id.0, guess, start, end, Some(window))
+    }
+
+    /// The entries `start..end` whose first id byte is `id`'s, and the place in them the
+    /// id's next bytes predict; None when there are none.
+    fn bucket(&self, id: &ChunkId) -> Option<(usize, usize, usize)> {
         let b = id.0[0] as usize;
         let start = if b == 0 {
             0
@@ -504,11 +504,14 @@ impl IndexFile {
         };
         let end = self.fanout[b] as usize;
         if start >= end {
-            return Ok(None);
+            return None;
         }
         let frac = u64::from_be_bytes(id.0[1..9].try_into().expect("8 bytes"));
-        let guess = start + ((frac as u128 * (end - start) as u128) >> 64) as usize;
-        self.lookup_read(&id.0, guess, start, end, Some(window))
+        Some((
+            start,
+            end,
+            start + ((frac as u128 * (end - start) as u128) >> 64) as usize,
+        ))
     }
 
     /// Bisects entries read into `window` (sorted by id) for `key`.
