@@ -29,6 +29,7 @@ pub const EXIT_USAGE: i32 = 2;
 /// Runs the binary: parses argv, runs the command, prints errors, returns the exit code.
 pub fn main() -> i32 {
     dvx_core::tune_allocator();
+    dvx_core::raise_open_file_limit();
     main_from(std::env::args_os())
 }
 

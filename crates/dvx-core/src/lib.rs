@@ -82,6 +82,35 @@ pub use transfer::{
 };
 pub use workspace::{init, Dataset, InitReport, Workspace, WorkspaceOptions};
 
+/// Raises the soft limit of open files to the hard one (at most 65,536; 10,240 on macOS),
+/// as Go programs do: an index set too large to keep mapped is read by `pread` and keeps
+/// each of its files open, and a remote pushed to a thousand times has a thousand index
+/// files. For a program's `main`; when the system refuses, the limit stays as it was and
+/// an open that then fails reports itself.
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let cap: libc::rlim_t = if cfg!(target_os = "macos") {
+            10_240
+        } else {
+            65_536
+        };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit read and write the struct passed, which lives on
+        // this stack frame for both calls.
+        #[allow(unsafe_code)]
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < cap {
+                lim.rlim_cur = lim.rlim_max.min(cap);
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            }
+        }
+    }
+}
+
 /// Makes the C allocator hand every large buffer back to the system when it is freed. glibc
 /// otherwise raises its threshold for that after the first such free, and the transfer
 /// threads' range and pack buffers then stay in per-thread arenas (a fetch of 1M files

@@ -36,12 +36,17 @@ const VERIFY_CHUNK: usize = 1 << 20;
 /// store keep resident memory bounded: a lookup reads one small window around its guess, and
 /// a pass hands the mapped pages behind it back. Mapped pages would otherwise stay resident
 /// (the kernel maps a folio of up to 1 MiB around each page touched).
+///
+/// Only such files keep their file open (for `pread`): a small set holds no descriptor,
+/// whatever its number of files.
 pub fn bound_residency(files: &mut [IndexFile]) {
     let total: usize = files.iter().map(|f| f.map.len()).sum();
-    if total > RESIDENT_BUDGET {
-        for f in files {
+    for f in files {
+        if total > RESIDENT_BUDGET {
             f.hand_back = true;
             f.release();
+        } else {
+            f.file = None;
         }
     }
 }
@@ -187,7 +192,8 @@ pub fn file_len_from_header(header: &[u8]) -> Option<u64> {
 /// An opened, memory-mapped index file.
 pub struct IndexFile {
     path: PathBuf,
-    file: std::fs::File,
+    /// Open for `pread`: always in a set [`bound_residency`] bounds, dropped in others.
+    file: Option<std::fs::File>,
     map: memmap2::Mmap,
     packs: Vec<PackId>,
     count: usize,
@@ -259,7 +265,7 @@ impl IndexFile {
             .collect();
         let f = IndexFile {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             map,
             packs,
             count,
@@ -315,8 +321,17 @@ impl IndexFile {
 
     /// Entries `from..from + buf.len() / ENTRY_LEN`, read by `pread` into `buf`.
     fn read_entries(&self, from: usize, buf: &mut [u8]) -> Result<()> {
-        let at = (self.entries_at + from * ENTRY_LEN) as u64;
-        sfs::read_exact_at(&self.file, &self.path, buf, at)
+        self.pread((self.entries_at + from * ENTRY_LEN) as u64, buf)
+    }
+
+    /// Reads `buf.len()` bytes at `at`; only files of a bounded set read this way, and they
+    /// keep their file open.
+    fn pread(&self, at: u64, buf: &mut [u8]) -> Result<()> {
+        let file = self
+            .file
+            .as_ref()
+            .expect("a bounded set keeps its files open");
+        sfs::read_exact_at(file, &self.path, buf, at)
     }
 
     fn parse_entry(&self, e: &[u8]) -> Result<(ChunkId, Location)> {
@@ -460,8 +475,7 @@ impl IndexFile {
         let mut one = [0u8; 32];
         while hi - lo > WINDOW {
             let mid = lo + (hi - lo) / 2;
-            let at = (self.entries_at + mid * ENTRY_LEN) as u64;
-            sfs::read_exact_at(&self.file, &self.path, &mut one, at)?;
+            self.pread((self.entries_at + mid * ENTRY_LEN) as u64, &mut one)?;
             if &one[..] < key {
                 lo = mid + 1;
             } else {
@@ -553,7 +567,14 @@ impl IndexFile {
 
     /// Recomputes the checksum of the whole file (fsck).
     pub fn verify(&self) -> Result<bool> {
-        checksum_ok(&self.file, &self.path, self.map.len())
+        match &self.file {
+            Some(file) => checksum_ok(file, &self.path, self.map.len()),
+            None => {
+                let (file, _) =
+                    sfs::open_regular(&self.path).map_err(|e| Error::io("open", &self.path, e))?;
+                checksum_ok(&file, &self.path, self.map.len())
+            }
+        }
     }
 }
 
@@ -598,7 +619,11 @@ mod tests {
             })
             .collect();
         let path = write_index(dir.path(), entries.clone()).expect("write");
-        let idx = IndexFile::open(&path).expect("open");
+        let mut files = [IndexFile::open(&path).expect("open")];
+        // A set small enough to stay mapped holds no open file.
+        bound_residency(&mut files);
+        let [idx] = files;
+        assert!(idx.file.is_none() && !idx.hand_back);
         assert_eq!(idx.len(), 1000);
         let bytes = std::fs::read(&path).expect("read");
         assert_eq!(
