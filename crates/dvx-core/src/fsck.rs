@@ -261,7 +261,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         bad_chunks: &bad_chunks,
         readable_packs: &readable_packs,
     };
-    let affected = check_versions(&check, &versions)?;
+    let (affected, _) = check_versions(&check, &versions)?;
     let named: HashSet<String> = affected.keys().cloned().collect();
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
@@ -365,10 +365,13 @@ pub(crate) trait Source {
 /// Checks every version: each tree once, then only the versions reaching a problem are
 /// walked again, into the problem's subtrees, to name the files affected. Memory holds a
 /// few ids per tree (one tree per directory and version), never the trees themselves.
+///
+/// Returns the problems by object, and how many of the versions' trees there are (checked
+/// once each; missing ones not counted).
 pub(crate) fn check_versions(
     src: &impl Source,
     versions: &[(Pointer, String)],
-) -> Result<Affected> {
+) -> Result<(Affected, u64)> {
     let checked = all_trees(src, versions.iter().map(|(p, _)| p.id))?;
     let mut affected: Affected = BTreeMap::new();
     for (p, label) in versions {
@@ -377,7 +380,7 @@ pub(crate) fn check_versions(
             name_files(src, p, rev, &checked, &mut affected)?;
         }
     }
-    Ok(affected)
+    Ok((affected, checked.present))
 }
 
 /// What the versions' trees hold, each checked once.
@@ -386,6 +389,8 @@ struct Checked {
     bad: HashSet<TreeId>,
     /// Trees with a problem in them or below them.
     dirty: HashSet<TreeId>,
+    /// Trees there (sound or damaged), each counted once.
+    present: u64,
 }
 
 impl Checked {
@@ -398,9 +403,14 @@ impl Checked {
 fn all_trees(src: &impl Source, roots: impl IntoIterator<Item = TreeId>) -> Result<Checked> {
     let mut bad = HashSet::new();
     let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
+    let mut present = 0;
     let mut walk = TreeWalk::new(roots).once();
     while let Some(dir) = walk.next()? {
-        let Ok(tree) = src.tree(&dir.id)? else {
+        let found = src.tree(&dir.id)?;
+        if !matches!(found, Err((Missing, _))) {
+            present += 1;
+        }
+        let Ok(tree) = found else {
             bad.insert(dir.id);
             continue;
         };
@@ -438,7 +448,11 @@ fn all_trees(src: &impl Source, roots: impl IntoIterator<Item = TreeId>) -> Resu
             todo.extend(parents.get(&t).into_iter().flatten().copied());
         }
     }
-    Ok(Checked { bad, dirty })
+    Ok(Checked {
+        bad,
+        dirty,
+        present,
+    })
 }
 
 /// Walks version `p` into its dirty subtrees, naming the files of each problem.

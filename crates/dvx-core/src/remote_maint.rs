@@ -116,10 +116,9 @@ pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Resu
         trees: &trees,
         rindex: rindex.as_ref(),
         packs: &packs,
-        read: std::cell::Cell::new(0),
     };
-    let affected = check_versions(&check, &versions)?;
-    report.trees = check.read.get();
+    let (affected, present) = check_versions(&check, &versions)?;
+    report.trees = present;
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
             kind,
@@ -141,8 +140,6 @@ struct RemoteCheck<'a> {
     rindex: Option<&'a RemoteIndex>,
     /// The packs listed on the remote, with their sizes.
     packs: &'a HashMap<PackId, u64>,
-    /// Tree objects downloaded.
-    read: std::cell::Cell<u64>,
 }
 
 impl Source for RemoteCheck<'_> {
@@ -153,7 +150,6 @@ impl Source for RemoteCheck<'_> {
                 "is missing on the remote".into(),
             )));
         }
-        self.read.set(self.read.get() + 1);
         Ok(match layout::get_tree(self.b, id) {
             Ok((t, _)) => Ok(t),
             Err(e) => Err((
@@ -419,6 +415,60 @@ mod tests {
         crate::transfer::push_to(ws, b, &[p], &NoProgress).expect("push");
         std::fs::remove_dir_all(dir.join("data").join(sub)).expect("rm");
         add_data(ws);
+    }
+
+    /// fsck --remote's walk counts the trees there once each, and names the files below a
+    /// tree that went missing, in the version that needs it.
+    #[test]
+    fn the_remote_check_counts_trees_and_names_a_lost_subtree() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        random_files(&dir, &mut rng, "a", 0..5);
+        random_files(&dir, &mut rng, "b", 0..5);
+        add_data(&ws);
+        commit(&dir, "v1");
+        let v1 = ws.worktree_pointer("data").expect("read").expect("pointer");
+        let backend = MemoryBackend::new();
+        let b = Session::new(&backend, "mem", "mem://fsck");
+        crate::transfer::push_to(&ws, &b, std::slice::from_ref(&v1), &NoProgress).expect("push");
+        let check = |trees: &HashSet<TreeId>| {
+            let rindex = RemoteIndex::load(&ws, &b).expect("index");
+            let packs = list_packs(&b).expect("packs");
+            let src = RemoteCheck {
+                b: &b,
+                trees,
+                rindex: Some(&rindex),
+                packs: &packs,
+            };
+            let versions = live_roots(&ws).expect("roots");
+            check_versions(&src, &versions).expect("check")
+        };
+        let listed: HashSet<TreeId> = list_trees(&b).expect("trees").into_iter().collect();
+        let (affected, present) = check(&listed);
+        assert!(affected.is_empty(), "{affected:?}");
+        // The root, a and b; the worktree, HEAD and the git index share them.
+        assert_eq!(present, 3);
+
+        let store = ws.store().expect("store");
+        let root = crate::treeio::read_tree(store, &v1.id).expect("root");
+        let a = root
+            .entries()
+            .iter()
+            .find_map(|e| match &e.kind {
+                dvx_manifest::EntryKind::Dir { id, .. } if e.name == b"a" => Some(*id),
+                _ => None,
+            })
+            .expect("a");
+        let without_a: HashSet<TreeId> = listed.iter().filter(|t| **t != a).copied().collect();
+        let (affected, present) = check(&without_a);
+        assert_eq!(present, 2);
+        let (kind, _, files) = &affected[&format!("tree {a}")];
+        assert_eq!(*kind, ProblemKind::Missing);
+        assert!(files.iter().all(|f| f.starts_with("data/a@")), "{files:?}");
+        assert!(files.iter().any(|f| f == "data/a@worktree"), "{files:?}");
+        assert_eq!(affected.len(), 1, "{affected:?}");
     }
 
     /// Remote gc rewrites only the index objects that name a doomed pack, in pieces, and
