@@ -381,3 +381,72 @@ fn a_missing_pack_names_the_files_that_need_it() {
         e => panic!("{e}"),
     }
 }
+
+/// Index objects are downloaded in pieces (1 KiB under test) and checked on the way: a sound
+/// one is cached byte for byte; a corrupt or truncated one is reported, leaves nothing in the
+/// cache (no temporary file either), and the fetch goes through the packs' trailers.
+#[test]
+fn remote_index_objects_are_downloaded_in_pieces_and_checked() {
+    use super::layout::{RemoteIndex, INDEXES};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let url = "mem://pieces";
+    let (a, p, remote) = pushed_many(tmp.path(), 9, url);
+    let session = Session::new(&remote, "mem", url);
+    let objects: Vec<(String, Vec<u8>)> = remote.with_objects(|o| {
+        o.iter()
+            .filter(|(k, _)| k.starts_with(INDEXES))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    });
+    assert_eq!(objects.len(), 1, "one push, one index object");
+    let (key, bytes) = &objects[0];
+    assert!(
+        bytes.len() > 8 << 10,
+        "{} bytes: several pieces",
+        bytes.len()
+    );
+
+    let cached = |ws: &Workspace| -> Vec<(String, Vec<u8>)> {
+        let ri = RemoteIndex::load(ws, &session).expect("load");
+        let mut files: Vec<_> = std::fs::read_dir(&ri.cache_dir)
+            .expect("cache dir")
+            .map(|e| {
+                let e = e.expect("entry");
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).expect("read"))
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let b = clone_pointer(&a, &tmp.path().join("b"));
+    let ri = RemoteIndex::load(&b, &session).expect("load");
+    assert!(ri.damaged.is_empty(), "{:?}", ri.damaged);
+    let files = cached(&b);
+    assert_eq!(
+        files.len(),
+        1,
+        "{:?}",
+        files.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+    assert_eq!(&files[0].1, bytes, "the cached copy is the object");
+
+    let damage = [
+        ("corrupt", {
+            let mut d = bytes.clone();
+            d[2600] ^= 0x21;
+            d
+        }),
+        ("shorter", bytes[..bytes.len() - 100].to_vec()),
+    ];
+    for (i, (what, damaged)) in damage.into_iter().enumerate() {
+        remote.with_objects(|o| o.insert(key.clone(), damaged));
+        let c = clone_pointer(&a, &tmp.path().join(format!("c{i}")));
+        let ri = RemoteIndex::load(&c, &session).expect("load");
+        assert_eq!(ri.damaged.len(), 1, "{what}: {:?}", ri.damaged);
+        assert_eq!(&ri.damaged[0].0, key);
+        assert!(ri.damaged[0].1.contains(what), "{what}: {:?}", ri.damaged);
+        assert!(cached(&c).is_empty(), "{what}: nothing cached");
+        fetch_and_compare(&a, &remote, url, &p, &tmp.path().join(format!("d{i}")));
+    }
+}

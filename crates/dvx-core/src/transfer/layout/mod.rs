@@ -27,6 +27,7 @@ use crate::workspace::Workspace;
 
 mod audit;
 mod catalogue;
+mod download;
 mod packs;
 
 pub(crate) use audit::{
@@ -274,14 +275,14 @@ fn open_tree(
     Ok(plain[8..8 + len as usize].to_vec())
 }
 
+/// Entries per index object written when `gc --remote` rewrites the index (15 MB).
+const REWRITE_PIECE: usize = if cfg!(test) { 4 } else { 1 << 18 };
+
 /// The remote's chunk index: its index files (cached locally, they are immutable) plus the
 /// trailers of packs no index lists yet (a push interrupted between a pack and its index),
 /// checked against the packs the remote really holds: an index may outlive a pack (deleted by
 /// hand, lost in a restore), and a chunk counts as on the remote only if its pack is listed
 /// and long enough to hold it.
-/// Entries per index object written when `gc --remote` rewrites the index (15 MB).
-const REWRITE_PIECE: usize = if cfg!(test) { 4 } else { 1 << 18 };
-
 pub(crate) struct RemoteIndex {
     files: Vec<IndexFile>,
     /// The packs listed on the remote, with their sizes.
@@ -328,42 +329,10 @@ impl RemoteIndex {
                 }
             }
             if !local.is_file() {
-                // Bounded by the size its header declares: the remote is not trusted. An
-                // object that cannot be read as an index (not a regular file, too large) is
-                // a damaged index; anything else (network, access) stops the command.
-                let fetched =
-                    b.get_range(&obj.key, 0, index::HEADER_LEN as u64)
-                        .and_then(|header| match index::file_len_from_header(&header) {
-                            Some(max_len) => b.get(&obj.key, max_len).map(Some),
-                            None => Ok(None),
-                        });
-                let data = match fetched {
-                    Ok(Some(d)) => d,
-                    Ok(None) => {
-                        damaged.push((
-                            obj.key.clone(),
-                            "is not an index file this dvx reads (bad header)".to_string(),
-                        ));
-                        continue;
-                    }
-                    Err(e @ BackendError::Permanent { .. }) => {
-                        damaged.push((obj.key.clone(), format!("cannot be used: {e}")));
-                        continue;
-                    }
-                    Err(e) => return Err(rerr(e)),
-                };
-                let ok = data.len() >= 32
-                    && blake3::hash(&data[..data.len() - 32]).to_hex().as_str() == name;
-                if !ok {
-                    // An index only speeds up lookups: the packs it lists describe
-                    // themselves, so they are read through their trailers below.
-                    damaged.push((
-                        obj.key.clone(),
-                        "is corrupt (its checksum does not match its name)".to_string(),
-                    ));
+                if let Err(problem) = download::download_index(b, &obj.key, name, &local)? {
+                    damaged.push((obj.key.clone(), problem));
                     continue;
                 }
-                crate::fsx::write_atomic(&local, &data)?;
             }
             match IndexFile::open(&local) {
                 Ok(f) => files.push(f),
