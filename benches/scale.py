@@ -43,7 +43,7 @@ DEFAULT_WORKDIR = BENCH_DIR / "work-scale"
 MARKER = ".dvx-bench-scale-workdir"
 GiB = 1 << 30
 
-FILE_MIN, FILE_MAX = 200, 2048
+FILE_MIN, FILE_MAX = 200, 2048  # --file-max lowers the top, e.g. for a file system that inlines small files
 RSS_LIMIT_MB = 300
 GROWTH_SLACK = 1.1  # 100k -> 1M: time at most 11x, i.e. 1.1x the growth of N
 NOOP_LIMIT_S = 1.0  # no-op status at 1M files
@@ -62,9 +62,10 @@ STEPS = [("add_v1", "add v1"), ("commit_v1", "git commit v1"), ("status_noop", "
 # --------------------------------------------------------------------------------------
 
 class Dataset:
-    def __init__(self, n: int, seed: int):
+    def __init__(self, n: int, seed: int, file_max: int = FILE_MAX):
         self.n = n
         self.seed = seed
+        self.file_max = file_max
         self.dirs = max(1, round(math.sqrt(n)))
         self.added = n // 100
         self.rewritten = frozenset(random.Random(f"{seed}-rewrite-{n}").sample(range(n), n // 100))
@@ -103,8 +104,8 @@ class Dataset:
     def _layout(self, i: int, gen: int) -> tuple[int, int, bytes]:
         h = hashlib.blake2b(i.to_bytes(8, "little") + bytes([gen]), key=self.key, digest_size=32).digest()
         x = int.from_bytes(h[:16], "little")
-        size = FILE_MIN + x % (FILE_MAX - FILE_MIN + 1)
-        return size, x // (FILE_MAX - FILE_MIN + 1), h[16:]
+        span = self.file_max - FILE_MIN + 1
+        return FILE_MIN + x % span, x // span, h[16:]
 
     def size(self, i: int, gen: int) -> int:
         return self._layout(i, gen)[0]
@@ -115,8 +116,8 @@ class Dataset:
         body = size - len(head)
         noise = body * (x % 4) // 8  # 0-37% random bytes, the rest text lines
         x //= 4
-        to = x % (len(self.text) - FILE_MAX)
-        no = (x >> 24) % (len(self.noise) - FILE_MAX)
+        to = x % (len(self.text) - self.file_max)
+        no = (x >> 24) % (len(self.noise) - self.file_max)
         return head + self.text[to:to + body - noise] + self.noise[no:no + noise]
 
     def order(self, version: int):
@@ -564,14 +565,15 @@ def find_dvc(args, wd: Path) -> str:
     return workflow.find_dvc(args, wd)
 
 
-def need_bytes(n: int, tools: list[str]) -> int:
-    """Disk a run of N needs at its peak: 4 KiB blocks per small file (data, clone), a store and a
-    remote of ~1.3 KB per file for dvx; DVC keeps one file per object in cache and remote."""
+def need_bytes(n: int, tools: list[str], on_disk: int, file_max: int) -> int:
+    """Disk a run of N needs at its peak: `on_disk` bytes per small file (data, clone), a store and a
+    remote of about 2/3 of the largest file size per file for dvx; DVC keeps one file per object in
+    cache and remote."""
     need = 0
     if "dvx" in tools:
-        need += n * (2 * 4096 + 2 * 1400 + 300)
+        need += n * (2 * on_disk + 2 * (file_max * 2 // 3) + 300)
     if "dvc" in tools:
-        need += n * 6 * 4096
+        need += n * 6 * on_disk
     return int(need * 1.2)
 
 
@@ -590,6 +592,11 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="per-command timeout in seconds")
     ap.add_argument("--min-free-gb", type=float, default=15,
                     help="skip an N (or stop it) when the disk would go below this (default 15 GiB)")
+    ap.add_argument("--file-max", type=int, default=FILE_MAX,
+                    help=f"largest file in bytes (default {FILE_MAX}; files are {FILE_MIN} bytes to this)")
+    ap.add_argument("--disk-per-file", type=int, default=4096,
+                    help="bytes a small file takes on the work dir's disk, for the space estimate "
+                         "(default 4096, one block; 0 where files live in preallocated inodes: ext4 with inline_data)")
     ap.add_argument("--keep", action="store_true", help="keep the work dirs of the last N")
     args = ap.parse_args()
     try:
@@ -598,6 +605,8 @@ def main() -> int:
         ap.error(f"--n wants comma-separated integers, got {args.n!r}")
     if not ns or min(ns) < 100:
         ap.error("--n: every N must be at least 100 (1% of it is rewritten)")
+    if not FILE_MIN + 100 <= args.file_max <= FILE_MAX:
+        ap.error(f"--file-max: between {FILE_MIN + 100} and {FILE_MAX}")
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     if not tools or any(t not in ("dvx", "dvc") for t in tools):
         ap.error(f"--tools: a comma list of dvx,dvc, got {args.tools!r}")
@@ -637,13 +646,14 @@ def main() -> int:
             json_path.write_text(json.dumps(out, indent=2, default=str))
 
     for n in ns:
-        ds = Dataset(n, args.seed)
+        ds = Dataset(n, args.seed, args.file_max)
         run = runs[n] = {"dataset": {"n": n, "dirs": ds.dirs, "rewritten": len(ds.rewritten),
-                                     "added": ds.added, "seed": args.seed},
+                                     "added": ds.added, "seed": args.seed,
+                                     "file_bytes": [FILE_MIN, ds.file_max]},
                          "load_start": " / ".join(f"{x:.2f}" for x in os.getloadavg()), "tools": {}}
         n_tools = [t for t in tools if t in exes and (t != "dvc" or n <= args.dvc_max_n)]
         free = shutil.disk_usage(wd).free
-        need = need_bytes(n, n_tools)
+        need = need_bytes(n, n_tools, args.disk_per_file, args.file_max)
         run["disk"] = {"free_before": free, "estimated_need": need}
         if free - need < args.min_free_gb * GiB:
             run["skipped"] = (f"{human(free)} free, this N needs about {human(need)}, and the disk "
