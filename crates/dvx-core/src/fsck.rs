@@ -196,13 +196,16 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
             path.file_name().unwrap_or_default().to_string_lossy()
         );
         report.indexes += 1;
-        let idx = match IndexFile::open(&path) {
+        let mut idx = match IndexFile::open(&path) {
             Ok(i) => i,
             Err(e) => {
                 problems.push(problem(Damaged, &name, &e.to_string()));
                 continue;
             }
         };
+        // Read front to back below: a large file hands its mapped pages back as the pass
+        // goes, or the whole index (56 bytes a chunk) ends up resident.
+        dvx_store::index::bound_residency(std::slice::from_mut(&mut idx));
         match idx.verify() {
             Ok(true) => {}
             Ok(false) => {
