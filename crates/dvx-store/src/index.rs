@@ -182,6 +182,9 @@ pub struct IndexFile {
     fanout: [u32; 256],
     /// Set by [`bound_residency`]: lookups read by `pread`, passes hand their pages back.
     hand_back: bool,
+    /// Hand-backs so far (tests count them).
+    #[cfg(test)]
+    releases: std::sync::atomic::AtomicUsize,
 }
 
 impl IndexFile {
@@ -253,6 +256,8 @@ impl IndexFile {
             entries_at,
             fanout,
             hand_back: false,
+            #[cfg(test)]
+            releases: Default::default(),
         };
         Ok(f)
     }
@@ -261,6 +266,9 @@ impl IndexFile {
     /// changes nothing.
     #[allow(unsafe_code)]
     fn release(&self) {
+        #[cfg(test)]
+        self.releases
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: a read-only shared mapping of an immutable file: a dropped page is read
         // back from the file on its next touch, with the same bytes.
         #[cfg(unix)]
@@ -426,15 +434,18 @@ impl IndexFile {
     /// Every entry, in id order, read from the mapped file one at a time.
     pub fn iter(&self) -> impl Iterator<Item = Result<(ChunkId, Location)>> + '_ {
         (0..self.count).map(|i| {
+            let e = self.entry(i);
             self.passed(i);
-            self.entry(i)
+            e
         })
     }
 
-    /// Called by a front-to-back pass as it reads entry `i`: hands the pages behind it back
-    /// now and then, when asked to ([`bound_residency`]).
+    /// Called by a front-to-back pass once it has read entry `i`: hands the pages behind it
+    /// back every 65,536 entries and after the last, when asked to ([`bound_residency`]). A
+    /// remote's index is a hundred files at 10M chunks: the tail of each, kept, added up to
+    /// 245 MB.
     pub(crate) fn passed(&self, i: usize) {
-        if self.hand_back && i % (1 << 16) == (1 << 16) - 1 {
+        if self.hand_back && ((i + 1) % (1 << 16) == 0 || i + 1 == self.count) {
             self.release();
         }
     }
@@ -473,6 +484,40 @@ fn checksum_ok(file: &std::fs::File, path: &Path, len: usize) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A front-to-back pass over a file read by `pread` hands its pages back every 65,536
+    /// entries and after the last one, so no file keeps its tail resident.
+    #[test]
+    fn a_pass_hands_its_pages_back_after_the_last_entry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = PackId::of(b"p");
+        for (n, want) in [(2_000u32, 1), ((1 << 16) + 5, 2), (1 << 17, 2)] {
+            let entries: Vec<_> = (0..n)
+                .map(|i| {
+                    let at = Location {
+                        pack,
+                        offset: i as u64,
+                        stored_len: 1,
+                        raw_len: 1,
+                        compression: Compression::None,
+                    };
+                    (
+                        ChunkId::of(&[&n.to_le_bytes()[..], &i.to_le_bytes()].concat()),
+                        at,
+                    )
+                })
+                .collect();
+            let path = write_index(dir.path(), entries).expect("write");
+            let mut files = [IndexFile::open(&path).expect("open")];
+            bound_residency(&mut files);
+            let [idx] = files;
+            assert!(idx.hand_back, "{n} entries: over the test budget");
+            let before = idx.releases.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(idx.iter().count(), n as usize);
+            let after = idx.releases.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(after - before, want, "{n} entries");
+        }
+    }
 
     #[test]
     fn write_open_lookup() {

@@ -43,11 +43,11 @@ impl<'a> Merged<'a> {
     fn next(&mut self) -> Result<Option<(ChunkId, Location)>> {
         while let Some(Reverse((_, i, pos))) = self.heap.pop() {
             let f = &self.files[i];
-            f.passed(pos);
             if pos + 1 < f.len() {
                 self.heap.push(Reverse((f.id_at(pos + 1), i, pos + 1)));
             }
             let (id, loc) = f.entry(pos)?;
+            f.passed(pos);
             if self.last == Some(id) || !(self.keep)(&loc) {
                 continue;
             }
