@@ -440,6 +440,14 @@ impl IndexFile {
         })
     }
 
+    /// Hands the mapped pages back now, if asked to ([`bound_residency`]): a merge of many
+    /// files calls it on all of them as it goes.
+    pub(crate) fn hand_back_now(&self) {
+        if self.hand_back {
+            self.release();
+        }
+    }
+
     /// Called by a front-to-back pass once it has read entry `i`: hands the pages behind it
     /// back every 65,536 entries and after the last, when asked to ([`bound_residency`]). A
     /// remote's index is a hundred files at 10M chunks: the tail of each, kept, added up to

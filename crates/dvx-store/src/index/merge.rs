@@ -22,7 +22,14 @@ struct Merged<'a> {
     heap: BinaryHeap<Reverse<(&'a [u8], usize, usize)>>,
     last: Option<ChunkId>,
     keep: &'a dyn Fn(&Location) -> bool,
+    /// Entries read from all the files together.
+    read: usize,
 }
+
+/// Entries read from all the inputs together after which every input hands its pages back:
+/// an input's own hand-back comes every 65,536 of its entries, by which time the others
+/// have read as many each (38 inputs at 10M chunks: 140 MB resident).
+const HAND_BACK_EVERY: usize = 1 << 16;
 
 impl<'a> Merged<'a> {
     fn new(files: &'a [IndexFile], keep: &'a dyn Fn(&Location) -> bool) -> Merged<'a> {
@@ -37,6 +44,7 @@ impl<'a> Merged<'a> {
             heap,
             last: None,
             keep,
+            read: 0,
         }
     }
 
@@ -48,6 +56,10 @@ impl<'a> Merged<'a> {
             }
             let (id, loc) = f.entry(pos)?;
             f.passed(pos);
+            self.read += 1;
+            if self.read % HAND_BACK_EVERY == 0 {
+                self.files.iter().for_each(IndexFile::hand_back_now);
+            }
             if self.last == Some(id) || !(self.keep)(&loc) {
                 continue;
             }
@@ -166,6 +178,47 @@ mod tests {
                 "dropped {dropped:?}"
             );
         }
+        let none = |_: &Location| false;
+        assert!(write_merged(dir.path(), &files, &none)
+            .expect("merge")
+            .is_none());
+    }
+
+    /// Inputs read by `pread` hand their pages back every 65,536 entries read from all of
+    /// them together, not only every 65,536 of their own.
+    #[test]
+    fn a_merge_hands_every_input_back_as_it_goes() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut files: Vec<IndexFile> = (0..4u32)
+            .map(|f| {
+                let entries = (0..40_000u32)
+                    .map(|i| (ChunkId::of(&(f * 40_000 + i).to_le_bytes()), loc(1, i)))
+                    .collect();
+                IndexFile::open(&write_index(dir.path(), entries).expect("write")).expect("open")
+            })
+            .collect();
+        crate::index::bound_residency(&mut files);
+        let before: usize = files.iter().map(|f| f.releases.load(Relaxed)).sum();
+        let all = |_: &Location| true;
+        let mut m = Merged::new(&files, &all);
+        let mut n = 0;
+        while m.next().expect("next").is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 160_000);
+        let after: usize = files.iter().map(|f| f.releases.load(Relaxed)).sum();
+        // Twice all four (at 65,536 and 131,072 entries), and each after its last entry.
+        assert_eq!(after - before, 2 * 4 + 4);
+    }
+
+    #[test]
+    fn nothing_kept_writes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = [IndexFile::open(
+            &write_index(dir.path(), vec![(ChunkId::of(b"x"), loc(1, 1))]).expect("write"),
+        )
+        .expect("open")];
         let none = |_: &Location| false;
         assert!(write_merged(dir.path(), &files, &none)
             .expect("merge")
