@@ -493,6 +493,17 @@ fn checksum_ok(file: &std::fs::File, path: &Path, len: usize) -> Result<bool> {
 mod tests {
     use super::*;
 
+    /// The place of a one-byte chunk at offset `i` of `pack`.
+    fn one_byte_at(pack: PackId, i: u32) -> Location {
+        Location {
+            pack,
+            offset: i as u64,
+            stored_len: 1,
+            raw_len: 1,
+            compression: Compression::None,
+        }
+    }
+
     /// A front-to-back pass over a file read by `pread` hands its pages back every 65,536
     /// entries and after the last one, so no file keeps its tail resident.
     #[test]
@@ -502,17 +513,8 @@ mod tests {
         for (n, want) in [(2_000u32, 1), ((1 << 16) + 5, 2), (1 << 17, 2)] {
             let entries: Vec<_> = (0..n)
                 .map(|i| {
-                    let at = Location {
-                        pack,
-                        offset: i as u64,
-                        stored_len: 1,
-                        raw_len: 1,
-                        compression: Compression::None,
-                    };
-                    (
-                        ChunkId::of(&[&n.to_le_bytes()[..], &i.to_le_bytes()].concat()),
-                        at,
-                    )
+                    let id = ChunkId::of(&[&n.to_le_bytes()[..], &i.to_le_bytes()].concat());
+                    (id, one_byte_at(pack, i))
                 })
                 .collect();
             let path = write_index(dir.path(), entries).expect("write");
@@ -596,16 +598,7 @@ mod tests {
         ];
         for (what, make) in spreads {
             let entries: Vec<_> = (0..6000u32)
-                .map(|i| {
-                    let loc = Location {
-                        pack,
-                        offset: i as u64,
-                        stored_len: 1,
-                        raw_len: 1,
-                        compression: Compression::None,
-                    };
-                    (make(i), loc)
-                })
+                .map(|i| (make(i), one_byte_at(pack, i)))
                 .collect();
             let sub = dir.path().join(what);
             std::fs::create_dir_all(&sub).expect("mkdir");
