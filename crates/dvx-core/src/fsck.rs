@@ -2,9 +2,9 @@
 //! and that every version in the history has all its objects; report each problem with the
 //! object and the dataset files (and revisions) it affects.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use dvx_manifest::{EntryKind, Pointer, Tree};
+use dvx_manifest::{Pointer, Tree};
 use dvx_store::index::{IndexFile, Location};
 use dvx_store::pack;
 use dvx_store::{ChunkId, PackId, Store, TreeId};
@@ -12,14 +12,15 @@ use dvx_store::{ChunkId, PackId, Store, TreeId};
 use crate::error::Result;
 use crate::progress::{Progress, Unit};
 use crate::spool::{ById, Located, Sorted, Sorter};
-use crate::treeio::{read_tree, TreeWalk};
-use crate::workspace::{join_rel, Dataset, Workspace};
+use crate::treeio::read_tree;
+use crate::workspace::Workspace;
 use ProblemKind::{Damaged, Missing, Unreadable};
+
+mod versions;
+pub(crate) use versions::{check_versions, SortedCheck, Source};
 
 /// Pack entries held in memory before a sorted run goes to disk.
 const ENTRIES_IN_MEMORY: usize = if cfg!(test) { 30 } else { 1 << 17 };
-/// Files named per problem (the first in path order).
-const FILES_PER_PROBLEM: usize = 20;
 
 /// The kind of a problem: what a caller decides on (`what` is worded for people).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,7 +265,7 @@ pub fn fsck(ws: &Workspace, opts: &FsckOptions, progress: &dyn Progress) -> Resu
         bad_chunks: &bad_chunks,
         readable_packs: &readable_packs,
     };
-    let (affected, _) = check_versions(&check, &versions)?;
+    let (affected, _) = check_versions(&check, &versions, &ws.state_dir())?;
     let named: HashSet<String> = affected.keys().cloned().collect();
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
@@ -354,156 +355,6 @@ fn check_index(
     Ok(Ok((wrong, missing_packs)))
 }
 
-/// Problems found while walking versions, by object: kind, what, the files affected.
-pub(crate) type Affected = BTreeMap<String, (ProblemKind, String, BTreeSet<String>)>;
-
-/// Where the versions' trees and chunks are checked: the local store, or a remote.
-pub(crate) trait Source {
-    /// Tree `id`, or the kind of its problem and what to say about it.
-    fn tree(&self, id: &TreeId) -> Result<std::result::Result<Tree, (ProblemKind, String)>>;
-    /// What is wrong with chunk `c`, if anything.
-    fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>>;
-}
-
-/// Checks every version: each tree once, then only the versions reaching a problem are
-/// walked again, into the problem's subtrees, to name the files affected. Memory holds a
-/// few ids per tree (one tree per directory and version), never the trees themselves.
-///
-/// Returns the problems by object, and how many of the versions' trees there are (checked
-/// once each; missing ones not counted).
-pub(crate) fn check_versions(
-    src: &impl Source,
-    versions: &[(Pointer, String)],
-) -> Result<(Affected, u64)> {
-    let checked = all_trees(src, versions.iter().map(|(p, _)| p.id))?;
-    let mut affected: Affected = BTreeMap::new();
-    for (p, label) in versions {
-        if checked.is_dirty(&p.id) {
-            let rev = label.rsplit('@').next().unwrap_or("");
-            name_files(src, p, rev, &checked, &mut affected)?;
-        }
-    }
-    Ok((affected, checked.present))
-}
-
-/// What the versions' trees hold, each checked once.
-struct Checked {
-    /// Trees with a problem of their own: missing, damaged, or a file whose chunk is.
-    bad: HashSet<TreeId>,
-    /// Trees with a problem in them or below them.
-    dirty: HashSet<TreeId>,
-    /// Trees there (sound or damaged), each counted once.
-    present: u64,
-}
-
-impl Checked {
-    fn is_dirty(&self, id: &TreeId) -> bool {
-        self.dirty.contains(id)
-    }
-}
-
-/// Checks every tree reachable from `roots` once.
-fn all_trees(src: &impl Source, roots: impl IntoIterator<Item = TreeId>) -> Result<Checked> {
-    let mut bad = HashSet::new();
-    let mut children: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
-    let mut present = 0;
-    let mut walk = TreeWalk::new(roots).once();
-    while let Some(dir) = walk.next()? {
-        let found = src.tree(&dir.id)?;
-        if !matches!(found, Err((Missing, _))) {
-            present += 1;
-        }
-        let Ok(tree) = found else {
-            bad.insert(dir.id);
-            continue;
-        };
-        walk.enter_all(&dir, &tree);
-        let mut subtrees = Vec::new();
-        for e in tree.entries() {
-            match &e.kind {
-                EntryKind::Dir { id, .. } => subtrees.push(*id),
-                EntryKind::File { chunks, .. } => {
-                    for c in chunks {
-                        if src.chunk_problem(&c.id)?.is_some() {
-                            bad.insert(dir.id);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        if !subtrees.is_empty() {
-            children.insert(dir.id, subtrees);
-        }
-    }
-    // A tree is dirty when it is bad or has a dirty subtree: parents are found through the
-    // children lists (trees are few: one per directory and version).
-    let mut parents: HashMap<TreeId, Vec<TreeId>> = HashMap::new();
-    for (parent, subtrees) in &children {
-        for c in subtrees {
-            parents.entry(*c).or_default().push(*parent);
-        }
-    }
-    let mut dirty: HashSet<TreeId> = HashSet::new();
-    let mut todo: Vec<TreeId> = bad.iter().copied().collect();
-    while let Some(t) = todo.pop() {
-        if dirty.insert(t) {
-            todo.extend(parents.get(&t).into_iter().flatten().copied());
-        }
-    }
-    Ok(Checked {
-        bad,
-        dirty,
-        present,
-    })
-}
-
-/// Walks version `p` into its dirty subtrees, naming the files of each problem.
-fn name_files(
-    src: &impl Source,
-    p: &Pointer,
-    rev: &str,
-    checked: &Checked,
-    affected: &mut Affected,
-) -> Result<()> {
-    let base = Dataset::of(p).base();
-    let mut walk = TreeWalk::new([p.id]).once();
-    while let Some(dir) = walk.next()? {
-        let (id, prefix) = (dir.id, &dir.path);
-        let tree = match src.tree(&id)? {
-            Ok(t) => t,
-            Err((kind, what)) => {
-                let file = if prefix.is_empty() {
-                    format!("{}@{rev}", p.path)
-                } else {
-                    format!("{}@{rev}", join_rel(&base, prefix))
-                };
-                note(affected, format!("tree {id}"), kind, what, file);
-                continue;
-            }
-        };
-        let own = checked.bad.contains(&id);
-        for e in tree.entries() {
-            match &e.kind {
-                EntryKind::Dir { id, .. } if checked.is_dirty(id) => {
-                    walk.enter(&dir, *id, dir.child(&e.name));
-                }
-                EntryKind::File { chunks, .. } if own => {
-                    let rel = dir.child(&e.name);
-                    for c in chunks {
-                        if let Some((kind, what)) = src.chunk_problem(&c.id)? {
-                            let file = format!("{}@{rev}", join_rel(&base, &rel));
-                            note(affected, format!("chunk {}", c.id), kind, what, file);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The local store's findings the versions are checked against.
 struct LocalCheck<'a> {
     store: &'a Store,
@@ -536,19 +387,6 @@ impl Source for LocalCheck<'_> {
         } else {
             None
         })
-    }
-}
-
-/// Records that `file` is affected by the problem of `object`, keeping the first
-/// [`FILES_PER_PROBLEM`] files in path order.
-fn note(affected: &mut Affected, object: String, kind: ProblemKind, what: String, file: String) {
-    let files = &mut affected
-        .entry(object)
-        .or_insert_with(|| (kind, what, BTreeSet::new()))
-        .2;
-    files.insert(file);
-    if files.len() > FILES_PER_PROBLEM {
-        files.pop_last();
     }
 }
 

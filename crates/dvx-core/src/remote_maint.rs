@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::CloudEnv;
 use crate::error::{Error, Result};
-use crate::fsck::{check_versions, live_roots, FsckReport, Problem, ProblemKind, Source};
+use crate::fsck::{
+    check_versions, live_roots, FsckReport, Problem, ProblemKind, SortedCheck, Source,
+};
 use crate::gc;
 use crate::gc::{GcOptions, GcReport};
 use crate::progress::Progress;
@@ -117,7 +119,7 @@ pub fn fsck_remote(ws: &Workspace, remote: Option<&str>, env: &CloudEnv) -> Resu
         rindex: rindex.as_ref(),
         packs: &packs,
     };
-    let (affected, present) = check_versions(&check, &versions)?;
+    let (affected, present) = check_versions(&check, &versions, &ws.state_dir())?;
     report.trees = present;
     for (object, (kind, what, files)) in affected {
         problems.push(Problem {
@@ -159,18 +161,34 @@ impl Source for RemoteCheck<'_> {
         })
     }
 
+    /// A chunk is sound when a fetch finds it: a location in a pack that is there and long
+    /// enough ([`RemoteIndex::lookup`]); the first location listed says why not.
     fn chunk_problem(&self, c: &ChunkId) -> Result<Option<(ProblemKind, String)>> {
         let Some(ri) = self.rindex else {
             return Ok(None);
         };
-        Ok(match ri.lookup_indexed(c)? {
-            None => Some((ProblemKind::Missing, "is missing on the remote".into())),
-            Some(l) if !self.packs.contains_key(&l.pack) => Some((
-                ProblemKind::Missing,
-                format!("is in pack {} which is missing on the remote", l.pack),
-            )),
-            Some(_) => None,
-        })
+        if ri.lookup(c)?.is_some() {
+            return Ok(None);
+        }
+        let what = match ri.lookup_indexed(c)? {
+            None => "is missing on the remote".to_string(),
+            Some(l) if !self.packs.contains_key(&l.pack) => {
+                format!("is in pack {} which is missing on the remote", l.pack)
+            }
+            Some(l) => format!(
+                "is in pack {} which is shorter on the remote than its index says",
+                l.pack
+            ),
+        };
+        Ok(Some((ProblemKind::Missing, what)))
+    }
+
+    fn sorted_check(&self) -> SortedCheck<'_> {
+        let Some(ri) = self.rindex else {
+            return Box::new(|_| Ok(false));
+        };
+        let mut lookup = ri.lookup_sorted();
+        Box::new(move |c| Ok(lookup(c)?.is_none()))
     }
 }
 
@@ -383,6 +401,7 @@ fn sweep(ws: &Workspace, b: &Session<'_>, opts: &GcOptions) -> Result<GcReport> 
 mod tests {
     use std::time::Duration;
 
+    use dvx_manifest::Pointer;
     use dvx_store::MemoryBackend;
     use rand::SeedableRng;
 
@@ -443,7 +462,7 @@ mod tests {
                 packs: &packs,
             };
             let versions = live_roots(&ws).expect("roots");
-            check_versions(&src, &versions).expect("check")
+            check_versions(&src, &versions, &ws.state_dir()).expect("check")
         };
         let listed: HashSet<TreeId> = list_trees(&b).expect("trees").into_iter().collect();
         let (affected, present) = check(&listed);
@@ -526,5 +545,142 @@ mod tests {
             })
             .expect("entries");
         assert_eq!(entries, live.len(), "no dead entry left");
+    }
+
+    /// fsck's sorted pass over the remote's index objects answers as a lookup each does:
+    /// chunks in several index objects, in an unindexed pack, in a pack gone from the
+    /// remote, and ids the remote never had, asked in ascending order with repeats.
+    #[test]
+    fn the_sorted_lookup_agrees_with_a_lookup_each() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let backend = MemoryBackend::new();
+        let b = Session::new(&backend, "mem", "mem://sorted");
+        let mut ids = Vec::new();
+        let mut pushed = Vec::new();
+        for sub in ["a", "b", "c", "d"] {
+            ids.extend(random_files(&dir, &mut rng, sub, 0..25));
+            add_data(&ws);
+            let p = ws.worktree_pointer("data").expect("read").expect("pointer");
+            let before = index_keys(&b);
+            crate::transfer::push_to(&ws, &b, &[p], &NoProgress).expect("push");
+            let new: Vec<String> = index_keys(&b)
+                .into_keys()
+                .filter(|k| !before.contains_key(k))
+                .collect();
+            pushed.push(new);
+        }
+        // b's index object is lost (its pack is read through its trailer); c's pack is.
+        for key in &pushed[1] {
+            b.delete(key).expect("delete");
+        }
+        let ri = RemoteIndex::load(&ws, &b).expect("index");
+        let c_pack = ri.lookup(&ids[60]).expect("lookup").expect("indexed").pack;
+        b.delete(&pack_key(&b, &c_pack)).expect("delete");
+        let ri = RemoteIndex::load(&ws, &b).expect("index");
+        // Three index objects; b's chunks are found through their pack's trailer.
+        assert_eq!(ri.keys.len(), 3);
+        assert!(ri.lookup(&ids[30]).expect("lookup").is_some());
+        ids.extend((0..50u32).map(|i| ChunkId::of(&i.to_le_bytes())));
+        ids.extend(ids.clone().into_iter().step_by(7));
+        ids.sort();
+        let mut sorted = ri.lookup_sorted();
+        let (mut found, mut absent) = (0, 0);
+        for id in &ids {
+            let each = ri.lookup(id).expect("lookup");
+            assert_eq!(sorted(id).expect("sorted"), each, "chunk {id}");
+            if each.is_some() {
+                found += 1;
+            } else {
+                absent += 1;
+            }
+        }
+        // c's 25 chunks and the 50 made up, some asked twice.
+        assert!(found > 75 && absent >= 75, "{found} {absent}");
+    }
+
+    /// A chunk is sound on the remote when a fetch finds it: listed by an index object whose
+    /// pack is gone, and again by the one a later push sent, it is not reported.
+    #[test]
+    fn fsck_remote_calls_a_chunk_sound_when_a_fetch_finds_it() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("r");
+        let ws = repo(&dir);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let ids = random_files(&dir, &mut rng, "a", 0..60);
+        add_data(&ws);
+        commit(&dir, "v1");
+        let v1 = ws.worktree_pointer("data").expect("read").expect("pointer");
+        // v1 pushed, its pack lost, then v2 (v1's files and more) pushed: v1's chunks are
+        // sent again, in another pack. The stale index object must come first, where a
+        // lookup of the first listed location finds its entries: a file more in v2 renames
+        // its index object until it does.
+        let mut stale_first = None;
+        for t in 0..40 {
+            random_files(&dir, &mut rng, "b", t..t + 1);
+            add_data(&ws);
+            let v2 = ws.worktree_pointer("data").expect("read").expect("pointer");
+            let backend = MemoryBackend::new();
+            let b = Session::new(&backend, "mem", "mem://sound");
+            let push = |p: &Pointer| {
+                crate::transfer::push_to(&ws, &b, std::slice::from_ref(p), &NoProgress)
+                    .expect("push")
+            };
+            push(&v1);
+            let first = RemoteIndex::load(&ws, &b).expect("index");
+            let lost = first.lookup(&ids[0]).expect("lookup").expect("there").pack;
+            b.delete(&pack_key(&b, &lost)).expect("delete");
+            push(&v2);
+            let rindex = RemoteIndex::load(&ws, &b).expect("index");
+            let listed = rindex.lookup_indexed(&ids[0]).expect("lookup");
+            drop(b);
+            if listed.map(|l| l.pack) == Some(lost) {
+                stale_first = Some((backend, lost));
+                break;
+            }
+        }
+        let (backend, lost) = stale_first.expect("the stale index object came first once");
+        let b = Session::new(&backend, "mem", "mem://sound");
+        let rindex = RemoteIndex::load(&ws, &b).expect("index");
+        assert_ne!(
+            rindex.lookup(&ids[0]).expect("lookup").map(|l| l.pack),
+            Some(lost)
+        );
+        let packs = list_packs(&b).expect("packs");
+        let trees: HashSet<TreeId> = list_trees(&b).expect("trees").into_iter().collect();
+        let src = RemoteCheck {
+            b: &b,
+            trees: &trees,
+            rindex: Some(&rindex),
+            packs: &packs,
+        };
+        for c in &ids {
+            assert_eq!(src.chunk_problem(c).expect("check"), None, "chunk {c}");
+        }
+        let versions = live_roots(&ws).expect("roots");
+        let (affected, _) = check_versions(&src, &versions, &ws.state_dir()).expect("check");
+        assert!(affected.is_empty(), "{affected:?}");
+
+        // Once the second pack is gone too, every chunk is missing and names its files.
+        let second = rindex.lookup(&ids[0]).expect("lookup").expect("there").pack;
+        b.delete(&pack_key(&b, &second)).expect("delete");
+        let rindex = RemoteIndex::load(&ws, &b).expect("index");
+        let packs = list_packs(&b).expect("packs");
+        let src = RemoteCheck {
+            b: &b,
+            trees: &trees,
+            rindex: Some(&rindex),
+            packs: &packs,
+        };
+        let (affected, _) = check_versions(&src, &versions, &ws.state_dir()).expect("check");
+        let chunk = &affected[&format!("chunk {}", ids[0])];
+        assert_eq!(chunk.0, ProblemKind::Missing);
+        assert!(
+            chunk.2.iter().any(|f| f == "data/a/f0.bin@worktree"),
+            "{chunk:?}"
+        );
+        assert!(affected.len() >= ids.len(), "{}", affected.len());
     }
 }

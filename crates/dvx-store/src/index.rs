@@ -11,7 +11,7 @@ use crate::pack::{Compression, PackEntry, MAX_CHUNK_LEN};
 mod bounded;
 mod merge;
 pub use bounded::Window;
-pub use merge::write_merged;
+pub use merge::{write_merged, Merged};
 
 /// First 8 bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"DVXIDX\0\0";

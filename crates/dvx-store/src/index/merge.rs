@@ -16,12 +16,13 @@ use crate::id::{ChunkId, PackId};
 const BUF: usize = 1 << 20;
 
 /// The entries of `files` in id order, each id once: its first location (in the order of
-/// `files`) that `keep` accepts.
-struct Merged<'a> {
+/// `files`) that `keep` accepts. Memory holds a cursor per file; files of a bounded set
+/// ([`super::bound_residency`]) hand their pages back as it goes.
+pub struct Merged<'a, K> {
     files: &'a [IndexFile],
     heap: BinaryHeap<Reverse<(&'a [u8], usize, usize)>>,
     last: Option<ChunkId>,
-    keep: &'a dyn Fn(&Location) -> bool,
+    keep: K,
     /// Entries read from all the files together.
     read: usize,
 }
@@ -31,8 +32,9 @@ struct Merged<'a> {
 /// have read as many each (38 inputs at 10M chunks: 140 MB resident).
 const HAND_BACK_EVERY: usize = 1 << 16;
 
-impl<'a> Merged<'a> {
-    fn new(files: &'a [IndexFile], keep: &'a dyn Fn(&Location) -> bool) -> Merged<'a> {
+impl<'a, K: Fn(&Location) -> bool> Merged<'a, K> {
+    /// Merges `files`, keeping the locations `keep` accepts.
+    pub fn new(files: &'a [IndexFile], keep: K) -> Merged<'a, K> {
         let heap = files
             .iter()
             .enumerate()
@@ -48,7 +50,9 @@ impl<'a> Merged<'a> {
         }
     }
 
-    fn next(&mut self) -> Result<Option<(ChunkId, Location)>> {
+    /// The next id and its location, or None after the last.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<(ChunkId, Location)>> {
         while let Some(Reverse((_, i, pos))) = self.heap.pop() {
             let f = &self.files[i];
             if pos + 1 < f.len() {

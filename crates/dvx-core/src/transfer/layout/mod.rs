@@ -562,6 +562,30 @@ impl RemoteIndex {
         Ok(None)
     }
 
+    /// [`RemoteIndex::lookup`] for a stream of ids in ascending order (repeats allowed) that
+    /// asks about most of the remote's chunks (fsck): one merged pass over the index files,
+    /// where a lookup each would read every file once per id.
+    pub(crate) fn lookup_sorted(&self) -> impl FnMut(&ChunkId) -> Result<Option<Location>> + '_ {
+        let mut merged = index::Merged::new(&self.files, |l: &Location| self.holds(l));
+        let mut head: Option<(ChunkId, Location)> = None;
+        let mut done = false;
+        move |id| {
+            if let Some(l) = self.extra.get(id) {
+                return Ok(Some(*l));
+            }
+            loop {
+                match head {
+                    Some((h, l)) if h >= *id => return Ok((h == *id).then_some(l)),
+                    _ if done => return Ok(None),
+                    _ => {
+                        head = merged.next()?;
+                        done = head.is_none();
+                    }
+                }
+            }
+        }
+    }
+
     /// The first location of the chunk that `usable` accepts (an unindexed pack's trailer
     /// always is: the pack was listed).
     fn find(&self, id: &ChunkId, usable: impl Fn(&Location) -> bool) -> Result<Option<Location>> {
