@@ -430,6 +430,21 @@ fn remote_index_objects_are_downloaded_in_pieces_and_checked() {
         files.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
     assert_eq!(&files[0].1, bytes, "the cached copy is the object");
+    // What a dvx killed mid-download left there goes at the next load; a live one's stays.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = child.id();
+    child.wait().expect("wait");
+    let leftover = ri.cache_dir.join(format!(".dvx-tmp-{dead}-1-0"));
+    let ours = ri
+        .cache_dir
+        .join(format!(".dvx-tmp-{}-1-0", std::process::id()));
+    std::fs::write(&leftover, b"half").expect("leftover");
+    std::fs::write(&ours, b"half").expect("ours");
+    let files = cached(&b);
+    let names: Vec<&String> = files.iter().map(|f| &f.0).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(!leftover.exists() && ours.exists(), "{names:?}");
+    std::fs::remove_file(&ours).expect("rm");
 
     let damage = [
         ("corrupt", {

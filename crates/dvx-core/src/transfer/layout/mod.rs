@@ -311,6 +311,8 @@ impl RemoteIndex {
             .join(&blake3::hash(b.url().as_bytes()).to_hex()[..16])
             .join("index");
         crate::fsx::create_dir_all(&cache_dir)?;
+        // A dvx killed mid-download left its temporary file here.
+        crate::scan::remove_stale_temps(&cache_dir);
         let mut files = Vec::new();
         let mut keys = Vec::new();
         let mut damaged = Vec::new();
