@@ -392,18 +392,14 @@ impl Source for LocalCheck<'_> {
 
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
 
     use super::*;
-    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::testutil::{add_data, commit, random_files, seeded_repo};
     use crate::NoProgress;
 
     #[test]
     fn damaged_chunks_name_their_files_in_every_version_through_sorted_runs() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(9);
         let a = random_files(&dir, &mut rng, "deep/a", 0..60);
         random_files(&dir, &mut rng, "b", 0..60);
         add_data(&ws);

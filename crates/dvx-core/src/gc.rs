@@ -403,18 +403,14 @@ fn remove(path: &std::path::Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use rand::SeedableRng;
 
     use super::*;
-    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::testutil::{add_data, commit, random_files, seeded_repo};
     use crate::{fsck, FsckOptions, NoProgress};
 
     #[test]
     fn gc_through_sorted_runs_keeps_every_live_chunk_and_frees_the_rest() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(5);
         // v1: 150 files, committed.
         let v1 = random_files(&dir, &mut rng, "", 0..150);
         add_data(&ws);

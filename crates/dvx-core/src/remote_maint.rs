@@ -403,10 +403,9 @@ mod tests {
 
     use dvx_manifest::Pointer;
     use dvx_store::MemoryBackend;
-    use rand::SeedableRng;
 
     use super::*;
-    use crate::testutil::{add_data, commit, random_files, repo};
+    use crate::testutil::{add_data, commit, random_files, seeded_repo};
     use crate::transfer::layout::INDEXES;
     use crate::NoProgress;
 
@@ -440,10 +439,7 @@ mod tests {
     /// tree that went missing, in the version that needs it.
     #[test]
     fn the_remote_check_counts_trees_and_names_a_lost_subtree() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(5);
         random_files(&dir, &mut rng, "a", 0..5);
         random_files(&dir, &mut rng, "b", 0..5);
         add_data(&ws);
@@ -494,10 +490,7 @@ mod tests {
     /// every live chunk stays findable; unindexed packs' chunks that stay get indexed.
     #[test]
     fn gc_rewrites_only_the_index_objects_naming_doomed_packs() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(3);
         let mut live = random_files(&dir, &mut rng, "a", 0..30);
         add_data(&ws);
         commit(&dir, "v1");
@@ -552,10 +545,7 @@ mod tests {
     /// remote, and ids the remote never had, asked in ascending order with repeats.
     #[test]
     fn the_sorted_lookup_agrees_with_a_lookup_each() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(11);
         let backend = MemoryBackend::new();
         let b = Session::new(&backend, "mem", "mem://sorted");
         let mut ids = Vec::new();
@@ -605,10 +595,7 @@ mod tests {
     /// pack is gone, and again by the one a later push sent, it is not reported.
     #[test]
     fn fsck_remote_calls_a_chunk_sound_when_a_fetch_finds_it() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        let dir = tmp.path().join("r");
-        let ws = repo(&dir);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        let (_tmp, dir, ws, mut rng) = seeded_repo(2);
         let ids = random_files(&dir, &mut rng, "a", 0..60);
         add_data(&ws);
         commit(&dir, "v1");

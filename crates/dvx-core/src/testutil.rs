@@ -76,6 +76,23 @@ pub(crate) fn repo(dir: &Path) -> Workspace {
     ws
 }
 
+/// A repository in a new temporary folder (`<tmp>/r`, removed when the first value is
+/// dropped) and a random generator seeded with `seed` for its data.
+pub(crate) fn seeded_repo(
+    seed: u64,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    Workspace,
+    rand_chacha::ChaCha8Rng,
+) {
+    use rand::SeedableRng;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("r");
+    let ws = repo(&dir);
+    (tmp, dir, ws, rand_chacha::ChaCha8Rng::seed_from_u64(seed))
+}
+
 #[cfg(unix)]
 /// Names around `/` in byte order: `a-b` and `a.b` sort before `a/x`, `a0` after it.
 const NAMES: [&str; 6] = ["a", "a-b", "a.b", "a0", "b", "\u{e9}"];
