@@ -15,6 +15,8 @@ use crate::progress::Progress;
 use crate::statcache::StatCache;
 use crate::workspace::{Dataset, Workspace};
 
+#[cfg(unix)]
+mod dirwalk;
 pub(crate) mod merge;
 mod stream;
 mod walk;

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use dvx_manifest::ChunkRef;
 use dvx_store::{Digest, StoreWriter};
-use rayon::prelude::*;
 
 use super::is_temp_name;
 use crate::error::{Error, Result};
@@ -48,7 +47,72 @@ pub(super) struct Walked {
 }
 
 /// Entries whose `lstat`s run side by side.
-const LSTAT_BATCH: usize = 2048;
+pub(super) const LSTAT_BATCH: usize = 2048;
+
+/// What the walk keeps of an entry's `lstat`.
+pub(super) struct Meta {
+    pub(super) kind: MetaKind,
+    pub(super) key: StatKey,
+    /// The owner may execute it.
+    pub(super) executable: bool,
+}
+
+/// An entry's kind; a link with its target.
+pub(super) enum MetaKind {
+    Dir,
+    Link(Vec<u8>),
+    File,
+    /// A FIFO, socket or device: dvx cannot track it.
+    Other,
+}
+
+impl Meta {
+    /// Of the entry at `path`, whose `lstat` is `m`.
+    fn of(path: &Path, m: &std::fs::Metadata) -> Result<Meta> {
+        let ft = m.file_type();
+        let kind = if ft.is_dir() {
+            MetaKind::Dir
+        } else if ft.is_symlink() {
+            let target = std::fs::read_link(path).map_err(|e| Error::io("read link", path, e))?;
+            MetaKind::Link(os_bytes(target.as_os_str())?.into_owned())
+        } else if ft.is_file() {
+            MetaKind::File
+        } else {
+            MetaKind::Other
+        };
+        Ok(Meta {
+            kind,
+            key: StatKey::of(m),
+            executable: Stamp::of(m).executable(),
+        })
+    }
+}
+
+/// Takes each entry of a walk: its path below the base, its full path, its `lstat`.
+pub(super) type Visit<'a> = dyn FnMut(&[u8], &Path, Meta) -> Result<()> + 'a;
+
+/// What the walk does with a name.
+pub(super) enum NameRule {
+    /// One of dvx's temporary files, left by an interrupted command: never data.
+    Leftover,
+    /// `.git` and `.dvx`: never walked.
+    Skip,
+    /// Anything else; `ignore_file` for a `.dvxignore`.
+    Keep { ignore_file: bool },
+}
+
+/// The rule for the entry named `name` (one the `.dvxignore` files do not exclude).
+pub(super) fn name_rule(name: &[u8]) -> NameRule {
+    if name.starts_with(dvx_store::fs::TMP_PREFIX.as_bytes()) {
+        NameRule::Leftover
+    } else if name == b".git" || name == b".dvx" {
+        NameRule::Skip
+    } else {
+        NameRule::Keep {
+            ignore_file: name == b".dvxignore",
+        }
+    }
+}
 
 const KIND_DIR: u8 = 0;
 const KIND_LINK: u8 = 1;
@@ -70,47 +134,47 @@ pub(super) fn walk(
     let mut spool = SpoolWriter::new(&state)?;
     let mut limits = writer.map(|_| Checker::new(ds, max_chunk));
     let mut out = (0u64, 0u64);
-    let mut visit = |rel: &[u8], path: &Path, meta: &std::fs::Metadata| -> Result<()> {
-        let ft = meta.file_type();
-        let found = if ft.is_dir() {
-            Found::Dir
-        } else if ft.is_symlink() {
-            let target = std::fs::read_link(path).map_err(|e| Error::io("read link", path, e))?;
-            Found::Link(os_bytes(target.as_os_str())?.into_owned())
-        } else if ft.is_file() {
-            let key = StatKey::of(meta);
-            let cached = match cache.hit(rel, &key) {
-                Some((digest, chunks)) => {
-                    let mut usable = true;
-                    if let Some(w) = writer {
-                        for ch in &chunks {
-                            if !w.reuse(&ch.id)? {
-                                usable = false;
-                                break;
+    let mut visit = |rel: &[u8], path: &Path, meta: Meta| -> Result<()> {
+        let found = match meta.kind {
+            MetaKind::Dir => Found::Dir,
+            MetaKind::Link(target) => Found::Link(target),
+            MetaKind::File => {
+                let key = meta.key;
+                let cached = match cache.hit(rel, &key) {
+                    Some((digest, chunks)) => {
+                        let mut usable = true;
+                        if let Some(w) = writer {
+                            for ch in &chunks {
+                                if !w.reuse(&ch.id)? {
+                                    usable = false;
+                                    break;
+                                }
                             }
                         }
+                        usable.then_some((digest, chunks))
                     }
-                    usable.then_some((digest, chunks))
+                    None => None,
+                };
+                if cached.is_none() {
+                    out.0 += 1;
+                    out.1 += key.size;
                 }
-                None => None,
-            };
-            if cached.is_none() {
-                out.0 += 1;
-                out.1 += key.size;
+                Found::File {
+                    key,
+                    executable: meta.executable,
+                    cached,
+                }
             }
-            Found::File {
-                key,
-                executable: Stamp::of(meta).executable(),
-                cached,
-            }
-        } else {
-            return Err(Error::NotARegularFile {
-                path: path.display().to_string(),
-                place: String::new(),
-                detail: "not a regular file, directory or symlink; dvx cannot track it (list it \
+            MetaKind::Other => {
+                return Err(Error::NotARegularFile {
+                    path: path.display().to_string(),
+                    place: String::new(),
+                    detail:
+                        "not a regular file, directory or symlink; dvx cannot track it (list it \
                          in .dvxignore)"
-                    .into(),
-            });
+                            .into(),
+                });
+            }
         };
         if let Some(l) = &mut limits {
             let shape = match &found {
@@ -132,7 +196,7 @@ pub(super) fn walk(
                 if meta.is_dir() {
                     return Err(Error::InTheWay { path, want: "file" });
                 }
-                visit(&name, &path, &meta)?;
+                visit(&name, &path, Meta::of(&path, &meta)?)?;
             }
             // A file dataset's temporary files are in its parent directory.
             if let Ok(entries) = std::fs::read_dir(base) {
@@ -153,66 +217,17 @@ pub(super) fn walk(
                 })
             }
             Some(_) => {
-                let walker = ignore::WalkBuilder::new(base)
-                    .standard_filters(false)
-                    .hidden(false)
-                    .parents(false)
-                    .follow_links(false)
-                    .add_custom_ignore_filename(".dvxignore")
-                    // Byte order on Unix: the order of a version's trees and of snapshots.
-                    .sort_by_file_name(|a, b| a.cmp(b))
-                    .filter_entry({
-                        let leftovers = leftovers.clone();
-                        let ignore_file = ignore_file.clone();
-                        move |e| {
-                            let n = e.file_name();
-                            // Leftovers of an interrupted checkout are ours, never data.
-                            if is_temp_name(n) {
-                                if let Ok(mut l) = leftovers.lock() {
-                                    l.push(e.path().to_path_buf());
-                                }
-                                return false;
-                            }
-                            if n == ".dvxignore" {
-                                ignore_file.store(true, Ordering::Relaxed);
-                            }
-                            n != ".git" && n != ".dvx"
-                        }
-                    })
-                    .build();
-                // The walk lists and filters; the `lstat`s of a batch of its entries run on
-                // every core, then the batch is visited in walk order.
-                let mut batch: Vec<(Vec<u8>, PathBuf)> = Vec::with_capacity(LSTAT_BATCH);
-                let mut lstat_batch = |batch: &mut Vec<(Vec<u8>, PathBuf)>| -> Result<()> {
-                    let metas: Vec<Result<std::fs::Metadata>> = batch
-                        .par_iter()
-                        .map(|(_, path)| {
-                            std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))
-                        })
-                        .collect();
-                    for ((rel, path), meta) in batch.drain(..).zip(metas) {
-                        visit(&rel, &path, &meta?)?;
-                    }
-                    Ok(())
-                };
-                for ent in walker {
-                    let ent = ent.map_err(|e| crate::workspace::walk_error(base, e))?;
-                    if ent.depth() == 0 {
-                        continue;
-                    }
-                    let path = ent.into_path();
-                    let rel = os_bytes(
-                        path.strip_prefix(base)
-                            .expect("walk stays below its root")
-                            .as_os_str(),
-                    )?
-                    .into_owned();
-                    batch.push((rel, path));
-                    if batch.len() >= LSTAT_BATCH {
-                        lstat_batch(&mut batch)?;
-                    }
+                #[cfg(unix)]
+                {
+                    let found = super::dirwalk::walk(base, &mut visit)?;
+                    leftovers
+                        .lock()
+                        .expect("leftovers lock poisoned")
+                        .extend(found.leftovers);
+                    ignore_file.fetch_or(found.ignore_file, Ordering::Relaxed);
                 }
-                lstat_batch(&mut batch)?;
+                #[cfg(not(unix))]
+                walk_by_path(base, &mut visit, &leftovers, &ignore_file)?;
             }
         },
     }
@@ -228,6 +243,90 @@ pub(super) fn walk(
         ignore_file: ignore_file.load(Ordering::Relaxed),
         spool: spool.finish()?,
     })
+}
+
+/// The walk on systems without the `*at` calls ([`super::dirwalk`] on Unix): the `ignore`
+/// crate's walker, each entry `lstat`ed by its path. On Unix, the tests' reference.
+#[cfg(any(not(unix), test))]
+pub(super) fn walk_by_path(
+    base: &Path,
+    visit: &mut Visit<'_>,
+    leftovers: &Arc<Mutex<Vec<PathBuf>>>,
+    ignore_file: &Arc<AtomicBool>,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let walker = ignore::WalkBuilder::new(base)
+        .standard_filters(false)
+        .hidden(false)
+        .parents(false)
+        .follow_links(false)
+        .add_custom_ignore_filename(".dvxignore")
+        // Byte order: the order of a version's trees and of snapshots.
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry({
+            let leftovers = leftovers.clone();
+            let ignore_file = ignore_file.clone();
+            move |e| {
+                let Ok(n) = os_bytes(e.file_name()) else {
+                    return true;
+                };
+                match name_rule(&n) {
+                    NameRule::Leftover => {
+                        if let Ok(mut l) = leftovers.lock() {
+                            l.push(e.path().to_path_buf());
+                        }
+                        false
+                    }
+                    NameRule::Skip => false,
+                    NameRule::Keep { ignore_file: i } => {
+                        if i {
+                            ignore_file.store(true, Ordering::Relaxed);
+                        }
+                        true
+                    }
+                }
+            }
+        })
+        .build();
+    // The walk lists and filters; the `lstat`s of a batch of its entries run on every core,
+    // then the batch is visited in walk order.
+    let mut batch: Vec<(Vec<u8>, PathBuf)> = Vec::with_capacity(LSTAT_BATCH);
+    let mut lstat_batch = |batch: &mut Vec<(Vec<u8>, PathBuf)>| -> Result<()> {
+        let metas: Vec<Result<std::fs::Metadata>> = batch
+            .par_iter()
+            .map(|(_, path)| {
+                std::fs::symlink_metadata(path).map_err(|e| Error::io("stat", path, e))
+            })
+            .collect();
+        for ((rel, path), meta) in batch.drain(..).zip(metas) {
+            let meta = Meta::of(&path, &meta?)?;
+            visit(&rel, &path, meta)?;
+        }
+        Ok(())
+    };
+    for ent in walker {
+        let ent = ent.map_err(|e| crate::workspace::walk_error(base, e))?;
+        // A `.dvxignore` that cannot be read or has a bad pattern: its rules cannot be
+        // applied, so the walk stops rather than take in what they meant to leave out.
+        if let Some(e) = ent.error() {
+            return Err(crate::workspace::walk_error(base, e.clone()));
+        }
+        if ent.depth() == 0 {
+            continue;
+        }
+        let path = ent.into_path();
+        let rel = os_bytes(
+            path.strip_prefix(base)
+                .expect("walk stays below its root")
+                .as_os_str(),
+        )?
+        .into_owned();
+        batch.push((rel, path));
+        if batch.len() >= LSTAT_BATCH {
+            lstat_batch(&mut batch)?;
+        }
+    }
+    lstat_batch(&mut batch)
 }
 
 /// Writes entries to a temporary file.

@@ -612,7 +612,7 @@ fn special(name: &[u8]) -> Option<bool> {
 /// The stat cache's key of an `lstat`.
 #[cfg(unix)]
 #[allow(clippy::unnecessary_cast)] // stat field types differ between systems
-fn stat_key(st: &rustix::fs::Stat) -> StatKey {
+pub(crate) fn stat_key(st: &rustix::fs::Stat) -> StatKey {
     StatKey {
         size: st.st_size as u64,
         mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,

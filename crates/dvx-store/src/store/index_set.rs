@@ -2,6 +2,7 @@
 //! and the lookups that go through it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -16,6 +17,9 @@ pub(super) struct IndexSet {
     /// Chunks of packs no index lists (a writer died before publishing its index) and of
     /// this process's finished write sessions.
     pub(super) extra: HashMap<ChunkId, Location>,
+    /// The file of the last lookup that found its id in a file other than the one asked
+    /// first: chunks stored together are listed together, and a walk looks them up together.
+    hint: AtomicUsize,
 }
 
 impl IndexSet {
@@ -23,8 +27,20 @@ impl IndexSet {
         if let Some(l) = self.extra.get(id) {
             return Ok(Some(*l));
         }
-        for f in &self.files {
+        // Any indexed location will do (readers try every one: `lookup_all`), so the file
+        // likeliest to hold the id is asked first.
+        let first = self.hint.load(Ordering::Relaxed);
+        if let Some(f) = self.files.get(first) {
             if let Some(l) = f.lookup(id)? {
+                return Ok(Some(l));
+            }
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            if i == first {
+                continue;
+            }
+            if let Some(l) = f.lookup(id)? {
+                self.hint.store(i, Ordering::Relaxed);
                 return Ok(Some(l));
             }
         }

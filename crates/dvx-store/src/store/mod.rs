@@ -296,9 +296,17 @@ mod tests {
         }
         assert!(store.list_index_files().expect("list").len() <= MERGE_THRESHOLD);
         let fresh = Store::open(dir.path()).expect("open");
-        for id in ids {
-            assert!(fresh.contains(&id).expect("lookup"));
+        // Every order: each lookup first asks the file of the last one's id.
+        for id in ids
+            .iter()
+            .chain(ids.iter().rev())
+            .chain(ids.iter().step_by(3))
+        {
+            assert!(fresh.contains(id).expect("lookup"));
         }
+        assert!(!fresh
+            .contains(&ChunkId::of(b"never stored"))
+            .expect("lookup"));
     }
 
     #[test]
