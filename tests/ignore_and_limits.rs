@@ -342,3 +342,34 @@ fn overlapping_pointers_at_a_revision_are_refused() {
     // gc and fsck still see (and keep) every version.
     repo.dvx(&["fsck"]).ok();
 }
+
+// ---- a .dvxignore whose rules cannot be applied ----
+
+#[test]
+fn a_dvxignore_that_does_not_parse_stops_add_and_status() {
+    let repo = TestRepo::new();
+    repo.write("data/keep.csv", b"1,2\n");
+    repo.write("data/sub/secret.key", b"secret");
+    repo.write("data/sub/.dvxignore", b"*.key\n");
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("data");
+    let pointer = repo.read_str("data.dvx");
+    let before = store_files(&repo);
+    // A second line that does not parse: the file's rules cannot be applied, so nothing is
+    // taken in (the key would be, without them).
+    repo.write("data/sub/.dvxignore", b"*.key\nbad{a,b\n");
+    for args in [&["add", "data"][..], &["status", "data"][..]] {
+        repo.dvx(args)
+            .code_in(&[1, 2])
+            .stderr_has("data/sub/.dvxignore")
+            .stderr_has("line 2");
+    }
+    assert_eq!(repo.read_str("data.dvx"), pointer, "pointer unchanged");
+    assert_eq!(store_files(&repo), before, "nothing stored");
+
+    repo.write("data/sub/.dvxignore", b"*.key\nother\n");
+    repo.dvx(&["add", "data"]).ok();
+    let ls = repo.dvx(&["ls", "data"]);
+    ls.ok().stdout_has("keep.csv");
+    assert!(!ls.stdout_str().contains("secret.key"), "{ls}");
+}
