@@ -30,6 +30,18 @@ const MAX_OPEN_DIRS: usize = 256;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 static NO_OPENAT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Set once `O_TMPFILE` turned out to be unsupported here.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static NO_TMPFILE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a file open in this process can be named through `/proc/self/fd` (how a file
+/// without a name gets one without privileges).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn proc_fd_usable() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OK.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
 fn io_err(e: Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e.raw_os_error())
 }
@@ -286,6 +298,74 @@ impl DirTree {
         Ok((File::from(fd), name))
     }
 
+    /// Opens a file with no name in `rel_dir` (`O_TMPFILE`), to be named by
+    /// [`DirTree::link_anon`] once written: a crash before that leaves nothing behind, and
+    /// the directory changes once per file instead of twice (create, then rename). `None`
+    /// where the system or file system has no such files, or `/proc` (needed to name one)
+    /// is missing: the caller then uses [`DirTree::create_temp`].
+    pub fn create_anon(&self, rel_dir: &[u8]) -> Result<Option<File>> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::sync::atomic::Ordering;
+            if NO_TMPFILE.load(Ordering::Relaxed) || !proc_fd_usable() {
+                return Ok(None);
+            }
+            let dir = self.dir(rel_dir)?.ok_or_else(|| {
+                Error::io(
+                    "create",
+                    self.path(rel_dir),
+                    std::io::Error::from(std::io::ErrorKind::NotFound),
+                )
+            })?;
+            let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+            match rfs::openat(&*dir, c".", flags, Mode::from_raw_mode(0o600)) {
+                Ok(fd) => Ok(Some(File::from(fd))),
+                // Unsupported here (an older kernel reads the flag as `O_DIRECTORY`).
+                Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => {
+                    NO_TMPFILE.store(true, Ordering::Relaxed);
+                    Ok(None)
+                }
+                Err(e) => Err(Error::io("create", self.path(rel_dir), io_err(e))),
+            }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = rel_dir;
+            Ok(None)
+        }
+    }
+
+    /// Names the finished file `file` (from [`DirTree::create_anon`]) `rel`, with all its
+    /// bytes at once. When something took the name since the checkout looked, the file is
+    /// named with a temporary name and swapped in by [`DirTree::commit_temp`], as a file
+    /// written under a temporary name is.
+    pub fn link_anon(&self, rel: &[u8], file: &File) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let (dir_rel, name) = split(rel);
+        let dir = self.dir(dir_rel)?.ok_or_else(|| {
+            Error::io(
+                "link",
+                self.path(rel),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })?;
+        let from = format!("/proc/self/fd/{}", file.as_raw_fd());
+        let link = |to: &[u8]| rfs::linkat(rfs::CWD, &from, &*dir, os(to), AtFlags::SYMLINK_FOLLOW);
+        match link(name) {
+            Ok(()) => Ok(()),
+            Err(Errno::EXIST) => {
+                let tmp = temp_name();
+                link(&tmp).map_err(|e| Error::io("link", self.path(rel), io_err(e)))?;
+                let r = self.commit_temp(rel, &tmp);
+                if r.is_err() {
+                    self.discard_temp(dir_rel, &tmp);
+                }
+                r
+            }
+            Err(e) => Err(Error::io("link", self.path(rel), io_err(e))),
+        }
+    }
+
     /// Removes a temporary file of `rel_dir` (best effort: a leftover is cleaned later).
     pub fn discard_temp(&self, rel_dir: &[u8], name: &[u8]) {
         if let Ok(Some(dir)) = self.dir(rel_dir) {
@@ -439,5 +519,65 @@ mod tests {
             Err(Error::UnsafeParent { .. })
         ));
         assert!(std::fs::read_dir(&outside).expect("ls").next().is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_without_a_name_is_named_whole_or_swapped_in() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("repo");
+        std::fs::create_dir_all(root.join("data/sub")).expect("mkdir");
+        let tree = DirTree::open(&root, "data", false).expect("open");
+        let names = || -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(root.join("data/sub"))
+                .expect("ls")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        // The machine's file systems have O_TMPFILE: the fast path is tested, not skipped.
+        let mut f = tree
+            .create_anon(b"sub")
+            .expect("create")
+            .expect("O_TMPFILE");
+        f.write_all(b"new bytes").expect("write");
+        assert!(names().is_empty(), "nothing is visible before the link");
+        tree.link_anon(b"sub/a", &f).expect("link");
+        assert_eq!(
+            std::fs::read(root.join("data/sub/a")).expect("read"),
+            b"new bytes"
+        );
+        // Dropped before being linked: nothing is left.
+        let mut g = tree
+            .create_anon(b"sub")
+            .expect("create")
+            .expect("O_TMPFILE");
+        g.write_all(b"abandoned").expect("write");
+        drop(g);
+        assert_eq!(names(), ["a"]);
+        // The name was taken meanwhile: swapped in, as a temporary file is, and no
+        // temporary name is left.
+        std::fs::write(root.join("data/sub/b"), b"someone else's").expect("write");
+        let mut h = tree
+            .create_anon(b"sub")
+            .expect("create")
+            .expect("O_TMPFILE");
+        h.write_all(b"ours").expect("write");
+        tree.link_anon(b"sub/b", &h).expect("link");
+        assert_eq!(
+            std::fs::read(root.join("data/sub/b")).expect("read"),
+            b"ours"
+        );
+        assert_eq!(names(), ["a", "b"]);
+        // A directory in the way is not replaced.
+        std::fs::create_dir(root.join("data/sub/c")).expect("mkdir");
+        let k = tree
+            .create_anon(b"sub")
+            .expect("create")
+            .expect("O_TMPFILE");
+        assert!(tree.link_anon(b"sub/c", &k).is_err());
+        assert_eq!(names(), ["a", "b", "c"]);
     }
 }

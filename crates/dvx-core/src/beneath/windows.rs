@@ -249,6 +249,20 @@ impl DirTree {
         Ok((f, name))
     }
 
+    /// Files without a name do not exist here: the caller uses [`DirTree::create_temp`].
+    pub fn create_anon(&self, _rel_dir: &[u8]) -> Result<Option<File>> {
+        Ok(None)
+    }
+
+    /// Never called: [`DirTree::create_anon`] gives no file to name.
+    pub fn link_anon(&self, rel: &[u8], _file: &File) -> Result<()> {
+        Err(Error::io(
+            "link",
+            self.path(rel),
+            std::io::Error::from(std::io::ErrorKind::Unsupported),
+        ))
+    }
+
     /// Removes a temporary file of `rel_dir` (best effort: a leftover is cleaned later).
     pub fn discard_temp(&self, rel_dir: &[u8], name: &[u8]) {
         if let (Ok(Some(dir)), Ok(name)) = (self.dir(rel_dir), bytes_os(name)) {

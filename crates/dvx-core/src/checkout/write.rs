@@ -227,13 +227,26 @@ fn write_file(
     mode: u32,
     size: u64,
     old: Option<(&OldFile, &[bool])>,
+    nothing_there: bool,
     verify_chunks: bool,
     progress: &FileProgress<'_>,
 ) -> Result<Written> {
     progress.restart();
     let path = tree.path(rel);
     let (dir_rel, _) = split(rel);
-    let (f, tmp) = tree.create_temp(dir_rel)?;
+    // Where the checkout found nothing, a file without a name, named once whole: one change
+    // to the directory instead of two (see docs/PERFORMANCE.md).
+    let anon = match old.is_none() && nothing_there {
+        true => tree.create_anon(dir_rel)?,
+        false => None,
+    };
+    let (f, tmp) = match anon {
+        Some(f) => (f, None),
+        None => {
+            let (f, tmp) = tree.create_temp(dir_rel)?;
+            (f, Some(tmp))
+        }
+    };
     let result = (|| -> Result<Written> {
         let cap = (size as usize).clamp(8 << 10, 1 << 20);
         let mut w = std::io::BufWriter::with_capacity(cap, f);
@@ -289,10 +302,13 @@ fn write_file(
             f.set_len(size).map_err(|e| Error::io("write", &path, e))?;
         }
         set_mode(&f, mode).map_err(|e| Error::io("chmod", &path, e))?;
-        settle(&f, &path, || tree.commit_temp(rel, &tmp))
+        settle(&f, &path, || match &tmp {
+            Some(tmp) => tree.commit_temp(rel, tmp),
+            None => tree.link_anon(rel, &f),
+        })
     })();
-    if result.is_err() {
-        tree.discard_temp(dir_rel, &tmp);
+    if let (Err(_), Some(tmp)) = (&result, &tmp) {
+        tree.discard_temp(dir_rel, tmp);
     }
     result
 }
@@ -363,6 +379,7 @@ pub(super) fn restore_one(
                 mode,
                 *size,
                 old.as_ref().map(|o| (o, takes.as_slice())),
+                cur.is_none(),
                 false,
                 &progress,
             );
@@ -370,7 +387,17 @@ pub(super) fn restore_one(
                 // Again from the store alone, every chunk checked against its id: a damaged
                 // chunk is then named, with its pack. Its bytes are not counted twice.
                 result = write_file(
-                    store, tree, rel, chunks, digest, mode, *size, None, true, &progress,
+                    store,
+                    tree,
+                    rel,
+                    chunks,
+                    digest,
+                    mode,
+                    *size,
+                    None,
+                    cur.is_none(),
+                    true,
+                    &progress,
                 );
             }
             result.map(|w| (*size, w))
