@@ -134,6 +134,18 @@ impl DirTree {
         }
     }
 
+    /// [`DirTree::dir`] of `rel_dir`, which must exist: its absence is an error of `op` on
+    /// `rel`.
+    fn existing_dir(&self, rel_dir: &[u8], op: &'static str, rel: &[u8]) -> Result<Arc<OwnedFd>> {
+        self.dir(rel_dir)?.ok_or_else(|| {
+            Error::io(
+                op,
+                self.path(rel),
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            )
+        })
+    }
+
     /// The directory `rel_dir` below the base ("" = the base), `None` if it does not exist.
     /// A link or a file anywhere on the way is an [`Error::UnsafeParent`].
     pub fn dir(&self, rel_dir: &[u8]) -> Result<Option<Arc<OwnedFd>>> {
@@ -283,13 +295,7 @@ impl DirTree {
 
     /// Creates a new temporary file in the directory `rel_dir`; returns it and its name.
     pub fn create_temp(&self, rel_dir: &[u8]) -> Result<(File, Vec<u8>)> {
-        let dir = self.dir(rel_dir)?.ok_or_else(|| {
-            Error::io(
-                "create",
-                self.path(rel_dir),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })?;
+        let dir = self.existing_dir(rel_dir, "create", rel_dir)?;
         let name = temp_name();
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
@@ -310,13 +316,7 @@ impl DirTree {
             if NO_TMPFILE.load(Ordering::Relaxed) || !proc_fd_usable() {
                 return Ok(None);
             }
-            let dir = self.dir(rel_dir)?.ok_or_else(|| {
-                Error::io(
-                    "create",
-                    self.path(rel_dir),
-                    std::io::Error::from(std::io::ErrorKind::NotFound),
-                )
-            })?;
+            let dir = self.existing_dir(rel_dir, "create", rel_dir)?;
             let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
             match rfs::openat(&*dir, c".", flags, Mode::from_raw_mode(0o600)) {
                 Ok(fd) => Ok(Some(File::from(fd))),
@@ -342,13 +342,7 @@ impl DirTree {
     pub fn link_anon(&self, rel: &[u8], file: &File) -> Result<()> {
         use std::os::fd::AsRawFd;
         let (dir_rel, name) = split(rel);
-        let dir = self.dir(dir_rel)?.ok_or_else(|| {
-            Error::io(
-                "link",
-                self.path(rel),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })?;
+        let dir = self.existing_dir(dir_rel, "link", rel)?;
         let from = format!("/proc/self/fd/{}", file.as_raw_fd());
         let link = |to: &[u8]| rfs::linkat(rfs::CWD, &from, &*dir, os(to), AtFlags::SYMLINK_FOLLOW);
         match link(name) {
@@ -381,16 +375,11 @@ impl DirTree {
     /// checkout on large files. Falls back to a plain rename where exchange is unsupported.
     pub fn commit_temp(&self, rel: &[u8], tmp: &[u8]) -> Result<()> {
         let (dir_rel, name) = split(rel);
-        let dir = self.dir(dir_rel)?.ok_or_else(|| {
-            Error::io(
-                "rename",
-                self.path(rel),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })?;
+        let dir = self.existing_dir(dir_rel, "rename", rel)?;
         let there = match rfs::statat(&*dir, os(name), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Some(kind_of(&st)),
-            Err(_) => None,
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err(Error::io("stat", self.path(rel), io_err(e))),
         };
         // Never swap a directory out (a plain rename onto it fails, as it should).
         if matches!(there, Some(k) if k != Kind::Dir) && exchange(&dir, os(tmp), os(name)) {
@@ -436,13 +425,7 @@ impl DirTree {
     /// Creates (or replaces) the symlink `rel` -> `target`, atomically.
     pub fn symlink(&self, rel: &[u8], target: &[u8]) -> Result<()> {
         let (dir_rel, name) = split(rel);
-        let dir = self.dir(dir_rel)?.ok_or_else(|| {
-            Error::io(
-                "create symlink",
-                self.path(rel),
-                std::io::Error::from(std::io::ErrorKind::NotFound),
-            )
-        })?;
+        let dir = self.existing_dir(dir_rel, "create symlink", rel)?;
         let tmp = temp_name();
         rfs::symlinkat(os(target), &*dir, os(&tmp))
             .map_err(|e| Error::io("create symlink", self.path(rel), io_err(e)))?;
