@@ -429,7 +429,7 @@ pub(crate) fn download_located(
                 problem: format!("is corrupt ({detail})"),
                 files: Vec::new(),
             })?;
-            writer.add_stored(*c, l.compression, stored, l.raw_len)?;
+            writer.add_missing(*c, l.compression, stored, l.raw_len)?;
             done += u64::from(l.stored_len);
         }
         progress.advance(done);

@@ -222,6 +222,22 @@ impl StoreWriter<'_> {
         Ok(true)
     }
 
+    /// [`StoreWriter::add_stored`] for a chunk the caller found missing from the store just
+    /// before (fetch sorts the chunks it needs first): the store is not asked again, which
+    /// would look the id up in every index file this session has published so far, a cost
+    /// that grows with the fetch. A chunk another process stored meanwhile is kept twice, a
+    /// second copy as after a spill, never a lost one.
+    pub fn add_missing(
+        &self,
+        id: ChunkId,
+        compression: Compression,
+        stored: &[u8],
+        raw_len: u32,
+    ) -> Result<bool> {
+        self.stats.lock().expect("stats poisoned").chunks += 1;
+        self.copy_stored(id, compression, stored, raw_len)
+    }
+
     fn append(
         &self,
         id: ChunkId,
