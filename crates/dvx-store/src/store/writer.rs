@@ -205,28 +205,13 @@ impl StoreWriter<'_> {
         Ok(Some(compression == Compression::Zstd))
     }
 
-    /// Stores a chunk exactly as it was stored elsewhere (already compressed). The caller
-    /// must have verified it (see [`pack::decode_chunk`]). Returns true if it was new.
-    pub fn add_stored(
-        &self,
-        id: ChunkId,
-        compression: Compression,
-        stored: &[u8],
-        raw_len: u32,
-    ) -> Result<bool> {
-        self.stats.lock().expect("stats poisoned").chunks += 1;
-        if !self.claim(&id)? {
-            return Ok(false);
-        }
-        self.append(id, compression, stored, raw_len)?;
-        Ok(true)
-    }
-
-    /// [`StoreWriter::add_stored`] for a chunk the caller found missing from the store just
-    /// before (fetch sorts the chunks it needs first): the store is not asked again, which
-    /// would look the id up in every index file this session has published so far, a cost
-    /// that grows with the fetch. A chunk another process stored meanwhile is kept twice, a
-    /// second copy as after a spill, never a lost one.
+    /// Stores a chunk exactly as it was stored elsewhere (already compressed), which the
+    /// caller found missing from the store just before (fetch sorts the chunks it needs
+    /// first) and has verified (see [`pack::decode_chunk`]). Returns true if it was new to
+    /// this session. The store is not asked again: that would look the id up in every index
+    /// file this session has published so far, a cost that grows with the fetch. A chunk
+    /// another process stored meanwhile is kept twice, a second copy as after a spill, never
+    /// a lost one.
     pub fn add_missing(
         &self,
         id: ChunkId,
