@@ -515,11 +515,16 @@ fn a_symlink_swapped_in_during_checkout_redirects_nothing() {
             leaked.len(),
             leaked.iter().take(5).collect::<Vec<_>>()
         );
-        // Put things back for the next round (the swapper may have stopped mid-swap).
-        if fs::symlink_metadata(&sub).is_ok_and(|m| m.file_type().is_symlink()) {
-            fs::remove_file(&sub).unwrap();
-        }
+        // Put things back for the next round. The swapper may have stopped mid-swap, or
+        // checkout may have made a new `data/sub` while the real one was aside (then the
+        // swapper could not put it back): the one aside is the one to keep.
         if aside.exists() {
+            match fs::symlink_metadata(&sub) {
+                Ok(m) if m.file_type().is_symlink() => fs::remove_file(&sub).unwrap(),
+                Ok(_) => fs::remove_dir_all(&sub).unwrap(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("round {round}: {}: {e}", sub.display()),
+            }
             fs::rename(&aside, &sub).unwrap();
         }
     }
