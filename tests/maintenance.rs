@@ -51,6 +51,54 @@ fn local_gc_frees_unreachable_versions_and_keeps_reachable_ones() {
 }
 
 #[test]
+fn gc_keeps_what_the_git_index_stages_and_stops_on_a_staged_pointer_it_cannot_read() {
+    let repo = TestRepo::new();
+    let mut g = Gen::new(17);
+    g.tree(&repo.path("data"), 2, 4, 100_000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.commit("v1");
+    // v2 is only staged (`git add data.dvx`); v3 is only on disk.
+    g.file(&repo.path("data/big.bin"), 300_000);
+    repo.dvx(&["add", "data"]).ok();
+    repo.git(&["add", "data.dvx"]).ok();
+    let v2 = repo.snapshot("data");
+    let v2_pointer = repo.read("data.dvx");
+    g.file(&repo.path("data/big.bin"), 300_000);
+    repo.dvx(&["add", "data"]).ok();
+    let v3_pointer = repo.read("data.dvx");
+    // A new dataset whose pointer is only `git add --intent-to-add`-ed (it stages no bytes).
+    g.tree(&repo.path("other"), 1, 3, 50_000);
+    repo.dvx(&["add", "other"]).ok();
+    repo.git(&["add", "--intent-to-add", "other.dvx"]).ok();
+    let other = repo.snapshot("other");
+
+    // A staged pointer that does not parse: gc stops, naming it, and deletes nothing.
+    repo.write("data.dvx", b"not a pointer");
+    repo.git(&["add", "data.dvx"]).ok();
+    repo.write("data.dvx", &v3_pointer);
+    let before = repo.store_size();
+    repo.dvx(&["gc", "--keep-days", "0"])
+        .code_is(1)
+        .stderr_has("data.dvx as staged in the git index")
+        .stderr_has("git restore --staged data.dvx");
+    assert_eq!(repo.store_size(), before, "gc deleted data before stopping");
+
+    // With v2 staged again, gc keeps v1 (HEAD), v2 (the index), v3 (the worktree) and the
+    // intent-to-add dataset: nothing to delete.
+    repo.write("data.dvx", &v2_pointer);
+    repo.git(&["add", "data.dvx"]).ok();
+    repo.write("data.dvx", &v3_pointer);
+    let done = gc_json(&repo, &["--keep-days", "0"]);
+    assert_eq!(done["trees_deleted"], 0, "{done}");
+    repo.dvx(&["fsck"]).ok().stdout_has("no problems");
+    assert_eq!(repo.snapshot("other"), other);
+    // The staged version comes back whole.
+    repo.write("data.dvx", &v2_pointer);
+    repo.dvx(&["checkout", "data", "--force"]).ok();
+    assert_eq!(repo.snapshot("data"), v2);
+}
+
+#[test]
 fn stale_gc_lock_is_cleared_and_live_one_is_respected() {
     let repo = TestRepo::new();
     let mut g = Gen::new(12);

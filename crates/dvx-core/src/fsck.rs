@@ -9,7 +9,7 @@ use dvx_store::index::{IndexFile, Location};
 use dvx_store::pack;
 use dvx_store::{ChunkId, PackId, Store, TreeId};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::progress::{Progress, Unit};
 use crate::spool::{ById, Located, Sorted, Sorter};
 use crate::treeio::read_tree;
@@ -113,9 +113,14 @@ pub(crate) fn live_roots(ws: &Workspace) -> Result<Vec<(Pointer, String)>> {
         .repo
         .index_files_with_suffix(dvx_manifest::POINTER_SUFFIX)?
     {
-        if let Ok(p) = Pointer::parse(&file, &bytes) {
-            v.push((p.clone(), format!("{}@index", p.path)));
-        }
+        let p = Pointer::parse(&file, &bytes).map_err(|e| match e {
+            dvx_manifest::Error::BadPointer { file, detail } => {
+                Error::BadStagedPointer { file, detail }
+            }
+            e => e.into(),
+        })?;
+        let label = format!("{}@index", p.path);
+        v.push((p, label));
     }
     Ok(v)
 }

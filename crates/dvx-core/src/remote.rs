@@ -209,14 +209,7 @@ fn open_keys(
     if !unlock {
         return Ok((r, None));
     }
-    let label = r.label();
-    let pass = crypt::passphrase(
-        &label,
-        lr.passphrase_command.as_deref(),
-        Purpose::Open,
-        false,
-    )?;
-    let c = crypt::unlock(r.backend.as_ref(), &label, &pass)?;
+    let c = r.unlock(&lr)?;
     Ok((r, Some(c)))
 }
 
@@ -335,6 +328,18 @@ pub struct OpenRemote {
 }
 
 impl OpenRemote {
+    /// The keys of an encrypted remote, opened with the passphrase this machine gives.
+    fn unlock(&self, lr: &LocalRemote) -> Result<crypt::RemoteCrypt> {
+        let label = self.label();
+        let pass = crypt::passphrase(
+            &label,
+            lr.passphrase_command.as_deref(),
+            Purpose::Open,
+            false,
+        )?;
+        crypt::unlock(self.backend.as_ref(), &label, &pass)
+    }
+
     /// How messages name the remote: `name (url)`.
     pub fn label(&self) -> String {
         format!("{} ({})", self.name, self.url)
@@ -481,18 +486,7 @@ pub(crate) fn open_with(
         crypt: None,
     };
     if committed.encrypt {
-        let label = remote.label();
-        let pass = crypt::passphrase(
-            &label,
-            lr.passphrase_command.as_deref(),
-            Purpose::Open,
-            false,
-        )?;
-        remote.crypt = Some(Arc::new(crypt::unlock(
-            remote.backend.as_ref(),
-            &label,
-            &pass,
-        )?));
+        remote.crypt = Some(Arc::new(remote.unlock(&lr)?));
     }
     Ok(remote)
 }

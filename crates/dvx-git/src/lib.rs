@@ -246,9 +246,12 @@ impl Repo {
         Ok(found)
     }
 
-    /// Every file staged in the git index whose name ends with `suffix`, with its staged
-    /// bytes (what the next commit would record), sorted by path.
+    /// Every regular file staged in the git index whose name ends with `suffix`, with its
+    /// staged bytes (what the next commit would record), sorted by path. As at a commit,
+    /// symlinks and submodules are skipped, and so are `git add --intent-to-add` entries,
+    /// which stage no bytes.
     pub fn index_files_with_suffix(&self, suffix: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        use gix::index::entry::{Flags, Mode};
         let repo = self.inner.to_thread_local();
         let index = repo
             .index_or_empty()
@@ -260,9 +263,14 @@ impl Repo {
             if !name.ends_with(suffix) || path.starts_with(".dvx/") || path.starts_with(".git/") {
                 continue;
             }
-            let Ok(blob) = repo.find_blob(entry.id) else {
+            if !matches!(entry.mode, Mode::FILE | Mode::FILE_EXECUTABLE)
+                || entry.flags.contains(Flags::INTENT_TO_ADD)
+            {
                 continue;
-            };
+            }
+            let blob = repo
+                .find_blob(entry.id)
+                .map_err(|e| Error::git(format!("read `{path}` as staged in the git index"), e))?;
             out.push((path, blob.detach().data));
         }
         out.sort();

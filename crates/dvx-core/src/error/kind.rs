@@ -51,6 +51,7 @@ impl Error {
             Error::PassphraseRequired { .. } => K::PassphraseRequired,
             Error::WrongPassphrase { .. } => K::WrongPassphrase,
             Error::Encryption { .. } => K::Encryption,
+            Error::BadStagedPointer { .. } => K::InvalidPointer,
         }
     }
 

@@ -335,6 +335,14 @@ pub enum Error {
         /// Why its own store was not used either.
         local: String,
     },
+    /// A pointer staged in the git index cannot be read, so what it keeps is unknown.
+    #[error("malformed pointer file {file} as staged in the git index: {detail}; dvx cannot tell which data it keeps. Stage a good one (`git add {file}`) or unstage it (`git restore --staged {file}`)")]
+    BadStagedPointer {
+        /// The pointer file (repo-relative).
+        file: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The data on disk is not the version its pointer records.
     #[error("{path}: the data on disk is not the version its pointer {pointer} records ({recorded}): it is {on_disk}; `dvx status {path}` shows what differs. `dvx id --pointer {path}` prints the recorded id, `dvx id --worktree {path}` the id of what is on disk (saved in the store only by `dvx add`)")]
     DataDiffers {
