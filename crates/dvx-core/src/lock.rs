@@ -33,7 +33,8 @@ fn holder_alive(path: &Path) -> bool {
 /// a live pid counts only if it runs a program named dvx: by the name of its executable, or
 /// of its argv[0] when the executable cannot be read (another user's process). Only the file
 /// name counts: a directory named dvx in the path (a checkout of dvx's own sources) does not.
-/// A Python process with the `dvx` module loaded counts as a dvx (its `_core` library mapped).
+/// A Python process with the `dvx` module loaded counts as a dvx (its `_core` library mapped);
+/// another user's Python, whose mapped libraries cannot be read, always does.
 ///
 /// Without `/proc` (macOS, the BSDs) the name is not checked: a pid recycled by another
 /// program keeps a lock or a temporary file alive until that program ends (a waiting dvx
@@ -53,12 +54,25 @@ pub(crate) fn is_dvx(pid: u32) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(c) => {
             let argv0 = c.split(|&b| b == 0).next().unwrap_or_default();
-            named_dvx(Path::new(&*String::from_utf8_lossy(argv0)))
+            let argv0 = Path::new(&*String::from_utf8_lossy(argv0)).to_path_buf();
+            // Whether another user's Python has dvx's module loaded cannot be seen (its maps
+            // are as closed as its exe): it counts as a dvx while it lives.
+            named_dvx(&argv0) || runs_python(&argv0)
         }
         // Nothing to read: no /proc here, one that hides other users' processes
         // (`hidepid`), or the process just ended. The OS's answer stands.
         Err(_) => pid_alive(pid),
     }
+}
+
+/// Whether a program is a Python interpreter, by its file name (`python3.11`, `ipython`).
+fn runs_python(argv0: &Path) -> bool {
+    argv0.file_name().is_some_and(|n| {
+        let n = n.to_string_lossy();
+        ["python", "ipython", "pypy"]
+            .iter()
+            .any(|p| n.starts_with(p))
+    })
 }
 
 /// Whether process `pid` has the native module of the `dvx` Python package mapped (a file
@@ -219,6 +233,22 @@ mod tests {
         child.wait().expect("wait");
         assert!(!pid_alive(pid), "a reaped child is gone");
         assert!(!is_dvx(pid));
+    }
+
+    #[test]
+    fn python_interpreters_are_known_by_name() {
+        for p in [
+            "python3",
+            "/usr/bin/python3.11",
+            "python",
+            "ipython3",
+            "pypy3",
+        ] {
+            assert!(runs_python(Path::new(p)), "{p}");
+        }
+        for p in ["bash", "/usr/bin/sleep", "/opt/python/bin/node", ""] {
+            assert!(!runs_python(Path::new(p)), "{p}");
+        }
     }
 
     /// A Python process (the wheel's `dvx`, a notebook) is a dvx once it has mapped dvx's
