@@ -118,13 +118,7 @@ fn set_up_encryption(
     let label = r.label();
     let b = r.backend.as_ref();
     if !crypt::key_ids(b, &label)?.is_empty() {
-        let pass = crypt::passphrase(
-            &label,
-            lr.passphrase_command.as_deref(),
-            Purpose::Open,
-            false,
-        )?;
-        crypt::unlock(b, &label, &pass)?;
+        r.unlock(&lr)?;
         return Ok(());
     }
     if r.read_only {
