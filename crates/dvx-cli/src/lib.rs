@@ -116,9 +116,31 @@ fn report_error(err: &anyhow::Error) -> i32 {
             seen.push_str(&c);
         }
     }
-    // Whatever layer forgot to, no URL password reaches the terminal.
-    eprintln!("{}", dvx_core::redact_userinfo(&msg));
+    // Whatever layer forgot to, no URL password and no control character (a name from a
+    // commit could carry terminal escapes) reaches the terminal.
+    eprintln!("{}", escape_controls(&dvx_core::redact_userinfo(&msg)));
     exit_code(err)
+}
+
+/// Control characters other than newline and tab, written as octal escapes (`\033`), as
+/// `names::quote` writes them in names.
+fn escape_controls(msg: &str) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if msg.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(msg);
+    }
+    let mut out = String::with_capacity(msg.len() + 8);
+    for c in msg.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\{b:03o}"));
+            }
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -138,4 +160,20 @@ fn exit_code(err: &anyhow::Error) -> i32 {
         }
     }
     EXIT_FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_messages_reach_the_terminal_without_control_characters() {
+        let msg = "error: bad file e\x1b[1mv.dvx\n  caused by: x\ty\u{9b}z";
+        assert_eq!(
+            super::escape_controls(msg),
+            "error: bad file e\\033[1mv.dvx\n  caused by: x\ty\\302\\233z"
+        );
+        assert!(matches!(
+            super::escape_controls("plain\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

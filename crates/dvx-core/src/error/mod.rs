@@ -336,7 +336,7 @@ pub enum Error {
         local: String,
     },
     /// A pointer staged in the git index cannot be read, so what it keeps is unknown.
-    #[error("malformed pointer file {file} as staged in the git index: {detail}; dvx cannot tell which data it keeps. Stage a good one (`git add {file}`) or unstage it (`git restore --staged {file}`)")]
+    #[error("malformed pointer file {q} as staged in the git index: {}; dvx cannot tell which data it keeps. Stage a good one (`git add {q}`) or unstage it (`git restore --staged {q}`)", crate::names::quote(detail), q = crate::names::quote(file))]
     BadStagedPointer {
         /// The pointer file (repo-relative).
         file: String,
